@@ -1,0 +1,161 @@
+"""The adapter contract: how an implementation is plugged into the suite.
+
+An adapter is a small class that tells the suite how to build, (optionally)
+load and call one GRU implementation. There are two kinds:
+
+* ``CellAdapter``: one time step, ``step(cell, x (B, I), h (B, H)) -> h' (B, H)``.
+  The suite unrolls cells into layers itself (any number of layers and both
+  directions), so a cell adapter is enough to grade a whole GRU.
+* ``LayerAdapter``: a whole sequence, ``nn.GRU``-like:
+  ``run(gru, x, h0 or None) -> (output, h_n)``.
+
+Overriding ``load`` (receive canonical parameters in PyTorch layout, gate order
+r, z, n) makes the adapter *white-box*: the equation checks then compare the
+implementation with the float64 oracle. Without it only black-box properties
+are graded and the white-box checks are reported not applicable.
+
+Nothing in an adapter's claims is assumed: a capability that is not claimed
+makes the checks that need it "not applicable", never "fail".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from conformance.params import CanonicalParams
+
+ResetPlacement = Literal["after", "before"]
+
+#: Human names of the two variants an adapter can claim.
+VARIANT_NAMES: dict[str, str] = {
+    "after": "PyTorch GRU (reset applied after the recurrent matmul, b_hn inside)",
+    "before": "reset-before GRU (d2l, Keras reset_after=False, ONNX linear_before_reset=0)",
+}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an implementation claims to support. Unclaimed means not applicable."""
+
+    #: Runs both directions (layer adapters; the suite provides it for cells).
+    bidirectional: bool = False
+    #: Stacks layers (layer adapters; the suite provides it for cells).
+    multi_layer: bool = False
+    #: Accepts time-major input (T, B, I), i.e. ``batch_first=False``.
+    time_major: bool = True
+    #: Accepts batch-major input (B, T, I), i.e. ``batch_first=True``.
+    batch_first: bool = False
+    #: Accepts an initial state; without it every run starts from zeros.
+    h0: bool = True
+    #: Accepts unbatched input (T, I) with h0 (L*D, H).
+    unbatched: bool = False
+    #: Dtypes the implementation computes in.
+    dtypes: tuple[torch.dtype, ...] = (torch.float32,)
+    #: Gradients flow through it (``torch.autograd``).
+    autograd: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dtypes"] = [str(d).removeprefix("torch.") for d in self.dtypes]
+        return data
+
+
+@dataclass(frozen=True)
+class GRUConfig:
+    """The configuration an instance is built for (mirrors ``nn.GRU``'s arguments)."""
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    batch_first: bool = False
+    bias: bool = True
+    dtype: torch.dtype = torch.float32
+    device: str = "cpu"
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+
+class _Adapter:
+    """Shared declarations of both adapter kinds."""
+
+    kind: ClassVar[str] = ""
+    #: Shown in reports; defaults to the class name.
+    name: ClassVar[str | None] = None
+    #: The variant the implementation claims to compute.
+    reset: ClassVar[ResetPlacement] = "after"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: Free-text notes shown in the report (quirks, provenance).
+    notes: ClassVar[str] = ""
+
+    def build(self, config: GRUConfig) -> Any:
+        """Return a fresh instance of the implementation for ``config``."""
+        raise NotImplementedError
+
+    def load(self, instance: Any, params: CanonicalParams) -> None:
+        """Copy canonical parameters into ``instance`` (optional: enables white-box checks)."""
+        raise NotImplementedError
+
+    @classmethod
+    def is_white_box(cls) -> bool:
+        return cls.load is not _Adapter.load
+
+
+class CellAdapter(_Adapter):
+    """One GRU step. ``load`` receives the parameters of a single layer and direction
+    (keys ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``)."""
+
+    kind: ClassVar[str] = "cell"
+    capabilities: ClassVar[Capabilities] = Capabilities(bidirectional=True, multi_layer=True)
+
+    def step(self, cell: Any, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Return h' (B, H) for input x (B, I) and state h (B, H)."""
+        raise NotImplementedError
+
+
+class LayerAdapter(_Adapter):
+    """A whole GRU layer stack, ``nn.GRU``-like."""
+
+    kind: ClassVar[str] = "layer"
+
+    def run(
+        self, gru: Any, x: torch.Tensor, h0: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(output, h_n)`` exactly as the implementation gives them.
+
+        ``x`` is (T, B, I), or (B, T, I) when built with ``batch_first``, or (T, I)
+        unbatched; ``h0`` is (L*D, B, H) or None. ``output`` should be (T, B, D*H)
+        (batch-first: (B, T, D*H)) and ``h_n`` (L*D, B, H).
+        """
+        raise NotImplementedError
+
+
+Adapter = CellAdapter | LayerAdapter
+
+
+@dataclass
+class AdapterInfo:
+    """A JSON-friendly description of an adapter's declarations."""
+
+    kind: str
+    name: str
+    reset: str
+    white_box: bool
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    @classmethod
+    def of(cls, adapter: _Adapter) -> "AdapterInfo":
+        return cls(
+            kind=adapter.kind,
+            name=adapter.name or type(adapter).__name__,
+            reset=adapter.reset,
+            white_box=adapter.is_white_box(),
+            capabilities=adapter.capabilities.to_json(),
+            notes=adapter.notes,
+        )

@@ -1,0 +1,129 @@
+"""Check metadata: every check has a stable id, a one-line statement and a
+reference to the equation or identity it verifies, so reports, filters and the
+self-tests all read the same catalogue.
+
+A check is a test function in ``conformance/checks/test_<family>.py`` decorated
+with ``@check(...)``. ``requires`` names what the implementation must claim for
+the check to apply; ``depends_on`` names checks whose failure makes this one
+"blocked" (reported once, at the root, not as a flood of follow-on failures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FAMILIES: dict[str, str] = {
+    "contract": "Contract: shapes, dtypes, purity and determinism of a call",
+    "equations": "Equations (white-box): the implementation against the float64 oracle and nn.GRU",
+    "sequence": "Sequence properties (black-box): stepping, splitting, h0 and batch independence",
+    "bounds": "Bounds (black-box): states stay in [-1, 1] and finite",
+    "directions": "Directions and layers: final states, reverse direction",
+}
+
+#: Human explanation of each requirement, used for "not applicable" verdicts.
+REQUIREMENTS: dict[str, str] = {
+    "white_box": "the adapter does not load canonical parameters (no load method), so the "
+    "implementation's own weights are unknown",
+    "layer": "a cell adapter: the suite unrolls cells itself, so this layer property "
+    "holds by construction and says nothing about the cell",
+    "h0": "the implementation takes no initial state",
+    "bidirectional": "the implementation does not claim bidirectional",
+    "multi_layer": "the implementation does not claim multiple layers",
+    "unbatched": "the implementation does not claim unbatched (T, I) input",
+    "reset_after": "the implementation claims the reset-before variant, which nn.GRU does not compute",
+    "float64": "the implementation does not claim float64",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    family: str
+    title: str
+    statement: str
+    reference: str
+    requires: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    #: Which tolerance kind applies ("step", "sequence", "self"), if any.
+    tolerance: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CHECKS: dict[str, Check] = {}
+CHECK_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def check(
+    id: str,
+    *,
+    title: str,
+    statement: str,
+    reference: str,
+    requires: tuple[str, ...] = (),
+    depends_on: tuple[str, ...] = (),
+    tolerance: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Attach metadata to a check function and register it in the catalogue."""
+    family = id.split(".", 1)[0]
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r} in check id {id!r}")
+    for requirement in requires:
+        if requirement not in REQUIREMENTS:
+            raise ValueError(f"unknown requirement {requirement!r} in check {id!r}")
+    meta = Check(id, family, title, statement, reference, tuple(requires), tuple(depends_on), tolerance)
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if id in CHECKS and CHECK_FUNCTIONS[id].__qualname__ != fn.__qualname__:
+            raise ValueError(f"duplicate check id {id!r}")
+        fn.conformance_check = meta  # type: ignore[attr-defined]
+        CHECKS[id] = meta
+        CHECK_FUNCTIONS[id] = fn
+        return fn
+
+    return decorate
+
+
+def check_of(fn: Any) -> Check | None:
+    return getattr(fn, "conformance_check", None)
+
+
+def unmet_requirement(meta: Check, subject: Any) -> str | None:
+    """The reason ``meta`` does not apply to ``subject``, or None if it applies."""
+    caps = subject.capabilities
+    have = {
+        "white_box": subject.white_box,
+        "layer": not subject.is_cell,
+        "h0": subject.is_cell or caps.h0,
+        "bidirectional": caps.bidirectional,
+        "multi_layer": caps.multi_layer,
+        "unbatched": caps.unbatched,
+        "reset_after": subject.reset == "after",
+        "float64": "float64" in subject.dtypes(),
+    }
+    for requirement in meta.requires:
+        if not have[requirement]:
+            return REQUIREMENTS[requirement]
+    return None
+
+
+def load_all() -> dict[str, Check]:
+    """Import every check module (so the catalogue is complete) and return it."""
+    import importlib
+    import pkgutil
+
+    import conformance.checks as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("test_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+    return CHECKS
+
+
+def ordered_ids() -> list[str]:
+    """Check ids in family order then definition order: dependencies come first."""
+    families = list(FAMILIES)
+    return sorted(CHECKS, key=lambda cid: (families.index(CHECKS[cid].family), list(CHECKS).index(cid)))

@@ -1,0 +1,137 @@
+"""Equations (white-box): the implementation, loaded with generated canonical
+parameters, against the float64 oracle and against ``torch.nn.GRU``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, target
+from hypothesis import strategies as st
+
+from conformance.catalogue import check
+from conformance.compare import assert_close, max_abs_error
+from conformance.oracle import gru_forward
+from conformance.strategies import draw_case
+from conformance.tolerances import tolerance
+
+#: The fixed case whose per-step error the report plots (error against time step).
+PROFILE_STEPS = 24
+
+
+@check(
+    "equations.step",
+    title="One step matches the equations",
+    statement="h_t = GRU(x_t, h_{t-1}) for every t, layer and direction, with h_{t-1} "
+    "taken from the oracle (teacher forcing), so errors cannot accumulate",
+    reference="eq. (1)-(4); eq. (3') for reset-before claims",
+    requires=("white_box",),
+    tolerance="step",
+)
+@given(data=st.data())
+def test_step_matches_oracle(subject, data):
+    spec = draw_case(data, subject)
+    case = spec.materialize()
+    oracle = case.oracle(subject.reset)
+    instance = subject.instantiate(case)
+    tol = tolerance(spec.dtype, "step")
+    # Without an h0 the only state an implementation can be given is zero: step 0.
+    times = range(spec.steps) if (subject.is_cell or subject.capabilities.h0) else [0]
+    worst = 0.0
+    for t in times:
+        if subject.is_cell or subject.capabilities.h0:
+            h_prev = oracle.step_initial_state(t)
+        else:
+            h_prev = None
+        want = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
+        got = subject.call(instance, case.x[t : t + 1], h_prev)
+        worst = max(worst, assert_close(
+            got.output, want.output, tol, what=f"output (step t={t})", call=got.call, case=spec,
+            should=f"the oracle's step from its own state at t={t}",
+        ))
+        worst = max(worst, assert_close(
+            got.h_n, want.h_n, tol, what=f"h_n (step t={t})", call=got.call, case=spec,
+        ))
+    subject.record_error("equations.step", spec.dtype, worst)
+    target(worst, label="step error")
+
+
+def _error_profile(subject) -> None:
+    """Record the largest error at each time step of one fixed long case."""
+    if "profile" in subject.measurements.get("equations.sequence", {}):
+        return
+    from conformance.cases import CaseSpec
+
+    dtypes = subject.dtypes()
+    spec = CaseSpec(
+        steps=PROFILE_STEPS, batch=3, input_size=3, hidden_size=4,
+        batch_first=subject.layouts()[0], dtype=dtypes[0] if dtypes else "float32",
+        seed=2024, with_h0=subject.is_cell or subject.capabilities.h0,
+    )
+    case = spec.materialize()
+    got = subject.run_case(case)
+    want = case.oracle(subject.reset)
+    per_step = [max_abs_error(got.output[t], want.output[t]) for t in range(spec.steps)]
+    subject.record("equations.sequence", "profile", {"case": spec.to_json(), "max_error_per_step": per_step})
+
+
+@check(
+    "equations.sequence",
+    title="Whole sequence matches the equations",
+    statement="output and h_n of a whole sequence equal the oracle's, for every "
+    "configuration claimed (layers, directions, layout, h0 or none)",
+    reference="eq. (1)-(4) applied over t; h_n = (L*D, B, H), layer-major then direction",
+    requires=("white_box",),
+    depends_on=("equations.step",),
+    tolerance="sequence",
+)
+@given(data=st.data())
+def test_sequence_matches_oracle(subject, data):
+    _error_profile(subject)
+    spec = draw_case(data, subject)
+    case = spec.materialize()
+    want = case.oracle(subject.reset)
+    got = subject.run_case(case)
+    tol = tolerance(spec.dtype, "sequence")
+    error = assert_close(got.output, want.output, tol, what="output", call=got.call, case=spec,
+                         should="the oracle's output")
+    error = max(error, assert_close(got.h_n, want.h_n, tol, what="h_n", call=got.call, case=spec,
+                                    should="the oracle's final states"))
+    subject.record_error("equations.sequence", spec.dtype, error)
+    target(error, label="sequence error")
+
+
+def torch_reference(case) -> tuple[np.ndarray, np.ndarray]:
+    """``torch.nn.GRU`` in float64 on the case's parameters and inputs."""
+    spec = case.spec
+    gru = torch.nn.GRU(spec.input_size, spec.hidden_size, spec.num_layers,
+                       bidirectional=spec.bidirectional, dtype=torch.float64)
+    gru.load_state_dict(case.params.tensors(torch.float64))
+    x = torch.tensor(case.x)
+    h0 = None if case.h0 is None else torch.tensor(case.h0)
+    with torch.no_grad():
+        output, h_n = gru(x, h0)
+    return output.numpy(), h_n.numpy()
+
+
+@check(
+    "equations.torch-reference",
+    title="Agrees with torch.nn.GRU",
+    statement="output and h_n equal torch.nn.GRU's (float64) with the same parameters, "
+    "inputs and h0",
+    reference="torch.nn.GRU documentation equations; the same as eq. (1)-(4)",
+    requires=("white_box", "reset_after"),
+    depends_on=("equations.step",),
+    tolerance="sequence",
+)
+@given(data=st.data())
+def test_agrees_with_torch_gru(subject, data):
+    spec = draw_case(data, subject)
+    case = spec.materialize()
+    want_output, want_h_n = torch_reference(case)
+    got = subject.run_case(case)
+    tol = tolerance(spec.dtype, "sequence")
+    error = assert_close(got.output, want_output, tol, what="output", call=got.call, case=spec,
+                         should="torch.nn.GRU's output")
+    error = max(error, assert_close(got.h_n, want_h_n, tol, what="h_n", call=got.call, case=spec,
+                                    should="torch.nn.GRU's h_n"))
+    subject.record_error("equations.torch-reference", spec.dtype, error)

@@ -1,0 +1,87 @@
+"""Comparisons that fail with a message a person can act on:
+"got X, but should be Y [call]", the worst element, the error and the tolerance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.cases import CaseSpec
+from conformance.tolerances import Tolerance
+
+
+class CheckFailure(AssertionError):
+    """A check's statement does not hold. Carries the case and the measured error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        case: CaseSpec | None = None,
+        max_error: float | None = None,
+        tolerance: Tolerance | None = None,
+    ) -> None:
+        if case is not None:
+            message = f"{message}\n  case: {case!r}"
+        super().__init__(message)
+        self.case = case
+        self.max_error = max_error
+        self.tolerance = tolerance
+
+
+def _index_names(what: str, shape: tuple[int, ...]) -> tuple[str, ...]:
+    if what.startswith("h_n"):
+        return ("layer*dir", "b", "unit")[-len(shape):] if len(shape) <= 3 else tuple(f"i{k}" for k in range(len(shape)))
+    names = ("t", "b", "unit")
+    return names[-len(shape):] if len(shape) <= 3 else tuple(f"i{k}" for k in range(len(shape)))
+
+
+def max_abs_error(got: np.ndarray, want: np.ndarray) -> float:
+    if got.size == 0:
+        return 0.0
+    diff = np.abs(got - want)
+    if not np.all(np.isfinite(diff)):
+        return float("inf")
+    return float(diff.max())
+
+
+def assert_close(
+    got: np.ndarray,
+    want: np.ndarray,
+    tol: Tolerance,
+    *,
+    what: str,
+    call: str,
+    case: CaseSpec | None = None,
+    should: str = "",
+) -> float:
+    """Raise ``CheckFailure`` unless |got - want| <= atol + rtol*|want| everywhere.
+    Returns the largest absolute error (for the report's error-vs-tolerance table)."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        raise CheckFailure(
+            f"{what} has shape {got.shape}, but should have shape {want.shape} [{call}]", case=case
+        )
+    error = max_abs_error(got, want)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(got - want) <= tol.bound(want))
+    if bad.any():
+        excess = np.where(bad, np.nan_to_num(np.abs(got - want), nan=np.inf) - tol.bound(want), -np.inf)
+        index = np.unravel_index(int(np.argmax(excess)), got.shape)
+        where = ", ".join(f"{n}={i}" for n, i in zip(_index_names(what, got.shape), index))
+        reason = f" ({should})" if should else ""
+        raise CheckFailure(
+            f"{what}[{where}]: got {got[index]:.6g}, but should be {want[index]:.6g}{reason}; "
+            f"max abs error {error:.3g} > tolerance {tol} [{call}]",
+            case=case,
+            max_error=error,
+            tolerance=tol,
+        )
+    return error
+
+
+def fail(message: str, *, call: str = "", case: CaseSpec | None = None, **extra: Any) -> None:
+    """Raise a ``CheckFailure`` with the call appended."""
+    raise CheckFailure(f"{message} [{call}]" if call else message, case=case, **extra)

@@ -1,0 +1,81 @@
+"""Running checks in-process, outside pytest's collection: the same check
+functions, the same outcome rules. The pytest plugin uses ``run_check`` for
+each item; the self-tests use ``grade`` to grade mutants and references."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from hypothesis import Phase, settings
+
+from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, ordered_ids, unmet_requirement
+from conformance.outcome import FAILING, Outcome, classify
+from conformance.subject import Subject
+
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
+@contextlib.contextmanager
+def hypothesis_overrides(fn: Any, **changes: Any) -> Iterator[None]:
+    """Temporarily change one @given test's settings (e.g. no shrinking for known failures)."""
+    if not changes:
+        yield
+        return
+    attr = "_hypothesis_internal_use_settings"
+    original = getattr(fn, attr)
+    setattr(fn, attr, settings(original, **changes))
+    try:
+        yield
+    finally:
+        setattr(fn, attr, original)
+
+
+def skip_reason(check_id: str, subject: Subject, done: dict[str, Outcome]) -> Outcome | None:
+    """Not applicable or blocked, decided before running anything."""
+    meta = CHECKS[check_id]
+    reason = unmet_requirement(meta, subject)
+    if reason:
+        return Outcome("not_applicable", message=reason)
+    for dep in meta.depends_on:
+        if dep in done and done[dep].status in FAILING:
+            return Outcome("blocked", message=f"blocked by {dep} ({done[dep].status})")
+    return None
+
+
+def run_check(check_id: str, subject: Subject, *, shrink: bool = True, **overrides: Any) -> Outcome:
+    """Run one check on one subject and return its outcome (never raises for adapter trouble)."""
+    fn = CHECK_FUNCTIONS[check_id]
+    subject.measurements.pop(check_id, None)
+    subject.current_spec = None
+    if not shrink:
+        overrides["phases"] = NO_SHRINK
+    start = time.perf_counter()
+    try:
+        with hypothesis_overrides(fn, **overrides):
+            fn(subject=subject)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
+        outcome = classify(exc)
+        if outcome.counterexample is None and subject.current_spec is not None:
+            outcome.counterexample = subject.current_spec.to_json()
+    else:
+        outcome = Outcome("pass")
+    outcome.duration = round(time.perf_counter() - start, 4)
+    outcome.measurements = subject.measurements.pop(check_id, {})
+    return outcome
+
+
+def grade(subject: Subject, check_ids: Iterable[str] | None = None, **overrides: Any) -> dict[str, Outcome]:
+    """Every applicable check on one subject, dependencies first."""
+    load_all()
+    wanted = set(check_ids) if check_ids is not None else None
+    done: dict[str, Outcome] = {}
+    for check_id in ordered_ids():
+        if wanted is not None and check_id not in wanted:
+            continue
+        done[check_id] = skip_reason(check_id, subject, done) or run_check(check_id, subject, **overrides)
+    return done

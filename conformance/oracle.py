@@ -1,0 +1,144 @@
+"""The float64 NumPy oracle: the GRU equations, independent of torch.
+
+Equations (PyTorch ``nn.GRU``; README "The equations", eq. 1-4)::
+
+    r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)                  (1)
+    z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)                  (2)
+    n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))               (3, reset after)
+    n  = tanh(W_in x + b_in + W_hn (r * h) + b_hn)               (3', reset before)
+    h' = (1 - z) * n + z * h                                     (4)
+
+Layer k > 0 reads the concatenated outputs of layer k-1 (forward half first).
+The reverse direction reads the sequence from its end; its outputs are stored
+in input time order. ``h_n`` is (L*D, B, H), layer-major then direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from conformance.params import CanonicalParams, gate_rows
+
+Reset = Literal["after", "before"]
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    # exp(-log(1 + exp(-a))) never overflows, unlike 1 / (1 + exp(-a)).
+    return np.exp(-np.logaddexp(0.0, -a))
+
+
+def gru_cell_step(
+    gx: np.ndarray,
+    h: np.ndarray,
+    w_hh: np.ndarray,
+    b_hh: np.ndarray,
+    reset: Reset = "after",
+) -> np.ndarray:
+    """One step from the precomputed input projection ``gx = W_ih x + b_ih`` (B, 3H)."""
+    gx_r, gx_z, gx_n = np.split(gx, 3, axis=-1)
+    gh = h @ w_hh.T + b_hh
+    gh_r, gh_z, gh_n = np.split(gh, 3, axis=-1)
+    r = sigmoid(gx_r + gh_r)
+    z = sigmoid(gx_z + gh_z)
+    if reset == "after":
+        n = np.tanh(gx_n + r * gh_n)
+    else:
+        n = np.tanh(gx_n + (r * h) @ gate_rows(w_hh, "n").T + gate_rows(b_hh, "n"))
+    return (1.0 - z) * n + z * h
+
+
+def gru_direction(
+    x: np.ndarray,
+    h0: np.ndarray,
+    w_ih: np.ndarray,
+    w_hh: np.ndarray,
+    b_ih: np.ndarray,
+    b_hh: np.ndarray,
+    *,
+    reverse: bool = False,
+    reset: Reset = "after",
+) -> np.ndarray:
+    """States (T, B, H) of one layer and direction, in input time order."""
+    gx = x @ w_ih.T + b_ih  # all time steps in one matmul
+    steps = x.shape[0]
+    states = np.empty((steps, *h0.shape))
+    h = h0
+    for t in reversed(range(steps)) if reverse else range(steps):
+        h = gru_cell_step(gx[t], h, w_hh, b_hh, reset)
+        states[t] = h
+    return states
+
+
+@dataclass
+class OracleRun:
+    """Everything the oracle computed for one input."""
+
+    output: np.ndarray  # (T, B, D*H)
+    h_n: np.ndarray  # (L*D, B, H)
+    #: states[layer][direction] is (T, B, H) in input time order.
+    states: list[list[np.ndarray]] = field(repr=False)
+    h0: np.ndarray = field(repr=False)
+
+    def step_initial_state(self, t: int) -> np.ndarray:
+        """The h0 (L*D, B, H) that makes a length-1 run at time t reproduce step t:
+        forward directions start from their state at t-1, reverse ones from t+1."""
+        steps = self.output.shape[0]
+        rows = []
+        for layer, directions in enumerate(self.states):
+            for d, states in enumerate(directions):
+                index = layer * len(directions) + d
+                neighbour = t - 1 if d == 0 else t + 1
+                rows.append(states[neighbour] if 0 <= neighbour < steps else self.h0[index])
+        return np.stack(rows)
+
+    def step_state(self, t: int) -> np.ndarray:
+        """All layers' and directions' states at time t, shaped like h_n."""
+        return np.stack([states[t] for directions in self.states for states in directions])
+
+
+def gru_forward(
+    x: np.ndarray,
+    params: CanonicalParams,
+    h0: np.ndarray | None = None,
+    *,
+    reset: Reset = "after",
+) -> OracleRun:
+    """Run the full GRU (all layers and directions) on time-major ``x`` (T, B, I)."""
+    x = np.asarray(x, dtype=np.float64)
+    steps, batch, _ = x.shape
+    hidden = params.hidden_size
+    num_dirs = params.num_directions
+    if h0 is None:
+        h0 = np.zeros((params.num_layers * num_dirs, batch, hidden))
+    h0 = np.asarray(h0, dtype=np.float64)
+    layer_input = x
+    all_states: list[list[np.ndarray]] = []
+    for layer in range(params.num_layers):
+        directions = []
+        for d in range(num_dirs):
+            reverse = d == 1
+            directions.append(
+                gru_direction(
+                    layer_input,
+                    h0[layer * num_dirs + d],
+                    params.get("weight_ih", layer, reverse),
+                    params.get("weight_hh", layer, reverse),
+                    params.get("bias_ih", layer, reverse),
+                    params.get("bias_hh", layer, reverse),
+                    reverse=reverse,
+                    reset=reset,
+                )
+            )
+        all_states.append(directions)
+        layer_input = np.concatenate(directions, axis=-1)
+    h_n = np.stack(
+        [
+            states[-1] if d == 0 else states[0]
+            for directions in all_states
+            for d, states in enumerate(directions)
+        ]
+    ) if steps else h0.copy()
+    return OracleRun(output=layer_input, h_n=h_n, states=all_states, h0=h0)

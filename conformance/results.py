@@ -1,0 +1,149 @@
+"""The JSON results file: the single source every report is rendered from.
+
+Schema ``gru-conformance-results/1`` (documented in the README)::
+
+    {
+      "schema": "gru-conformance-results/1",
+      "environment": {...versions, platform, date, hypothesis profile...},
+      "tolerances": {"float32": {"step": {"atol": .., "rtol": ..}, ...}, ...},
+      "checks": {"<check id>": {id, family, title, statement, reference, requires,
+                                depends_on, tolerance}},
+      "implementations": [
+        {"id", "source", "adapter": {kind, name, reset, white_box, capabilities, notes},
+         "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable},
+         "load_error", "checks": {"<check id>": {status, message, counterexample,
+                                  falsifying_example, max_error, tolerance, duration,
+                                  measurements}}}
+      ]
+    }
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance.adapter import VARIANT_NAMES
+from conformance.outcome import FAILING, Outcome
+from conformance.tolerances import tolerances_json
+
+SCHEMA = "gru-conformance-results/1"
+
+VERDICTS = {
+    "conformant-pytorch": "conformant to the PyTorch GRU",
+    "conformant-reset-before": "conformant to the reset-before GRU variant",
+    "consistent": "no violation found (black-box only: the adapter gives no weight access)",
+    "nonconformant": "nonconformant",
+    "error": "could not be graded",
+}
+
+
+def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "") -> str:
+    if load_error:
+        return "error"
+    if any(o.status in FAILING for o in checks.values()):
+        return "nonconformant"
+    if not white_box:
+        return "consistent"
+    return "conformant-pytorch" if reset == "after" else "conformant-reset-before"
+
+
+def score(checks: dict[str, Outcome]) -> dict[str, int]:
+    applicable = [o for o in checks.values() if o.status != "not_applicable"]
+    passed = [o for o in applicable if o.status in ("pass", "xpass")]
+    return {"passed": len(passed), "applicable": len(applicable)}
+
+
+def environment(profile: str = "", seed: Any = None) -> dict[str, Any]:
+    import hypothesis
+    import numpy
+    import torch
+
+    from conformance import __version__
+
+    return {
+        "suite_version": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "hypothesis": hypothesis.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "hypothesis_profile": profile,
+        "hypothesis_seed": "derandomized" if seed is None else seed,
+        "command": " ".join(sys.argv),
+    }
+
+
+def implementation_record(
+    impl_id: str,
+    *,
+    info: Any = None,
+    source: str = "",
+    document: str = "",
+    description: str = "",
+    checks: dict[str, Outcome] | None = None,
+    load_error: str = "",
+) -> dict[str, Any]:
+    checks = checks or {}
+    reset = info.reset if info is not None else ""
+    white_box = bool(info and info.white_box)
+    verdict = overall_verdict(reset, white_box, checks, load_error)
+    return {
+        "id": impl_id,
+        "source": source,
+        "document": document,
+        "description": description,
+        "adapter": vars(info) if info is not None else None,
+        "claimed_variant": VARIANT_NAMES.get(reset, ""),
+        "verdict": verdict,
+        "verdict_text": VERDICTS[verdict],
+        "score": score(checks),
+        "load_error": load_error,
+        "checks": {cid: o.to_json() for cid, o in checks.items()},
+    }
+
+
+def build_results(implementations: list[dict[str, Any]], checks: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "environment": env,
+        "tolerances": tolerances_json(),
+        "checks": {cid: meta.to_json() for cid, meta in checks.items()},
+        "implementations": implementations,
+    }
+
+
+def write_results(results: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    data = json.loads(Path(path).read_text())
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not a results file of schema {SCHEMA!r} (got {data.get('schema')!r})")
+    return data
+
+
+def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """One scoreboard from several results files; a later file wins for a repeated id."""
+    if not files:
+        raise ValueError("nothing to merge")
+    merged = dict(files[0])
+    checks: dict[str, Any] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+    for data in files:
+        checks.update(data["checks"])
+        for impl in data["implementations"]:
+            by_id[impl["id"]] = impl
+    merged["checks"] = checks
+    merged["implementations"] = list(by_id.values())
+    return merged

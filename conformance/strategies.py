@@ -1,0 +1,71 @@
+"""Hypothesis strategies, all in one place.
+
+Generated cases stay out of the constant-weight blind spot: weights are random
+per gate (``random_params``), b_hn is non-zero, h0 is random and non-uniform,
+input and hidden sizes are drawn independently (both 1 and larger), batch goes
+up to 4 (some layout bugs need B >= 3) and T covers 1 and several steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from conformance.cases import CaseSpec
+
+MAX_STEPS = 6
+MAX_BATCH = 4
+MAX_SIZE = 5
+MAX_LAYERS = 3
+
+
+@st.composite
+def case_specs(
+    draw: Any,
+    subject: Any,
+    *,
+    min_steps: int = 1,
+    max_steps: int = MAX_STEPS,
+    min_batch: int = 1,
+    max_batch: int = MAX_BATCH,
+    min_hidden: int = 1,
+    bidirectional: bool | None = None,
+    num_layers: int | None = None,
+    dtypes: tuple[str, ...] = ("float32", "float64"),
+    with_h0: bool | None = None,
+    weight_scale: float = 1.0,
+    input_scale: float = 1.0,
+) -> CaseSpec:
+    """A case the subject claims to support. Keyword arguments narrow the draw;
+    ``None`` means "any the subject supports"."""
+    caps = subject.capabilities
+    if bidirectional is None:
+        bidirectional = draw(st.booleans()) if caps.bidirectional else False
+    if num_layers is None:
+        num_layers = draw(st.integers(1, MAX_LAYERS)) if caps.multi_layer else 1
+    claimed = subject.dtypes(dtypes)
+    dtype = draw(st.sampled_from(claimed)) if claimed else "float32"
+    if with_h0 is None:
+        with_h0 = draw(st.booleans()) if (subject.is_cell or caps.h0) else False
+    return CaseSpec(
+        steps=draw(st.integers(min_steps, max(min_steps, max_steps))),
+        batch=draw(st.integers(min_batch, max(min_batch, max_batch))),
+        input_size=draw(st.integers(1, MAX_SIZE)),
+        hidden_size=draw(st.integers(min_hidden, MAX_SIZE)),
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=draw(st.sampled_from(subject.layouts())),
+        dtype=dtype,
+        seed=draw(st.integers(0, 2**16)),
+        weight_scale=weight_scale,
+        input_scale=input_scale,
+        with_h0=with_h0,
+    )
+
+
+def draw_case(data: Any, subject: Any, **constraints: Any) -> CaseSpec:
+    """Draw one case inside a ``@given(data=st.data())`` check."""
+    spec = data.draw(case_specs(subject, **constraints), label="case")
+    subject.current_spec = spec
+    return spec
