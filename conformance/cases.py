@@ -59,6 +59,9 @@ class CaseSpec:
         ]
         return f"CaseSpec({', '.join(parts)})"
 
+    def _repr_pretty_(self, printer, cycle) -> None:  # hypothesis prints counterexamples with this
+        printer.text(repr(self))
+
     def to_json(self) -> dict:
         return asdict(self)
 

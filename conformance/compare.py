@@ -69,7 +69,7 @@ def assert_close(
         bad = ~(np.abs(got - want) <= tol.bound(want))
     if bad.any():
         excess = np.where(bad, np.nan_to_num(np.abs(got - want), nan=np.inf) - tol.bound(want), -np.inf)
-        index = np.unravel_index(int(np.argmax(excess)), got.shape)
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), got.shape))
         where = ", ".join(f"{n}={i}" for n, i in zip(_index_names(what, got.shape), index))
         reason = f" ({should})" if should else ""
         raise CheckFailure(

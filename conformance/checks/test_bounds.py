@@ -16,12 +16,12 @@ from conformance.tolerances import tolerance
 def _assert_bounded(result, spec, bound: float, regime: str) -> None:
     for what, values in (("output", result.output), ("h_n", result.h_n)):
         if not np.all(np.isfinite(values)):
-            index = np.unravel_index(int(np.argmax(~np.isfinite(values))), values.shape)
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(~np.isfinite(values))), values.shape))
             fail(f"{what}{list(index)}: got {values[index]}, but should be finite ({regime})",
                  call=result.call, case=spec)
         worst = float(np.abs(values).max()) if values.size else 0.0
         if worst > bound:
-            index = np.unravel_index(int(np.argmax(np.abs(values))), values.shape)
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(values))), values.shape))
             fail(f"{what}{list(index)}: got {values[index]:.6g}, but should be in [-1, 1] "
                  f"(|h_t| <= 1 when |h0| <= 1; {regime})", call=result.call, case=spec,
                  max_error=worst - 1.0)

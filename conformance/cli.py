@@ -1,0 +1,95 @@
+"""Command line: ``python -m conformance grade ...`` and ``python -m conformance report ...``.
+
+``grade`` runs the checks under pytest (so ``-n``, ``-k``, ``--junitxml`` and every
+other pytest option work) and then renders the HTML report from the JSON results;
+``report`` re-renders or merges saved JSON results without grading anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import conformance.checks as checks_package
+
+
+def _render(data: dict, html: Path) -> Path | None:
+    try:
+        from conformance.report import render_html
+    except ImportError:  # the HTML report is optional for grading
+        return None
+    return render_html(data, html)
+
+
+def grade(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    from conformance.results import read_results
+
+    if not args.names and not args.all:
+        print("grade: name at least one implementation (registry id, module:Class or "
+              "path/to/file.py:Class), or --all for every registered one", file=sys.stderr)
+        return 2
+    results = Path(args.results)
+    argv = [str(Path(checks_package.__file__).parent), "-p", "conformance.plugin",
+            "-p", "no:cacheprovider", "--results", str(results),
+            "--junitxml", str(results.with_name("junit.xml")), "-q"]
+    for name in args.names:
+        argv += ["--impl", name]
+    if args.profile:
+        argv += ["--hypothesis-profile", args.profile]
+    if args.known_failures:
+        argv += ["--known-failures", args.known_failures]
+    if args.check_expectations:
+        argv.append("--check-expectations")
+    code = int(pytest.main(argv + extra))
+    if results.is_file() and not args.no_html:
+        html = _render(read_results(results), Path(args.html))
+        if html is not None:
+            print(f"report: {html}")
+    return code
+
+
+def report(args: argparse.Namespace) -> int:
+    from conformance.results import merge_results, read_results, write_results
+
+    data = merge_results([read_results(p) for p in args.results])
+    if args.json:
+        write_results(data, args.json)
+    html = _render(data, Path(args.output))
+    if html is None:
+        print("report: the HTML renderer is not available", file=sys.stderr)
+        return 1
+    print(f"report: {html}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade implementations and write JSON, JUnit XML and HTML",
+                       description="Unknown options are passed to pytest (e.g. -n 2, -k equations).")
+    g.add_argument("names", nargs="*", help="registry id, entry-point name, module:Class or path/to/file.py:Class")
+    g.add_argument("--all", action="store_true", help="grade every registered implementation")
+    g.add_argument("--profile", choices=["quick", "grade", "thorough"], help="hypothesis profile (default: grade)")
+    g.add_argument("--results", default="reports/results.json", help="JSON results path")
+    g.add_argument("--html", default="reports/index.html", help="HTML report path")
+    g.add_argument("--no-html", action="store_true", help="write JSON and JUnit XML only")
+    g.add_argument("--known-failures", help="file of '<impl id>::<check id>  # reason' lines")
+    g.add_argument("--check-expectations", action="store_true",
+                   help="exit 0 when results match the registry's expected failures")
+
+    r = sub.add_parser("report", help="render (and merge) saved JSON results into one HTML report")
+    r.add_argument("results", nargs="+", help="results.json files")
+    r.add_argument("-o", "--output", default="reports/index.html", help="HTML path")
+    r.add_argument("--json", help="also write the merged JSON here")
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "grade":
+        return grade(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return report(args)
