@@ -10,6 +10,7 @@ the suite. Cell adapters are unrolled here, one cell per layer and direction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +119,13 @@ class Subject:
 
     @property
     def capabilities(self):
-        return self.adapter.capabilities
+        """The adapter's claims; for cells, completed with what the suite's unroller
+        provides (layers, directions, time-major layout, h0), since a cell has no say."""
+        caps = self.adapter.capabilities
+        if self.is_cell:
+            caps = dataclasses.replace(caps, bidirectional=True, multi_layer=True, time_major=True,
+                                       batch_first=False, h0=True, unbatched=False)
+        return caps
 
     def dtypes(self, allowed: tuple[str, ...] = ("float32", "float64")) -> list[str]:
         claimed = [dtype_name(d) for d in self.capabilities.dtypes]
