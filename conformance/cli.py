@@ -65,6 +65,23 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def checks_table() -> str:
+    """The catalogue as a Markdown table (the README embeds it; a self-test keeps it current)."""
+    from conformance.catalogue import FAMILIES, load_all, ordered_ids
+
+    catalogue = load_all()
+    lines = ["| check | statement | reference | needs |", "|---|---|---|---|"]
+    family = None
+    for check_id in ordered_ids():
+        meta = catalogue[check_id]
+        if meta.family != family:
+            family = meta.family
+            lines.append(f"| **{family}** | {FAMILIES[family]} | | |")
+        cells = [f"`{check_id}`", meta.statement, meta.reference, ", ".join(meta.requires) or "-"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-o", "--output", default="reports/index.html", help="HTML path")
     r.add_argument("--json", help="also write the merged JSON here")
 
+    sub.add_parser("checks", help="list the checks (id, statement, reference) as a Markdown table")
+
     args, extra = parser.parse_known_args(argv)
+    if args.command == "checks":
+        print(checks_table())
+        return 0
     if args.command == "grade":
         return grade(args, extra)
     if extra:

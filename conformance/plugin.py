@@ -228,8 +228,8 @@ def _meta(item: pytest.Item) -> tuple[Any, Any]:
     fn = getattr(item, "function", None)
     meta = catalogue.check_of(fn)
     callspec = getattr(item, "callspec", None)
-    if meta is None or callspec is None or "subject" not in callspec.params:
-        return None, None
+    if meta is None or callspec is None or not isinstance(callspec.params.get("subject"), Subject):
+        return None, None  # not a check, or an empty parametrization (nothing loaded)
     return meta, callspec.params["subject"]
 
 
