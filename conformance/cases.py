@@ -8,7 +8,6 @@ same weights, inputs and h0 anywhere, which is what a reproduction needs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from functools import cached_property
 
 import numpy as np
 import torch
@@ -108,6 +107,7 @@ class Case:
         h0_shape = (spec.num_layers * spec.num_directions, spec.batch, spec.hidden_size)
         h0 = rng.uniform(-1.0, 1.0, h0_shape)  # drawn always, so x and params do not depend on with_h0
         self.h0: np.ndarray | None = h0 if spec.with_h0 else None
+        self._oracle_runs: dict[str, OracleRun] = {}
 
     def __repr__(self) -> str:
         return f"Case({self.spec!r})"
@@ -117,13 +117,7 @@ class Case:
         return self.spec.config()
 
     def oracle(self, reset: str = "after") -> OracleRun:
-        return self._oracle_runs(reset)
-
-    @cached_property
-    def _runs(self) -> dict[str, OracleRun]:
-        return {}
-
-    def _oracle_runs(self, reset: str) -> OracleRun:
-        if reset not in self._runs:
-            self._runs[reset] = gru_forward(self.x, self.params, self.h0, reset=reset)  # type: ignore[arg-type]
-        return self._runs[reset]
+        """The oracle's run of this case for the given reset placement (computed once)."""
+        if reset not in self._oracle_runs:
+            self._oracle_runs[reset] = gru_forward(self.x, self.params, self.h0, reset=reset)  # type: ignore[arg-type]
+        return self._oracle_runs[reset]
