@@ -27,3 +27,9 @@ DEFAULT_PROFILE = "grade"
 def register_profiles() -> None:
     for name, profile in PROFILES.items():
         settings.register_profile(name, profile)
+
+
+# Registered on import (the plugin imports this module while pytest parses its
+# options), so ``--hypothesis-profile quick`` finds the profile when hypothesis'
+# own plugin loads it, which happens before any plugin's pytest_configure.
+register_profiles()
