@@ -13,6 +13,8 @@ Options (``pytest conformance/checks --help``):
 * ``--check-expectations``: grade registered implementations against what the
   registry says the suite must find; pytest fails only where the suite and the
   registry disagree (the JSON keeps the true statuses).
+* ``--no-diagnosis``: skip the diagnosis (``conformance.diagnosis``) that is otherwise
+  computed once per white-box implementation, in the process that grades it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from conformance import catalogue, engine, loading, profiles, results
+from conformance import catalogue, diagnosis, engine, loading, profiles, results
 from conformance.outcome import Outcome
 from conformance.subject import Subject
 
 PROPERTY = "gru_conformance"
+DIAGNOSIS_PROPERTY = "gru_conformance_diagnosis"
 OUTCOME = pytest.StashKey[Outcome]()
 
 
@@ -43,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="file of '<impl id>::<check id>  # reason' lines expected to fail")
     group.addoption("--check-expectations", action="store_true",
                     help="fail only where results differ from the registry's expected failures")
+    group.addoption("--no-diagnosis", action="store_true",
+                    help="do not diagnose which GRU convention white-box implementations compute")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,6 +84,11 @@ class GradingSession:
         #: (impl id, check id) -> outcome, filled from reports (works under xdist).
         self.outcomes: dict[tuple[str, str], Outcome] = {}
         self.graded = False
+        self.diagnose: bool = not config.getoption("no_diagnosis", False)
+        #: impl id -> diagnosis, filled from reports like the outcomes.
+        self.diagnoses: dict[str, dict[str, Any]] = {}
+        #: Subjects diagnosed in this process (under xdist, a worker's own).
+        self._diagnosed: set[str] = set()
 
     @property
     def loaded(self) -> list[Any]:
@@ -160,17 +170,41 @@ class GradingSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
         report = (yield).get_result()
         meta, subject = _meta(item)
+        if report.when == "teardown" and meta is not None:
+            self._attach_diagnosis(subject, report)
         if meta is None or OUTCOME not in item.stash:
             return
         if report.when == "call" or (report.when == "setup" and report.skipped):
             payload = {"impl": subject.id, "check": meta.id, "outcome": item.stash[OUTCOME].to_json()}
             report.user_properties.append((PROPERTY, json.dumps(payload, default=str)))
 
+    def _attach_diagnosis(self, subject: Subject, report: pytest.TestReport) -> None:
+        """Diagnose a white-box subject once, after its first check, and send the result
+        to the controlling process with the report (user_properties survive xdist)."""
+        if not self.diagnose or not subject.white_box or subject.id in self._diagnosed:
+            return
+        self._diagnosed.add(subject.id)
+        found = diagnosis.diagnose(subject)
+        report.user_properties.append(
+            (DIAGNOSIS_PROPERTY, json.dumps({"impl": subject.id, "diagnosis": found}, default=str)))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 payload = json.loads(value)
                 self.outcomes[(payload["impl"], payload["check"])] = Outcome(**payload["outcome"])
+            elif name == DIAGNOSIS_PROPERTY:
+                payload = json.loads(value)
+                self.diagnoses.setdefault(payload["impl"], payload["diagnosis"])
+
+    def _diagnosis_note(self, subject: Subject) -> str:
+        if not subject.white_box:
+            return diagnosis.BLACK_BOX_NOTE
+        if subject.id in self.diagnoses:
+            return ""
+        if not self.diagnose:
+            return "not diagnosed: grading ran with --no-diagnosis"
+        return "not diagnosed: none of its checks ran"
 
     # Results ------------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
@@ -186,6 +220,7 @@ class GradingSession:
             records.append(results.implementation_record(
                 item.id, info=item.info, source=item.source, checks=checks,
                 document=getattr(entry, "document", ""), description=getattr(entry, "description", ""),
+                diagnosis=self.diagnoses.get(item.id), diagnosis_note=self._diagnosis_note(item),
             ))
         return records
 
@@ -215,6 +250,8 @@ class GradingSession:
             tr.write_line(f"{impl['id']:<28} {impl['verdict_text']}  ({score['passed']}/{score['applicable']} checks passed)")
             if impl["load_error"]:
                 tr.write_line(f"    error: {impl['load_error']}", red=True)
+            if impl.get("diagnosis"):
+                tr.write_line(f"    diagnosis: {impl['diagnosis']['summary']}")
             for cid, o in impl["checks"].items():
                 if o["status"] in ("fail", "error", "xpass"):
                     first = o["message"].splitlines()[0] if o["message"] else ""

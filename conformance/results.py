@@ -13,7 +13,11 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
          "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable},
          "load_error", "checks": {"<check id>": {status, message, counterexample,
                                   falsifying_example, max_error, tolerance, duration,
-                                  measurements}}}
+                                  measurements}},
+         "diagnosis": null or {status, summary, claimed, convention, switches, structure,
+                               findings, first_divergence, details, probes, duration}
+                      (conformance.diagnosis; null for black-box adapters),
+         "diagnosis_note": why there is no diagnosis (empty when there is one)}
       ]
     }
 """
@@ -89,6 +93,8 @@ def implementation_record(
     description: str = "",
     checks: dict[str, Outcome] | None = None,
     load_error: str = "",
+    diagnosis: dict[str, Any] | None = None,
+    diagnosis_note: str = "",
 ) -> dict[str, Any]:
     checks = checks or {}
     reset = info.reset if info is not None else ""
@@ -106,6 +112,8 @@ def implementation_record(
         "score": score(checks),
         "load_error": load_error,
         "checks": {cid: o.to_json() for cid, o in checks.items()},
+        "diagnosis": diagnosis,
+        "diagnosis_note": diagnosis_note,
     }
 
 

@@ -1,0 +1,440 @@
+"""Variant oracles: the float64 GRU equations with every known deviation as a switch.
+
+``conformance.oracle`` computes the equations the suite grades against; this
+module computes what an implementation computes *instead* when it places the
+reset elsewhere, drops b_hn, flips the update polarity, reads the canonical
+gate blocks in another order, ignores or doubles a bias vector, or mishandles
+directions, layers and h0. With every switch at its default, ``variant_forward``
+is the PyTorch GRU (``conformance.oracle.gru_forward``) up to rounding.
+
+Cell switches (``CellVariant``), for one step from x and h, with the blocks of
+the canonical parameters read as the implementation reads them::
+
+    r    = sigmoid(gx_r + gh_r)            gx = W_ih x + f_ih * b_ih,  gh = W_hh h + f_hh * b_hh
+    z    = sigmoid(gx_z + gh_z)
+    core = r * (W_hn h)     reset "after"      |  W_hn (r * h)   reset "before"
+    (with ``fold_b_hh``, gx also holds b_hh, as when b_hh is folded into b_ih and kept)
+    n    = tanh(gx_n + core + b)    b = r * b_hn "inside" | b_hn "outside" | 0 "dropped"
+    h'   = one of UPDATES (standard: (1 - z) * n + z * h)
+
+Structure switches (``Structure``) say how the cells are assembled into a
+bidirectional, multi-layer run: whether the reverse direction really reads the
+sequence from its end, whether its outputs are put back in input time order,
+which direction and layer each h0 and h_n slot belongs to, and how layer k > 0
+reads the halves of layer k - 1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from conformance.oracle import sigmoid
+from conformance.params import CanonicalParams
+
+Order = tuple[int, int, int]
+IDENTITY: Order = (0, 1, 2)
+GATE_NAMES = ("r", "z", "n")
+
+#: State updates h' = a n + b z n + c h + d z h + e z: formula text and (a, b, c, d, e).
+UPDATES: dict[str, tuple[str, tuple[float, float, float, float, float]]] = {
+    "standard": ("h' = (1 - z) * n + z * h", (1, -1, 0, 1, 0)),
+    "complement": ("h' = (1 - z) * h + z * n", (0, 1, 1, -1, 0)),
+    # ``h * 1 - z + z * n``: the multiplication binds first, so (1 - z) never forms.
+    "slip": ("h' = h - z + z * n", (0, 1, 1, 0, -1)),
+    "slip-standard": ("h' = n - z + z * h", (1, 0, 0, 1, -1)),
+    "no-candidate-gate": ("h' = n + z * h", (1, 0, 0, 1, 0)),
+    "no-state-gate": ("h' = (1 - z) * n + h", (1, -1, 1, 0, 0)),
+}
+
+
+def apply_update(update: str, z: np.ndarray, n: np.ndarray, h: np.ndarray) -> np.ndarray:
+    a, b, c, d, e = UPDATES[update][1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return a * n + b * z * n + c * h + d * z * h + e * z
+
+
+RESETS = ("after", "before")
+B_HN = ("inside", "outside", "dropped")
+BIAS_FACTORS = (1, 0, 2)
+ORDERS: tuple[Order, ...] = tuple(itertools.permutations(range(3)))  # type: ignore[arg-type]
+
+
+def order_text(order: Order) -> str:
+    """(1, 0, 2) -> "z, r, n": the canonical blocks read as the implementation's r, z, n."""
+    return ", ".join(GATE_NAMES[i] for i in order)
+
+
+@dataclass(frozen=True)
+class CellVariant:
+    """How one step reads the canonical parameters and what it computes."""
+
+    reset: str = "after"
+    b_hn: str = "inside"
+    update: str = "standard"
+    #: order[g] is the canonical block the implementation uses as its gate g (r, z, n).
+    order_w_ih: Order = IDENTITY
+    order_w_hh: Order = IDENTITY
+    order_b_ih: Order = IDENTITY
+    order_b_hh: Order = IDENTITY
+    #: How many times each bias vector is added (0: ignored, 2: counted twice).
+    bias_ih: int = 1
+    bias_hh: int = 1
+    #: b_hh also added to the input projection (folded into b_ih for a one-bias format,
+    #: and still added in the recurrent projection).
+    fold_b_hh: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reset not in RESETS:
+            raise ValueError(f"reset is {self.reset!r}, but should be one of {RESETS}")
+        if self.b_hn not in B_HN:
+            raise ValueError(f"b_hn is {self.b_hn!r}, but should be one of {B_HN}")
+        if self.update not in UPDATES:
+            raise ValueError(f"update is {self.update!r}, but should be one of {tuple(UPDATES)}")
+        for name in ("order_w_ih", "order_w_hh", "order_b_ih", "order_b_hh"):
+            if tuple(sorted(getattr(self, name))) != IDENTITY:
+                raise ValueError(f"{name} is {getattr(self, name)!r}, but should be a permutation of (0, 1, 2)")
+
+    def with_order(self, order: Order) -> "CellVariant":
+        """All four tensors read in the same block order."""
+        return replace(self, order_w_ih=order, order_w_hh=order, order_b_ih=order, order_b_hh=order)
+
+    @property
+    def orders(self) -> tuple[Order, Order, Order, Order]:
+        return (self.order_w_ih, self.order_w_hh, self.order_b_ih, self.order_b_hh)
+
+    def differences(self, other: "CellVariant") -> list[str]:
+        """Names of the switches that differ (orders count once per tensor)."""
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reset": self.reset,
+            "b_hn": self.b_hn,
+            "update": self.update,
+            "update_formula": UPDATES[self.update][0],
+            "gate_order": {
+                "weight_ih": order_text(self.order_w_ih),
+                "weight_hh": order_text(self.order_w_hh),
+                "bias_ih": order_text(self.order_b_ih),
+                "bias_hh": order_text(self.order_b_hh),
+            },
+            "bias_ih_times": self.bias_ih,
+            "bias_hh_times": self.bias_hh,
+            "b_hh_folded_into_input": self.fold_b_hh,
+        }
+
+
+def canonical(v: CellVariant) -> CellVariant:
+    """The simplest spelling of the function ``v`` computes, so that variants equal for
+    all parameters count once: switches that cannot act are reset (b_hn's position when
+    no b_hh is added in the recurrent projection; the block order of an ignored bias),
+    and b_hh moved entirely into the input projection is b_hn outside the reset product."""
+    if v.fold_b_hh and v.bias_hh == 0:
+        v = replace(v, fold_b_hh=False, bias_hh=1, b_hn="outside")
+    if v.bias_hh == 0:
+        v = replace(v, b_hn="inside", order_b_hh=v.order_w_hh)
+    if v.bias_ih == 0:
+        v = replace(v, order_b_ih=v.order_w_ih)
+    return v
+
+
+#: The PyTorch GRU (eq. 1-4): reset after the matmul, b_hn inside, standard update.
+PYTORCH = CellVariant()
+#: The reset-before GRU (eq. 3'): d2l, Keras reset_after=False, ONNX linear_before_reset=0.
+RESET_BEFORE = CellVariant(reset="before", b_hn="outside")
+#: The conventions an implementation can claim, by the adapter's ``reset`` value.
+CLAIMED = {"after": PYTORCH, "before": RESET_BEFORE}
+
+
+@dataclass(frozen=True)
+class CellBlocks:
+    """One layer and direction's parameters split into per-gate blocks."""
+
+    w_ih: np.ndarray  # (3, H, in)
+    w_hh: np.ndarray  # (3, H, H)
+    b_ih: np.ndarray  # (3, H)
+    b_hh: np.ndarray  # (3, H)
+
+    @classmethod
+    def of(cls, params: CanonicalParams, layer: int = 0, reverse: bool = False) -> "CellBlocks":
+        hidden = params.hidden_size
+
+        def split(a: np.ndarray) -> np.ndarray:
+            return a.reshape(3, hidden, *a.shape[1:])
+
+        return cls(
+            split(params.get("weight_ih", layer, reverse)),
+            split(params.get("weight_hh", layer, reverse)),
+            split(params.get("bias_ih", layer, reverse)),
+            split(params.get("bias_hh", layer, reverse)),
+        )
+
+
+@dataclass
+class StepParts:
+    """A step's intermediate quantities (each (B, H)) and the gates' pre-activations."""
+
+    r: np.ndarray
+    z: np.ndarray
+    n: np.ndarray
+    h: np.ndarray
+    pre_r: np.ndarray
+    pre_z: np.ndarray
+    pre_n: np.ndarray
+
+
+def _prepared(v: CellVariant, blocks: CellBlocks) -> tuple[np.ndarray, ...]:
+    """The blocks in the variant's order with its bias factors applied."""
+    b_hh = blocks.b_hh[list(v.order_b_hh)]
+    b_ih = blocks.b_ih[list(v.order_b_ih)] * v.bias_ih
+    return (
+        blocks.w_ih[list(v.order_w_ih)],
+        blocks.w_hh[list(v.order_w_hh)],
+        b_ih + b_hh if v.fold_b_hh else b_ih,
+        b_hh * v.bias_hh,
+    )
+
+
+def _step(v: CellVariant, xw: np.ndarray, h: np.ndarray, wh: np.ndarray, bh: np.ndarray) -> StepParts:
+    """One step from the input projections ``xw`` (3, B, H), which already hold f_ih * b_ih."""
+    pre_r = xw[0] + h @ wh[0].T + bh[0]
+    pre_z = xw[1] + h @ wh[1].T + bh[1]
+    r, z = sigmoid(pre_r), sigmoid(pre_z)
+    core = r * (h @ wh[2].T) if v.reset == "after" else (r * h) @ wh[2].T
+    if v.b_hn == "inside":
+        core = core + r * bh[2]
+    elif v.b_hn == "outside":
+        core = core + bh[2]
+    pre_n = xw[2] + core
+    n = np.tanh(pre_n)
+    return StepParts(r, z, n, apply_update(v.update, z, n, h), pre_r, pre_z, pre_n)
+
+
+def variant_step(v: CellVariant, x: np.ndarray, h: np.ndarray, blocks: CellBlocks) -> StepParts:
+    """One step of variant ``v`` from x (B, in) and h (B, H), with its r, z and n."""
+    wi, wh, bi, bh = _prepared(v, blocks)
+    xw = np.einsum("bi,ghi->gbh", x, wi) + bi[:, None, :]
+    return _step(v, xw, np.asarray(h, dtype=np.float64), wh, bh)
+
+
+def variant_direction(
+    v: CellVariant, x: np.ndarray, h0: np.ndarray, blocks: CellBlocks, *, backwards: bool = False
+) -> np.ndarray:
+    """States (T, B, H) of one direction, indexed by input time."""
+    steps = x.shape[0]
+    wi, wh, bi, bh = _prepared(v, blocks)
+    # The input projections of every step at once: they do not depend on the state.
+    xw = np.einsum("tbi,ghi->tgbh", x, wi) + bi[None, :, None, :]
+    states = np.empty((steps, *h0.shape))
+    h = h0
+    for t in reversed(range(steps)) if backwards else range(steps):
+        h = _step(v, xw[t], h, wh, bh).h
+        states[t] = h
+    return states
+
+
+#: The switches of the candidate formula, vectorized by ``formula_states``.
+FORMULAS: tuple[tuple[str, str, str], ...] = tuple(itertools.product(RESETS, B_HN, UPDATES))
+
+
+def formula_states(
+    v: CellVariant, x: np.ndarray, h0: np.ndarray, blocks: CellBlocks,
+    formulas: tuple[tuple[str, str, str], ...] = FORMULAS,
+) -> np.ndarray:
+    """States (F, T, B, H) of one forward direction for every (reset, b_hn, update) in
+    ``formulas`` at once, with v's gate orders and biases: the same numbers as
+    ``variant_direction`` on ``replace(v, reset=, b_hn=, update=)``, up to rounding."""
+    wi, wh, bi, bh = _prepared(v, blocks)
+    xw = np.einsum("tbi,ghi->tgbh", x, wi) + bi[None, :, None, :]
+
+    def column(values: list[float]) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64)[:, None, None]
+
+    after = np.asarray([f[0] == "after" for f in formulas])[:, None, None]
+    inside = column([f[1] == "inside" for f in formulas])
+    outside = column([f[1] == "outside" for f in formulas])
+    a, b, c, d, e = (column(list(k)) for k in zip(*(UPDATES[f[2]][1] for f in formulas)))
+    steps = x.shape[0]
+    h = np.broadcast_to(h0, (len(formulas), *h0.shape)).copy()
+    states = np.empty((len(formulas), steps, *h0.shape))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps):
+            r = sigmoid(xw[t, 0] + h @ wh[0].T + bh[0])
+            z = sigmoid(xw[t, 1] + h @ wh[1].T + bh[1])
+            core = np.where(after, r * (h @ wh[2].T), (r * h) @ wh[2].T)
+            n = np.tanh(xw[t, 2] + core + inside * r * bh[2] + outside * bh[2])
+            h = a * n + b * z * n + c * h + d * z * h + e * z
+            states[:, t] = h
+    return states
+
+
+STRUCTURE_CHOICES: dict[str, tuple[str, ...]] = {
+    #: Does the reverse direction read the sequence from its end?
+    "reverse": ("reversed", "not reversed"),
+    #: The backward half of output: in input time order, or left in processing order.
+    "backward_output": ("input order", "processing order"),
+    #: Which state lands in each h_n slot.
+    "h_n": ("layer-major", "directions swapped", "direction-major", "taken from output[-1]"),
+    #: Which h0 slot each layer and direction starts from.
+    "h0": ("used", "ignored", "directions swapped", "direction-major", "indexed by layer only"),
+    #: What layer k > 0 reads: the halves of layer k - 1 forward first, or swapped.
+    "chaining": ("forward half first", "backward half first"),
+}
+
+STRUCTURE_TEXT: dict[tuple[str, str], str] = {
+    ("reverse", "not reversed"): "the reverse direction reads the sequence in forward order",
+    ("backward_output", "processing order"): "the backward half of output is left in processing "
+    "(reversed) time order instead of input time order",
+    ("h_n", "directions swapped"): "h_n holds the directions swapped (backward state in the forward slot)",
+    ("h_n", "direction-major"): "h_n is ordered direction-major (D, L) instead of layer-major (L, D)",
+    ("h_n", "taken from output[-1]"): "h_n is taken from output[-1], so the backward direction's "
+    "slot holds its first step, not its final state",
+    ("h0", "ignored"): "h0 is ignored: every run starts from zeros",
+    ("h0", "directions swapped"): "h0's direction slots are swapped (the reverse direction starts "
+    "from the forward direction's h0)",
+    ("h0", "direction-major"): "h0 is read direction-major (D, L) instead of layer-major (L, D)",
+    ("h0", "indexed by layer only"): "h0 is indexed by layer only, h0[layer] instead of "
+    "h0[layer * D + d]: the reverse direction (and deeper layers) start from another slot's state",
+    ("chaining", "backward half first"): "layer k > 0 reads the previous layer's halves in the "
+    "wrong order (backward half first)",
+}
+
+
+@dataclass(frozen=True)
+class Structure:
+    """How cells are assembled into layers and directions."""
+
+    reverse: str = "reversed"
+    backward_output: str = "input order"
+    h_n: str = "layer-major"
+    h0: str = "used"
+    chaining: str = "forward half first"
+
+    def __post_init__(self) -> None:
+        for name, choices in STRUCTURE_CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} is {getattr(self, name)!r}, but should be one of {choices}")
+
+    def differences(self, other: "Structure | None" = None) -> list[str]:
+        other = other or Structure()
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def deviations_text(self) -> list[str]:
+        return [STRUCTURE_TEXT[(name, getattr(self, name))] for name in self.differences()]
+
+    def to_json(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+STANDARD = Structure()
+
+
+def _slot(layer: int, d: int, num_layers: int, num_dirs: int, how: str) -> int:
+    if how == "indexed by layer only":
+        return layer
+    if how == "directions swapped" and num_dirs == 2:
+        d = 1 - d
+    if how == "direction-major":
+        return d * num_layers + layer
+    return layer * num_dirs + d
+
+
+@dataclass
+class VariantRun:
+    output: np.ndarray  # (T, B, D*H)
+    h_n: np.ndarray  # (L*D, B, H)
+    #: states[layer][direction] (T, B, H), indexed by input time.
+    states: list[list[np.ndarray]]
+
+
+def variant_forward(
+    x: np.ndarray,
+    params: CanonicalParams,
+    h0: np.ndarray | None = None,
+    cell: CellVariant = PYTORCH,
+    structure: Structure = STANDARD,
+    cache: dict[Any, np.ndarray] | None = None,
+) -> VariantRun:
+    """The whole GRU (all layers and directions) under the given switches.
+
+    ``cache`` (a dict kept by the caller for one x, params and cell) reuses the
+    directions that several structures share."""
+    x = np.asarray(x, dtype=np.float64)
+    steps, batch, _ = x.shape
+    hidden, num_layers, num_dirs = params.hidden_size, params.num_layers, params.num_directions
+    zeros = np.zeros((batch, hidden))
+    layer_input = x
+    all_states: list[list[np.ndarray]] = []
+    finals: dict[tuple[int, int], np.ndarray] = {}
+    for layer in range(num_layers):
+        directions, halves = [], []
+        for d in range(num_dirs):
+            if h0 is None or structure.h0 == "ignored":
+                start = zeros
+            else:
+                start = np.asarray(h0, dtype=np.float64)[_slot(layer, d, num_layers, num_dirs, structure.h0)]
+            backwards = d == 1 and structure.reverse == "reversed"
+            key = (layer, d, backwards, layer_input.tobytes(), start.tobytes()) if cache is not None else None
+            if key is not None and key in cache:
+                states = cache[key]
+            else:
+                states = variant_direction(cell, layer_input, start, CellBlocks.of(params, layer, d == 1),
+                                           backwards=backwards)
+                if key is not None:
+                    cache[key] = states
+            directions.append(states)
+            leave_reversed = backwards and structure.backward_output == "processing order"
+            half = states[::-1] if leave_reversed else states
+            halves.append(half)
+            if steps == 0:
+                finals[(layer, d)] = start
+            elif structure.h_n == "taken from output[-1]":
+                finals[(layer, d)] = half[-1]
+            else:
+                finals[(layer, d)] = states[0] if backwards else states[-1]
+        all_states.append(directions)
+        if structure.chaining == "backward half first" and layer + 1 < num_layers:
+            layer_input = np.concatenate(halves[::-1], axis=-1)
+        else:
+            layer_input = np.concatenate(halves, axis=-1)
+        if layer + 1 == num_layers:
+            output = np.concatenate(halves, axis=-1)
+    h_n = np.empty((num_layers * num_dirs, batch, hidden))
+    how = structure.h_n if structure.h_n in ("directions swapped", "direction-major") else "layer-major"
+    for (layer, d), state in finals.items():
+        h_n[_slot(layer, d, num_layers, num_dirs, how)] = state
+    return VariantRun(output=output, h_n=h_n, states=all_states)
+
+
+def structures(*, bidirectional: bool, multi_layer: bool, h0: bool) -> list[Structure]:
+    """The structure variants that can differ from the standard one for a run of this shape."""
+    choices: dict[str, tuple[str, ...]] = {name: (values[0],) for name, values in STRUCTURE_CHOICES.items()}
+    if bidirectional:
+        choices["reverse"] = STRUCTURE_CHOICES["reverse"]
+        choices["backward_output"] = STRUCTURE_CHOICES["backward_output"]
+        choices["h_n"] = ("layer-major", "directions swapped", "taken from output[-1]")
+    if bidirectional and multi_layer:
+        choices["h_n"] = STRUCTURE_CHOICES["h_n"]
+        choices["chaining"] = STRUCTURE_CHOICES["chaining"]
+    if h0:
+        choices["h0"] = ("used", "ignored")
+        if bidirectional:
+            choices["h0"] = ("used", "ignored", "directions swapped", "indexed by layer only")
+        if bidirectional and multi_layer:
+            choices["h0"] = STRUCTURE_CHOICES["h0"]
+    names = list(choices)
+    found = []
+    for values in itertools.product(*(choices[n] for n in names)):
+        s = Structure(**dict(zip(names, values)))
+        # Leaving the outputs in processing order only means something when the direction is
+        # reversed; and h_n taken from output[-1] is the final state when output[-1] holds it.
+        if s.reverse == "not reversed" and (s.backward_output != "input order" or s.h_n == "taken from output[-1]"):
+            continue
+        if s.backward_output == "processing order" and s.h_n == "taken from output[-1]":
+            continue
+        found.append(s)
+    return found

@@ -1,0 +1,423 @@
+"""The diagnosis names what an implementation computes: the variant oracles agree
+with the oracle and with each other, the probes make every mechanism visible, every
+mutant of ``tests/mutants.py`` and every document implementation is diagnosed as
+what it is known to compute, correct implementations are diagnosed as conforming,
+indistinguishable switches are reported "undetermined", and nothing raises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conformance import Capabilities, GRUConfig, LayerAdapter
+from conformance.cases import CaseSpec
+from conformance.diagnosis import BLACK_BOX_NOTE, Probe, diagnose
+from conformance.loading import load_subject
+from conformance.oracle import gru_forward
+from conformance.params import CanonicalParams, gate_rows
+from conformance.subject import Subject
+from conformance.variants import (
+    B_HN,
+    BIAS_FACTORS,
+    FORMULAS,
+    ORDERS,
+    PYTORCH,
+    RESET_BEFORE,
+    RESETS,
+    STANDARD,
+    UPDATES,
+    CellBlocks,
+    CellVariant,
+    Structure,
+    canonical,
+    formula_states,
+    structures,
+    variant_direction,
+    variant_forward,
+)
+from tests.correct import CORRECT
+from tests.mutants import MUTANTS
+
+ROOT = Path(__file__).resolve().parents[1]
+ZRN = PYTORCH.with_order((1, 0, 2))
+
+# --------------------------------------------------------------------------- expectations
+# What each mutant is known to compute (its catalogue ``truth``), as the diagnosis must
+# say it: the convention fitted to its equations, phrases the summary must contain, and
+# for equation bugs which quantity explains the first departure (at t = 0, layer 0).
+
+
+def expect(variant: CellVariant, *phrases: str, quantity: str | None = None) -> dict:
+    return {"variant": variant, "phrases": phrases, "quantity": quantity}
+
+
+MUTANT_EXPECTATIONS: dict[str, dict] = {
+    "reset-before": expect(RESET_BEFORE, "matches the reset-before variant", "although it claims the PyTorch GRU",
+                           quantity="n"),
+    "bhn-outside-reset": expect(replace(PYTORCH, b_hn="outside"), "b_hn is outside the reset product", quantity="n"),
+    "bhn-dropped": expect(replace(PYTORCH, b_hn="dropped"), "b_hn is dropped", quantity="n"),
+    "bias-twice": expect(replace(PYTORCH, fold_b_hh=True), "b_hh is counted twice",
+                         "b_hn sits both outside and inside", quantity="input projection"),
+    "gate-layout-zrn": expect(ZRN, "reads the canonical gate blocks as z, r, n", "r and z swapped",
+                              quantity="r and z"),
+    "update-complement": expect(replace(PYTORCH, update="complement"), "h' = (1 - z) * h + z * n", quantity="z"),
+    "precedence-slip": expect(replace(PYTORCH, update="slip"), "h' = h - z + z * n", quantity="h'"),
+    "naive-tanh": expect(PYTORCH, "not finite", "tanh computed from exp(2a)"),
+    "backward-output-reversed": expect(PYTORCH, "backward half of output is left in processing"),
+    "reverse-not-reversed": expect(PYTORCH, "the reverse direction reads the sequence in forward order"),
+    "h0-wrong-slot": expect(PYTORCH, "h0 is indexed by layer only, h0[layer]"),
+    "hn-wrong-end": expect(PYTORCH, "h_n is taken from output[-1]"),
+    "output-time-major": expect(PYTORCH, "output is returned time-major (T, B, D*H) although batch_first is set"),
+    "hn-batch-first": expect(PYTORCH, "h_n is returned (B, L*D, H) instead of (L*D, B, H)"),
+    "stale-workspace": expect(PYTORCH, "starts from the previous call's final states"),
+    "none-skips-bias": expect(PYTORCH, "h0 = None and h0 = zeros give different results", "with h0 = None",
+                              "bias_hh is ignored"),
+    "h0-ignored": expect(PYTORCH, "h0 is ignored"),
+    "h0-in-place": expect(PYTORCH, "overwrites the caller's h0 tensor in place", "holds h_n"),
+    "float32-inside": expect(PYTORCH, "only to float32 precision", "a float64 call returns float32"),
+    "dropout-on": expect(PYTORCH, "differ from layer 1 on", "dropout"),
+    "sorted-batch": expect(PYTORCH, "batch rows come back permuted", "sorted by sum |x|, largest first"),
+    "unbatched-as-batch": expect(PYTORCH, "unbatched (T, I) input is run as one step of a batch of T"),
+}
+
+SLIP_BEFORE = replace(RESET_BEFORE, update="slip")
+#: The document implementations (seeds/): doc000's update is the precedence slip on the
+#: reset-before candidate, doc001's GRUCell the complement polarity; the rest are PyTorch.
+DOCUMENT_EXPECTATIONS: dict[str, dict] = {
+    "doc000-cell": expect(SLIP_BEFORE, "matches the reset-before variant", "h' = h - z + z * n", quantity="h'"),
+    "doc000-simplegru": expect(SLIP_BEFORE, "matches the reset-before variant", "h' = h - z + z * n",
+                               "h_n has shape (3, 3)", quantity="h'"),
+    "doc001-cell": expect(replace(RESET_BEFORE, update="complement"), "matches the reset-before variant",
+                          "complement polarity", "negating z's weights and biases", quantity="z"),
+    "doc001-aisummer-cell": expect(PYTORCH),
+    "doc002-gru": expect(PYTORCH),
+    "doc003-gru": expect(PYTORCH),
+    "doc004-cell": expect(PYTORCH),
+    "torch-gru": expect(PYTORCH),
+    "torch-grucell": expect(PYTORCH),
+}
+
+
+def fitted(diagnosis: dict) -> CellVariant:
+    """The fitted convention back as a CellVariant (from the JSON the report gets)."""
+    v = diagnosis["convention"]["variant"]
+    orders = {name: tuple("rzn".index(g) for g in text.split(", ")) for name, text in v["gate_order"].items()}
+    return CellVariant(reset=v["reset"], b_hn=v["b_hn"], update=v["update"],
+                       order_w_ih=orders["weight_ih"], order_w_hh=orders["weight_hh"],
+                       order_b_ih=orders["bias_ih"], order_b_hh=orders["bias_hh"],
+                       bias_ih=v["bias_ih_times"], bias_hh=v["bias_hh_times"], fold_b_hh=v["b_hh_folded_into_input"])
+
+
+def assert_diagnosed_as(name: str, diagnosis: dict, expected: dict, *, conforming: bool) -> None:
+    assert diagnosis is not None, f"got no diagnosis for {name}, but it is white-box"
+    summary = diagnosis["summary"]
+    assert diagnosis["convention"]["matches"], \
+        f"got no matching convention for {name} ({summary}), but should match {expected['variant']}"
+    assert fitted(diagnosis) == canonical(expected["variant"]), \
+        f"got convention {diagnosis['convention']['description']!r} for {name}, but should be {expected['variant']}"
+    for phrase in expected["phrases"]:
+        assert phrase in summary, f"got summary {summary!r} for {name}, but it should say {phrase!r}"
+    want_status = "conforming" if conforming else "identified"
+    assert diagnosis["status"] == want_status, \
+        f"got status {diagnosis['status']!r} for {name} ({summary}), but should be {want_status!r}"
+    if conforming:
+        assert summary.startswith("conforms: matches the PyTorch GRU"), \
+            f"got summary {summary!r} for {name}, but should say it conforms to the PyTorch GRU"
+        assert not diagnosis["findings"] and diagnosis["first_divergence"] is None, \
+            f"got findings {diagnosis['findings']} for {name}, but a conforming implementation has none"
+    if expected["quantity"] is not None:
+        first = diagnosis["first_divergence"]
+        assert first is not None and (first["t"], first["layer"]) == (0, 0), \
+            f"got first divergence {first} for {name}, but should be at t=0, layer 0"
+        explained = first["explained_by"] or {}
+        assert expected["quantity"] in explained.get("quantity", ""), \
+            f"got it explained by {explained} for {name}, but should be explained by {expected['quantity']!r}"
+        assert explained.get("error", 1.0) < 1e-6, \
+            f"got substitution error {explained.get('error')} for {name}, but the substitution should reproduce the step"
+
+
+# --------------------------------------------------------------------------- variant oracles
+
+
+SPECS = [
+    CaseSpec(5, 3, 2, 4, seed=1),
+    CaseSpec(4, 3, 3, 2, num_layers=3, seed=2),
+    CaseSpec(4, 2, 2, 3, num_layers=2, bidirectional=True, seed=3),
+    CaseSpec(1, 4, 1, 1, bidirectional=True, seed=4),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=repr)
+@pytest.mark.parametrize("reset", RESETS)
+def test_default_switches_are_the_oracle(spec: CaseSpec, reset: str):
+    """With every switch at its default, the variant oracle is conformance.oracle's."""
+    case = spec.materialize()
+    want = gru_forward(case.x, case.params, case.h0, reset=reset)
+    got = variant_forward(case.x, case.params, case.h0, {"after": PYTORCH, "before": RESET_BEFORE}[reset])
+    for what, g, w in (("output", got.output, want.output), ("h_n", got.h_n, want.h_n)):
+        error = float(np.abs(g - w).max())
+        assert error < 1e-12, f"got {what} max error {error:.3g}, but should equal the oracle's ({reset}, {spec})"
+
+
+def test_vectorized_formulas_equal_one_by_one():
+    """formula_states (what the search runs) equals variant_direction for every formula."""
+    case = CaseSpec(4, 3, 2, 3, seed=5, weight_scale=1.5).materialize()
+    blocks = CellBlocks.of(case.params)
+    for base in (PYTORCH, replace(ZRN, bias_ih=2, fold_b_hh=True), replace(PYTORCH, bias_hh=0).with_order((2, 0, 1))):
+        states = formula_states(base, case.x, case.h0[0], blocks)
+        for i, (reset, b_hn, update) in enumerate(FORMULAS):
+            v = replace(base, reset=reset, b_hn=b_hn, update=update)
+            error = float(np.abs(states[i] - variant_direction(v, case.x, case.h0[0], blocks)).max())
+            assert error < 1e-12, f"got max error {error:.3g} for {v}, but the two routes should agree"
+
+
+def _negate_z(params: CanonicalParams) -> CanonicalParams:
+    arrays = {}
+    for name in params:
+        a = params[name].copy()
+        gate_rows(a, "z")[...] *= -1
+        arrays[name] = a
+    return params.replace(arrays)
+
+
+def test_complement_polarity_is_pytorch_with_z_negated():
+    """1 - sigmoid(a) = sigmoid(-a): complement polarity on z-negated parameters is the PyTorch GRU."""
+    case = CaseSpec(5, 3, 2, 3, seed=6).materialize()
+    want = variant_forward(case.x, case.params, case.h0, PYTORCH).output
+    got = variant_forward(case.x, _negate_z(case.params), case.h0, replace(PYTORCH, update="complement")).output
+    assert float(np.abs(got - want).max()) < 1e-12, "got a difference, but negating z should undo the complement"
+
+
+def test_canonical_spelling_computes_the_same():
+    """canonical() only merges variants that compute the same function."""
+    case = CaseSpec(4, 3, 2, 3, seed=7, weight_scale=1.5).materialize()
+    blocks = CellBlocks.of(case.params)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        v = CellVariant(reset=RESETS[rng.integers(2)], b_hn=B_HN[rng.integers(3)],
+                        update=list(UPDATES)[rng.integers(len(UPDATES))],
+                        order_w_ih=ORDERS[rng.integers(6)], order_w_hh=ORDERS[rng.integers(6)],
+                        order_b_ih=ORDERS[rng.integers(6)], order_b_hh=ORDERS[rng.integers(6)],
+                        bias_ih=BIAS_FACTORS[rng.integers(3)], bias_hh=BIAS_FACTORS[rng.integers(3)],
+                        fold_b_hh=bool(rng.integers(2)))
+        a = variant_direction(v, case.x, case.h0[0], blocks)
+        b = variant_direction(canonical(v), case.x, case.h0[0], blocks)
+        assert np.allclose(a, b, atol=1e-12, rtol=0, equal_nan=True), f"got {canonical(v)} != {v}, but should be equal"
+
+
+def test_default_probe_makes_every_switch_visible():
+    """On the default probe every single change to the PyTorch GRU (one switch, any value)
+    moves the states by far more than any tolerance: nothing is hidden, so nothing
+    has to be reported undetermined."""
+    p = Probe()
+    case = CaseSpec(p.steps, p.batch, p.input_size, p.hidden_size, seed=p.seed,
+                    weight_scale=p.weight_scale).materialize()
+    blocks = CellBlocks.of(case.params)
+    base = variant_direction(PYTORCH, case.x, case.h0[0], blocks)
+    changes = [replace(PYTORCH, **{name: value}) for name, values in (
+        ("reset", RESETS), ("b_hn", B_HN), ("update", tuple(UPDATES)), ("bias_ih", BIAS_FACTORS),
+        ("bias_hh", BIAS_FACTORS), ("fold_b_hh", (True,))) for value in values]
+    changes += [replace(PYTORCH, **{field: order}) for order in ORDERS[1:]
+                for field in ("order_w_ih", "order_w_hh", "order_b_ih", "order_b_hh")]
+    for v in changes:
+        if canonical(v) == PYTORCH:
+            continue
+        moved = float(np.abs(variant_direction(v, case.x, case.h0[0], blocks) - base).max())
+        assert moved > 1e-2, f"got {v} within {moved:.3g} of the PyTorch GRU, but the probe should show it"
+
+
+def test_structures_are_visible_and_distinct():
+    """Each assembly variant of a 2-layer bidirectional run with h0 changes output or h_n."""
+    case = CaseSpec(4, 3, 2, 3, num_layers=2, bidirectional=True, seed=8, weight_scale=1.5).materialize()
+    standard = variant_forward(case.x, case.params, case.h0)
+    for s in structures(bidirectional=True, multi_layer=True, h0=True):
+        if s == STANDARD:
+            continue
+        run = variant_forward(case.x, case.params, case.h0, PYTORCH, s)
+        moved = max(float(np.abs(run.output - standard.output).max()), float(np.abs(run.h_n - standard.h_n).max()))
+        assert moved > 1e-2, f"got {s} within {moved:.3g} of the standard assembly, but it should show"
+
+
+def test_bad_switch_values_are_refused():
+    with pytest.raises(ValueError, match="reset is 'sideways', but should be one of"):
+        CellVariant(reset="sideways")
+    with pytest.raises(ValueError, match="should be a permutation"):
+        CellVariant(order_w_ih=(0, 0, 1))
+    with pytest.raises(ValueError, match="h0 is 'reversed', but should be one of"):
+        Structure(h0="reversed")
+
+
+# --------------------------------------------------------------------------- mutants, documents, correct
+
+
+def test_every_mutant_has_an_expectation():
+    """A new mutant needs its expected diagnosis here (what it is known to compute)."""
+    ids = {m.id for m in MUTANTS}
+    assert ids == set(MUTANT_EXPECTATIONS), (
+        f"got expectations for {sorted(set(MUTANT_EXPECTATIONS) - ids)} without a mutant and mutants "
+        f"{sorted(ids - set(MUTANT_EXPECTATIONS))} without an expectation, but both should match")
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
+def test_mutant_diagnosed_as_its_bug(mutant):
+    """The diagnosis names the mutant's true convention and bug, and never calls it conforming."""
+    diagnosis = diagnose(Subject(mutant.id, mutant.adapter()))
+    assert_diagnosed_as(mutant.id, diagnosis, MUTANT_EXPECTATIONS[mutant.id], conforming=False)
+
+
+@pytest.mark.parametrize("name", list(DOCUMENT_EXPECTATIONS))
+def test_registered_implementation_diagnosed(name: str):
+    """Every registered implementation (the documents' and the torch references) is
+    diagnosed as what it is known to compute; the PyTorch ones as conforming."""
+    diagnosis = diagnose(load_subject(name))
+    expected = DOCUMENT_EXPECTATIONS[name]
+    assert_diagnosed_as(name, diagnosis, expected, conforming=expected["variant"] == PYTORCH)
+
+
+@pytest.mark.parametrize("correct", CORRECT, ids=lambda c: c.id)
+def test_correct_implementation_diagnosed_conforming(correct):
+    diagnosis = diagnose(Subject(correct.id, correct.adapter()))
+    assert_diagnosed_as(correct.id, diagnosis, expect(PYTORCH), conforming=True)
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def test_every_switch_determined_on_the_default_probe():
+    diagnosis = diagnose(load_subject("torch-grucell"))
+    loose = {name: s for name, s in diagnosis["switches"].items() if not s["determined"]}
+    assert not loose, f"got undetermined switches {loose}, but the default probe should determine them all"
+
+
+def test_hidden_size_one_leaves_reset_placement_undetermined():
+    """With H = 1, W_hn (r h) = r (W_hn h): the diagnosis must say so rather than guess."""
+    for name in ("torch-grucell", "doc001-cell"):
+        diagnosis = diagnose(load_subject(name), Probe(hidden_size=1))
+        reset = diagnosis["switches"]["reset"]
+        assert not reset["determined"], f"got reset placement {reset} for {name} at H = 1, but should be undetermined"
+        assert "H = 1" in reset["note"], f"got note {reset['note']!r}, but should say H = 1 hides it"
+        assert "undetermined: reset placement" in diagnosis["summary"], \
+            f"got summary {diagnosis['summary']!r}, but it should say reset placement is undetermined"
+
+
+def test_zero_b_hn_leaves_its_position_undetermined():
+    diagnosis = diagnose(load_subject("torch-grucell"), Probe(zero_b_hn=True))
+    b_hn = diagnosis["switches"]["b_hn"]
+    assert not b_hn["determined"] and "b_hn is zero" in b_hn["note"], \
+        f"got {b_hn}, but b_hn's position should be undetermined when b_hn is zero"
+    assert "undetermined: position of b_hn" in diagnosis["summary"], f"got {diagnosis['summary']!r}"
+    assert diagnosis["switches"]["reset"]["determined"], "got reset placement undetermined, but H = 3 shows it"
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+class _TorchGRUBase(LayerAdapter):
+    reset = "after"
+    capabilities = Capabilities(h0=True, dtypes=(torch.float32,))
+
+    def build(self, config: GRUConfig):
+        return torch.nn.GRU(config.input_size, config.hidden_size, dtype=config.dtype)
+
+    def run(self, gru, x, h0):
+        return gru(x, h0)
+
+
+class BlackBox(_TorchGRUBase):
+    """No load: the suite cannot set the weights."""
+
+
+class Raising(_TorchGRUBase):
+    def load(self, gru, params):
+        gru.load_state_dict(params.tensors(torch.float32))
+
+    def run(self, gru, x, h0):
+        raise RuntimeError("kernel not compiled for this shape")
+
+
+class Garbage(Raising):
+    def run(self, gru, x, h0):
+        return "output", "h_n"
+
+
+def test_black_box_adapter_has_no_diagnosis():
+    assert diagnose(Subject("black-box", BlackBox())) is None, "got a diagnosis, but a black-box adapter has none"
+    assert "black-box" in BLACK_BOX_NOTE
+
+
+@pytest.mark.parametrize("adapter, words", [(Raising, "kernel not compiled"), (Garbage, "not a tensor")])
+def test_adapter_failure_becomes_a_diagnosis(adapter, words):
+    diagnosis = diagnose(Subject("broken", adapter()))
+    assert diagnosis["status"] == "error", f"got status {diagnosis['status']!r}, but should be 'error'"
+    assert diagnosis["summary"].startswith("not diagnosed: the adapter failed on a probe") and words in diagnosis["summary"], \
+        f"got {diagnosis['summary']!r}, but should say the adapter failed ({words})"
+
+
+def test_internal_error_never_escapes(monkeypatch):
+    from conformance import diagnosis as module
+
+    def broken(self):
+        raise ZeroDivisionError("in the search")
+
+    monkeypatch.setattr(module._Diagnoser, "run", broken)
+    found = diagnose(load_subject("torch-grucell"))
+    assert found["status"] == "error" and "internal error in the diagnosis: ZeroDivisionError" in found["summary"], \
+        f"got {found}, but an internal error should become a diagnosis"
+
+
+def test_deterministic_and_json_ready():
+    subject = load_subject("doc001-cell")
+    first, second = diagnose(subject), diagnose(subject)
+    first.pop("duration"), second.pop("duration")
+    assert first == second, "got two different diagnoses of one implementation, but it should be deterministic"
+    text = json.dumps(first, allow_nan=False)  # strict JSON: no NaN or Infinity
+    assert "complement polarity" in text
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+BLACK_BOX_FILE = '''
+import torch
+from conformance import Capabilities, LayerAdapter
+
+class BlackBoxGRU(LayerAdapter):
+    capabilities = Capabilities(h0=True)
+    def build(self, config):
+        return torch.nn.GRU(config.input_size, config.hidden_size)
+    def run(self, gru, x, h0):
+        return gru(x, h0)
+'''
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["in-process", "xdist"])
+def test_grading_records_the_diagnosis(tmp_path: Path, xdist: bool):
+    """Grading stores one diagnosis per white-box implementation in its JSON record (from an
+    xdist worker too), a note instead for black-box adapters, and prints the summary."""
+    adapter_file = tmp_path / "black_box.py"
+    adapter_file.write_text(BLACK_BOX_FILE)
+    results = tmp_path / "results.json"
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "conformance" / "checks"), "-p", "no:cacheprovider",
+            "--impl", "doc001-cell", "--impl", f"{adapter_file}:BlackBoxGRU", "--results", str(results),
+            "-k", "test_output_shapes", "-q", "--hypothesis-profile", "quick"]
+    if xdist:
+        argv += ["-n", "1", "--dist", "loadgroup"]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert results.is_file(), f"got no results file, but grading should write one:\n{run.stdout}\n{run.stderr}"
+    records = {r["id"]: r for r in json.loads(results.read_text())["implementations"]}
+    white = records["doc001-cell"]
+    assert white["diagnosis"] and "complement polarity" in white["diagnosis"]["summary"], \
+        f"got diagnosis {white['diagnosis']}, but it should name the complement polarity"
+    assert white["diagnosis_note"] == "", f"got note {white['diagnosis_note']!r}, but there is a diagnosis"
+    black = records["BlackBoxGRU"]
+    assert black["diagnosis"] is None and black["diagnosis_note"] == BLACK_BOX_NOTE, \
+        f"got {black['diagnosis']!r} / {black['diagnosis_note']!r}, but a black-box adapter gets the note only"
+    assert "diagnosis: matches the reset-before variant" in run.stdout, \
+        f"got terminal output without the diagnosis summary:\n{run.stdout[-2000:]}"
