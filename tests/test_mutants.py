@@ -1,0 +1,99 @@
+"""The suite catches every mutant of ``tests/mutants.py`` with the checks its catalogue
+entry names, and every check of the catalogue catches at least one mutant: a check
+no mutant fails is untested, and a mutant no check fails is a blind spot."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.adapter import CellAdapter, LayerAdapter
+from conformance.catalogue import load_all
+from conformance.engine import grade
+from conformance.outcome import Outcome
+from conformance.subject import Subject
+from tests.mutants import MUTANTS, Mutant
+
+CHECKS = load_all()
+
+
+def failed(check_id: str, outcome: Outcome) -> bool:
+    """Status "fail" or "error"; for a warning-level check its failed state is "warn"."""
+    if outcome.status in ("fail", "error"):
+        return True
+    return outcome.status == "warn" and getattr(CHECKS[check_id], "severity", "error") == "warning"
+
+
+#: Words a failure message of a check must contain: it names what the check's statement is about.
+AREA_WORDS: dict[str, tuple[str, ...]] = {
+    "contract.output-shape": ("shape",),
+    "contract.dtype": ("dtype",),
+    "contract.inputs-unchanged": ("modified",),
+    "contract.unbatched": ("unbatched", "shape"),
+    "bounds.unit-interval": ("[-1, 1]", "finite"),
+    "bounds.saturation": ("[-1, 1]", "finite"),
+}
+DEFAULT_AREA_WORDS = ("output", "h_n")
+
+
+def test_catalogue_is_well_formed():
+    """At least 14 mutants with unique ids, each a white-box adapter with its bug, report,
+    truth and a non-empty caught_by naming real checks."""
+    assert len(MUTANTS) >= 14, f"got {len(MUTANTS)} mutants, but should be at least 14"
+    ids = [m.id for m in MUTANTS]
+    assert len(set(ids)) == len(ids), f"got duplicate mutant ids {sorted(i for i in ids if ids.count(i) > 1)}"
+    for m in MUTANTS:
+        assert issubclass(m.adapter, (CellAdapter, LayerAdapter)), \
+            f"got {m.adapter!r} for {m.id}, but should be a CellAdapter or LayerAdapter subclass"
+        assert m.adapter.is_white_box(), f"got a black-box adapter for {m.id}, but mutants load parameters"
+        assert m.bug and m.source and m.truth, f"got an empty bug/source/truth for {m.id}"
+        assert m.caught_by, f"got an empty caught_by for {m.id}, but every mutant must be caught"
+        unknown = (m.caught_by | m.may_also_fail) - set(CHECKS)
+        assert not unknown, f"got unknown check ids {sorted(unknown)} in {m.id}, but should name catalogue checks"
+
+
+def test_every_check_is_caught_by_some_mutant():
+    """Every check in the catalogue is some mutant's caught_by (test_mutant_is_caught then
+    shows it really fails there)."""
+    covered = set().union(*(m.caught_by for m in MUTANTS))
+    uncaught = sorted(set(CHECKS) - covered)
+    assert not uncaught, (f"got checks that no mutant must fail: {uncaught}, but every check should be "
+                          f"in some mutant's caught_by (add a mutant with the bug the check exists for)")
+
+
+def _summary(outcomes: dict[str, Outcome]) -> str:
+    return "; ".join(f"{cid}={o.status}" for cid, o in outcomes.items())
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
+def test_mutant_is_caught(mutant: Mutant):
+    """Graded with conformance.engine.grade, the mutant fails (or errors on) every check of
+    its caught_by; its failures read as failures of those checks, and the suite itself
+    neither crashes nor fails contract checks the bug does not touch."""
+    outcomes = grade(Subject(mutant.id, mutant.adapter()))
+    failing = {cid for cid, o in outcomes.items() if failed(cid, o)}
+
+    missed = sorted(mutant.caught_by - failing)
+    assert not missed, (f"got {', '.join(f'{c}={outcomes[c].status}' for c in missed)} on mutant {mutant.id} "
+                        f"({mutant.truth}), but should be fail or error [grade: {_summary(outcomes)}]")
+
+    internal = {cid: o.message for cid, o in outcomes.items() if "internal error in the suite" in o.message}
+    assert not internal, f"got internal errors {internal} on mutant {mutant.id}, but should be none"
+
+    stray = sorted(c for c in failing if CHECKS[c].family == "contract")
+    stray = [c for c in stray if c not in mutant.caught_by | mutant.may_also_fail]
+    assert not stray, (f"got contract failures {stray} on mutant {mutant.id} ({mutant.truth}), but its bug "
+                       f"should not break them: {[outcomes[c].message.splitlines()[0] for c in stray]}")
+
+    for cid in sorted(failing):
+        outcome = outcomes[cid]
+        words = AREA_WORDS.get(cid, DEFAULT_AREA_WORDS)
+        assert any(w in outcome.message for w in words), (
+            f"got {cid} message {outcome.message.splitlines()[0]!r} on mutant {mutant.id}, but should "
+            f"name one of {words}")
+        assert "should" in outcome.message and "[" in outcome.message, (
+            f"got {cid} message {outcome.message.splitlines()[0]!r} on mutant {mutant.id}, but should read "
+            f"'got X, but should be Y [call]'")
+        if outcome.status == "fail":
+            assert outcome.counterexample is not None, (
+                f"got no counterexample for {cid} on mutant {mutant.id}, but a failure should carry its "
+                f"minimal case")
