@@ -12,6 +12,7 @@ from conformance.catalogue import check
 from conformance.compare import assert_close, max_abs_error
 from conformance.oracle import gru_forward
 from conformance.strategies import draw_case
+from conformance.subject import AdapterError
 from conformance.tolerances import tolerance
 
 #: The fixed case whose per-step error the report plots (error against time step).
@@ -29,6 +30,9 @@ PROFILE_STEPS = 24
 )
 @given(data=st.data())
 def test_step_matches_oracle(subject, data):
+    # Recorded here too: when this check fails, equations.sequence is blocked, and the
+    # report's error-per-step plot is most needed exactly then.
+    _error_profile(subject, "equations.step", quiet=True)
     spec = draw_case(data, subject)
     case = spec.materialize()
     oracle = case.oracle(subject.reset)
@@ -55,9 +59,11 @@ def test_step_matches_oracle(subject, data):
     target(worst, label="step error")
 
 
-def _error_profile(subject) -> None:
-    """Record the largest error at each time step of one fixed long case."""
-    if "profile" in subject.measurements.get("equations.sequence", {}):
+def _error_profile(subject, check_id: str = "equations.sequence", *, quiet: bool = False) -> None:
+    """Record the largest error at each time step of one fixed long case under
+    ``check_id``'s measurements. ``quiet``: adapter trouble is recorded in the
+    profile instead of raised (the calling check reports it its own way)."""
+    if "profile" in subject.measurements.get(check_id, {}):
         return
     from conformance.cases import CaseSpec
 
@@ -68,10 +74,16 @@ def _error_profile(subject) -> None:
         seed=2024, with_h0=subject.is_cell or subject.capabilities.h0,
     )
     case = spec.materialize()
-    got = subject.run_case(case)
+    try:
+        got = subject.run_case(case)
+    except AdapterError as exc:
+        if not quiet:
+            raise
+        subject.record(check_id, "profile", {"case": spec.to_json(), "error": str(exc)})
+        return
     want = case.oracle(subject.reset)
     per_step = [max_abs_error(got.output[t], want.output[t]) for t in range(spec.steps)]
-    subject.record("equations.sequence", "profile", {"case": spec.to_json(), "max_error_per_step": per_step})
+    subject.record(check_id, "profile", {"case": spec.to_json(), "max_error_per_step": per_step})
 
 
 @check(

@@ -1,0 +1,523 @@
+"""The HTML report: one self-contained page rendered from the JSON results.
+
+The JSON results (``conformance/results.py``) are the only input, so rendering
+a saved file gives the same page byte for byte: nothing here reads the clock,
+the registry or the implementations. The page is built from Jinja2 templates
+(``conformance/templates``) with autoescaping on, so every name, message and
+repr that came from an adapter is shown as text; a Content-Security-Policy lets
+the page load nothing from anywhere and run only its own sorting script.
+
+    python -m conformance report reports/results.json -o reports/index.html
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from conformance.catalogue import FAMILIES
+from conformance.repro import snippet
+
+#: status -> (symbol, short label for the scoreboard, css class, what it means)
+STATUS: dict[str, tuple[str, str, str, str]] = {
+    "pass": ("\u2713", "pass", "pass", "the statement held on every generated case"),
+    "fail": ("\u2717", "fail", "fail", "a case violates the statement (minimal counterexample below)"),
+    "error": ("!", "error", "error", "the adapter raised or returned something unreadable"),
+    "blocked": ("\u2298", "blocked", "blocked", "not run: a check it depends on failed"),
+    "xfail": ("\u2717", "xfail", "xfail", "expected failure: failed, and listed as a known failure"),
+    "xpass": ("\u2713", "xpass", "xpass", "unexpected pass: listed as a known failure but passed"),
+    "warn": ("\u26a0", "warn", "warn", "warning: a warning-level statement does not hold (does not decide conformance)"),
+    "not_applicable": ("\u2013", "n/a", "na", "not applicable: the implementation does not claim what it needs"),
+}
+NOT_RUN = ("\u00b7", "not run", "missing", "not graded in this run")
+
+#: verdict -> css class, sort rank (worst first), short label for the scoreboard
+VERDICTS: dict[str, tuple[str, int, str]] = {
+    "error": ("error", 0, "not graded (error)"),
+    "nonconformant": ("fail", 1, "nonconformant"),
+    "consistent": ("consistent", 2, "consistent (black-box)"),
+    "conformant-reset-before": ("pass", 3, "conformant (reset-before)"),
+    "conformant-pytorch": ("pass", 3, "conformant (PyTorch)"),
+}
+
+#: Statuses explained in an implementation's detail section.
+ATTENTION = ("fail", "error", "xfail", "xpass", "warn")
+
+ENVIRONMENT_LABELS = {
+    "suite_version": "suite version",
+    "hypothesis_profile": "hypothesis profile",
+    "hypothesis_seed": "hypothesis seed",
+    "python": "Python",
+    "torch": "torch",
+    "numpy": "NumPy",
+    "hypothesis": "hypothesis",
+    "platform": "platform",
+    "machine": "machine",
+    "date": "date (UTC)",
+    "command": "command",
+}
+
+_BLOCKED_BY = re.compile(r"blocked by (\S+)")
+#: Hypothesis' "explain" lines name source files of the machine that graded: not useful to a reader.
+_EXPLAIN = re.compile(r"\n\s*These lines were always and only run by failing test cases:(\n\s+\S.*)*")
+
+
+# Formatting -----------------------------------------------------------------------
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt_error(value: Any) -> str:
+    """An error magnitude: ``3.50e-01``, ``0``, ``inf`` or an em dash when absent."""
+    number = _number(value)
+    if number is None:
+        return "\u2014" if value is None else str(value)
+    if number == 0:
+        return "0"
+    if not math.isfinite(number):
+        return str(number)
+    return f"{number:.2e}"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if value is None:
+        return "\u2014"
+    return str(value)
+
+
+def fmt_tolerance(tol: dict[str, Any] | None) -> str:
+    if not tol:
+        return "\u2014"
+    return f"atol {fmt_error(tol.get('atol'))} + rtol {fmt_error(tol.get('rtol'))}\u00b7|want|"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+# The view model ------------------------------------------------------------------
+def _columns(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check columns: known families in catalogue order, unknown ones after, each
+    check in the order the results list it; checks only some implementations ran
+    are included too."""
+    metas: dict[str, dict[str, Any]] = {}
+    for cid, meta in (data.get("checks") or {}).items():
+        metas[cid] = dict(meta or {})
+    for impl in data.get("implementations", []):
+        for cid in impl.get("checks") or {}:
+            metas.setdefault(cid, {"id": cid})
+    families = list(FAMILIES)
+    for cid, meta in metas.items():
+        meta.setdefault("family", cid.split(".", 1)[0])
+        if meta["family"] not in families:
+            families.append(meta["family"])
+    appearance = list(metas)
+    ordered = sorted(metas, key=lambda c: (families.index(metas[c]["family"]), appearance.index(c)))
+    columns = []
+    for n, cid in enumerate(ordered):
+        meta = metas[cid]
+        family = meta["family"]
+        columns.append({
+            "id": cid,
+            "n": n,
+            "family": family,
+            "label": cid.split(".", 1)[1] if "." in cid else cid,
+            "title": meta.get("title") or cid,
+            "statement": meta.get("statement", ""),
+            "reference": meta.get("reference", ""),
+            "requires": meta.get("requires") or [],
+            "depends_on": meta.get("depends_on") or [],
+            "tolerance": meta.get("tolerance"),
+            "severity": meta.get("severity", "error"),
+        })
+    return columns
+
+
+def _family_groups(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = []
+    for col in columns:
+        if not groups or groups[-1]["family"] != col["family"]:
+            description = FAMILIES.get(col["family"], col["family"])
+            groups.append({"family": col["family"], "name": description.split(":", 1)[0],
+                           "description": description, "span": 0})
+        groups[-1]["span"] += 1
+    return groups
+
+
+def _blocked_root(cid: str, checks: dict[str, Any]) -> str | None:
+    """The failing check at the root of a chain of blocked checks."""
+    seen = set()
+    while cid in checks and checks[cid].get("status") == "blocked" and cid not in seen:
+        seen.add(cid)
+        match = _BLOCKED_BY.search(checks[cid].get("message") or "")
+        if not match:
+            return None
+        cid = match.group(1)
+    return cid if cid not in seen else None
+
+
+def _tolerance_for(col: dict[str, Any] | None, dtype: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
+    if col is None or not col.get("tolerance") or not dtype:
+        return None
+    return ((data.get("tolerances") or {}).get(dtype) or {}).get(col["tolerance"])
+
+
+def _ratio(error: Any, tol: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Error against the absolute tolerance, with a log-scale bar position (1e-6..1e2)."""
+    err, atol = _number(error), _number((tol or {}).get("atol"))
+    if err is None or not atol:
+        return None
+    ratio = err / atol
+    if ratio <= 0:
+        position = 0.0
+    elif not math.isfinite(ratio):
+        position = 100.0
+    else:
+        position = min(100.0, max(0.0, (math.log10(ratio) + 6) / 8 * 100))
+    if ratio == 0:
+        text = "0"
+    elif not math.isfinite(ratio):
+        text = "not finite"
+    else:
+        text = f"{ratio:.2g}\u00d7"
+    return {"value": ratio, "text": text, "width": f"{position:.1f}", "over": not ratio <= 1}
+
+
+def _clean_falsifying(text: str) -> str:
+    return _EXPLAIN.sub("", text or "").strip()
+
+
+def _profile(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    from conformance.report_plots import error_profile_svg
+
+    checks = impl.get("checks") or {}
+    for col in columns:
+        measured = (checks.get(col["id"]) or {}).get("measurements") or {}
+        profile = measured.get("profile")
+        if not isinstance(profile, dict):
+            continue
+        case = profile.get("case") or {}
+        dtype = case.get("dtype")
+        tol = ((data.get("tolerances") or {}).get(dtype) or {}).get("sequence")
+        view: dict[str, Any] = {"check": col["id"], "case": case, "dtype": dtype, "tolerance": tol,
+                                "error": profile.get("error", "")}
+        per_step = profile.get("max_error_per_step")
+        if not per_step:
+            return view
+        numbers = [_number(v) for v in per_step]
+        finite = [(t, v) for t, v in enumerate(numbers) if v is not None and math.isfinite(v)]
+        atol = _number((tol or {}).get("atol"))
+        view["svg"] = error_profile_svg(per_step, atol, prefix)
+        view["steps"] = len(per_step)
+        if finite:
+            peak_t, peak = max(finite, key=lambda tv: tv[1])
+            view["peak"] = {"t": peak_t, "error": peak}
+        else:
+            view["peak"] = None
+        view["not_finite"] = [t for t, v in enumerate(numbers) if v is None or not math.isfinite(v)]
+        above = [t for t, v in enumerate(numbers) if atol is not None and (v is None or not v <= atol)]
+        view["first_above"] = above[0] if above else None
+        view["growth"] = _growth([v for _, v in finite])
+        view["rows"] = [{"t": t, "error": v} for t, v in enumerate(per_step)]
+        return view
+    return None
+
+
+def _growth(values: list[float]) -> str:
+    """Does the error grow along the sequence? Compares the means of the first and
+    last quarters of the steps (a single step's rounding noise is no trend)."""
+    if len(values) < 4:
+        return ""
+    quarter = max(1, len(values) // 4)
+    first = sum(values[:quarter]) / quarter
+    last = sum(values[-quarter:]) / quarter
+    where = f"(mean of the first {quarter} steps {fmt_error(first)}, of the last {quarter} {fmt_error(last)})"
+    if first == 0 and last == 0:
+        return "is exactly zero at every step"
+    if first == 0 or last / first > 3:
+        return f"grows along the sequence {where}"
+    if last / first < 1 / 3:
+        return f"shrinks along the sequence {where}"
+    return f"does not grow along the sequence {where}"
+
+
+def _error_table(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per check and dtype: the largest error measured against the stated tolerance."""
+    rows = []
+    checks = impl.get("checks") or {}
+    for col in columns:
+        outcome = checks.get(col["id"])
+        if not outcome:
+            continue
+        per_dtype = (outcome.get("measurements") or {}).get("max_error")
+        if isinstance(per_dtype, dict):
+            for dtype, error in per_dtype.items():
+                tol = _tolerance_for(col, dtype, data)
+                rows.append({"check": col["id"], "dtype": dtype, "error": error, "tolerance": tol,
+                             "ratio": _ratio(error, tol), "status": "pass", "kind": col.get("tolerance")})
+        if outcome.get("status") in ATTENTION and outcome.get("max_error") is not None:
+            dtype = (outcome.get("counterexample") or {}).get("dtype")
+            tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data)
+            rows.append({"check": col["id"], "dtype": dtype or "\u2014", "error": outcome["max_error"],
+                         "tolerance": tol, "ratio": _ratio(outcome["max_error"], tol),
+                         "status": outcome["status"], "kind": col.get("tolerance")})
+    return rows
+
+
+def _diagnosis(value: Any) -> dict[str, Any] | None:
+    if value in (None, "", {}):
+        return None
+    if isinstance(value, str):
+        return {"summary": value, "extra": None}
+    if isinstance(value, dict):
+        extra = {k: v for k, v in value.items() if k != "summary"}
+        return {"summary": str(value.get("summary", "")), "extra": extra or None}
+    return {"summary": "", "extra": value}
+
+
+def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
+    anchor = f"impl-{n}"
+    checks: dict[str, Any] = impl.get("checks") or {}
+    by_id = {c["id"]: c for c in columns}
+    blocks: dict[str, list[str]] = {}
+    orphan_blocked = []
+    for cid, outcome in checks.items():
+        if outcome.get("status") == "blocked":
+            root = _blocked_root(cid, checks)
+            if root is not None and (checks.get(root) or {}).get("status") in ATTENTION:
+                blocks.setdefault(root, []).append(cid)
+            else:
+                orphan_blocked.append({"id": cid, "message": outcome.get("message", "")})
+
+    cells = []
+    for col in columns:
+        outcome = checks.get(col["id"])
+        status = outcome.get("status") if outcome else None
+        symbol, label, css, meaning = STATUS.get(status, NOT_RUN) if status is not None else NOT_RUN
+        if status is not None and status not in STATUS:
+            symbol, label, css, meaning = "?", str(status), "unknown", "a status this report does not know"
+        message = (outcome or {}).get("message") or ""
+        first = message.strip().splitlines()[0] if message.strip() else meaning
+        href = None
+        if status in ATTENTION:
+            href = f"#{anchor}-{_slug(col['id'])}"
+        elif status == "blocked":
+            root = _blocked_root(col["id"], checks)
+            if root is not None and (checks.get(root) or {}).get("status") in ATTENTION:
+                href = f"#{anchor}-{_slug(root)}"
+        cells.append({"symbol": symbol, "label": label, "css": css, "href": href,
+                      "title": f"{col['id']}: {label} \u2014 {first[:300]}",
+                      "rank": {"fail": 0, "error": 1, "blocked": 2, "xfail": 3, "xpass": 4, "warn": 5,
+                               "pass": 6, "na": 7}.get(css, 8)})
+
+    failures = []
+    for col in columns:
+        outcome = checks.get(col["id"])
+        if not outcome or outcome.get("status") not in ATTENTION:
+            continue
+        counterexample = outcome.get("counterexample")
+        dtype = (counterexample or {}).get("dtype")
+        tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data)
+        failures.append({
+            "anchor": f"{anchor}-{_slug(col['id'])}",
+            "col": col,
+            "status": outcome["status"],
+            "status_info": STATUS[outcome["status"]],
+            "message": outcome.get("message") or "",
+            "counterexample": counterexample,
+            "falsifying": _clean_falsifying(outcome.get("falsifying_example") or ""),
+            "max_error": outcome.get("max_error"),
+            "tolerance": tol,
+            "tolerance_kind": col.get("tolerance"),
+            "dtype": dtype,
+            "ratio": _ratio(outcome.get("max_error"), tol),
+            "blocks": blocks.get(col["id"], []),
+            "snippet": snippet(impl.get("source") or impl.get("id", ""), counterexample, col["id"])
+            if isinstance(counterexample, dict) and outcome["status"] != "xpass" else None,
+        })
+
+    not_applicable: dict[str, list[str]] = {}
+    for col in columns:
+        outcome = checks.get(col["id"])
+        if outcome and outcome.get("status") == "not_applicable":
+            not_applicable.setdefault(outcome.get("message") or "no reason given", []).append(col["id"])
+
+    verdict = impl.get("verdict", "")
+    verdict_css, verdict_rank, verdict_short = VERDICTS.get(
+        verdict, ("unknown", 1, impl.get("verdict_text") or verdict or "unknown"))
+    score = impl.get("score") or {}
+    passed, applicable = score.get("passed", 0), score.get("applicable", 0)
+    adapter = impl.get("adapter") or None
+    rows = []
+    for col, cell in zip(columns, cells):
+        outcome = checks.get(col["id"])
+        if outcome is None:
+            continue
+        rows.append({"col": col, "cell": cell, "duration": outcome.get("duration"),
+                     "message": (outcome.get("message") or "").strip()})
+    reset = (adapter or {}).get("reset", "")
+    return {
+        "n": n,
+        "anchor": anchor,
+        "variant_short": {"after": "reset after (PyTorch)", "before": "reset before"}.get(
+            reset, impl.get("claimed_variant") or "\u2014"),
+        "id": str(impl.get("id", "")),
+        "impl": impl,
+        "adapter": adapter,
+        "capabilities": (adapter or {}).get("capabilities") or {},
+        "verdict": verdict,
+        "verdict_text": impl.get("verdict_text") or verdict,
+        "verdict_css": verdict_css,
+        "verdict_short": verdict_short,
+        "verdict_rank": verdict_rank,
+        "passed": passed,
+        "applicable": applicable,
+        "percent": round(100 * passed / applicable) if applicable else 0,
+        "cells": cells,
+        "failures": failures,
+        "orphan_blocked": orphan_blocked,
+        "not_applicable": not_applicable,
+        "errors": _error_table(impl, columns, data),
+        "profile": _profile(impl, columns, data, f"plot{n}"),
+        "diagnosis": _diagnosis(impl.get("diagnosis")),
+        "rows": rows,
+        "extra": {k: v for k, v in impl.items() if k not in KNOWN_IMPL_KEYS},
+    }
+
+
+BENCHMARK_SCHEMA = "gru-conformance-benchmarks/1"
+
+
+def _benchmarks(section: Any) -> dict[str, Any] | None:
+    """Timings grouped by configuration, when the section has the known schema
+    (anything else is shown as it is)."""
+    if not isinstance(section, dict) or section.get("schema") != BENCHMARK_SCHEMA:
+        return None
+    results = [r for r in section.get("results") or [] if isinstance(r, dict)]
+    configs = []
+    for name, config in (section.get("configs") or {}).items():
+        config = config if isinstance(config, dict) else {}
+        sizes = ", ".join(f"{k}={fmt_value(config[k])}" for k in
+                          ("steps", "batch", "input_size", "hidden_size", "num_layers", "bidirectional", "dtype")
+                          if k in config)
+        rows = sorted((r for r in results if r.get("config") == name),
+                      key=lambda r: (str(r.get("mode", "")), _number(r.get("seconds")) or math.inf))
+        configs.append({"name": name, "sizes": sizes, "matmul": config.get("matmul") or {}, "rows": rows})
+    return {
+        "reference": section.get("reference", ""),
+        "statistic": section.get("statistic", ""),
+        "environment": section.get("environment") or {},
+        "configs": configs,
+        "skipped": [s for s in section.get("skipped") or [] if isinstance(s, dict)],
+    }
+
+
+def fmt_seconds(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return "\u2014"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("\u00b5s", 1e-6)):
+        if number >= scale:
+            return f"{number / scale:.3g} {unit}"
+    return f"{number * 1e9:.3g} ns"
+
+
+KNOWN_IMPL_KEYS = {"id", "source", "document", "description", "adapter", "claimed_variant", "verdict",
+                   "verdict_text", "score", "load_error", "checks", "diagnosis"}
+KNOWN_TOP_KEYS = {"schema", "environment", "tolerances", "checks", "implementations",
+                  "stale_known_failures", "benchmarks"}
+
+
+def build_view(data: dict[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, computed from the results alone."""
+    if not isinstance(data, dict) or not isinstance(data.get("implementations"), list):
+        raise ValueError("not a results dict: it should have an 'implementations' list "
+                         "(read it with conformance.results.read_results)")
+    columns = _columns(data)
+    impls = [_implementation(n, impl, columns, data) for n, impl in enumerate(data["implementations"])]
+    counts: dict[str, int] = {}
+    for view in impls:
+        counts[view["verdict_text"]] = counts.get(view["verdict_text"], 0) + 1
+    env = data.get("environment") or {}
+    stamp = [(label, env[key]) for key, label in ENVIRONMENT_LABELS.items() if key in env]
+    stamp += [(key, value) for key, value in env.items() if key not in ENVIRONMENT_LABELS]
+    return {
+        "schema": data.get("schema", ""),
+        "stamp": stamp,
+        "columns": columns,
+        "groups": _family_groups(columns),
+        "impls": impls,
+        "counts": sorted(counts.items(), key=lambda kv: -kv[1]),
+        "tolerances": data.get("tolerances") or {},
+        "tolerance_kinds": sorted({k for kinds in (data.get("tolerances") or {}).values() for k in kinds}),
+        "stale": data.get("stale_known_failures") or [],
+        "benchmarks": data.get("benchmarks"),
+        "bench": _benchmarks(data.get("benchmarks")),
+        "extra": {k: v for k, v in data.items() if k not in KNOWN_TOP_KEYS},
+        "status_legend": [(k, *v) for k, v in STATUS.items()] + [("not run", *NOT_RUN)],
+    }
+
+
+# Rendering -------------------------------------------------------------------------
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("conformance", "templates"),
+        autoescape=True,  # every template, whatever its extension: adapter text is data, never markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["error"] = fmt_error
+    env.filters["value"] = fmt_value
+    env.filters["tol"] = fmt_tolerance
+    env.filters["seconds"] = fmt_seconds
+    env.filters["slug"] = _slug
+    env.tests["table_of_mappings"] = lambda v: (
+        isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v))
+    env.globals["columns_of"] = lambda rows: list(dict.fromkeys(k for row in rows for k in row))
+    return env
+
+
+def _script_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def render_page(data: dict[str, Any]) -> str:
+    """The report as one HTML string (deterministic: the same results give the same bytes)."""
+    env = _environment()
+    script = env.loader.get_source(env, "sort.js")[0]  # type: ignore[union-attr]
+    template = env.get_template("report.html.j2")
+    return template.render(view=build_view(data), script=script, script_hash=_script_hash(script))
+
+
+def render_html(data: dict[str, Any], path: str | Path) -> Path:
+    """Write the report for ``data`` (a results dict) to ``path`` and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_page(data), encoding="utf-8")
+    return path
+
+
+def render_files(results: Iterable[str | Path], path: str | Path) -> Path:
+    """Merge saved results files into one scoreboard and write it to ``path``."""
+    from conformance.results import merge_results, read_results
+
+    return render_html(merge_results([read_results(p) for p in results]), path)

@@ -1,0 +1,95 @@
+"""The report's plots: matplotlib figures written as inline SVG.
+
+Deterministic (same numbers -> same bytes): no date in the metadata, a fixed
+hash salt per figure, text kept as text (small, and no embedded fonts). Ids
+inside each SVG get a per-figure prefix, so several plots in one page never
+share an id. No adapter-supplied string is ever drawn into a figure: labels and
+captions come from the page, where they are escaped.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: Errors of exactly 0 cannot sit on a log axis: they are drawn at this floor.
+FLOOR = 1e-18
+
+_STYLE = {
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "path.simplify": True,
+}
+
+
+def _inline_svg(fig: "plt.Figure", prefix: str) -> str:
+    """The figure as an ``<svg>`` element for inline use, ids prefixed with ``prefix``."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": f"gru-report-{prefix}"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', text)
+    text = re.sub(r'url\(#([^)]+)\)', lambda m: f"url(#{prefix}-{m.group(1)})", text)
+    text = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', text)
+    # Scale with the page instead of a fixed size in points.
+    text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="plot" role="img"', text, count=1)
+    return text.strip()
+
+
+def _finite_floor(values: Sequence[float | str | None]) -> tuple[list[float], list[int]]:
+    """Values for a log axis (0 at the floor) and the indices that are not finite."""
+    shown, bad = [], []
+    for i, v in enumerate(values):
+        try:
+            number = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            bad.append(i)
+            shown.append(math.nan)
+        else:
+            shown.append(max(number, FLOOR))
+    return shown, bad
+
+
+def error_profile_svg(per_step: Sequence[float | str | None], tolerance: float | None, prefix: str) -> str:
+    """Largest error per time step (log scale) with the tolerance as a dashed line;
+    steps whose error is not finite are marked along the top."""
+    shown, bad = _finite_floor(per_step)
+    steps = list(range(len(shown)))
+    with matplotlib.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(6.0, 2.7), dpi=72)
+        ax.semilogy(steps, shown, marker="o", markersize=3, linewidth=1.2, color="#1f4e9c",
+                    label="largest |error| at step t")
+        if tolerance:
+            ax.axhline(tolerance, color="#b3261e", linestyle="--", linewidth=1,
+                       label=f"tolerance (atol {tolerance:.0e})")
+            top = max([v for v in shown if math.isfinite(v)] + [tolerance])
+            ax.axhspan(tolerance, top * 10, color="#b3261e", alpha=0.06, linewidth=0)
+        for i in bad:
+            ax.annotate("not finite", (i, 1), xycoords=("data", "axes fraction"), ha="center",
+                        va="top", color="#b3261e", fontsize=8)
+        ax.set_xlabel("time step t")
+        ax.set_ylabel("max |got - oracle|")
+        if len(steps) > 1:
+            ax.set_xlim(-0.5, len(steps) - 0.5)
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False,
+                  borderaxespad=0.2)
+        fig.tight_layout(pad=0.4)
+        return _inline_svg(fig, prefix)
