@@ -52,12 +52,15 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from conformance.results import merge_results, read_results, write_results
+    from conformance.fleet import FleetError, merge
 
-    data = merge_results([read_results(p) for p in args.results])
-    if args.json:
-        write_results(data, args.json)
-    html = _render(data, Path(args.output))
+    # Files, folders of results files and glob patterns: this is also the merge
+    # step of a fleet (``grade-folder``) run on one or many machines.
+    try:
+        _, html = merge(args.results, json_out=args.json, html=Path(args.output), benchmarks=args.benchmarks)
+    except (FleetError, OSError, ValueError) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
     if html is None:
         print("report: the HTML renderer is not available", file=sys.stderr)
         return 1
@@ -100,9 +103,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="exit 0 when results match the registry's expected failures")
 
     r = sub.add_parser("report", help="render (and merge) saved JSON results into one HTML report")
-    r.add_argument("results", nargs="+", help="results.json files")
+    r.add_argument("results", nargs="+", help="results.json files, folders of them, or glob patterns")
     r.add_argument("-o", "--output", default="reports/index.html", help="HTML path")
     r.add_argument("--json", help="also write the merged JSON here")
+    r.add_argument("--benchmarks", help="benchmarks JSON (tox -e bench) to show in the report")
+
+    from conformance import fleet
+
+    f = sub.add_parser("grade-folder", help="grade many implementations, each in its own process with "
+                       "time and memory limits, then merge one scoreboard",
+                       description=fleet.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fleet.add_arguments(f)
 
     sub.add_parser("checks", help="list the checks (id, statement, reference) as a Markdown table")
 
@@ -112,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade":
         return grade(args, extra)
+    if args.command == "grade-folder":
+        return fleet.run(args, extra)  # unknown options go to each grading process's pytest
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return report(args)

@@ -1,23 +1,39 @@
 """Hypothesis profiles. Grading is derandomized and keeps no example database:
 implementations share one test function, so a database would replay one
-implementation's counterexample on another."""
+implementation's counterexample on another.
+
+* ``quick``: for development, a third of grade's examples.
+* ``grade`` (default): for grading. The self-tests hold it to catching every
+  mutant of their catalogue and count how many examples each needs
+  (``python -m tests.catch_counts`` prints them for every profile).
+* ``thorough``: for release checks; ten times the examples, and hypothesis'
+  explain phase, which re-runs a failing check a few hundred times to say which
+  parts of the minimal example matter. quick and grade leave it out: it costs
+  seconds per failing check and grading reports the minimal case anyway.
+
+No per-example deadline (timings flake on a loaded machine); hangs are caught
+by the per-process time limit of ``python -m conformance grade-folder``.
+"""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 COMMON = dict(
     derandomize=True,
     database=None,
-    deadline=None,  # a separate timeout catches hangs; per-example deadlines flake
+    deadline=None,  # a separate time limit catches hangs; per-example deadlines flake
     print_blob=False,
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
+#: Every phase but explain (see above).
+NO_EXPLAIN = tuple(p for p in Phase if p != Phase.explain)
+
 PROFILES = {
-    "quick": settings(max_examples=8, **COMMON),
-    "grade": settings(max_examples=25, **COMMON),
+    "quick": settings(max_examples=8, phases=NO_EXPLAIN, **COMMON),
+    "grade": settings(max_examples=25, phases=NO_EXPLAIN, **COMMON),
     "thorough": settings(max_examples=250, **COMMON),
 }
 

@@ -1,0 +1,460 @@
+"""Grading many implementations: one isolated process per submission, then one merge.
+
+Each submission is graded by the ordinary command, in a process of its own::
+
+    python -m conformance grade <spec> --results <out>/submissions/<id>.json --no-html
+
+with a wall-time limit (the process group is killed when it runs out) and an
+address-space limit (``RLIMIT_AS``, so a runaway allocation fails inside the
+submission instead of taking the machine down). A pool of ``jobs`` launchers
+runs them in parallel. Whatever happens to a child, its submission ends with one
+results file: when the child crashed (``os._exit``, a segfault), hung, or ran
+out of memory, the parent writes a results file whose only implementation has
+the verdict ``error`` and a message saying what happened. Nothing else is lost:
+every other submission is graded as usual. ``merge`` then renders one
+scoreboard from every results file.
+
+Why a per-process limit rather than a per-test timeout: a hang inside C code
+(a deadlock in a BLAS call, a blocked read) ignores the signals a per-test
+timeout relies on, and a submission that ends its own process takes any
+in-process watchdog with it. A parent that owns the child's process group
+catches all of these, with no extra dependency.
+
+Sources (``collect``) are:
+
+* a folder of submissions: every ``name.py`` (an adapter module) and every
+  ``name/`` holding ``adapter.py`` (a module that may import its neighbours);
+  the adapter class is found by reading the source (never by importing it in
+  the parent): the one top-level class deriving from ``CellAdapter`` or
+  ``LayerAdapter``, or the one named ``Adapter`` if there are several;
+* a single such file or folder;
+* anything ``grade`` accepts (registry id, ``module:Class``, ``path.py:Class``),
+  optionally prefixed by ``ID=`` to choose the submission id.
+
+For many machines the two steps are the building blocks: grade each submission
+anywhere (``grade-folder SOURCE --out DIR --no-merge``, one per array task,
+CI matrix job or GNU parallel slot), gather the ``DIR/submissions/*.json`` files
+in one place, and run ``python -m conformance report DIR/submissions -o
+DIR/index.html --json DIR/results.json``.
+
+Each implementation record of a fleet run carries a ``grading`` object::
+
+    {"spec", "exit_code", "seconds", "timed_out", "time_limit_s", "memory_limit_mb", "log"}
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ADAPTER_BASES = ("CellAdapter", "LayerAdapter")
+DEFAULT_TIME_LIMIT = 300.0
+DEFAULT_MEMORY_MB = 2048
+#: What a failed allocation says: Python, torch's CPU allocator, C++ runtimes.
+MEMORY_EXHAUSTED = re.compile(
+    r"MemoryError|can't allocate memory|DefaultCPUAllocator|bad_alloc|out of memory", re.IGNORECASE
+)
+
+
+class FleetError(Exception):
+    """A source that names no submission, or a bad option."""
+
+
+@dataclass
+class Submission:
+    """One implementation to grade in its own process."""
+
+    id: str
+    #: What ``python -m conformance grade`` is given (registry id, module:Class, path.py:Class).
+    spec: str
+    #: Why it cannot be graded at all (found before launching anything), or "".
+    problem: str = ""
+
+
+@dataclass
+class Graded:
+    """What became of one submission."""
+
+    submission: Submission
+    results: Path
+    verdict: str
+    seconds: float
+    exit_code: int | None = None
+    timed_out: bool = False
+    message: str = ""
+    score: dict[str, int] = field(default_factory=dict)
+
+
+# Discovery ---------------------------------------------------------------------
+def _base_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def find_adapter_class(path: Path) -> str:
+    """The adapter class a submission file defines, read from its source.
+
+    Raises ``FleetError`` with the reason when there is none or the choice is ambiguous."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+    except SyntaxError as exc:
+        raise FleetError(f"{path} does not parse: {exc.msg} (line {exc.lineno})") from exc
+    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)
+               and any(_base_name(b) in ADAPTER_BASES for b in node.bases)]
+    if len(classes) == 1:
+        return classes[0]
+    if "Adapter" in classes:
+        return "Adapter"
+    if not classes:
+        raise FleetError(f"{path} defines no class deriving from CellAdapter or LayerAdapter")
+    raise FleetError(f"{path} defines several adapter classes ({', '.join(classes)}): name one "
+                     f"'Adapter', or pass '{path}:Class'")
+
+
+def _submission_of_path(path: Path, sub_id: str) -> Submission:
+    module = path / "adapter.py" if path.is_dir() else path
+    try:
+        return Submission(sub_id, f"{module.resolve()}:{find_adapter_class(module)}")
+    except FleetError as exc:
+        return Submission(sub_id, str(module.resolve()), problem=str(exc))
+
+
+def _is_submission_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "adapter.py").is_file()
+
+
+def collect(sources: Iterable[str]) -> list[Submission]:
+    """Submissions named by ``sources`` (see the module docstring), with unique ids."""
+    found: list[Submission] = []
+    for source in sources:
+        sub_id, sep, rest = source.partition("=")
+        if sep and sub_id and "/" not in sub_id and ":" not in sub_id:
+            explicit, source = sub_id, rest
+        else:
+            explicit = ""
+        path = Path(source)
+        if path.is_dir() and not _is_submission_dir(path):
+            entries = sorted(p for p in path.iterdir() if not p.name.startswith(("_", ".")))
+            members = [p for p in entries if (p.suffix == ".py" and p.is_file()) or _is_submission_dir(p)]
+            if not members:
+                raise FleetError(f"{source}: no submissions (no name.py files, no name/adapter.py folders)")
+            found += [_submission_of_path(p, p.stem if p.is_file() else p.name) for p in members]
+        elif _is_submission_dir(path) or (path.suffix == ".py" and path.is_file()):
+            found.append(_submission_of_path(path, explicit or (path.name if path.is_dir() else path.stem)))
+        elif ":" in source or ("/" not in source and not path.suffix):
+            # A registry id, entry point or module:Class / file.py:Class: grade resolves it.
+            where = source.rpartition(":")[0]
+            spec = f"{Path(where).resolve()}:{source.rpartition(':')[2]}" if where.endswith(".py") else source
+            found.append(Submission(explicit or _id_of_spec(source), spec))
+        else:
+            raise FleetError(f"{source}: not a folder, a .py file or an implementation name")
+    seen: set[str] = set()
+    for sub in found:
+        base, n = sub.id, 2
+        while sub.id in seen:
+            sub.id = f"{base}-{n}"
+            n += 1
+        seen.add(sub.id)
+    return found
+
+
+def _id_of_spec(spec: str) -> str:
+    where, sep, attr = spec.rpartition(":")
+    if not sep:
+        return spec
+    name = Path(where).stem if where.endswith(".py") else where.rpartition(".")[2]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-{attr}")
+
+
+# Running one submission ----------------------------------------------------------
+#: Sets the limits, then becomes the grading command (exec keeps the pid, so killing
+#: the process group still reaches it). A launcher rather than a preexec_fn: the
+#: parent launches from several threads, where preexec_fn may deadlock.
+_LAUNCHER = (
+    "import os, resource, sys\n"
+    "limit = int(sys.argv[1]) << 20\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"  # a crash leaves no core file behind
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def limited(cmd: Sequence[str], memory_mb: int | None) -> list[str]:
+    """``cmd`` run under an address-space limit of ``memory_mb`` (no limit: None or 0)."""
+    if not memory_mb or sys.platform == "win32":
+        return list(cmd)
+    return [sys.executable, "-c", _LAUNCHER, str(int(memory_mb)), *cmd]
+
+
+def grade_command(sub: Submission, results: Path, *, profile: str | None = None,
+                  extra: Sequence[str] = ()) -> list[str]:
+    """The per-submission command (also what a job runner on another machine runs)."""
+    cmd = [sys.executable, "-m", "conformance", "grade", sub.spec, "--results", str(results),
+           "--no-html", "--junitxml", str(results.with_suffix(".junit.xml"))]
+    if profile:
+        cmd += ["--profile", profile]
+    return cmd + list(extra)
+
+
+def _child_env(jobs: int) -> dict[str, str]:
+    env = dict(os.environ)
+    # N children on C cores: one BLAS/OpenMP thread pool each of C/N threads, not N pools of C.
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    env.setdefault("MKL_NUM_THREADS", str(threads))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        proc.kill()
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def error_results(sub: Submission, message: str, *, profile: str | None = None) -> dict[str, Any]:
+    """A results document for a submission that could not be graded."""
+    from conformance import catalogue, profiles, results
+
+    record = results.implementation_record(sub.id, source=sub.spec, load_error=message)
+    env = results.environment(profile or profiles.DEFAULT_PROFILE)
+    return results.build_results([record], catalogue.load_all(), env)
+
+
+def _memory_failure(data: dict[str, Any]) -> str:
+    for impl in data.get("implementations", []):
+        for cid, outcome in impl.get("checks", {}).items():
+            if outcome.get("status") == "error" and MEMORY_EXHAUSTED.search(outcome.get("message") or ""):
+                first = (outcome["message"].splitlines() or [""])[0]
+                return f"{cid}: {first[:300]}"
+    return ""
+
+
+def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LIMIT,
+              memory_mb: int | None = DEFAULT_MEMORY_MB, profile: str | None = None,
+              extra: Sequence[str] = (), jobs: int = 1) -> Graded:
+    """Grade one submission in its own process; always leaves ``out/<id>.json``."""
+    from conformance.results import SCHEMA, VERDICTS, write_results
+
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / f"{sub.id}.json"
+    log = out / f"{sub.id}.log"
+    for stale in (results, results.with_suffix(".junit.xml")):
+        stale.unlink(missing_ok=True)  # a file left by an earlier run must not pass for this one
+    start = time.monotonic()
+    code: int | None = None
+    timed_out = False
+    message = sub.problem
+    if not message:
+        with open(log, "wb") as sink:
+            proc = subprocess.Popen(
+                limited(grade_command(sub, results, profile=profile, extra=extra), memory_mb),
+                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                env=_child_env(jobs), start_new_session=True,
+            )
+            try:
+                code = proc.wait(timeout=time_limit)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:  # interrupted while waiting: leave no child behind
+                    _kill_group(proc)
+                    proc.wait()
+    seconds = round(time.monotonic() - start, 2)
+    limits = f"time limit {time_limit:g} s, memory limit {memory_mb} MB" if memory_mb else f"time limit {time_limit:g} s"
+    data: dict[str, Any] | None = None
+    if not message and timed_out:
+        message = f"grading did not finish within the time limit of {time_limit:g} s and was stopped (the submission hangs or is too slow)"
+    elif not message:
+        try:
+            data = json.loads(results.read_text())
+            if data.get("schema") != SCHEMA or not data.get("implementations"):
+                raise ValueError("not a results file")
+        except (OSError, ValueError) as exc:
+            data = None
+            detail = "" if isinstance(exc, FileNotFoundError) else f" (its results file is unreadable: {exc})"
+            tail = _tail(log)
+            message = (f"the grading process {_describe_exit(code or 0)} before writing its results{detail}: "
+                       f"the submission crashed it or ended it (e.g. os._exit)"
+                       + (f"; last output:\n{tail}" if tail else ""))
+    if data is None:
+        data = error_results(sub, f"{message} [{limits}]", profile=profile)
+    for impl in data["implementations"]:
+        impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
+        impl.setdefault("source", sub.spec)
+        memory = "" if impl["verdict"] == "error" else _memory_failure({"implementations": [impl]})
+        if memory:
+            message = f"ran out of memory ({limits}) in {memory}"
+            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"], message
+        impl["grading"] = {
+            "spec": sub.spec, "exit_code": code, "seconds": seconds, "timed_out": timed_out,
+            "time_limit_s": time_limit, "memory_limit_mb": memory_mb,
+            "log": log.name if log.exists() else "",
+        }
+    write_results(data, results)
+    first = data["implementations"][0]
+    return Graded(sub, results, first["verdict"], seconds, code, timed_out,
+                  first.get("load_error") or message, first.get("score", {}))
+
+
+def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
+              progress: Callable[[Graded, int, int], None] | None = None, **options: Any) -> list[Graded]:
+    """Grade every submission, ``jobs`` processes at a time; results keep the input order."""
+    done: dict[str, Graded] = {}
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_one, s, out, jobs=jobs, **options): s for s in subs}
+        for future in as_completed(futures):
+            graded = future.result()
+            with lock:
+                done[graded.submission.id] = graded
+                if progress is not None:
+                    progress(graded, len(done), len(subs))
+    return [done[s.id] for s in subs]
+
+
+# Merging -----------------------------------------------------------------------
+def results_paths(inputs: Iterable[str]) -> list[Path]:
+    """Files, folders (their ``*.json`` results files, sorted) and glob patterns -> results files.
+
+    JSON files of another kind inside a folder (benchmarks, say) are left out;
+    a file named explicitly must be a results file."""
+    from conformance.results import SCHEMA
+
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for candidate in sorted(path.glob("*.json")):
+                try:
+                    if json.loads(candidate.read_text()).get("schema") == SCHEMA:
+                        paths.append(candidate)
+                except (OSError, ValueError, AttributeError):
+                    continue
+        elif any(ch in item for ch in "*?["):
+            matched = sorted(glob.glob(item))
+            if not matched:
+                raise FleetError(f"{item}: matches no file")
+            paths += [Path(m) for m in matched]
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise FleetError(f"{item}: no such file or folder")
+    if not paths:
+        raise FleetError(f"no results files in {', '.join(inputs)}")
+    return paths
+
+
+def merge(inputs: Iterable[str], *, json_out: str | Path | None = None, html: str | Path | None = None,
+          benchmarks: str | Path | None = None) -> tuple[dict[str, Any], Path | None]:
+    """One scoreboard from many results files (and optionally a benchmarks file)."""
+    from conformance.results import merge_results, read_results, write_results
+
+    files = [read_results(p) for p in results_paths(inputs)]
+    data = merge_results(files)
+    if benchmarks is not None:
+        from conformance.bench import read_benchmarks
+
+        data["benchmarks"] = read_benchmarks(benchmarks)
+    else:  # a section one of the inputs carries (the last wins, like repeated ids)
+        sections = [f["benchmarks"] for f in files if f.get("benchmarks")]
+        data.pop("benchmarks", None)
+        if sections:
+            data["benchmarks"] = sections[-1]
+    if json_out is not None:
+        write_results(data, json_out)
+    rendered = render(data, Path(html)) if html is not None else None
+    return data, rendered
+
+
+def render(data: dict[str, Any], html: Path) -> Path | None:
+    try:
+        from conformance.report import render_html
+    except ImportError:  # the HTML report is optional
+        return None
+    return render_html(data, html)
+
+
+# Command line ----------------------------------------------------------------------
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("sources", nargs="+", help="folders of submissions, submission files or folders, "
+                        "or names grade accepts; ID=SOURCE sets the submission id")
+    parser.add_argument("--out", default="reports/fleet", help="output folder: submissions/<id>.json "
+                        "(+ .log, .junit.xml), results.json and index.html (default: reports/fleet)")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                        help="submissions graded at once (default: the number of cores)")
+    parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                        help=f"seconds per submission before its process is killed (default {DEFAULT_TIME_LIMIT:g})")
+    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                        help=f"address-space limit per process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--profile", choices=["quick", "grade", "thorough"], help="hypothesis profile (default: grade)")
+    parser.add_argument("--no-merge", action="store_true",
+                        help="grade only; merge later with: python -m conformance report OUT/submissions")
+
+
+def run(args: Any, extra: Sequence[str] = ()) -> int:
+    """``python -m conformance grade-folder``: 0 when every submission conforms, 1 otherwise, 2 on bad input."""
+    try:
+        subs = collect(args.sources)
+    except FleetError as exc:
+        print(f"grade-folder: {exc}", file=sys.stderr)
+        return 2
+    if args.jobs < 1 or args.time_limit <= 0 or args.memory_mb < 0:
+        print("grade-folder: --jobs must be >= 1, --time-limit > 0 and --memory-mb >= 0", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    folder = out / "submissions"
+    width = max(len(s.id) for s in subs)
+
+    def progress(g: Graded, n: int, total: int) -> None:
+        score = f"{g.score.get('passed', 0)}/{g.score.get('applicable', 0)}" if g.score else ""
+        line = f"[{n}/{total}] {g.submission.id:<{width}}  {g.verdict:<24} {score:>6}  {g.seconds:6.1f} s"
+        if g.verdict == "error":
+            line += f"\n      {g.message.splitlines()[0][:200]}"
+        print(line, flush=True)
+
+    graded = grade_all(subs, folder, jobs=args.jobs, progress=progress, time_limit=args.time_limit,
+                       memory_mb=args.memory_mb or None, profile=args.profile, extra=list(extra))
+    if not args.no_merge:
+        _, html = merge([str(g.results) for g in graded], json_out=out / "results.json", html=out / "index.html")
+        print(f"results: {out / 'results.json'}" + (f"\nreport: {html}" if html else ""))
+    good = ("conformant-pytorch", "conformant-reset-before", "consistent")
+    return 0 if all(g.verdict in good for g in graded) else 1

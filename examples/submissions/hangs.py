@@ -1,0 +1,18 @@
+"""Never returns from a step: the time limit stops it with an "error" verdict."""
+
+from __future__ import annotations
+
+import torch
+
+from conformance import Capabilities, CellAdapter, GRUConfig
+
+
+class Hangs(CellAdapter):
+    capabilities = Capabilities(bidirectional=True, multi_layer=True)
+
+    def build(self, config: GRUConfig) -> torch.nn.GRUCell:
+        return torch.nn.GRUCell(config.input_size, config.hidden_size)
+
+    def step(self, cell, x, h):
+        while True:
+            pass

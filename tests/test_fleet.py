@@ -1,0 +1,211 @@
+"""Grading many implementations: discovery, isolation (a crash, a hang, a memory
+hog each end as one "error" verdict and nothing else is lost) and the merge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import fleet
+from conformance.catalogue import load_all
+from conformance.outcome import Outcome
+from conformance.results import SCHEMA, build_results, environment, implementation_record, read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "submissions"
+
+ADAPTER = '''
+import torch
+from conformance import Capabilities, CellAdapter
+
+class {name}(CellAdapter):
+    capabilities = Capabilities(bidirectional=True, multi_layer=True)
+
+    def build(self, config):
+        return torch.nn.GRUCell(config.input_size, config.hidden_size)
+
+    def step(self, cell, x, h):
+        {body}
+'''
+
+
+def write_adapter(path: Path, name: str = "Sub", body: str = "return cell(x, h)") -> Path:
+    path.write_text(ADAPTER.format(name=name, body=body))
+    return path
+
+
+# Discovery -----------------------------------------------------------------------
+def test_collect_reads_a_folder_without_importing_it():
+    """Every name.py and name/adapter.py of the example folder is a submission whose
+    adapter class is found in its source; nothing is imported (crashes.py would end us)."""
+    subs = {s.id: s for s in fleet.collect([str(EXAMPLES)])}
+    expected = {"crashes", "greedy", "hangs", "pytorch_cell", "swapped_gates", "wrapped_gru"}
+    assert set(subs) == expected, f"got {sorted(subs)}, but should be {sorted(expected)}"
+    assert subs["pytorch_cell"].spec.endswith("pytorch_cell.py:Adapter"), f"got {subs['pytorch_cell'].spec}"
+    assert subs["swapped_gates"].spec.endswith("swapped_gates.py:SwappedGates"), f"got {subs['swapped_gates'].spec}"
+    assert subs["wrapped_gru"].spec.endswith(str(Path("wrapped_gru", "adapter.py")) + ":Adapter"), \
+        f"got {subs['wrapped_gru'].spec}"
+    assert not any(s.problem for s in subs.values()), f"got problems {[s.problem for s in subs.values() if s.problem]}"
+    assert "crashes" not in " ".join(sys.modules), "got a submission imported by discovery, but it should only be read"
+
+
+def test_collect_reports_unusable_submissions_as_problems(tmp_path):
+    (tmp_path / "broken.py").write_text("class X(CellAdapter:\n")
+    (tmp_path / "plain.py").write_text("class Helper:\n    pass\n")
+    two = write_adapter(tmp_path / "two.py", "First")
+    two.write_text(two.read_text() + "\n\nclass Second(conformance.LayerAdapter):\n    pass\n")
+    write_adapter(tmp_path / "ok.py")
+    (tmp_path / "_private.py").write_text("raise SystemExit")
+    subs = {s.id: s for s in fleet.collect([str(tmp_path)])}
+    assert set(subs) == {"broken", "plain", "two", "ok"}, f"got {sorted(subs)}, but should skip _private.py"
+    assert "does not parse" in subs["broken"].problem, f"got {subs['broken'].problem!r}"
+    assert "no class deriving from CellAdapter or LayerAdapter" in subs["plain"].problem, f"got {subs['plain'].problem!r}"
+    assert "several adapter classes (First, Second)" in subs["two"].problem, f"got {subs['two'].problem!r}"
+    assert subs["ok"].problem == "" and subs["ok"].spec.endswith("ok.py:Sub"), f"got {subs['ok']}"
+
+
+def test_collect_names_ids_and_keeps_them_unique(tmp_path):
+    write_adapter(tmp_path / "alice.py")
+    subs = fleet.collect(["torch-gru", "torch-gru", f"bob={tmp_path / 'alice.py'}", str(tmp_path / "alice.py"),
+                          "implementations.torch_reference:TorchGRU"])
+    ids = [s.id for s in subs]
+    assert ids == ["torch-gru", "torch-gru-2", "bob", "alice", "torch_reference-TorchGRU"], f"got {ids}"
+    assert subs[0].spec == "torch-gru", f"got {subs[0].spec}, but a registry id should be passed on as is"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(fleet.FleetError, match="no submissions"):
+        fleet.collect([str(tmp_path / "empty")])
+    with pytest.raises(fleet.FleetError, match="not a folder"):
+        fleet.collect([str(tmp_path / "missing" / "thing.txt")])
+
+
+# Merging -----------------------------------------------------------------------------
+def results_file(path: Path, impl_id: str, status: str = "pass", **extra) -> Path:
+    checks = {"equations.step": Outcome(status, message="" if status == "pass" else "got 1, but should be 0 [x]")}
+    data = build_results([implementation_record(impl_id, checks=checks)], load_all(), environment("grade"))
+    data.update(extra)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_merge_takes_files_folders_and_globs(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    results_file(folder / "a.json", "a")
+    results_file(folder / "b.json", "b", "fail")
+    (folder / "notes.json").write_text('{"something": "else"}')
+    (folder / "b.log").write_text("log")
+    single = results_file(tmp_path / "c.json", "c")
+    again = results_file(tmp_path / "a-again.json", "a", "fail")
+    data, _ = fleet.merge([str(folder), str(single), str(tmp_path / "a-*.json")], json_out=tmp_path / "merged.json")
+    ids = [impl["id"] for impl in data["implementations"]]
+    assert ids == ["a", "b", "c"], f"got {ids}, but should be one row per id in input order"
+    verdicts = {impl["id"]: impl["verdict"] for impl in data["implementations"]}
+    assert verdicts["a"] == "nonconformant", f"got {verdicts['a']}, but the later file for a repeated id should win"
+    assert read_results(tmp_path / "merged.json")["schema"] == SCHEMA
+    assert again.exists()
+
+
+def test_merge_reports_bad_inputs(tmp_path):
+    with pytest.raises(fleet.FleetError, match="no such file"):
+        fleet.results_paths([str(tmp_path / "nope.json")])
+    with pytest.raises(fleet.FleetError, match="matches no file"):
+        fleet.results_paths([str(tmp_path / "*.json")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(fleet.FleetError, match="no results files"):
+        fleet.results_paths([str(tmp_path / "empty")])
+
+
+def test_report_command_merges_a_folder_and_attaches_benchmarks(tmp_path):
+    from conformance import bench, cli
+
+    results_file(tmp_path / "a.json", "a")
+    results_file(tmp_path / "b.json", "b")
+    section = {"schema": bench.SCHEMA, "reference": bench.REFERENCE, "configs": {}, "results": [], "skipped": []}
+    bench_path = tmp_path / "bench" / "benchmarks.json"
+    bench_path.parent.mkdir()
+    bench_path.write_text(json.dumps(section))
+    code = cli.main(["report", str(tmp_path), "-o", str(tmp_path / "out" / "index.html"),
+                     "--json", str(tmp_path / "out" / "merged.json"), "--benchmarks", str(bench_path)])
+    merged = read_results(tmp_path / "out" / "merged.json")
+    assert [i["id"] for i in merged["implementations"]] == ["a", "b"], f"got {merged['implementations']}"
+    assert merged["benchmarks"] == section, f"got {merged.get('benchmarks')}, but should be the benchmarks file"
+    assert code in (0, 1), f"got exit code {code}, but should be 0 (or 1 without an HTML renderer)"
+    assert cli.main(["report", str(tmp_path / "nothing-here")]) == 2
+
+
+# Isolation ------------------------------------------------------------------------------
+def test_a_process_that_exits_cleanly_without_results_is_an_error(tmp_path):
+    """os._exit(0) leaves exit code 0 and no results: still an error verdict, and a
+    results file left by an earlier run does not pass for this one."""
+    path = write_adapter(tmp_path / "quits.py", body="import os; os._exit(0)")
+    sub = fleet.collect([str(path)])[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    results_file(out / "quits.json", "quits")  # stale, and passing
+    graded = fleet.grade_one(sub, out, time_limit=120, memory_mb=fleet.DEFAULT_MEMORY_MB, profile="quick")
+    data = read_results(graded.results)
+    impl = data["implementations"][0]
+    assert (graded.exit_code, impl["verdict"]) == (0, "error"), f"got exit {graded.exit_code}, verdict {impl['verdict']}"
+    assert "exited with code 0 before writing its results" in impl["load_error"], f"got {impl['load_error']!r}"
+    assert impl["grading"]["spec"] == sub.spec and impl["id"] == "quits", f"got {impl['id']}, {impl['grading']}"
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    """The documented example: grade the example folder, two at a time, with limits."""
+    work = tmp_path_factory.mktemp("fleet")
+    out = work / "out"
+    cmd = [sys.executable, "-m", "conformance", "grade-folder", str(EXAMPLES), "--out", str(out),
+           "-j", "2", "--time-limit", "45", "--memory-mb", "2048", "--profile", "quick"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return proc, out
+
+
+def test_example_folder_grades_every_submission(example_run):
+    proc, out = example_run
+    assert proc.returncode == 1, (f"got exit code {proc.returncode}, but should be 1 (some submissions fail) "
+                                  f"[{proc.stdout[-2000:]}{proc.stderr[-2000:]}]")
+    merged = read_results(out / "results.json")
+    verdicts = {impl["id"]: impl["verdict"] for impl in merged["implementations"]}
+    expected = {"crashes": "error", "greedy": "error", "hangs": "error", "pytorch_cell": "conformant-pytorch",
+                "swapped_gates": "nonconformant", "wrapped_gru": "consistent"}
+    assert verdicts == expected, f"got {verdicts}, but should be {expected} [{proc.stdout}]"
+    for sub_id in expected:
+        data = read_results(out / "submissions" / f"{sub_id}.json")
+        assert [i["id"] for i in data["implementations"]] == [sub_id], f"got {data['implementations']}"
+    swapped = next(i for i in merged["implementations"] if i["id"] == "swapped_gates")
+    assert swapped["checks"]["equations.step"]["status"] == "fail", f"got {swapped['checks']['equations.step']}"
+
+
+def test_crash_hang_and_memory_hog_each_get_a_clear_error(example_run):
+    _, out = example_run
+    impls = {i["id"]: i for i in read_results(out / "results.json")["implementations"]}
+    crash, hang, greedy = impls["crashes"], impls["hangs"], impls["greedy"]
+    assert "exited with code 3 before writing its results" in crash["load_error"], f"got {crash['load_error']!r}"
+    assert crash["grading"]["exit_code"] == 3 and not crash["grading"]["timed_out"], f"got {crash['grading']}"
+    assert "time limit of 45 s" in hang["load_error"] and hang["grading"]["timed_out"], f"got {hang['load_error']!r}"
+    assert hang["grading"]["seconds"] < 45 + 30, f"got {hang['grading']['seconds']} s, but the hang should be stopped at 45 s"
+    assert "ran out of memory" in greedy["load_error"] and "2048 MB" in greedy["load_error"], \
+        f"got {greedy['load_error']!r}"
+
+
+def test_the_merge_command_rebuilds_the_same_scoreboard(example_run, tmp_path):
+    _, out = example_run
+    code = subprocess.run([sys.executable, "-m", "conformance", "report", str(out / "submissions"),
+                           "-o", str(tmp_path / "index.html"), "--json", str(tmp_path / "results.json")],
+                          cwd=ROOT, capture_output=True, text=True).returncode
+    assert code in (0, 1), f"got exit code {code}, but should be 0 (or 1 without an HTML renderer)"
+    again = {i["id"]: i["verdict"] for i in read_results(tmp_path / "results.json")["implementations"]}
+    first = {i["id"]: i["verdict"] for i in read_results(out / "results.json")["implementations"]}
+    assert again == first, f"got {again}, but should be {first}"
+
+
+def test_example_folder_is_self_contained():
+    """The documented example needs nothing outside the repository (a fresh clone runs it)."""
+    for path in EXAMPLES.rglob("*.py"):
+        text = path.read_text()
+        assert "/tmp/" not in text and "/work/" not in text, f"got a machine path in {path}"
