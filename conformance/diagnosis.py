@@ -389,7 +389,6 @@ class _Diagnoser:
         self.h0_capable = subject.is_cell or self.caps.h0
         self.layout = subject.layouts()[0] if subject.layouts() else False
         self.findings: list[dict[str, str]] = []
-        self.details: list[str] = []
         self.probes: list[str] = []
         self.h0_honoured = self.h0_capable
         self.precision_note = ""
@@ -452,6 +451,7 @@ class _Diagnoser:
         start = time.perf_counter()
         main = self.main_probe()
         fit, search = self.fit_cell(main)
+        self.main, self.search = main, search
         switches = search.switches(fit, self.probe)
         variant = fit.variant
         self.check_h_n(main, variant)
@@ -962,6 +962,37 @@ class _Diagnoser:
                     "explained_by": {"quantity": "the initial state", "change": "the previous call's final states"}}
         return {"mode": "repeated call", "text": text, "explained_by": None}
 
+    def closest(self) -> CellVariant:
+        """When nothing fits: the named convention, with at most one change, whose output
+        is nearest on average (a free combination of many changes fits noise and says
+        nothing); the claimed one unless another is clearly nearer."""
+        obs = self.main
+        h0 = obs.h0[0] if obs.h0 is not None else np.zeros((obs.spec.batch, obs.spec.hidden_size))
+        blocks = CellBlocks.of(obs.params)
+
+        def mean_error(v: CellVariant) -> float:
+            with np.errstate(invalid="ignore", over="ignore"):
+                diff = np.abs(variant_direction(v, obs.x, h0, blocks) - obs.result.output)
+            return float(np.nan_to_num(diff, nan=np.inf).mean())
+
+        simple = [v for v in self.search.pool if self.search.complexity(v) <= 1]
+        scored = sorted((mean_error(v), i, v) for i, v in enumerate(simple))
+        if not scored:
+            return self.claimed
+        best_error, _, best = scored[0]
+        return self.claimed if mean_error(self.claimed) <= 1.1 * best_error else best
+
+    def _first_error(self, v: CellVariant) -> str:
+        """"error E at step t": where variant v first departs from the main probe's output."""
+        obs = self.main
+        h0 = obs.h0[0] if obs.h0 is not None else np.zeros((obs.spec.batch, obs.spec.hidden_size))
+        want = variant_direction(v, obs.x, h0, CellBlocks.of(obs.params))
+        for t in range(obs.spec.steps):
+            error, excess = _errors(obs.result.output[t], want[t], self.tol)
+            if excess > 0:
+                return f"error {_fmt(float(error))} at step {t}"
+        return f"max error {_fmt(float(_errors(obs.result.output, want, self.tol)[0]))}"
+
     # Result ---------------------------------------------------------------------
     def assemble(self, fit: Fit, switches: dict[str, Any], structure_info: dict[str, Any],
                  divergence: dict[str, Any] | None, conforming: bool, duration: float) -> dict[str, Any]:
@@ -979,8 +1010,9 @@ class _Diagnoser:
                 summary += f", although it claims {claimed_name}"
         else:
             status = "unidentified"
-            summary = (f"matches none of the known conventions (closest: {describe_variant(v, self.claimed, long=False)}, "
-                       f"max error {_fmt(fit.error)})")
+            closest = self.closest()
+            summary = (f"matches none of the known conventions (closest: "
+                       f"{describe_variant(closest, self.claimed, long=False)}, {self._first_error(closest)})")
         undetermined = [SWITCH_TITLES[name] for name, s in switches.items()
                         if fit.matches and not s["determined"] and name in ("reset", "b_hn", "update", "gate_order")]
         if undetermined:
@@ -997,6 +1029,10 @@ class _Diagnoser:
         details = [f"claimed: {BASE_NAMES[self.claimed]}",
                    f"fitted: {describe_variant(v, self.claimed)} (max error {_fmt(fit.error)}, "
                    f"{'within' if fit.matches else 'beyond'} the {self.dtype} sequence tolerance {self.tol})"]
+        if not fit.matches:
+            closest = self.closest()
+            details.append(f"closest known convention: {describe_variant(closest, self.claimed)} "
+                           f"({self._first_error(closest)})")
         for name, s in switches.items():
             state = "determined" if s["determined"] else s.get("note", "undetermined")
             details.append(f"{SWITCH_TITLES[name]}: {s['value']} ({state}; nearest other value off by "

@@ -43,7 +43,7 @@ from conformance.variants import (
     variant_forward,
 )
 from tests.correct import CORRECT
-from tests.mutants import MUTANTS
+from tests.mutants import MUTANTS, ReferenceCell, ReferenceGRU
 
 ROOT = Path(__file__).resolve().parents[1]
 ZRN = PYTORCH.with_order((1, 0, 2))
@@ -285,6 +285,33 @@ def test_registered_implementation_diagnosed(name: str):
 def test_correct_implementation_diagnosed_conforming(correct):
     diagnosis = diagnose(Subject(correct.id, correct.adapter()))
     assert_diagnosed_as(correct.id, diagnosis, expect(PYTORCH), conforming=True)
+
+
+class ScaledComplementGRU(ReferenceGRU):
+    """Not a known convention: the complement polarity with a damped candidate."""
+
+    def update(self, z, n, h):
+        return (1 - z) * h + z * 0.9 * n
+
+
+class ScaledComplementCell(ReferenceCell):
+    gru_class = ScaledComplementGRU
+
+
+def test_unknown_convention_matches_none_and_names_the_closest():
+    """An implementation outside the known conventions is "unidentified": the summary says
+    it matches none, names the closest known convention with its error and step, and
+    localizes the first departure without pretending to explain it."""
+    diagnosis = diagnose(Subject("scaled-complement", ScaledComplementCell()))
+    summary = diagnosis["summary"]
+    assert diagnosis["status"] == "unidentified", f"got {diagnosis['status']!r} ({summary}), but should be unidentified"
+    assert summary.startswith("matches none of the known conventions (closest: the PyTorch GRU except that the "
+                              "update has complement polarity"), f"got {summary!r}"
+    assert "at step 0" in summary, f"got {summary!r}, but should say where the closest convention departs"
+    first = diagnosis["first_divergence"]
+    assert (first["t"], first["layer"], first["direction"]) == (0, 0, "forward") and first["explained_by"] is None, \
+        f"got first divergence {first}, but should be t=0, layer 0, forward, unexplained"
+    assert "no single known change explains it" in summary
 
 
 # --------------------------------------------------------------------------- limits
