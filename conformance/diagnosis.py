@@ -442,6 +442,15 @@ class _Diagnoser:
                     error, excess = e, x
         return error, excess
 
+    def guarded(self, probe: str, step: Any, *args: Any) -> Any:
+        """Run one probe after the main fit: if the adapter fails there, that is a finding
+        and the rest of the diagnosis still stands."""
+        try:
+            return step(*args)
+        except AdapterError as exc:
+            self.finding("error", f"the {probe} probe failed: {exc}")
+            return None
+
     def finding(self, kind: str, text: str, **extra: Any) -> None:
         if all(f["text"] != text for f in self.findings):
             self.findings.append({"kind": kind, "text": text, **extra})
@@ -455,16 +464,17 @@ class _Diagnoser:
         switches = search.switches(fit, self.probe)
         variant = fit.variant
         self.check_h_n(main, variant)
-        structure_info, local_case = self.structure(variant)
+        structure_info, local_case = self.guarded("assembly", self.structure, variant) or (
+            {"note": "not determined: the adapter failed on the probe"}, None)
         if not self.subject.is_cell:
-            self.other_layout(variant)
+            self.guarded("other layout", self.other_layout, variant)
             if self.caps.unbatched:
-                self.unbatched(main, variant)
-        self.saturation(variant)
+                self.guarded("unbatched", self.unbatched, main, variant)
+        self.guarded("saturation", self.saturation, variant)
         divergence = None
         conforming = fit.matches and variant == self.claimed and not self.findings and not self.precision_note
         if not conforming:
-            divergence = self.localize(local_case, variant)
+            divergence = self.guarded("localization", self.localize, local_case, variant)
         return self.assemble(fit, switches, structure_info, divergence, conforming, time.perf_counter() - start)
 
     def main_probe(self) -> Observation:

@@ -374,6 +374,33 @@ class Garbage(Raising):
         return "output", "h_n"
 
 
+class FailsBatchFirst(LayerAdapter):
+    """Claims batch_first but raises on it: only that probe fails."""
+
+    capabilities = Capabilities(h0=True, batch_first=True, dtypes=(torch.float64,))
+
+    def build(self, config: GRUConfig):
+        return torch.nn.GRU(config.input_size, config.hidden_size, batch_first=config.batch_first,
+                            dtype=config.dtype)
+
+    def load(self, gru, params):
+        gru.load_state_dict(params.tensors(torch.float64))
+
+    def run(self, gru, x, h0):
+        if gru.batch_first:
+            raise NotImplementedError("batch_first is not implemented")
+        return gru(x, h0)
+
+
+def test_failing_secondary_probe_is_a_finding():
+    """An adapter failing on one later probe keeps its fitted convention; the failure is reported."""
+    diagnosis = diagnose(Subject("fails-batch-first", FailsBatchFirst()))
+    assert fitted(diagnosis) == PYTORCH and diagnosis["status"] == "identified", \
+        f"got {diagnosis['status']!r}: {diagnosis['summary']!r}, but the PyTorch GRU should be identified"
+    assert "the other layout probe failed: run raised NotImplementedError: batch_first is not implemented" \
+        in diagnosis["summary"], f"got {diagnosis['summary']!r}, but should report the failing probe"
+
+
 def test_black_box_adapter_has_no_diagnosis():
     assert diagnose(Subject("black-box", BlackBox())) is None, "got a diagnosis, but a black-box adapter has none"
     assert "black-box" in BLACK_BOX_NOTE
