@@ -64,7 +64,7 @@ ENVIRONMENT_LABELS = {
     "command": "command",
 }
 
-_BLOCKED_BY = re.compile(r"blocked by (\S+)")
+_BLOCKED_BY = re.compile(r"blocked by ([\w.\-]*\w)")
 #: Hypothesis' "explain" lines name source files of the machine that graded: not useful to a reader.
 _EXPLAIN = re.compile(r"\n\s*These lines were always and only run by failing test cases:(\n\s+\S.*)*")
 
@@ -105,6 +105,10 @@ def fmt_tolerance(tol: dict[str, Any] | None) -> str:
     if not tol:
         return "\u2014"
     return f"atol {fmt_error(tol.get('atol'))} + rtol {fmt_error(tol.get('rtol'))}\u00b7|want|"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _slug(text: str) -> str:
@@ -280,15 +284,21 @@ def _error_table(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict
     return rows
 
 
-def _diagnosis(value: Any) -> dict[str, Any] | None:
+def _diagnosis(value: Any, note: Any = "") -> dict[str, Any] | None:
+    """A diagnosis: a string, or a dict with a ``summary`` (and optionally ``status``
+    and ``details``, a list of readable lines); other fields are shown as they are."""
     if value in (None, "", {}):
-        return None
+        return {"summary": str(note), "status": "", "lines": [], "extra": None, "note": True} if note else None
     if isinstance(value, str):
-        return {"summary": value, "extra": None}
+        return {"summary": value, "status": "", "lines": [], "extra": None, "note": False}
     if isinstance(value, dict):
-        extra = {k: v for k, v in value.items() if k != "summary"}
-        return {"summary": str(value.get("summary", "")), "extra": extra or None}
-    return {"summary": "", "extra": value}
+        details = value.get("details")
+        lines = [str(x) for x in details] if isinstance(details, list) else []
+        skip = {"summary", "status"} | ({"details"} if lines else set())
+        extra = {k: v for k, v in value.items() if k not in skip}
+        return {"summary": str(value.get("summary", "")), "status": str(value.get("status", "")),
+                "lines": lines, "extra": extra or None, "note": False}
+    return {"summary": "", "status": "", "lines": [], "extra": value, "note": False}
 
 
 def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +332,7 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
             if root is not None and (checks.get(root) or {}).get("status") in ATTENTION:
                 href = f"#{anchor}-{_slug(root)}"
         cells.append({"symbol": symbol, "label": label, "css": css, "href": href,
-                      "title": f"{col['id']}: {label} \u2014 {first[:300]}",
+                      "title": f"{col['id']}: {label} \u2014 {_clip(first, 160)}",
                       "rank": {"fail": 0, "error": 1, "blocked": 2, "xfail": 3, "xpass": 4, "warn": 5,
                                "pass": 6, "na": 7}.get(css, 8)})
 
@@ -395,9 +405,9 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
         "not_applicable": not_applicable,
         "errors": _error_table(impl, columns, data),
         "profile": _profile(impl, columns, data, f"plot{n}"),
-        "diagnosis": _diagnosis(impl.get("diagnosis")),
+        "diagnosis": _diagnosis(impl.get("diagnosis"), impl.get("diagnosis_note", "")),
         "rows": rows,
-        "extra": {k: v for k, v in impl.items() if k not in KNOWN_IMPL_KEYS},
+        "extra": {k: v for k, v in impl.items() if k not in KNOWN_IMPL_KEYS and v not in (None, "", [], {})},
     }
 
 
@@ -439,7 +449,7 @@ def fmt_seconds(value: Any) -> str:
 
 
 KNOWN_IMPL_KEYS = {"id", "source", "document", "description", "adapter", "claimed_variant", "verdict",
-                   "verdict_text", "score", "load_error", "checks", "diagnosis"}
+                   "verdict_text", "score", "load_error", "checks", "diagnosis", "diagnosis_note"}
 KNOWN_TOP_KEYS = {"schema", "environment", "tolerances", "checks", "implementations",
                   "stale_known_failures", "benchmarks"}
 

@@ -220,7 +220,8 @@ def test_scoreboard_in_browser(browser: Browser, registered_report: tuple[Path, 
 
     # The failing document implementation: its explanation, snippet and plot are on screen.
     box = browser.evaluate(
-        "(() => { const s = document.querySelector('section.impl.v-fail');"
+        "(() => { document.querySelector('nav.toc').style.position = 'static';"
+        " const s = document.querySelector('section.impl.v-fail');"
         " s.scrollIntoView(); const r = s.getBoundingClientRect();"
         " return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: Math.min(r.height, 2400),"
         " id: s.querySelector('h3').innerText, snippet: !!s.querySelector('pre.snippet'),"

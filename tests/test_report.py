@@ -217,6 +217,21 @@ def test_blocked_checks_are_shown_under_their_cause(graded: dict[str, Any], page
     assert "blocked" in cell.text
 
 
+def test_blocked_chains_lead_to_their_root(graded: dict[str, Any]) -> None:
+    """A check blocked by a blocked check is listed under the failure at the root,
+    whatever words follow the blocker's id."""
+    data = copy.deepcopy(graded)
+    data["checks"]["later.check"] = {"id": "later.check", "family": "later", "title": "Later"}
+    doc = data["implementations"][1]
+    doc["checks"]["equations.sequence"]["message"] = "blocked by equations.step: its error is beyond rounding"
+    doc["checks"]["later.check"] = {"status": "blocked", "message": "blocked by equations.sequence (blocked)"}
+    tree = Tree(render_page(data))
+    section = impl_section(tree, data, "doc000-cell")
+    blocks = section.find(id=f"{section.attrs['id']}-equations-step").find("p", cls="blocks").text
+    assert "equations.sequence" in blocks and "later.check" in blocks, (
+        f"got {blocks!r}, but both checks blocked (directly and through another) should be listed")
+
+
 def test_page_is_self_contained(page: str) -> None:
     tree = Tree(page)
     external = []
