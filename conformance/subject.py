@@ -196,8 +196,10 @@ class Subject:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Time-major float64 arrays -> tensors in the instance's dtype and layout."""
         dtype = instance.config.dtype
-        xt = torch.tensor(x, dtype=dtype)
-        ht = None if h0 is None else torch.tensor(h0, dtype=dtype)
+        # torch.tensor keeps a NumPy array's strides, and fancy indexing (x[:, order]) makes
+        # strided arrays: only inputs.non-contiguous should hand an implementation strided tensors.
+        xt = torch.tensor(np.ascontiguousarray(x), dtype=dtype)
+        ht = None if h0 is None else torch.tensor(np.ascontiguousarray(h0), dtype=dtype)
         if unbatched:
             xt = xt[:, 0, :].contiguous()
             ht = None if ht is None else ht[:, 0, :].contiguous()
