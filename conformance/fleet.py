@@ -212,14 +212,9 @@ def grade_command(sub: Submission, results: Path, *, profile: str | None = None,
     return cmd + list(extra)
 
 
-def _child_env(jobs: int) -> dict[str, str]:
-    env = dict(os.environ)
-    # N children on C cores: one BLAS/OpenMP thread pool each of C/N threads, not N pools of C.
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    env.setdefault("OMP_NUM_THREADS", str(threads))
-    env.setdefault("MKL_NUM_THREADS", str(threads))
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+def _child_env() -> dict[str, str]:
+    # Threads: grade runs torch with one (its --threads), so N children use N cores.
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -268,7 +263,7 @@ def _memory_failure(data: dict[str, Any]) -> str:
 
 def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LIMIT,
               memory_mb: int | None = DEFAULT_MEMORY_MB, profile: str | None = None,
-              extra: Sequence[str] = (), jobs: int = 1) -> Graded:
+              extra: Sequence[str] = ()) -> Graded:
     """Grade one submission in its own process; always leaves ``out/<id>.json``."""
     from conformance.results import SCHEMA, VERDICTS, write_results
 
@@ -286,7 +281,7 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
             proc = subprocess.Popen(
                 limited(grade_command(sub, results, profile=profile, extra=extra), memory_mb),
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                env=_child_env(jobs), start_new_session=True,
+                env=_child_env(), start_new_session=True,
             )
             try:
                 code = proc.wait(timeout=time_limit)
@@ -341,7 +336,7 @@ def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
     done: dict[str, Graded] = {}
     lock = threading.Lock()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, s, out, jobs=jobs, **options): s for s in subs}
+        futures = {pool.submit(grade_one, s, out, **options): s for s in subs}
         for future in as_completed(futures):
             graded = future.result()
             with lock:
@@ -415,8 +410,9 @@ def render(data: dict[str, Any], html: Path) -> Path | None:
 
 # Command line ----------------------------------------------------------------------
 def add_arguments(parser: Any) -> None:
-    parser.add_argument("sources", nargs="+", help="folders of submissions, submission files or folders, "
+    parser.add_argument("sources", nargs="*", help="folders of submissions, submission files or folders, "
                         "or names grade accepts; ID=SOURCE sets the submission id")
+    parser.add_argument("--all", action="store_true", help="also every registered implementation, one process each")
     parser.add_argument("--out", default="reports/fleet", help="output folder: submissions/<id>.json "
                         "(+ .log, .junit.xml), results.json and index.html (default: reports/fleet)")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
@@ -432,8 +428,17 @@ def add_arguments(parser: Any) -> None:
 
 def run(args: Any, extra: Sequence[str] = ()) -> int:
     """``python -m conformance grade-folder``: 0 when every submission conforms, 1 otherwise, 2 on bad input."""
+    sources = list(args.sources)
+    if args.all:
+        from conformance.loading import registry
+
+        sources += [entry.id for entry in registry()]
+    if not sources:
+        print("grade-folder: name a folder of submissions (or files, or implementations), or --all",
+              file=sys.stderr)
+        return 2
     try:
-        subs = collect(args.sources)
+        subs = collect(sources)
     except FleetError as exc:
         print(f"grade-folder: {exc}", file=sys.stderr)
         return 2

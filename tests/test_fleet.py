@@ -209,3 +209,29 @@ def test_example_folder_is_self_contained():
     for path in EXAMPLES.rglob("*.py"):
         text = path.read_text()
         assert "/tmp/" not in text and "/work/" not in text, f"got a machine path in {path}"
+
+
+# One machine: pytest-xdist ---------------------------------------------------------------
+def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
+    """-n and -k are the grade command's own options, so their values are never read as
+    implementation names; -n brings --dist loadgroup (one implementation per worker)."""
+    import pytest as pytest_module
+    import torch
+
+    from conformance import cli
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(pytest_module, "main", lambda argv: seen.append(list(argv)) or 0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    threads = torch.get_num_threads()
+    try:
+        code = cli.main(["grade", "--all", "-n", "2", "-k", "equations", "--no-html",
+                         "--results", str(tmp_path / "r.json")])
+        assert torch.get_num_threads() == 1, f"got {torch.get_num_threads()} torch threads, but grading should use 1"
+    finally:
+        torch.set_num_threads(threads)
+    argv = seen[0]
+    assert code == 0 and "--impl" not in argv, f"got {argv}, but '2' and 'equations' are no implementation names"
+    pairs = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i] in ("-n", "--dist", "-k")}
+    assert pairs == {"-n": "2", "--dist": "loadgroup", "-k": "equations"}, f"got {pairs} in {argv}"
+    assert cli.main(["grade", "torch-gru", "--threads", "-1"]) == 2
