@@ -38,17 +38,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance.cases import Case, CaseSpec
+from conformance.cases import DTYPES, Case, CaseSpec, dtype_name
 from conformance.oracle import OracleRun, gru_forward
 from conformance.params import CanonicalParams, param_name
 from conformance.subject import AdapterError, Instance, Result, Subject
-from conformance.tolerances import Tolerance, tolerance
+from conformance.tolerances import TOLERANCES, Tolerance, tolerance
 from conformance.variants import (
     B_HN,
     BIAS_FACTORS,
     CLAIMED,
     FORMULAS,
     GATE_NAMES,
+    LENGTH_SWITCHES,
+    LENGTH_TEXT,
     ORDERS,
     PYTORCH,
     RESET_BEFORE,
@@ -56,10 +58,11 @@ from conformance.variants import (
     STANDARD,
     UPDATES,
     CellBlocks,
-    canonical,
     CellVariant,
     Structure,
+    canonical,
     formula_states,
+    lengths_forward,
     order_text,
     structures,
     variant_direction,
@@ -93,6 +96,11 @@ SWITCH_TITLES = {
     "fold_b_hh": "b_hh folded into the input projection",
 }
 DIRECTION_NAMES = ("forward", "backward")
+#: What the diagnosis looks at, said in every diagnosis.
+SCOPE = ("forward values of ordinary calls in float64 or float32 (float16 and bfloat16 where claimed): "
+         "the equations' convention, directions and layers, h0, layouts, unbatched, variable-length and "
+         "non-contiguous input, repeated calls, batch rows and saturating inputs; gradients, devices and "
+         "input validation are graded by their checks only")
 STANDARD_ASSEMBLY = ("the reverse direction reads the sequence from its end and its output is in input time "
                      "order, h0 and h_n slots are layer-major, layer k > 0 reads the forward half first")
 
@@ -227,6 +235,10 @@ def deviations(v: CellVariant, base: CellVariant) -> list[Deviation]:
         if factor != getattr(base, name):
             text = f"{name} is ignored" if factor == 0 else f"{name} is added {'twice' if factor == 2 else f'{factor} times'}"
             found.append(Deviation(name, text, f"the gates' pre-activations ({name})"))
+    if v.gates != base.gates:
+        text = ("r and z use a hard sigmoid, clip(0.2 a + 0.5, 0, 1), instead of the logistic sigmoid"
+                if v.gates == "hard sigmoid" else "r and z use the logistic sigmoid")
+        found.append(Deviation("gates", text, "r and z"))
     if v.fold_b_hh != base.fold_b_hh:
         text = ("b_hh is counted twice: folded into the input bias (b_ih + b_hh) and added again in the "
                 "recurrent projection (every gate gets 2 b_hh; b_hn sits both outside and inside the reset product)"
@@ -468,9 +480,13 @@ class _Diagnoser:
             {"note": "not determined: the adapter failed on the probe"}, None)
         if not self.subject.is_cell:
             self.guarded("other layout", self.other_layout, variant)
+            self.guarded("non-contiguous", self.non_contiguous, main)
+            if getattr(self.caps, "lengths", False):
+                self.guarded("variable-length", self.variable_lengths, variant)
             if self.caps.unbatched:
                 self.guarded("unbatched", self.unbatched, main, variant)
         self.guarded("saturation", self.saturation, variant)
+        self.guarded("half precision", self.low_precision, variant)
         divergence = None
         conforming = fit.matches and variant == self.claimed and not self.findings and not self.precision_note
         if not conforming:
@@ -768,6 +784,102 @@ class _Diagnoser:
                          f"overflows in {dtype} for a > {limit:.1f}")
         self.finding("saturation", text)
 
+    # Non-contiguous inputs, variable lengths ---------------------------------------
+    def non_contiguous(self, obs: Observation) -> None:
+        """The same values handed over as strided views (every other element of a wider
+        tensor) must give the same result."""
+        instance = self.subject.instantiate(obs.spec.materialize(), obs.params)
+        xt, ht = self.subject.prepare(instance, obs.x, obs.h0)
+
+        def strided(t: torch.Tensor) -> torch.Tensor:
+            wide = torch.zeros(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
+            wide[..., ::2] = t
+            return wide[..., ::2]
+
+        plain = self.subject.read(instance, self.subject.invoke(instance, xt, ht), xt, ht)
+        xs, hs = strided(xt), None if ht is None else strided(ht)
+        viewed = self.subject.read(instance, self.subject.invoke(instance, xs, hs), xs, hs)
+        error, excess = _errors(viewed.output, plain.output, self.step_tol)
+        if excess <= 0:
+            return
+        text = (f"a non-contiguous x or h0 (a strided view holding the same values) gives other results "
+                f"(max difference {_fmt(float(error))})")
+
+        def as_if_contiguous(t: torch.Tensor) -> torch.Tensor:
+            strides = [int(np.prod(t.shape[i + 1:])) for i in range(t.dim())]
+            return torch.as_strided(t, t.shape, strides, t.storage_offset()).clone()
+
+        xr, hr = as_if_contiguous(xs), None if hs is None else as_if_contiguous(hs)
+        misread = self.subject.read(instance, self.subject.invoke(instance, xr, hr), xr, hr)
+        if _errors(viewed.output, misread.output, self.step_tol)[1] <= 0:
+            text += ": it reads the storage as if the tensor were contiguous"
+        self.finding("input", text)
+
+    def variable_lengths(self, variant: CellVariant) -> None:
+        """A padded batch with lengths (claimed ``lengths``): which recurrences stop at each
+        sample's length and whether the outputs past it are zero."""
+        spec = self.spec(bidirectional=self.caps.bidirectional, seed=self.probe.seed + 5)
+        case, params = self.materialize(spec)
+        lengths = ([2, spec.steps, 3] + [spec.steps] * spec.batch)[: spec.batch]
+        lengths = [min(n, spec.steps) for n in lengths]
+        instance = self.subject.instantiate(case, params)
+        h0 = case.h0 if self.h0_honoured else None
+        got = self.subject.call(instance, case.x, h0, lengths=lengths)  # type: ignore[call-arg]
+        fits = []
+        for values in itertools.product((True, False), repeat=3):
+            switches = dict(zip(LENGTH_SWITCHES, values))
+            if not spec.bidirectional and not switches["reverse_masked"]:
+                continue
+            want = lengths_forward(case.x, params, lengths, h0, variant, **switches)
+            e1, x1 = self.compare(got.output, want.output)
+            e2, x2 = self.compare(got.h_n, want.h_n)
+            fits.append((sum(not v for v in values), max(e1, e2), max(x1, x2), switches))
+        matching = [f for f in fits if f[2] <= 0]
+        if matching:
+            _, _, _, switches = min(matching, key=lambda f: (f[0], f[1]))
+            for name, value in switches.items():
+                if not value:
+                    self.finding("lengths", f"with lengths {lengths}: {LENGTH_TEXT[name]}")
+        else:
+            _, error, _, _ = min(fits, key=lambda f: f[1])
+            self.finding("lengths", f"with lengths {lengths} the output matches no known handling of a "
+                         f"variable-length batch (closest: max error {_fmt(error)})")
+
+    # Half precision -----------------------------------------------------------------
+    def low_precision(self, variant: CellVariant) -> None:
+        """float16 and bfloat16, where claimed: the fitted convention within that dtype's
+        tolerance, or what the output is instead (another gate activation, another
+        dtype's rounding)."""
+        claimed = [dtype_name(d) for d in self.caps.dtypes]
+        for dtype in ("float16", "bfloat16"):
+            if dtype not in claimed or dtype not in TOLERANCES:
+                continue
+            spec = self.spec(dtype=dtype, seed=self.probe.seed + 4)
+            case, params = self.materialize(spec)
+            instance = self.subject.instantiate(case, params)
+            h0 = case.h0 if self.h0_honoured else None
+            result, _ = self.call(instance, case.x, h0)
+            tol = tolerance(dtype, "sequence")
+            error, excess = (float(v) for v in _errors(result.output, variant_forward(case.x, params, h0, variant).output, tol))
+            if excess > 0:
+                hard = replace(variant, gates="hard sigmoid")
+                e_hard, x_hard = _errors(result.output, variant_forward(case.x, params, h0, hard).output, tol)
+                if x_hard <= 0:
+                    self.finding("precision", f"in {dtype}, r and z use a hard sigmoid, clip(0.2 a + 0.5, 0, 1), "
+                                 f"instead of the logistic sigmoid (max error {_fmt(float(e_hard))}; with the "
+                                 f"sigmoid {_fmt(error)})")
+                else:
+                    self.finding("precision", f"in {dtype} it departs from {describe_variant(variant, self.claimed, long=False)} "
+                                 f"by {_fmt(error)}, beyond the {dtype} tolerance {tol}")
+                continue
+            if dtype == "float16" and variant == PYTORCH:
+                # Within tolerance: but is the rounding that of float16 at all?
+                own, coarse = _torch_gru_error(case, params, h0, "float16"), _torch_gru_error(case, params, h0, "bfloat16")
+                if own and coarse and error > 3 * own and error >= coarse / 3:
+                    self.finding("precision", f"in float16 its error ({_fmt(error)}) is {error / own:.1f} times "
+                                 f"torch.nn.GRU's in float16 ({_fmt(own)}), the size of bfloat16 rounding "
+                                 f"({_fmt(coarse)}): float16 inputs are computed in a coarser precision")
+
     # Localization -----------------------------------------------------------------
     def localize(self, local: tuple[Case, CanonicalParams, Result] | None,
                  variant: CellVariant) -> dict[str, Any] | None:
@@ -1035,7 +1147,7 @@ class _Diagnoser:
             if not fit.matches or divergence.get("path"):
                 summary += f"; {divergence['text']}"
         if conforming:
-            summary = "conforms: " + summary
+            summary = "conforms in its forward values: " + summary
         details = [f"claimed: {BASE_NAMES[self.claimed]}",
                    f"fitted: {describe_variant(v, self.claimed)} (max error {_fmt(fit.error)}, "
                    f"{'within' if fit.matches else 'beyond'} the {self.dtype} sequence tolerance {self.tol})"]
@@ -1052,6 +1164,7 @@ class _Diagnoser:
         if divergence is not None:
             details.append(f"first divergence: {divergence['text']}")
         details.append("probes: " + "; ".join(dict.fromkeys(self.probes)))
+        details.append(f"scope: {SCOPE}")
         return {
             "status": status,
             "summary": summary,
@@ -1072,6 +1185,7 @@ class _Diagnoser:
             "first_divergence": divergence,
             "details": details,
             "probes": list(dict.fromkeys(self.probes)),
+            "scope": SCOPE,
             "duration": round(duration, 3),
         }
 
@@ -1091,6 +1205,22 @@ def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | N
         return {"status": "error",
                 "summary": f"not diagnosed: internal error in the diagnosis: {type(exc).__name__}: {exc}",
                 "details": [], "duration": round(time.perf_counter() - start, 3)}
+
+
+def _torch_gru_error(case: Case, params: CanonicalParams, h0: np.ndarray | None, dtype: str) -> float | None:
+    """The error of torch.nn.GRU computed in ``dtype`` against the float64 oracle: how large
+    plain rounding in that dtype is on this case (None where torch cannot run it)."""
+    spec = case.spec
+    try:
+        gru = torch.nn.GRU(spec.input_size, spec.hidden_size, dtype=DTYPES[dtype])
+        gru.load_state_dict(params.tensors(DTYPES[dtype]))
+        with torch.no_grad():
+            output, _ = gru(torch.tensor(case.x, dtype=DTYPES[dtype]),
+                            None if h0 is None else torch.tensor(h0, dtype=DTYPES[dtype]))
+    except (RuntimeError, TypeError):
+        return None
+    want = gru_forward(case.x, params, h0).output
+    return float(np.abs(output.to(torch.float64).numpy() - want).max())
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,8 +10,8 @@ is the PyTorch GRU (``conformance.oracle.gru_forward``) up to rounding.
 Cell switches (``CellVariant``), for one step from x and h, with the blocks of
 the canonical parameters read as the implementation reads them::
 
-    r    = sigmoid(gx_r + gh_r)            gx = W_ih x + f_ih * b_ih,  gh = W_hh h + f_hh * b_hh
-    z    = sigmoid(gx_z + gh_z)
+    r    = g(gx_r + gh_r)                  gx = W_ih x + f_ih * b_ih,  gh = W_hh h + f_hh * b_hh
+    z    = g(gx_z + gh_z)                  g: sigmoid, or hard sigmoid clip(0.2 a + 0.5, 0, 1)
     core = r * (W_hn h)     reset "after"      |  W_hn (r * h)   reset "before"
     (with ``fold_b_hh``, gx also holds b_hh, as when b_hh is folded into b_ih and kept)
     n    = tanh(gx_n + core + b)    b = r * b_hn "inside" | b_hn "outside" | 0 "dropped"
@@ -58,6 +58,8 @@ def apply_update(update: str, z: np.ndarray, n: np.ndarray, h: np.ndarray) -> np
 
 
 RESETS = ("after", "before")
+#: Gate activations of r and z.
+GATE_ACTIVATIONS = ("sigmoid", "hard sigmoid")
 B_HN = ("inside", "outside", "dropped")
 BIAS_FACTORS = (1, 0, 2)
 ORDERS: tuple[Order, ...] = tuple(itertools.permutations(range(3)))  # type: ignore[arg-type]
@@ -86,12 +88,16 @@ class CellVariant:
     #: b_hh also added to the input projection (folded into b_ih for a one-bias format,
     #: and still added in the recurrent projection).
     fold_b_hh: bool = False
+    #: r and z through the logistic sigmoid, or the hard sigmoid (old Keras default).
+    gates: str = "sigmoid"
 
     def __post_init__(self) -> None:
         if self.reset not in RESETS:
             raise ValueError(f"reset is {self.reset!r}, but should be one of {RESETS}")
         if self.b_hn not in B_HN:
             raise ValueError(f"b_hn is {self.b_hn!r}, but should be one of {B_HN}")
+        if self.gates not in GATE_ACTIVATIONS:
+            raise ValueError(f"gates is {self.gates!r}, but should be one of {GATE_ACTIVATIONS}")
         if self.update not in UPDATES:
             raise ValueError(f"update is {self.update!r}, but should be one of {tuple(UPDATES)}")
         for name in ("order_w_ih", "order_w_hh", "order_b_ih", "order_b_hh"):
@@ -125,6 +131,7 @@ class CellVariant:
             "bias_ih_times": self.bias_ih,
             "bias_hh_times": self.bias_hh,
             "b_hh_folded_into_input": self.fold_b_hh,
+            "gates": self.gates,
         }
 
 
@@ -199,11 +206,15 @@ def _prepared(v: CellVariant, blocks: CellBlocks) -> tuple[np.ndarray, ...]:
     )
 
 
+def gate_activation(v: CellVariant, a: np.ndarray) -> np.ndarray:
+    return sigmoid(a) if v.gates == "sigmoid" else np.clip(0.2 * a + 0.5, 0.0, 1.0)
+
+
 def _step(v: CellVariant, xw: np.ndarray, h: np.ndarray, wh: np.ndarray, bh: np.ndarray) -> StepParts:
     """One step from the input projections ``xw`` (3, B, H), which already hold f_ih * b_ih."""
     pre_r = xw[0] + h @ wh[0].T + bh[0]
     pre_z = xw[1] + h @ wh[1].T + bh[1]
-    r, z = sigmoid(pre_r), sigmoid(pre_z)
+    r, z = gate_activation(v, pre_r), gate_activation(v, pre_z)
     core = r * (h @ wh[2].T) if v.reset == "after" else (r * h) @ wh[2].T
     if v.b_hn == "inside":
         core = core + r * bh[2]
@@ -263,8 +274,8 @@ def formula_states(
     states = np.empty((len(formulas), steps, *h0.shape))
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps):
-            r = sigmoid(xw[t, 0] + h @ wh[0].T + bh[0])
-            z = sigmoid(xw[t, 1] + h @ wh[1].T + bh[1])
+            r = gate_activation(v, xw[t, 0] + h @ wh[0].T + bh[0])
+            z = gate_activation(v, xw[t, 1] + h @ wh[1].T + bh[1])
             core = np.where(after, r * (h @ wh[2].T), (r * h) @ wh[2].T)
             n = np.tanh(xw[t, 2] + core + inside * r * bh[2] + outside * bh[2])
             h = a * n + b * z * n + c * h + d * z * h + e * z
@@ -438,3 +449,49 @@ def structures(*, bidirectional: bool, multi_layer: bool, h0: bool) -> list[Stru
             continue
         found.append(s)
     return found
+
+
+#: Variable-length batches (a padded batch with lengths, as nn.GRU runs a PackedSequence):
+#: which recurrences stop at each sample's length, and whether outputs past it are zero.
+LENGTH_SWITCHES = ("forward_masked", "reverse_masked", "output_zeroed")
+LENGTH_TEXT = {
+    "forward_masked": "the forward recurrence runs over the padding, so h_n is the state after T steps, "
+    "not after the sample's length",
+    "reverse_masked": "the reverse direction ignores the lengths: it starts at t = T - 1, in the padding",
+    "output_zeroed": "outputs past a sample's length are not zero: they repeat its state",
+}
+
+
+def lengths_forward(
+    x: np.ndarray,
+    params: CanonicalParams,
+    lengths: list[int],
+    h0: np.ndarray | None = None,
+    cell: CellVariant = PYTORCH,
+    *,
+    forward_masked: bool = True,
+    reverse_masked: bool = True,
+    output_zeroed: bool = True,
+) -> VariantRun:
+    """One layer (either direction count) on a padded batch: where a recurrence is masked,
+    the state is carried unchanged over a sample's padding; with every switch True this is
+    nn.GRU on a PackedSequence (outputs past each length zero, h_n at each length)."""
+    if params.num_layers != 1:
+        raise ValueError(f"lengths_forward runs one layer, but params have {params.num_layers}")
+    x = np.asarray(x, dtype=np.float64)
+    steps, batch, _ = x.shape
+    valid = (np.arange(steps)[:, None] < np.asarray(lengths)[None, :])[:, :, None]  # (T, B, 1)
+    halves, finals, states_all = [], [], []
+    for d in range(params.num_directions):
+        blocks = CellBlocks.of(params, 0, d == 1)
+        h = np.zeros((batch, params.hidden_size)) if h0 is None else np.asarray(h0, dtype=np.float64)[d]
+        masked = forward_masked if d == 0 else reverse_masked
+        states = np.empty((steps, batch, params.hidden_size))
+        for t in reversed(range(steps)) if d == 1 else range(steps):
+            new = variant_step(cell, x[t], h, blocks).h
+            h = np.where(valid[t], new, h) if masked else new
+            states[t] = h
+        states_all.append(states)
+        halves.append(np.where(valid, states, 0.0) if output_zeroed else states)
+        finals.append(h)
+    return VariantRun(output=np.concatenate(halves, axis=-1), h_n=np.stack(finals), states=[states_all])

@@ -85,6 +85,27 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "dropout-on": expect(PYTORCH, "differ from layer 1 on", "dropout"),
     "sorted-batch": expect(PYTORCH, "batch rows come back permuted", "sorted by sum |x|, largest first"),
     "unbatched-as-batch": expect(PYTORCH, "unbatched (T, I) input is run as one step of a batch of T"),
+    "squeezed-result": expect(PYTORCH, "h_n has shape (3, 3), but should have shape (1, 3, 3)"),
+    "non-contiguous-read": expect(PYTORCH, "a non-contiguous x or h0",
+                                  "it reads the storage as if the tensor were contiguous"),
+    "float16-in-bfloat16": expect(PYTORCH, "float16 inputs are computed in a coarser precision"),
+    "bfloat16-hard-sigmoid": expect(PYTORCH, "in bfloat16, r and z use a hard sigmoid, clip(0.2 a + 0.5, 0, 1)"),
+    "padding-carries-state": expect(PYTORCH, "outputs past a sample's length are not zero"),
+    "reverse-from-padded-end": expect(PYTORCH, "the reverse direction ignores the lengths: it starts at t = T - 1"),
+    "state-through-padding": expect(PYTORCH, "the forward recurrence runs over the padding",
+                                    "the reverse direction ignores the lengths"),
+}
+
+#: Mutants whose bug is outside the forward values of valid calls on this machine (the
+#: diagnosis' scope): it must still name their true convention, the PyTorch GRU, and
+#: report nothing else; their checks name the bug.
+OUTSIDE_SCOPE: dict[str, str] = {
+    "h0-broadcast": "input validation: accepts an h0 of the wrong shape",
+    "silent-cast": "input validation: accepts inputs of the wrong dtype",
+    "default-device-zeros": "devices: wrong only where the input is not on the default device",
+    "detached-state": "gradients only: exact values",
+    "wrong-tanh-backward": "gradients only: exact values",
+    "bias-hh-buffer": "gradients only: exact values",
 }
 
 SLIP_BEFORE = replace(RESET_BEFORE, update="slip")
@@ -128,7 +149,7 @@ def assert_diagnosed_as(name: str, diagnosis: dict, expected: dict, *, conformin
     assert diagnosis["status"] == want_status, \
         f"got status {diagnosis['status']!r} for {name} ({summary}), but should be {want_status!r}"
     if conforming:
-        assert summary.startswith("conforms: matches the PyTorch GRU"), \
+        assert summary.startswith("conforms in its forward values: matches the PyTorch GRU"), \
             f"got summary {summary!r} for {name}, but should say it conforms to the PyTorch GRU"
         assert not diagnosis["findings"] and diagnosis["first_divergence"] is None, \
             f"got findings {diagnosis['findings']} for {name}, but a conforming implementation has none"
@@ -259,16 +280,19 @@ def test_bad_switch_values_are_refused():
 
 def test_every_mutant_has_an_expectation():
     """A new mutant needs its expected diagnosis here (what it is known to compute)."""
-    ids = {m.id for m in MUTANTS}
-    assert ids == set(MUTANT_EXPECTATIONS), (
-        f"got expectations for {sorted(set(MUTANT_EXPECTATIONS) - ids)} without a mutant and mutants "
-        f"{sorted(ids - set(MUTANT_EXPECTATIONS))} without an expectation, but both should match")
+    missing = sorted({m.id for m in MUTANTS} - set(MUTANT_EXPECTATIONS) - set(OUTSIDE_SCOPE))
+    assert not missing, f"got mutants {missing} without an expected diagnosis, but every mutant needs one"
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
 def test_mutant_diagnosed_as_its_bug(mutant):
-    """The diagnosis names the mutant's true convention and bug, and never calls it conforming."""
+    """The diagnosis names the mutant's true convention and bug, and never calls it conforming
+    (outside its scope: names the true convention and claims no more than the forward values)."""
     diagnosis = diagnose(Subject(mutant.id, mutant.adapter()))
+    if mutant.id in OUTSIDE_SCOPE:
+        assert_diagnosed_as(mutant.id, diagnosis, expect(PYTORCH), conforming=True)
+        assert "gradients, devices and input validation are graded by their checks only" in diagnosis["scope"]
+        return
     assert_diagnosed_as(mutant.id, diagnosis, MUTANT_EXPECTATIONS[mutant.id], conforming=False)
 
 
