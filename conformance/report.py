@@ -16,7 +16,6 @@ import base64
 import hashlib
 import math
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -134,12 +133,18 @@ def _columns(data: dict[str, Any]) -> list[dict[str, Any]]:
     appearance = list(metas)
     ordered = sorted(metas, key=lambda c: (families.index(metas[c]["family"]), appearance.index(c)))
     columns = []
+    slugs: set[str] = set()
     for n, cid in enumerate(ordered):
         meta = metas[cid]
         family = meta["family"]
+        slug = _slug(cid)
+        if slug in slugs:  # ids that differ only in punctuation still get their own anchors
+            slug = f"{slug}-{n}"
+        slugs.add(slug)
         columns.append({
             "id": cid,
             "n": n,
+            "slug": slug,
             "family": family,
             "label": cid.split(".", 1)[1] if "." in cid else cid,
             "title": meta.get("title") or cid,
@@ -326,11 +331,11 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
         first = message.strip().splitlines()[0] if message.strip() else meaning
         href = None
         if status in ATTENTION:
-            href = f"#{anchor}-{_slug(col['id'])}"
+            href = f"#{anchor}-{col['slug']}"
         elif status == "blocked":
             root = _blocked_root(col["id"], checks)
-            if root is not None and (checks.get(root) or {}).get("status") in ATTENTION:
-                href = f"#{anchor}-{_slug(root)}"
+            if root is not None and (checks.get(root) or {}).get("status") in ATTENTION and root in by_id:
+                href = f"#{anchor}-{by_id[root]['slug']}"
         cells.append({"symbol": symbol, "label": label, "css": css, "href": href,
                       "title": f"{col['id']}: {label} \u2014 {_clip(first, 160)}",
                       "rank": {"fail": 0, "error": 1, "blocked": 2, "xfail": 3, "xpass": 4, "warn": 5,
@@ -345,7 +350,7 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
         dtype = (counterexample or {}).get("dtype")
         tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data)
         failures.append({
-            "anchor": f"{anchor}-{_slug(col['id'])}",
+            "anchor": f"{anchor}-{col['slug']}",
             "col": col,
             "status": outcome["status"],
             "status_info": STATUS[outcome["status"]],
@@ -498,7 +503,6 @@ def _environment() -> jinja2.Environment:
     env.filters["value"] = fmt_value
     env.filters["tol"] = fmt_tolerance
     env.filters["seconds"] = fmt_seconds
-    env.filters["slug"] = _slug
     env.tests["table_of_mappings"] = lambda v: (
         isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v))
     env.globals["columns_of"] = lambda rows: list(dict.fromkeys(k for row in rows for k in row))
@@ -524,10 +528,3 @@ def render_html(data: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_page(data), encoding="utf-8")
     return path
-
-
-def render_files(results: Iterable[str | Path], path: str | Path) -> Path:
-    """Merge saved results files into one scoreboard and write it to ``path``."""
-    from conformance.results import merge_results, read_results
-
-    return render_html(merge_results([read_results(p) for p in results]), path)

@@ -15,6 +15,7 @@ import copy
 import json
 import subprocess
 import sys
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ import pytest
 from conformance import catalogue, engine, loading, results
 from conformance.report import render_html, render_page
 from conformance.repro import reproduce, snippet
+
+# One worker grades once for the whole module (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("report")
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = "<script>alert(1)</script>"
@@ -106,7 +110,13 @@ class Element:
     def __init__(self, tag: str, attrs: dict[str, str | None], parent: "Element | None") -> None:
         self.tag, self.attrs, self.parent = tag, attrs, parent
         self.children: list[Element] = []
-        self.text = ""
+        #: Text and child elements in document order.
+        self.parts: list[str | Element] = []
+
+    @property
+    def text(self) -> str:
+        """All text inside the element, as a browser's textContent."""
+        return "".join(p if isinstance(p, str) else p.text for p in self.parts)
 
     def classes(self) -> list[str]:
         return (self.attrs.get("class") or "").split()
@@ -142,12 +152,15 @@ class Tree(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         element = Element(tag, dict(attrs), self.current)
         self.current.children.append(element)
+        self.current.parts.append(element)
         self.tags.append(tag)
         if tag not in self.VOID:
             self.current = element
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.current.children.append(Element(tag, dict(attrs), self.current))
+        element = Element(tag, dict(attrs), self.current)
+        self.current.children.append(element)
+        self.current.parts.append(element)
         self.tags.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -158,10 +171,7 @@ class Tree(HTMLParser):
             self.current = node.parent  # type: ignore[assignment]
 
     def handle_data(self, data: str) -> None:
-        node = self.current
-        while node is not None:
-            node.text += data
-            node = node.parent
+        self.current.parts.append(data)
 
 
 def impl_section(tree: Tree, data: dict[str, Any], impl_id: str) -> Element:
@@ -253,6 +263,32 @@ def test_page_is_self_contained(page: str) -> None:
     policy = tree.root.find("meta", http_equiv="Content-Security-Policy").attrs["content"]
     assert "default-src 'none'" in policy, f"got policy {policy!r}, but it should forbid loading anything"
     assert len(page.encode()) < 2_000_000, f"got {len(page.encode())} bytes, but should be under 2 MB"
+
+
+def test_one_and_fifty_implementations(graded: dict[str, Any]) -> None:
+    """The page works for a single implementation and for many: a row each, and
+    every element id (anchors, and the ids inside each inline plot) unique."""
+    for count in (1, 50):
+        data = copy.deepcopy(graded)
+        data["implementations"] = [dict(copy.deepcopy(graded["implementations"][k % 2]), id=f"impl-{k}")
+                                   for k in range(count)]
+        tree = Tree(render_page(data))
+        rows = tree.root.find("table", id="scoreboard-table").find("tbody").find_all("tr")
+        assert [r.attrs["data-impl"] for r in rows] == [f"impl-{k}" for k in range(count)], (
+            f"got {len(rows)} rows, but should be {count}")
+        ids: list[str] = []
+
+        def walk(node: Element) -> None:
+            if "id" in node.attrs:
+                ids.append(node.attrs["id"] or "")
+            for child in node.children:
+                walk(child)
+
+        walk(tree.root)
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        assert not repeated, f"got repeated element ids {repeated[:5]} with {count} implementations, but ids must be unique"
+        links = {a.attrs["href"][1:] for a in tree.root.find_all("a") if (a.attrs.get("href") or "").startswith("#")}
+        assert links <= set(ids), f"got links to missing anchors {sorted(links - set(ids))[:5]}"
 
 
 def test_rendering_a_saved_file_gives_the_same_page(graded: dict[str, Any], page: str, tmp_path: Path) -> None:
