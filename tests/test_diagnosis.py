@@ -27,6 +27,7 @@ from conformance.variants import (
     B_HN,
     BIAS_FACTORS,
     FORMULAS,
+    LENGTH_SWITCHES,
     ORDERS,
     PYTORCH,
     RESET_BEFORE,
@@ -38,6 +39,7 @@ from conformance.variants import (
     Structure,
     canonical,
     formula_states,
+    lengths_forward,
     structures,
     variant_direction,
     variant_forward,
@@ -264,6 +266,29 @@ def test_structures_are_visible_and_distinct():
         run = variant_forward(case.x, case.params, case.h0, PYTORCH, s)
         moved = max(float(np.abs(run.output - standard.output).max()), float(np.abs(run.h_n - standard.h_n).max()))
         assert moved > 1e-2, f"got {s} within {moved:.3g} of the standard assembly, but it should show"
+
+
+def test_lengths_oracle_is_packed_nn_gru():
+    """With every switch on, the variable-length oracle is nn.GRU on a PackedSequence; each
+    switch turned off changes the output or h_n."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    case = CaseSpec(4, 3, 2, 3, bidirectional=True, seed=9).materialize()
+    lengths = [2, 4, 3]
+    gru = torch.nn.GRU(2, 3, bidirectional=True, dtype=torch.float64)
+    gru.load_state_dict(case.params.tensors(torch.float64))
+    with torch.no_grad():
+        packed = pack_padded_sequence(torch.tensor(case.x), torch.tensor(lengths), enforce_sorted=False)
+        output, h_n = gru(packed, torch.tensor(case.h0))
+        output, _ = pad_packed_sequence(output, total_length=4)
+    want = lengths_forward(case.x, case.params, lengths, case.h0)
+    for what, got, ref in (("output", want.output, output.numpy()), ("h_n", want.h_n, h_n.numpy())):
+        error = float(np.abs(got - ref).max())
+        assert error < 1e-12, f"got {what} max error {error:.3g}, but should equal nn.GRU on a PackedSequence"
+    for switch in LENGTH_SWITCHES:
+        other = lengths_forward(case.x, case.params, lengths, case.h0, **{switch: False})
+        moved = max(float(np.abs(other.output - want.output).max()), float(np.abs(other.h_n - want.h_n).max()))
+        assert moved > 1e-2, f"got {switch}=False within {moved:.3g} of the packed run, but it should show"
 
 
 def test_bad_switch_values_are_refused():
