@@ -20,6 +20,7 @@ makes the checks that need it "not applicable", never "fail".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -56,6 +57,12 @@ class Capabilities:
     dtypes: tuple[torch.dtype, ...] = (torch.float32,)
     #: Gradients flow through it (``torch.autograd``).
     autograd: bool = False
+    #: Accepts variable-length batches (layer adapters): a ``PackedSequence`` given to
+    #: ``run`` (the default), or padded input with explicit lengths (override ``run_lengths``).
+    lengths: bool = False
+    #: Devices it runs on ("cpu", "cuda", "mps"); checks for a device absent from the
+    #: machine are not applicable.
+    devices: tuple[str, ...] = ("cpu",)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,9 +108,19 @@ class _Adapter:
         """Copy canonical parameters into ``instance`` (optional: enables white-box checks)."""
         raise NotImplementedError
 
+    def grads(self, instance: Any) -> Mapping[str, Any]:
+        """Optional: after a backward pass, the gradients of ``instance``'s parameters
+        in canonical layout (the names and shapes ``load`` receives, e.g. read from
+        ``.grad``). Enables the parameter-gradient checks."""
+        raise NotImplementedError
+
     @classmethod
     def is_white_box(cls) -> bool:
         return cls.load is not _Adapter.load
+
+    @classmethod
+    def has_grads(cls) -> bool:
+        return cls.grads is not _Adapter.grads
 
 
 class CellAdapter(_Adapter):
@@ -134,6 +151,22 @@ class LayerAdapter(_Adapter):
         """
         raise NotImplementedError
 
+    def run_lengths(
+        self, gru: Any, x: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Optional (claim ``lengths``): padded ``x`` laid out as for ``run`` and the
+        int64 CPU tensor ``lengths`` (B,). Return ``(output, h_n)`` as ``run`` does,
+        output padded to T steps (a ``PackedSequence`` is accepted too).
+
+        Without this method, an adapter claiming ``lengths`` gets ``run`` called with
+        ``pack_padded_sequence(x, lengths, batch_first=..., enforce_sorted=False)``.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def takes_lengths(cls) -> bool:
+        return cls.run_lengths is not LayerAdapter.run_lengths
+
 
 Adapter = CellAdapter | LayerAdapter
 
@@ -148,6 +181,8 @@ class AdapterInfo:
     white_box: bool
     capabilities: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: The adapter reads parameter gradients in canonical layout (``grads``).
+    parameter_grads: bool = False
 
     @classmethod
     def of(cls, adapter: _Adapter) -> "AdapterInfo":
@@ -158,4 +193,5 @@ class AdapterInfo:
             white_box=adapter.is_white_box(),
             capabilities=adapter.capabilities.to_json(),
             notes=adapter.notes,
+            parameter_grads=adapter.has_grads(),
         )

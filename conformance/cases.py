@@ -47,6 +47,8 @@ class CaseSpec:
     input_scale: float = 1.0
     #: Start from a random h0 in [-1, 1] (True) or from no h0 at all (False).
     with_h0: bool = True
+    #: Where the implementation is built and run ("cpu", "cuda", "mps").
+    device: str = "cpu"
 
     def __repr__(self) -> str:
         defaults = CaseSpec(0, 0, 0, 0)
@@ -83,6 +85,7 @@ class CaseSpec:
             bidirectional=self.bidirectional,
             batch_first=self.batch_first,
             dtype=self.torch_dtype,
+            device=self.device,
         )
 
     def materialize(self) -> "Case":

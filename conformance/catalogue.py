@@ -20,6 +20,11 @@ FAMILIES: dict[str, str] = {
     "sequence": "Sequence properties (black-box): stepping, splitting, h0 and batch independence",
     "bounds": "Bounds (black-box): states stay in [-1, 1] and finite",
     "directions": "Directions and layers: final states, reverse direction",
+    "precision": "Precisions: float64, float32, float16 and bfloat16 against the float64 oracle",
+    "gradients": "Gradients: backward pass against the float64 oracle's, nn.GRU's and finite differences",
+    "varlen": "Variable-length batches: PackedSequence or explicit lengths",
+    "inputs": "Unusual inputs: non-contiguous, batch of one, wrong shape or dtype",
+    "devices": "Devices: CPU, CUDA and MPS, and the same results on each",
 }
 
 #: Human explanation of each requirement, used for "not applicable" verdicts.
@@ -34,7 +39,37 @@ REQUIREMENTS: dict[str, str] = {
     "unbatched": "the implementation does not claim unbatched (T, I) input",
     "reset_after": "the implementation claims the reset-before variant, which nn.GRU does not compute",
     "float64": "the implementation does not claim float64",
+    "float32": "the implementation does not claim float32",
+    "float16": "the implementation does not claim float16",
+    "bfloat16": "the implementation does not claim bfloat16",
+    "autograd": "the implementation does not claim autograd support",
+    "parameter_grads": "the adapter has no grads method, so the implementation's parameter "
+    "gradients cannot be read in canonical layout",
+    "lengths": "the implementation does not claim variable-length input (PackedSequence or lengths)",
+    "cpu": "the implementation does not claim the cpu device",
+    "cuda": "the implementation does not claim the cuda device, or no CUDA device is present",
+    "mps": "the implementation does not claim the mps device, or no MPS device is present",
+    "cross_device": "fewer than two claimed devices are present",
 }
+
+#: Requirements whose reason depends on the machine as well as the claims:
+#: requirement -> function(subject) giving the reason it is unmet, or None.
+DYNAMIC_REQUIREMENTS: dict[str, Callable[[Any], str | None]] = {}
+
+
+def _register_device_requirements() -> None:
+    from conformance.devices import cross_device_requirement, device_requirement
+
+    for device in ("cpu", "cuda", "mps"):
+        DYNAMIC_REQUIREMENTS[device] = device_requirement(device)
+    DYNAMIC_REQUIREMENTS["cross_device"] = cross_device_requirement
+
+
+_register_device_requirements()
+
+#: Check severities: a failed "warning" check is reported (status "warn") but does
+#: not make the implementation nonconformant.
+SEVERITIES = ("error", "warning")
 
 
 @dataclass(frozen=True)
@@ -48,6 +83,8 @@ class Check:
     depends_on: tuple[str, ...] = ()
     #: Which tolerance kind applies ("step", "sequence", "self"), if any.
     tolerance: str | None = None
+    #: "error" (a failure makes the implementation nonconformant) or "warning".
+    severity: str = "error"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +103,7 @@ def check(
     requires: tuple[str, ...] = (),
     depends_on: tuple[str, ...] = (),
     tolerance: str | None = None,
+    severity: str = "error",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Attach metadata to a check function and register it in the catalogue."""
     family = id.split(".", 1)[0]
@@ -74,7 +112,10 @@ def check(
     for requirement in requires:
         if requirement not in REQUIREMENTS:
             raise ValueError(f"unknown requirement {requirement!r} in check {id!r}")
-    meta = Check(id, family, title, statement, reference, tuple(requires), tuple(depends_on), tolerance)
+    if severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {severity!r} in check {id!r}")
+    meta = Check(id, family, title, statement, reference, tuple(requires), tuple(depends_on), tolerance,
+                 severity)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if id in CHECKS and CHECK_FUNCTIONS[id].__qualname__ != fn.__qualname__:
@@ -103,9 +144,19 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "unbatched": caps.unbatched,
         "reset_after": subject.reset == "after",
         "float64": "float64" in subject.dtypes(),
+        "float32": "float32" in subject.dtypes(),
+        "float16": "float16" in subject.dtypes(("float16",)),
+        "bfloat16": "bfloat16" in subject.dtypes(("bfloat16",)),
+        "autograd": caps.autograd,
+        "parameter_grads": subject.adapter.has_grads(),
+        "lengths": getattr(caps, "lengths", False),
     }
     for requirement in meta.requires:
-        if not have[requirement]:
+        if requirement in DYNAMIC_REQUIREMENTS:
+            reason = DYNAMIC_REQUIREMENTS[requirement](subject)
+            if reason:
+                return reason
+        elif not have[requirement]:
             return REQUIREMENTS[requirement]
     return None
 

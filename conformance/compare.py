@@ -82,6 +82,15 @@ def assert_close(
     return error
 
 
+class Blocked(Exception):
+    """Raised by a check that finds, while running, that what it sees is another check's
+    failure (its message starts "blocked by <check id>"): reported "blocked", not "fail"."""
+
+    def __init__(self, message: str, *, case: CaseSpec | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+
+
 def fail(message: str, *, call: str = "", case: CaseSpec | None = None, **extra: Any) -> None:
     """Raise a ``CheckFailure`` with the call appended."""
     raise CheckFailure(f"{message} [{call}]" if call else message, case=case, **extra)

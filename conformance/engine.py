@@ -64,6 +64,8 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, **overrid
             outcome.counterexample = subject.current_spec.to_json()
     else:
         outcome = Outcome("pass")
+    if outcome.status == "fail" and CHECKS[check_id].severity == "warning":
+        outcome.status = "warn"
     outcome.duration = round(time.perf_counter() - start, 4)
     outcome.measurements = subject.measurements.pop(check_id, {})
     return outcome

@@ -9,6 +9,8 @@ Statuses:
 * ``blocked``: a check this one depends on failed, so it was not run (the reason names it).
 * ``xfail``: failed, and listed in the known-failures file.
 * ``xpass``: listed in the known-failures file but passed: the entry is out of date.
+* ``warn``: a warning-level check (``severity="warning"``) whose statement does not
+  hold: shown, but it does not count against conformance.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from conformance.compare import CheckFailure
+from conformance.compare import Blocked, CheckFailure
 from conformance.subject import AdapterError
 
-STATUSES = ("pass", "fail", "error", "not_applicable", "blocked", "xfail", "xpass")
+STATUSES = ("pass", "fail", "error", "not_applicable", "blocked", "xfail", "xpass", "warn")
 #: Statuses that count against conformance.
 FAILING = ("fail", "error", "xfail", "blocked")
 
@@ -61,6 +63,9 @@ def classify(exc: BaseException) -> Outcome:
         # With report_multiple_bugs off this is rare; the first failure is the one to show.
         return classify(exc.exceptions[0])
     notes = _notes(exc)
+    if isinstance(exc, Blocked):
+        return Outcome("blocked", message=str(exc),
+                       counterexample=exc.case.to_json() if exc.case is not None else None)
     if isinstance(exc, CheckFailure):
         return Outcome(
             "fail",

@@ -20,6 +20,7 @@ Options (``pytest conformance/checks --help``):
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ from conformance.subject import Subject
 PROPERTY = "gru_conformance"
 DIAGNOSIS_PROPERTY = "gru_conformance_diagnosis"
 OUTCOME = pytest.StashKey[Outcome]()
+
+
+class ConformanceWarning(UserWarning):
+    """A warning-level check's statement does not hold (status "warn")."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -161,6 +166,14 @@ class GradingSession:
             if expected is not None:
                 pytest.xfail(f"expected by the registry ({expected})")
             pytest.fail(text, pytrace=False)
+        if outcome.status == "blocked":  # found blocked while running (conformance.compare.Blocked)
+            pytest.skip(f"blocked: {outcome.message.splitlines()[0]}")
+        if outcome.status == "warn":
+            # A warning-level finding never fails the run; pytest lists it in its warnings summary.
+            if expected is not None:
+                pytest.xfail(f"expected by the registry ({expected})")
+            warnings.warn(ConformanceWarning(f"{subject.id}: {text}"), stacklevel=1)
+            return True
         if expected is not None:
             pytest.fail(f"{meta.id} passed, but the registry says the suite must find: {expected}",
                         pytrace=False)
@@ -253,7 +266,7 @@ class GradingSession:
             if impl.get("diagnosis"):
                 tr.write_line(f"    diagnosis: {impl['diagnosis']['summary']}")
             for cid, o in impl["checks"].items():
-                if o["status"] in ("fail", "error", "xpass"):
+                if o["status"] in ("fail", "error", "xpass", "warn"):
                     first = o["message"].splitlines()[0] if o["message"] else ""
                     tr.write_line(f"    {o['status']:<6} {cid}: {first[:160]}")
         for stale in data.get("stale_known_failures", []):

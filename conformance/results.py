@@ -10,7 +10,7 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
                                 depends_on, tolerance}},
       "implementations": [
         {"id", "source", "adapter": {kind, name, reset, white_box, capabilities, notes},
-         "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable},
+         "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable, warnings},
          "load_error", "checks": {"<check id>": {status, message, counterexample,
                                   falsifying_example, max_error, tolerance, duration,
                                   measurements}},
@@ -57,9 +57,11 @@ def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], loa
 
 
 def score(checks: dict[str, Outcome]) -> dict[str, int]:
-    applicable = [o for o in checks.values() if o.status != "not_applicable"]
+    # Warning-level findings are counted apart: they do not decide conformance.
+    warnings = [o for o in checks.values() if o.status == "warn"]
+    applicable = [o for o in checks.values() if o.status not in ("not_applicable", "warn")]
     passed = [o for o in applicable if o.status in ("pass", "xpass")]
-    return {"passed": len(passed), "applicable": len(applicable)}
+    return {"passed": len(passed), "applicable": len(applicable), "warnings": len(warnings)}
 
 
 def environment(profile: str = "", seed: Any = None) -> dict[str, Any]:

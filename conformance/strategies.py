@@ -36,6 +36,9 @@ def case_specs(
     with_h0: bool | None = None,
     weight_scale: float = 1.0,
     input_scale: float = 1.0,
+    max_size: int = MAX_SIZE,
+    max_layers: int = MAX_LAYERS,
+    device: str = "cpu",
 ) -> CaseSpec:
     """A case the subject claims to support. Keyword arguments narrow the draw;
     ``None`` means "any the subject supports"."""
@@ -43,7 +46,7 @@ def case_specs(
     if bidirectional is None:
         bidirectional = draw(st.booleans()) if caps.bidirectional else False
     if num_layers is None:
-        num_layers = draw(st.integers(1, MAX_LAYERS)) if caps.multi_layer else 1
+        num_layers = draw(st.integers(1, max_layers)) if caps.multi_layer else 1
     claimed = subject.dtypes(dtypes)
     dtype = draw(st.sampled_from(claimed)) if claimed else "float32"
     if with_h0 is None:
@@ -51,8 +54,8 @@ def case_specs(
     return CaseSpec(
         steps=draw(st.integers(min_steps, max(min_steps, max_steps))),
         batch=draw(st.integers(min_batch, max(min_batch, max_batch))),
-        input_size=draw(st.integers(1, MAX_SIZE)),
-        hidden_size=draw(st.integers(min_hidden, MAX_SIZE)),
+        input_size=draw(st.integers(1, max_size)),
+        hidden_size=draw(st.integers(min_hidden, max(min_hidden, max_size))),
         num_layers=num_layers,
         bidirectional=bidirectional,
         batch_first=draw(st.sampled_from(subject.layouts())),
@@ -61,7 +64,19 @@ def case_specs(
         weight_scale=weight_scale,
         input_scale=input_scale,
         with_h0=with_h0,
+        device=device,
     )
+
+
+@st.composite
+def sequence_lengths(draw: Any, steps: int, batch: int) -> list[int]:
+    """Per-sample lengths in [1, T] for a padded batch of T steps, at least one of
+    them shorter than T (when T > 1), so that some sample has padding."""
+    lengths = draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch))
+    if steps > 1 and min(lengths) == steps:
+        short = draw(st.integers(0, batch - 1))
+        lengths[short] = draw(st.integers(1, steps - 1))
+    return lengths
 
 
 def draw_case(data: Any, subject: Any, **constraints: Any) -> CaseSpec:

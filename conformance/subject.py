@@ -195,11 +195,11 @@ class Subject:
         self, instance: Instance, x: np.ndarray, h0: np.ndarray | None, *, unbatched: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Time-major float64 arrays -> tensors in the instance's dtype and layout."""
-        dtype = instance.config.dtype
+        dtype, device = instance.config.dtype, instance.config.device
         # torch.tensor keeps a NumPy array's strides, and fancy indexing (x[:, order]) makes
         # strided arrays: only inputs.non-contiguous should hand an implementation strided tensors.
-        xt = torch.tensor(np.ascontiguousarray(x), dtype=dtype)
-        ht = None if h0 is None else torch.tensor(np.ascontiguousarray(h0), dtype=dtype)
+        xt = torch.tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+        ht = None if h0 is None else torch.tensor(np.ascontiguousarray(h0), dtype=dtype, device=device)
         if unbatched:
             xt = xt[:, 0, :].contiguous()
             ht = None if ht is None else ht[:, 0, :].contiguous()
@@ -208,13 +208,24 @@ class Subject:
         return xt, ht
 
     def invoke(
-        self, instance: Instance, x: torch.Tensor, h0: torch.Tensor | None, *, grad: bool = False
+        self,
+        instance: Instance,
+        x: torch.Tensor,
+        h0: torch.Tensor | None,
+        *,
+        grad: bool = False,
+        lengths: torch.Tensor | None = None,
     ) -> tuple[Any, Any, list[str]]:
-        """Call the implementation; returns (output, h_n, shape problems) as given."""
+        """Call the implementation; returns (output, h_n, shape problems) as given.
+        With ``lengths`` (B,), ``x`` is a padded variable-length batch (layer adapters)."""
         context = contextlib.nullcontext() if grad else torch.no_grad()
         with context:
             if self.is_cell:
+                if lengths is not None:
+                    raise AdapterError("variable-length batches are graded on layer adapters only")
                 return self._unroll(instance, x, h0)
+            if lengths is not None:
+                return self._invoke_lengths(instance, x, h0, lengths)
             call = describe_call(f"{self.name}.run", x, h0)
             try:
                 returned = self.adapter.run(instance.impl, x, h0)  # type: ignore[union-attr]
@@ -225,6 +236,33 @@ class Subject:
                     f"run returned {type(returned).__name__}, but should return (output, h_n)", call
                 )
             return returned[0], returned[1], []
+
+    def _invoke_lengths(self, instance: Instance, x: torch.Tensor, h0: torch.Tensor | None,
+                        lengths: torch.Tensor) -> tuple[Any, Any, list[str]]:
+        """``run_lengths`` if the adapter has it, else ``run`` on a PackedSequence;
+        a packed output is padded back to the input's T steps (zeros past each length)."""
+        from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+        batch_first = instance.config.batch_first
+        shown = f"lengths={lengths.tolist()}"
+        try:
+            if self.adapter.takes_lengths():  # type: ignore[union-attr]
+                call = describe_call(f"{self.name}.run_lengths", x, h0).replace(", h0=", f", {shown}, h0=")
+                returned = self.adapter.run_lengths(instance.impl, x, lengths, h0)  # type: ignore[union-attr]
+            else:
+                call = describe_call(f"{self.name}.run", x, h0).replace(
+                    "(x=", "(x=pack_padded_sequence(").replace(", h0=", f", {shown}), h0=")
+                packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+                returned = self.adapter.run(instance.impl, packed, h0)  # type: ignore[union-attr]
+        except Exception as exc:
+            raise AdapterError(f"run raised {type(exc).__name__}: {exc}", call) from exc
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise AdapterError(f"run returned {type(returned).__name__}, but should return (output, h_n)", call)
+        output, h_n = returned
+        if isinstance(output, PackedSequence):
+            total = x.shape[1] if batch_first else x.shape[0]
+            output, _ = pad_packed_sequence(output, batch_first=batch_first, total_length=total)
+        return output, h_n, []
 
     def _unroll(self, instance: Instance, x: torch.Tensor, h0: torch.Tensor | None):
         config = instance.config
@@ -237,7 +275,7 @@ class Subject:
             halves = []
             for d in range(config.num_directions):
                 index = layer * config.num_directions + d
-                h = h0[index] if h0 is not None else torch.zeros(batch, hidden, dtype=x.dtype)
+                h = h0[index] if h0 is not None else torch.zeros(batch, hidden, dtype=x.dtype, device=x.device)
                 outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
                 for t in reversed(range(steps)) if d == 1 else range(steps):
                     call = describe_call(f"{self.name}.step", layer_input[t], h)
@@ -313,10 +351,42 @@ class Subject:
         h0: np.ndarray | None,
         *,
         unbatched: bool = False,
+        lengths: Any = None,
     ) -> Result:
-        """Run time-major float64 ``x`` (T, B, I) from ``h0`` (L*D, B, H) or None."""
+        """Run time-major float64 ``x`` (T, B, I) from ``h0`` (L*D, B, H) or None;
+        with ``lengths`` (B ints), as a padded variable-length batch."""
         xt, ht = self.prepare(instance, x, h0, unbatched=unbatched)
-        return self.read(instance, self.invoke(instance, xt, ht), xt, ht, unbatched=unbatched)
+        if lengths is not None:
+            lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
+        return self.read(instance, self.invoke(instance, xt, ht, lengths=lengths), xt, ht, unbatched=unbatched)
+
+    def parameter_grads(self, instance: Instance) -> dict[str, np.ndarray] | None:
+        """The implementation's parameter gradients after a backward pass, by canonical
+        name (cells' layer-0 names mapped to their layer and direction), as float64
+        arrays; None when the adapter has no ``grads`` method."""
+        if not self.adapter.has_grads():
+            return None
+        from conformance.params import param_name
+
+        if self.is_cell:
+            sources = [((layer, d), cell) for (layer, d), cell in instance.cells.items()]
+        else:
+            sources = [(None, instance.impl)]
+        grads: dict[str, np.ndarray] = {}
+        for slot, obj in sources:
+            call = f"{self.name}.grads(...)"
+            try:
+                given = dict(self.adapter.grads(obj))
+            except Exception as exc:
+                raise AdapterError(f"grads raised {type(exc).__name__}: {exc}", call) from exc
+            for name, value in given.items():
+                if value is None:
+                    raise AdapterError(f"grads gave None for {name}: no gradient reached it", call)
+                if slot is not None:
+                    kind = name.removesuffix("_l0")
+                    name = param_name(kind, slot[0], slot[1] == 1)
+                grads[name] = _to_numpy(_as_tensor(value, f"grads()[{name!r}]", call))
+        return grads
 
     def run_case(self, case: Case) -> Result:
         """Build, load and run one case in one go."""

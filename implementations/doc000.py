@@ -106,12 +106,28 @@ def load_gru_cell(cell: GRUcell, params: CanonicalParams) -> None:
             b.copy_(bias(gate).to(dtype))
 
 
+def gru_cell_grads(cell: GRUcell) -> dict[str, torch.Tensor]:
+    """The inverse of ``load_gru_cell`` for gradients: each (I+H, H) matrix's gradient
+    split back into W_i* and W_h* rows; the single candidate bias b_in + b_hn (and
+    each gate's b_i* + b_h*) passes its gradient to both canonical biases."""
+    inputs = cell.input_size
+    pairs = ((cell.W_r, cell.b_r), (cell.W_u, cell.b_u), (cell.W_c, cell.b_c))
+    bias = torch.cat([b.grad for _, b in pairs])
+    return {
+        "weight_ih_l0": torch.cat([w.grad[:inputs].T for w, _ in pairs]),
+        "weight_hh_l0": torch.cat([w.grad[inputs:].T for w, _ in pairs]),
+        "bias_ih_l0": bias,
+        "bias_hh_l0": bias,
+    }
+
+
 class Doc000Cell(CellAdapter):
     """Document 000's ``GRUcell``: see the module docstring for its quirks."""
 
     name = "doc000 GRUcell"
     reset = "before"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64))
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+                                autograd=True)
     notes = "h_prev * 1 - u_sigmoid_out: precedence slip gives h' = h - z + z*n"
 
     def build(self, config: GRUConfig) -> GRUcell:
@@ -123,6 +139,9 @@ class Doc000Cell(CellAdapter):
     def step(self, cell, x, h):
         return cell(x, h)
 
+    def grads(self, cell: GRUcell) -> dict[str, torch.Tensor]:
+        return gru_cell_grads(cell)
+
 
 class Doc000SimpleGRU(LayerAdapter):
     """Document 000's ``SimpleGRU``: batch-first, no h0, returns h_n as (B, H)."""
@@ -130,7 +149,7 @@ class Doc000SimpleGRU(LayerAdapter):
     name = "doc000 SimpleGRU"
     reset = "before"
     capabilities = Capabilities(time_major=False, batch_first=True, h0=False,
-                                dtypes=(torch.float32, torch.float64))
+                                dtypes=(torch.float32, torch.float64), autograd=True)
     notes = "loops the document's GRUcell; always starts from zeros; h_n returned as (B, H)"
 
     def build(self, config: GRUConfig) -> SimpleGRU:
@@ -141,3 +160,6 @@ class Doc000SimpleGRU(LayerAdapter):
 
     def run(self, gru, x, h0):
         return gru(x)
+
+    def grads(self, gru: SimpleGRU) -> dict[str, torch.Tensor]:
+        return gru_cell_grads(gru.gru_cell)

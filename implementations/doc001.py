@@ -129,7 +129,8 @@ class Doc001Cell(CellAdapter):
 
     name = "doc001 GRUCell"
     reset = "before"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64))
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+                                autograd=True)
     notes = "update (1 - z) * h + z * n: complement polarity; prints shapes on every call"
 
     def build(self, config: GRUConfig) -> GRUCell:
@@ -147,13 +148,27 @@ class Doc001Cell(CellAdapter):
             next_hidden, _output = cell(x, h)
         return next_hidden
 
+    def grads(self, cell: GRUCell) -> dict[str, torch.Tensor]:
+        # The inverse of load: each Linear over cat(x, h) splits into W_i* | W_h*, and
+        # its one bias (b_i* + b_h*) passes its gradient to both canonical biases.
+        linears = (cell.reset_gate, cell.update_gate, cell.hidden_transform)
+        inputs = cell.input_size
+        bias = torch.cat([lin.bias.grad for lin in linears])
+        return {
+            "weight_ih_l0": torch.cat([lin.weight.grad[:, :inputs] for lin in linears]),
+            "weight_hh_l0": torch.cat([lin.weight.grad[:, inputs:] for lin in linears]),
+            "bias_ih_l0": bias,
+            "bias_hh_l0": bias,
+        }
+
 
 class Doc001AISummerCell(CellAdapter):
     """Document 001's ``GRU_cell_AI_SUMMER``: the PyTorch equations."""
 
     name = "doc001 GRU_cell_AI_SUMMER"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64))
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+                                autograd=True)
 
     def build(self, config: GRUConfig) -> GRU_cell_AI_SUMMER:
         return GRU_cell_AI_SUMMER(config.input_size, config.hidden_size).to(config.dtype)
@@ -169,3 +184,13 @@ class Doc001AISummerCell(CellAdapter):
 
     def step(self, cell, x, h):
         return cell(x, h)
+
+    def grads(self, cell: GRU_cell_AI_SUMMER) -> dict[str, torch.Tensor]:
+        pairs = ((cell.linear_reset_w1, cell.linear_reset_r1), (cell.linear_reset_w2, cell.linear_reset_r2),
+                 (cell.linear_gate_w3, cell.linear_gate_r3))  # gates r, z, n (see load)
+        return {
+            "weight_ih_l0": torch.cat([w.weight.grad for w, _ in pairs]),
+            "weight_hh_l0": torch.cat([r.weight.grad for _, r in pairs]),
+            "bias_ih_l0": torch.cat([w.bias.grad for w, _ in pairs]),
+            "bias_hh_l0": torch.cat([r.bias.grad for _, r in pairs]),
+        }

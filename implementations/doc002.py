@@ -43,7 +43,7 @@ class Doc002GRU(LayerAdapter):
     name = "doc002 GRUModel.gru"
     reset = "after"
     capabilities = Capabilities(bidirectional=True, multi_layer=True, h0=True,
-                                dtypes=(torch.float32, torch.float64))
+                                dtypes=(torch.float32, torch.float64), autograd=True)
     notes = "the document runs n_layers in {1, 2} x bidirectional in {False, True}, always from h0 = zeros"
 
     def build(self, config: GRUConfig) -> GRUModel:
@@ -55,3 +55,6 @@ class Doc002GRU(LayerAdapter):
 
     def run(self, model, x, h0):
         return model.gru(x, h0)
+
+    def grads(self, model: GRUModel) -> dict[str, torch.Tensor]:
+        return {name: p.grad for name, p in model.gru.named_parameters()}

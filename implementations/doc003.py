@@ -52,7 +52,7 @@ class Doc003GRU(LayerAdapter):
     name = "doc003 SimpleGRU"
     reset = "after"
     capabilities = Capabilities(multi_layer=True, time_major=False, batch_first=True, h0=True,
-                                dtypes=(torch.float32, torch.float64))
+                                dtypes=(torch.float32, torch.float64), autograd=True)
     notes = "batch-first only; forward(X, hidden_state) requires the state argument"
 
     def build(self, config: GRUConfig) -> SimpleGRU:
@@ -63,3 +63,6 @@ class Doc003GRU(LayerAdapter):
 
     def run(self, model, x, h0):
         return model(x, h0)
+
+    def grads(self, model: SimpleGRU) -> dict[str, torch.Tensor]:
+        return {name: p.grad for name, p in model.rnn.named_parameters()}

@@ -59,7 +59,8 @@ class Doc004Cell(CellAdapter):
 
     name = "doc004 GRU"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64))
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+                                autograd=True)
     notes = "equations section contradicts its Step 2 (reset-before); the code is reset-after"
 
     def build(self, config: GRUConfig) -> GRU:
@@ -76,3 +77,12 @@ class Doc004Cell(CellAdapter):
     def step(self, cell, x, h):
         hidden_state, _last_row = cell(x, h)
         return hidden_state
+
+    def grads(self, cell: GRU) -> dict[str, torch.Tensor]:
+        pairs = ((cell.w_xr, cell.w_hr), (cell.w_xz, cell.w_hz), (cell.w_xh, cell.w_hh))  # gates r, z, n
+        return {
+            "weight_ih_l0": torch.cat([x.weight.grad for x, _ in pairs]),
+            "weight_hh_l0": torch.cat([h.weight.grad for _, h in pairs]),
+            "bias_ih_l0": torch.cat([x.bias.grad for x, _ in pairs]),
+            "bias_hh_l0": torch.cat([h.bias.grad for _, h in pairs]),
+        }

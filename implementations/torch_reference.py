@@ -23,6 +23,8 @@ class TorchGRU(LayerAdapter):
         unbatched=True,
         dtypes=(torch.float32, torch.float64, torch.float16, torch.bfloat16),
         autograd=True,
+        lengths=True,
+        devices=("cpu", "cuda", "mps"),
     )
 
     def build(self, config: GRUConfig) -> torch.nn.GRU:
@@ -42,7 +44,10 @@ class TorchGRU(LayerAdapter):
         gru.load_state_dict(params.tensors(gru.weight_ih_l0.dtype, gru.weight_ih_l0.device))
 
     def run(self, gru, x, h0):
-        return gru(x, h0)
+        return gru(x, h0)  # x may be a PackedSequence: nn.GRU takes one as it is
+
+    def grads(self, gru: torch.nn.GRU) -> dict[str, torch.Tensor]:
+        return {name: p.grad for name, p in gru.named_parameters()}
 
 
 class TorchGRUCell(CellAdapter):
@@ -55,6 +60,7 @@ class TorchGRUCell(CellAdapter):
         multi_layer=True,
         dtypes=(torch.float32, torch.float64, torch.float16, torch.bfloat16),
         autograd=True,
+        devices=("cpu", "cuda", "mps"),
     )
 
     def build(self, config: GRUConfig) -> torch.nn.GRUCell:
@@ -67,3 +73,6 @@ class TorchGRUCell(CellAdapter):
 
     def step(self, cell, x, h):
         return cell(x, h)
+
+    def grads(self, cell: torch.nn.GRUCell) -> dict[str, torch.Tensor]:
+        return {f"{name}_l0": p.grad for name, p in cell.named_parameters()}

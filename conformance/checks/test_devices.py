@@ -1,0 +1,151 @@
+"""Devices: the same checks on every device the implementation claims that the
+machine has (CPU always; CUDA and MPS when present, otherwise not applicable
+with the reason), and the same results on each.
+
+On each device the instance is built for it (``GRUConfig.device``) and given
+inputs there; results must stay there and, for white-box adapters, match the
+float64 oracle. On CPU, an implementation that claims another device is run
+with torch's default device set to "meta": tensors it creates without naming
+the input's device then end up elsewhere and the call fails, as it would on
+CUDA, so that bug shows on CPU-only machines too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.catalogue import check
+from conformance.compare import assert_close, fail
+from conformance.devices import claimed_devices, device_available, dtypes_on
+from conformance.strategies import draw_case
+from conformance.subject import AdapterError
+from conformance.tolerances import tolerance
+
+#: The default device set while an implementation claiming GPUs runs on CPU.
+PROBE_DEVICE = "meta"
+
+
+def _draw_on(data, subject, device: str, devices: list[str]):
+    dtypes = subject.dtypes()
+    for d in devices:
+        dtypes = dtypes_on(d, dtypes)
+    return draw_case(data, subject, dtypes=tuple(dtypes) or ("float32",), device=device)
+
+
+def _run_on(subject, case, *, probe: bool):
+    """Build for the case's device, call there; return (result, call)."""
+    instance = subject.instantiate(case)
+    x, h0 = subject.prepare(instance, case.x, case.h0)
+    device = case.spec.device
+    try:
+        if probe:
+            with torch.device(PROBE_DEVICE):
+                returned = subject.invoke(instance, x, h0)
+        else:
+            returned = subject.invoke(instance, x, h0)
+    except AdapterError as exc:
+        if not probe:
+            raise
+        fail(f"no output or h_n: the call raised while torch's default device was {PROBE_DEVICE!r} ({exc}); "
+             f"it creates tensors on the default device, but should create them on the input's device "
+             f"({device}), or it fails on every device but the default one", case=case.spec)
+    for what, value in (("output", returned[0]), ("h_n", returned[1])):
+        where = getattr(value, "device", None)
+        if where is not None and where.type != device:
+            fail(f"{what} is on {where}, but should be on {device}, the input's device"
+                 + (f" (torch's default device was {PROBE_DEVICE!r})" if probe else ""),
+                 call=f"{subject.name} on {device}", case=case.spec)
+    return subject.read(instance, returned, x, h0)
+
+
+def _grade_on(subject, data, device: str) -> None:
+    spec = _draw_on(data, subject, device, [device])
+    case = spec.materialize()
+    probe = device == "cpu" and any(d != "cpu" for d in claimed_devices(subject))
+    result = _run_on(subject, case, probe=probe)
+    if not (np.all(np.isfinite(result.output)) and np.all(np.isfinite(result.h_n))):
+        fail(f"output or h_n is not finite on {device}", call=result.call, case=spec)
+    if subject.white_box:
+        want = case.oracle(subject.reset)
+        tol = tolerance(spec.dtype, "sequence" if device == "cpu" else "device")
+        error = assert_close(result.output, want.output, tol, what=f"output (on {device})", call=result.call,
+                             case=spec, should="the float64 oracle's output")
+        error = max(error, assert_close(result.h_n, want.h_n, tol, what=f"h_n (on {device})",
+                                        call=result.call, case=spec, should="the float64 oracle's final states"))
+        subject.record_error(f"devices.{device}", spec.dtype, error)
+
+
+DEVICE_STATEMENT = ("built for {device} and given inputs there, the implementation returns output "
+                    "and h_n on {device}{extra}, matching the float64 oracle (white-box adapters)")
+
+
+@check(
+    "devices.cpu",
+    title="Runs on CPU",
+    statement=DEVICE_STATEMENT.format(
+        device="cpu", extra="; claiming another device, it also runs with torch's default device "
+        "set elsewhere (tensors it creates follow the input's device)"),
+    reference="nn.GRU: results on the input's device; torch.set_default_device",
+    requires=("cpu",),
+    depends_on=("equations.sequence",),
+    tolerance="sequence",
+)
+@given(data=st.data())
+def test_runs_on_cpu(subject, data):
+    _grade_on(subject, data, "cpu")
+
+
+@check(
+    "devices.cuda",
+    title="Runs on CUDA",
+    statement=DEVICE_STATEMENT.format(device="cuda", extra=""),
+    reference="nn.GRU on CUDA (cuDNN); float32 may use TF32",
+    requires=("cuda",),
+    depends_on=("equations.sequence",),
+    tolerance="device",
+)
+@given(data=st.data())
+def test_runs_on_cuda(subject, data):
+    _grade_on(subject, data, "cuda")
+
+
+@check(
+    "devices.mps",
+    title="Runs on MPS",
+    statement=DEVICE_STATEMENT.format(device="mps", extra=" (float64 is not graded: MPS has none)"),
+    reference="nn.GRU on MPS",
+    requires=("mps",),
+    depends_on=("equations.sequence",),
+    tolerance="device",
+)
+@given(data=st.data())
+def test_runs_on_mps(subject, data):
+    _grade_on(subject, data, "mps")
+
+
+@check(
+    "devices.cross-device",
+    title="Same results on every device",
+    statement="the same parameters and inputs give the same output and h_n on every claimed "
+    "device present as on CPU, within the device tolerance",
+    reference="PyTorch compares CPU and cuDNN GRUs the same way in its own tests",
+    requires=("cross_device",),
+    tolerance="device",
+)
+@given(data=st.data())
+def test_same_results_on_every_device(subject, data):
+    devices = [d for d in claimed_devices(subject) if device_available(d)]
+    spec = _draw_on(data, subject, "cpu", devices)
+    on_cpu = _run_on(subject, spec.materialize(), probe=False)
+    tol = tolerance(spec.dtype, "device")
+    worst = 0.0
+    for device in devices[1:]:
+        elsewhere = _run_on(subject, spec.with_(device=device).materialize(), probe=False)
+        worst = max(worst, assert_close(elsewhere.output, on_cpu.output, tol, what=f"output (on {device})",
+                                        call=elsewhere.call, case=spec, should="the output on cpu"))
+        worst = max(worst, assert_close(elsewhere.h_n, on_cpu.h_n, tol, what=f"h_n (on {device})",
+                                        call=elsewhere.call, case=spec, should="h_n on cpu"))
+    subject.record_error("devices.cross-device", spec.dtype, worst)

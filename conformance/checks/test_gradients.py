@@ -1,0 +1,208 @@
+"""Gradients: the backward pass, for implementations that claim autograd.
+
+A generated loss, ``sum(output * G) + sum(h_n * G')`` with random weights G, G',
+is back-propagated through a whole sequence (every layer and direction the
+implementation claims) and its gradients with respect to x, h0 and every
+canonical parameter are compared with the float64 oracle's, which come from an
+autograd run of ``conformance.reference_autograd`` (held to the oracle within
+1e-12 by the self-tests), and with ``torch.nn.GRU``'s. ``torch.autograd.gradcheck``
+compares the implementation's backward with finite differences of its own
+forward, so it grades black-box implementations too. A forward pass that is
+exact with a wrong backward (a custom ``autograd.Function``, a detached state)
+passes every other family and fails these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, target
+from hypothesis import strategies as st
+from torch.autograd.gradcheck import GradcheckError
+
+from conformance.catalogue import check
+from conformance.compare import CheckFailure, max_abs_error
+from conformance.grads import describe_gradcheck, gradcheck_function, implementation_gradients
+from conformance.reference_autograd import LossWeights, reference_gradients, torch_gru_gradients
+from conformance.strategies import draw_case
+from conformance.tolerances import Tolerance, tolerance
+
+#: Gradients are graded in the dtypes autograd is ordinarily used in.
+GRAD_DTYPES = ("float32", "float64")
+
+
+def _index_names(name: str, ndim: int) -> tuple[str, ...]:
+    if name == "x":
+        return ("t", "b", "i")
+    if name == "h0":
+        return ("layer*dir", "b", "unit")
+    if name.startswith("weight"):
+        return ("row", "col")
+    return ("row",)[:ndim]
+
+
+def _where(name: str, index: tuple[int, ...], hidden: int) -> str:
+    if name in ("x", "h0"):
+        return ", ".join(f"{n}={i}" for n, i in zip(_index_names(name, len(index)), index))
+    gate = "rzn"[index[0] // hidden]
+    parts = [f"gate {gate}", f"unit {index[0] % hidden}"] + ([f"col {index[1]}"] if len(index) > 1 else [])
+    return ", ".join(parts)
+
+
+def _label(name: str) -> str:
+    return f"d loss(output, h_n) / d {name}"
+
+
+def assert_grads_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: Tolerance, *,
+                       hidden: int, call: str, case, should: str) -> float:
+    """Every gradient in ``want`` within ``tol``; the message names the worst element
+    (for parameters: the gate, unit and column in canonical layout)."""
+    worst = 0.0
+    for name, w in want.items():
+        if name not in got:
+            raise CheckFailure(f"{_label(name)}: got no gradient, but should get {should} [{call}]",
+                               case=case)
+        g = np.asarray(got[name], dtype=np.float64)
+        if g.shape != w.shape:
+            raise CheckFailure(f"{_label(name)} has shape {g.shape}, but should have shape {w.shape} "
+                               f"[{call}]", case=case)
+        error = max_abs_error(g, w)
+        worst = max(worst, error)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(g - w) <= tol.bound(w))
+        if bad.any():
+            excess = np.where(bad, np.nan_to_num(np.abs(g - w), nan=np.inf) - tol.bound(w), -np.inf)
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), g.shape))
+            raise CheckFailure(
+                f"{_label(name)}[{_where(name, index, hidden)}]: got {g[index]:.6g}, but should be "
+                f"{w[index]:.6g} ({should}); max abs error {error:.3g} > tolerance {tol} [{call}]",
+                case=case, max_error=error, tolerance=tol)
+    return worst
+
+
+def _takes_h0(subject) -> bool:
+    return subject.is_cell or subject.capabilities.h0
+
+
+def _draw(data, subject):
+    # At least two steps: the gradient must flow back through the recurrence.
+    return draw_case(data, subject, dtypes=GRAD_DTYPES, min_steps=2,
+                     with_h0=True if _takes_h0(subject) else False)
+
+
+@check(
+    "gradients.sequence",
+    title="Input and h0 gradients match the oracle's",
+    statement="the gradients of a generated loss on output and h_n with respect to x and h0, "
+    "back-propagated through the whole sequence (every layer and direction claimed), equal "
+    "the float64 oracle's",
+    reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd, equal to the oracle)",
+    requires=("autograd", "white_box"),
+    depends_on=("equations.sequence",),
+    tolerance="grad",
+)
+@given(data=st.data())
+def test_input_gradients_match_oracle(subject, data):
+    spec = _draw(data, subject)
+    case = spec.materialize()
+    weights = LossWeights.for_case(spec)
+    with_h0 = _takes_h0(subject)
+    want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+    got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
+    wanted = {k: want[k] for k in ("x", "h0") if k in want}
+    error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+                               call=call, case=spec, should="the float64 oracle's gradient")
+    subject.record_error("gradients.sequence", spec.dtype, error)
+    target(error, label="gradient error")
+
+
+@check(
+    "gradients.parameters",
+    title="Parameter gradients match the oracle's",
+    statement="the gradients of the generated loss with respect to every canonical parameter "
+    "(weight_ih, weight_hh, bias_ih, bias_hh of every layer and direction), read through the "
+    "adapter's grads method, equal the float64 oracle's",
+    reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd)",
+    requires=("autograd", "white_box", "parameter_grads"),
+    depends_on=("equations.sequence",),
+    tolerance="grad",
+)
+@given(data=st.data())
+def test_parameter_gradients_match_oracle(subject, data):
+    spec = _draw(data, subject)
+    case = spec.materialize()
+    weights = LossWeights.for_case(spec)
+    with_h0 = _takes_h0(subject)
+    want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+    got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
+                                         with_h0=with_h0, parameters=True)
+    wanted = {k: v for k, v in want.items() if k not in ("x", "h0")}
+    error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+                               call=call, case=spec, should="the float64 oracle's gradient")
+    subject.record_error("gradients.parameters", spec.dtype, error)
+    target(error, label="gradient error")
+
+
+@check(
+    "gradients.torch-reference",
+    title="Gradients agree with torch.nn.GRU's",
+    statement="the gradients of the generated loss with respect to x, h0 and (when the adapter "
+    "reads them) every canonical parameter equal torch.nn.GRU's in float64",
+    reference="torch.nn.GRU's autograd, float64",
+    requires=("autograd", "white_box", "reset_after"),
+    depends_on=("equations.sequence",),
+    tolerance="grad",
+)
+@given(data=st.data())
+def test_gradients_agree_with_torch_gru(subject, data):
+    spec = _draw(data, subject)
+    case = spec.materialize()
+    weights = LossWeights.for_case(spec)
+    with_h0 = _takes_h0(subject)
+    want = torch_gru_gradients(case, weights, with_h0=with_h0)
+    parameters = subject.adapter.has_grads()
+    got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
+                                         with_h0=with_h0, parameters=parameters)
+    if not parameters:
+        want = {k: v for k, v in want.items() if k in ("x", "h0")}
+    error = assert_grads_close(got, want, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+                               call=call, case=spec, should="torch.nn.GRU's gradient")
+    subject.record_error("gradients.torch-reference", spec.dtype, error)
+
+
+@check(
+    "gradients.gradcheck",
+    title="Backward agrees with finite differences",
+    statement="in float64 on small cases, the Jacobians of output and h_n with respect to x and "
+    "h0 given by the implementation's backward pass equal finite differences of its own "
+    "forward pass (torch.autograd.gradcheck)",
+    reference="torch.autograd.gradcheck, fast mode (eps 1e-6, atol 1e-5, rtol 1e-3)",
+    requires=("autograd", "float64"),
+)
+@given(data=st.data())
+def test_backward_matches_finite_differences(subject, data):
+    spec = draw_case(data, subject, dtypes=("float64",), min_steps=2, max_steps=3, max_batch=2,
+                     max_size=3, max_layers=2, with_h0=True if _takes_h0(subject) else False)
+    case = spec.materialize()
+    instance = subject.instantiate(case)
+    x, h0 = subject.prepare(instance, case.x, case.h0)
+    inputs = (x.detach().requires_grad_(True),) + (() if h0 is None else (h0.detach().requires_grad_(True),))
+    run = gradcheck_function(subject, instance, spec.steps, spec.batch)
+    call = describe_gradcheck(subject, x, h0)
+    # gradcheck skips outputs that do not require grad: a detached result would pass it.
+    for what, value in zip(("output", "h_n"), run(*inputs)):
+        if not value.requires_grad:
+            raise CheckFailure(f"{what} does not require grad: it is detached from the autograd graph, "
+                               f"but should carry gradients back to x and h0 [{call}]", case=spec)
+    try:
+        # fast mode compares one random projection of each Jacobian (vJu), seeded from the
+        # case so grading stays reproducible; it is ~20x faster than the full Jacobians.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
+    except GradcheckError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        summary = " ".join(lines[:1])
+        raise CheckFailure(f"{summary}: the Jacobian of output and h_n given by the backward pass differs "
+                           f"from finite differences of the forward pass, but should equal it [{call}]",
+                           case=spec) from None

@@ -1,0 +1,155 @@
+"""Precisions (white-box): every dtype the implementation claims, against the
+float64 oracle, with that dtype's tolerances (``conformance.tolerances``).
+
+Each dtype is one check, so a report shows the measured error against the
+tolerance per dtype and an implementation that computes below the precision
+it claims (float64 cast to float32 inside, float16 computed in bfloat16)
+fails the check of the dtype it claims. Two comparisons per case: one step at
+a time from the oracle's own previous state (teacher forcing, the tight
+"step" bound) and the whole sequence (the looser "sequence" bound, which
+holds at the generated weight scale: error does not grow with T there).
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, target
+from hypothesis import strategies as st
+
+from conformance.catalogue import check
+from conformance.compare import Blocked, CheckFailure, assert_close
+from conformance.oracle import gru_forward
+from conformance.strategies import draw_case
+from conformance.tolerances import tolerance
+
+
+def _record(subject, check_id: str, dtype: str, step_error: float, sequence_error: float) -> None:
+    subject.record_error(check_id, dtype, step_error)
+    # The whole-sequence error is shown next to its own (looser) bound.
+    per_dtype = subject.measurements.setdefault(check_id, {}).setdefault("sequence_max_error", {})
+    per_dtype[dtype] = max(per_dtype.get(dtype, 0.0), sequence_error)
+    subject.record(check_id, "tolerances", {
+        "step": tolerance(dtype, "step").to_json(), "sequence": tolerance(dtype, "sequence").to_json()})
+
+
+#: Errors beyond what rounding to a lower precision gives: float64 computed in float32 errs
+#: by about 1e-7 (float32's sequence bound is 6e-5 at |h| = 1), float32 computed in
+#: bfloat16 by at most about 1.2e-2 (bfloat16's bound is 3.3e-2). Beyond that the
+#: equations are wrong, which equations.step reports.
+_CEILING_OF = {"float64": "float32", "float32": "bfloat16"}
+
+
+def _ceiling(dtype: str) -> float:
+    lower = tolerance(_CEILING_OF[dtype], "sequence")
+    return lower.atol + lower.rtol
+
+
+def _grade_dtype(subject, data, dtype: str, check_id: str) -> None:
+    if dtype not in _CEILING_OF:
+        _compare_dtype(subject, data, dtype, check_id)
+        return
+    # precision.float64 and precision.float32 do not depend on equations.step, so that a
+    # computation in a lower precision fails them although equations.step (which draws both
+    # dtypes) fails too; an error too large for any rounding is an equations failure and is
+    # reported blocked.
+    try:
+        _compare_dtype(subject, data, dtype, check_id)
+    except CheckFailure as exc:
+        ceiling = _ceiling(dtype)
+        if exc.max_error is not None and not exc.max_error <= ceiling:
+            first = str(exc).splitlines()[0]
+            raise Blocked(f"blocked by equations.step: the {dtype} error {exc.max_error:.3g} is beyond "
+                          f"{_CEILING_OF[dtype]} rounding ({ceiling:.1e}), so the equations are wrong rather "
+                          f"than the precision lost: {first}", case=exc.case) from None
+        raise
+
+
+def _compare_dtype(subject, data, dtype: str, check_id: str) -> None:
+    spec = draw_case(data, subject, dtypes=(dtype,))
+    case = spec.materialize()
+    oracle = case.oracle(subject.reset)
+    instance = subject.instantiate(case)
+    step_tol = tolerance(dtype, "step")
+    takes_h0 = subject.is_cell or subject.capabilities.h0
+    step_error = 0.0
+    # Without an h0 the only state an implementation can be given is zero: step 0.
+    for t in range(spec.steps) if takes_h0 else [0]:
+        h_prev = oracle.step_initial_state(t) if takes_h0 else None
+        want = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
+        got = subject.call(instance, case.x[t : t + 1], h_prev)
+        for what, g, w in (("output", got.output, want.output), ("h_n", got.h_n, want.h_n)):
+            step_error = max(step_error, assert_close(
+                g, w, step_tol, what=f"{what} (step t={t}, {dtype})", call=got.call, case=spec,
+                should=f"the float64 oracle's step from its own state at t={t}"))
+    whole = subject.call(instance, case.x, case.h0)
+    seq_tol = tolerance(dtype, "sequence")
+    sequence_error = assert_close(whole.output, oracle.output, seq_tol, what=f"output ({dtype})",
+                                  call=whole.call, case=spec, should="the float64 oracle's output")
+    sequence_error = max(sequence_error, assert_close(
+        whole.h_n, oracle.h_n, seq_tol, what=f"h_n ({dtype})", call=whole.call, case=spec,
+        should="the float64 oracle's final states"))
+    _record(subject, check_id, dtype, step_error, sequence_error)
+    target(step_error, label=f"{dtype} step error")
+
+
+STATEMENT = ("computed in {dtype}, each step (from the oracle's own previous state) is within "
+             "the {dtype} step tolerance of the float64 oracle, and the whole sequence within "
+             "the {dtype} sequence tolerance")
+
+
+@check(
+    "precision.float64",
+    title="float64 is float64-accurate",
+    statement=STATEMENT.format(dtype="float64") + "; an implementation computing float64 input "
+    "in float32 inside errs by about 1e-7 and fails",
+    reference="eq. (1)-(4); float64 unit roundoff 1.1e-16",
+    requires=("white_box", "float64"),
+    tolerance="step",
+)
+@given(data=st.data())
+def test_float64_against_oracle(subject, data):
+    _grade_dtype(subject, data, "float64", "precision.float64")
+
+
+@check(
+    "precision.float32",
+    title="float32 within its tolerance",
+    statement=STATEMENT.format(dtype="float32") + "; computing float32 input in bfloat16 "
+    "(mixed precision left on) errs by about 4e-3 and fails",
+    reference="eq. (1)-(4); measured float32 error about 2e-7 at the default init scale",
+    requires=("white_box", "float32"),
+    # A float64 failure (wrong equations or lost precision) is the root: it blocks this one.
+    depends_on=("precision.float64",),
+    tolerance="step",
+)
+@given(data=st.data())
+def test_float32_against_oracle(subject, data):
+    _grade_dtype(subject, data, "float32", "precision.float32")
+
+
+@check(
+    "precision.float16",
+    title="float16 within its tolerance",
+    statement=STATEMENT.format(dtype="float16") + "; computing float16 input in bfloat16 "
+    "(8 bits of mantissa, not 11) errs by about 4e-3 and fails",
+    reference="eq. (1)-(4); measured float16 error about 5e-4 (max 1.6e-3) at the default init scale",
+    requires=("white_box", "float16"),
+    depends_on=("equations.sequence",),
+    tolerance="step",
+)
+@given(data=st.data())
+def test_float16_against_oracle(subject, data):
+    _grade_dtype(subject, data, "float16", "precision.float16")
+
+
+@check(
+    "precision.bfloat16",
+    title="bfloat16 within its tolerance",
+    statement=STATEMENT.format(dtype="bfloat16"),
+    reference="eq. (1)-(4); measured bfloat16 error about 4e-3 (max 1.2e-2) at the default init scale",
+    requires=("white_box", "bfloat16"),
+    depends_on=("equations.sequence",),
+    tolerance="step",
+)
+@given(data=st.data())
+def test_bfloat16_against_oracle(subject, data):
+    _grade_dtype(subject, data, "bfloat16", "precision.bfloat16")

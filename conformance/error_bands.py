@@ -1,0 +1,99 @@
+"""Measure the error bands the tolerance table is derived from.
+
+``python -m conformance.error_bands [--cases N] [--impl ID ...] [--scale S] [--steps T]``
+runs registered implementations (default: torch-gru and doc004-cell, a layer
+and a cell built from plain torch ops) on N random cases of the generated
+distribution (the same sizes as the checks draw) in every dtype they claim,
+and prints, per dtype, the median, 99th percentile and maximum absolute error
+against the float64 oracle for one teacher-forced step ("step") and a whole
+sequence ("sequence"), and for the gradients of the generated loss ("grad",
+float32 and float64). ``conformance/tolerances.py`` quotes its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from conformance.cases import CaseSpec
+from conformance.grads import implementation_gradients
+from conformance.loading import load_subject
+from conformance.oracle import gru_forward
+from conformance.reference_autograd import LossWeights, reference_gradients
+from conformance.strategies import MAX_BATCH, MAX_LAYERS, MAX_SIZE, MAX_STEPS
+from conformance.subject import Subject
+
+
+def random_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: float, steps: int) -> CaseSpec:
+    caps = subject.capabilities
+    return CaseSpec(
+        steps=steps or int(rng.integers(1, MAX_STEPS + 1)),
+        batch=int(rng.integers(1, MAX_BATCH + 1)),
+        input_size=int(rng.integers(1, MAX_SIZE + 1)),
+        hidden_size=int(rng.integers(1, MAX_SIZE + 1)),
+        num_layers=int(rng.integers(1, MAX_LAYERS + 1)) if caps.multi_layer else 1,
+        bidirectional=bool(rng.integers(0, 2)) and caps.bidirectional,
+        batch_first=subject.layouts()[0],
+        dtype=dtype,
+        seed=int(rng.integers(0, 2**16)),
+        weight_scale=scale,
+    )
+
+
+def forward_errors(subject: Subject, spec: CaseSpec) -> tuple[float, float]:
+    """(worst teacher-forced step error, whole-sequence error) of one case."""
+    case = spec.materialize()
+    instance = subject.instantiate(case)
+    want = case.oracle(subject.reset)
+    got = subject.call(instance, case.x, case.h0)
+    sequence = max(np.abs(got.output - want.output).max(), np.abs(got.h_n - want.h_n).max())
+    step = 0.0
+    for t in range(spec.steps):
+        h_prev = want.step_initial_state(t)
+        one = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
+        got_t = subject.call(instance, case.x[t : t + 1], h_prev)
+        step = max(step, np.abs(got_t.output - one.output).max(), np.abs(got_t.h_n - one.h_n).max())
+    return float(step), float(sequence)
+
+
+def gradient_error(subject: Subject, spec: CaseSpec) -> float:
+    case = spec.materialize()
+    weights = LossWeights.for_case(spec)
+    want = reference_gradients(case, weights, reset=subject.reset)
+    got, _ = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=True,
+                                      parameters=subject.adapter.has_grads())
+    return float(max(np.abs(got[k] - want[k]).max() for k in got))
+
+
+def band(errors: list[float]) -> str:
+    e = np.asarray(errors)
+    return f"p50 {np.median(e):.2e}  p99 {np.quantile(e, 0.99):.2e}  max {e.max():.2e}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.error_bands", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--impl", action="append", default=[])
+    parser.add_argument("--scale", type=float, default=1.0, help="weight scale (x the default init)")
+    parser.add_argument("--steps", type=int, default=0, help="fixed T (default: 1 to 6 as generated)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    for name in args.impl or ["torch-gru", "doc004-cell"]:
+        subject = load_subject(name)
+        for dtype in [str(d).removeprefix("torch.") for d in subject.capabilities.dtypes]:
+            rng = np.random.default_rng(1)
+            specs = [random_spec(rng, subject, dtype, args.scale, args.steps) for _ in range(args.cases)]
+            errors = [forward_errors(subject, s) for s in specs]
+            print(f"{name} {dtype} (scale {args.scale}, T {args.steps or '1-6'}, {args.cases} cases)")
+            print(f"  step      {band([e[0] for e in errors])}")
+            print(f"  sequence  {band([e[1] for e in errors])}")
+            if dtype in ("float32", "float64") and subject.capabilities.autograd and subject.white_box:
+                print(f"  grad      {band([gradient_error(subject, s) for s in specs])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
