@@ -1,6 +1,7 @@
 """How many generated examples each mutant needs before each of its checks catches it.
 
-For every mutant of ``tests/mutants.py`` and every check of its ``caught_by``,
+For every mutant of the catalogue (``tests/mutants.py``, ``tests/mutants_extra.py``)
+and every check of its ``caught_by``,
 the check runs as grading runs it (same derandomized generation) but without
 shrinking, and a counter around the check's body records at which example the
 first failure came. Generation is deterministic, so the figure is exactly what
@@ -30,6 +31,18 @@ from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, unmet_requi
 from conformance.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.subject import Subject
 from tests.mutants import MUTANTS, Mutant
+
+
+def all_mutants() -> list[Mutant]:
+    """The whole catalogue: tests/mutants.py and, when present, tests/mutants_extra.py
+    (the newer check families); an id listed in both counts once."""
+    mutants = list(MUTANTS)
+    try:
+        from tests.mutants_extra import MUTANTS as EXTRA
+    except ImportError:
+        EXTRA = []
+    seen = {m.id for m in mutants}
+    return mutants + [m for m in EXTRA if m.id not in seen]
 
 
 @dataclass
@@ -95,7 +108,13 @@ def all_counts(profile: str, mutants: list[Mutant] | None = None) -> list[CatchC
     """Every (mutant, caught_by check) pair under one profile's example budget."""
     budget = PROFILES[profile].max_examples
     return [examples_to_catch(m, check_id, budget)
-            for m in (MUTANTS if mutants is None else mutants) for check_id in sorted(m.caught_by)]
+            for m in (all_mutants() if mutants is None else mutants) for check_id in sorted(m.caught_by)]
+
+
+def _cell(c: CatchCount) -> str:
+    if c.examples is not None:
+        return str(c.examples)
+    return "n/a here" if c.status == "not_applicable" else "missed"
 
 
 def table(by_profile: dict[str, list[CatchCount]]) -> str:
@@ -105,11 +124,11 @@ def table(by_profile: dict[str, list[CatchCount]]) -> str:
     lines = [f"{'mutant':<26} {'check':<38}{heads}"]
     rows = zip(*(by_profile[n] for n in names))
     for row in rows:
-        cells = "".join(f" {(str(c.examples) if c.examples is not None else 'missed'):>15}" for c in row)
+        cells = "".join(f" {_cell(c):>15}" for c in row)
         lines.append(f"{row[0].mutant:<26} {row[0].check:<38}{cells}")
     for name in names:
         found = sorted(c.examples for c in by_profile[name] if c.examples is not None)
-        missed = sum(c.examples is None for c in by_profile[name])
+        missed = sum(c.examples is None and c.status != "not_applicable" for c in by_profile[name])
         if found:
             lines.append(f"{name}: {len(by_profile[name])} pairs, caught {len(found)} (max {found[-1]} examples, "
                          f"median {found[len(found) // 2]}), missed {missed}")
