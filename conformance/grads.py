@@ -9,7 +9,7 @@ does for values, so gradients compare directly with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,6 @@ def implementation_gradients(
     weights: LossWeights,
     *,
     with_h0: bool,
-    lengths: Sequence[int] | None = None,
     parameters: bool = False,
 ) -> tuple[dict[str, np.ndarray], str]:
     """Gradients of ``weights.loss`` through the implementation: "x" (T, B, I), "h0"
@@ -65,12 +64,9 @@ def implementation_gradients(
     x, h0 = subject.prepare(instance, case.x, initial_state(case, with_h0))
     x = x.detach().requires_grad_(True)
     h0 = None if h0 is None else h0.detach().requires_grad_(True)
-    length_tensor = None if lengths is None else torch.as_tensor(list(lengths), dtype=torch.int64)
-    returned = subject.invoke(instance, x, h0, grad=True, lengths=length_tensor)
+    returned = subject.invoke(instance, x, h0, grad=True)
     result = subject.read(instance, returned, x, h0)  # raises AdapterError if unreadable
     call = f"{result.call}, then backward of the generated loss"
-    if lengths is not None:
-        call = call.replace(", h0=", f", lengths={list(lengths)}, h0=")
     output, h_n = canonical_tensors(subject, instance, returned, spec.steps, spec.batch)
     if not (output.requires_grad or h_n.requires_grad):
         fail("output and h_n do not require grad: the implementation cuts the autograd graph, "

@@ -138,7 +138,6 @@ def reference_gradients(
     *,
     reset: str = "after",
     with_h0: bool = True,
-    lengths: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Float64 gradients of ``weights.loss`` with respect to "x" (T, B, I),
     "h0" (L*D, B, H) (when ``with_h0``) and every canonical parameter name."""
@@ -152,7 +151,7 @@ def reference_gradients(
         h0 = torch.tensor(h0_values, dtype=torch.float64, requires_grad=True)
     output, h_n = gru_forward_torch(
         x, leaves, h0, num_layers=spec.num_layers, bidirectional=spec.bidirectional,
-        hidden_size=spec.hidden_size, reset=reset, lengths=lengths,
+        hidden_size=spec.hidden_size, reset=reset,
     )
     weights.loss(output, h_n).backward()
     grads = {"x": x.grad.numpy().copy()}
