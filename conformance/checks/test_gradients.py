@@ -197,9 +197,12 @@ def test_backward_matches_finite_differences(subject, data):
     try:
         # fast mode compares one random projection of each Jacobian (vJu), seeded from the
         # case so grading stays reproducible; it is ~20x faster than the full Jacobians.
+        # The undefined-grad probe (backward with missing output grads) is not this check's
+        # statement and costs 4x the rest.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
-            torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
+            torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True,
+                                     check_undefined_grad=False)
     except GradcheckError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
         summary = " ".join(lines[:1])
