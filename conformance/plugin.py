@@ -63,6 +63,36 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(GradingSession(config), "gru-conformance-grading")
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``: one implementation's checks go to one worker, in order.
+
+    xdist's own loadgroup reads the group from a suffix it appends to node ids,
+    which pytest >= 9.2 no longer lets it set (groups are silently ignored and
+    dependencies end up in other workers); the group is read here from the
+    check's parameter, the implementation id, and anything else keeps xdist's rule."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ByImplementation(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            impl = implementation_of_nodeid(nodeid)
+            return f"gru-conformance:{impl}" if impl is not None else super()._split_scope(nodeid)
+
+    return ByImplementation(config, log)
+
+
+def implementation_of_nodeid(nodeid: str) -> str | None:
+    """``conformance/checks/test_x.py::test_y[<impl id>]`` -> ``<impl id>`` (None for other tests)."""
+    path, sep, name = nodeid.partition("::")
+    parts = path.replace("\\", "/").split("/")
+    if not sep or len(parts) < 3 or parts[-3:-1] != ["conformance", "checks"] or not name.endswith("]"):
+        return None
+    start = name.find("[")
+    return name[start + 1 : -1] if start > 0 else None
+
+
 def parse_known_failures(path: str | None) -> dict[tuple[str, str], str]:
     if not path:
         return {}
@@ -113,6 +143,9 @@ class GradingSession:
         subjects = self.subjects
         metafunc.parametrize("subject", subjects, ids=[s.id for s in subjects])
 
+    # tryfirst: xdist's worker reads the xdist_group markers in its own
+    # modifyitems hook, so they must be on the items before it runs.
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         order = {s.id: i for i, s in enumerate(self.subjects)}
         check_order = {cid: i for i, cid in enumerate(catalogue.ordered_ids())}

@@ -235,3 +235,34 @@ def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
     pairs = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i] in ("-n", "--dist", "-k")}
     assert pairs == {"-n": "2", "--dist": "loadgroup", "-k": "equations"}, f"got {pairs} in {argv}"
     assert cli.main(["grade", "torch-gru", "--threads", "-1"]) == 2
+
+
+def test_implementation_of_nodeid_reads_the_check_parameter():
+    from conformance.plugin import implementation_of_nodeid
+
+    got = implementation_of_nodeid("conformance/checks/test_contract.py::test_dtype_preserved[doc000-cell]")
+    assert got == "doc000-cell", f"got {got!r}, but should be 'doc000-cell'"
+    odd = implementation_of_nodeid("conformance/checks/test_contract.py::test_dtype_preserved[a[1]-b]")
+    assert odd == "a[1]-b", f"got {odd!r}, but should be the whole parameter"
+    for other in ("tests/test_fleet.py::test_x[a]", "conformance/checks/test_contract.py::test_dtype_preserved",
+                  "conformance/checks/test_contract.py"):
+        assert implementation_of_nodeid(other) is None, f"got an implementation for {other!r}, but should be None"
+
+
+def test_xdist_keeps_each_implementation_in_one_worker_in_order(tmp_path):
+    """With -n 2 no check runs after one it depends on failed: each is reported blocked, as
+    in one process, because an implementation's checks run in one worker, in order."""
+    from conformance.outcome import FAILING
+
+    results = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "conformance", "grade", "doc000-cell", "-n", "2",
+                           "--profile", "quick", "--no-html", "--results", str(results)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert results.exists(), f"got no results [{proc.stdout[-1500:]}{proc.stderr[-1500:]}]"
+    data = read_results(results)
+    checks = data["implementations"][0]["checks"]
+    ran_anyway = [f"{cid} ({o['status']}) after {dep} ({checks[dep]['status']})"
+                  for cid, o in checks.items() if o["status"] not in ("blocked", "not_applicable")
+                  for dep in data["checks"][cid]["depends_on"] if checks.get(dep, {}).get("status") in FAILING]
+    assert not ran_anyway, f"got {ran_anyway} under -n 2, but each should be blocked by its failed dependency"
+    assert checks["equations.step"]["status"] == "fail", f"got {checks['equations.step']['status']}"
