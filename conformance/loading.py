@@ -48,8 +48,19 @@ def registry() -> list[Entry]:
     return list(REGISTRY)
 
 
+def framework_registry() -> list[Entry]:
+    """Other frameworks' GRUs (``implementations/frameworks/registry.py``): named by id
+    like registered ones, but not in ``registry()`` (``--all``), since each needs an
+    optional extra installed."""
+    try:
+        from implementations.frameworks.registry import FRAMEWORKS
+    except ImportError:
+        return []
+    return list(FRAMEWORKS)
+
+
 def registry_by_id() -> dict[str, Entry]:
-    return {e.id: e for e in registry()}
+    return {e.id: e for e in [*registry(), *framework_registry()]}
 
 
 def _import_file(path: Path) -> Any:
