@@ -5,11 +5,15 @@ Each computes the PyTorch GRU (eq. 1-4) by another route:
 
 * ``GRUCellLoopLayer``: a layer built from ``nn.GRUCell``s, with its own handling of
   layers, directions, batch_first, h0 and unbatched input;
+
+Each also claims autograd and reads its parameter gradients back in canonical layout
+(undoing its own conversion), so the gradient checks are held to them too.
 * ``ZRNCell``: gates stored in z, r, n order (ONNX/Keras layout); its adapter reorders
   the canonical r, z, n rows on load;
 * ``TanhIdentityCell``: one weight set per gate, ``einsum`` products,
   sigmoid(a) = (1 + tanh(a / 2)) / 2 and h' = n + z * (h - n);
-* ``ReferenceLayer`` / ``ReferenceCell``: the unmutated reference of ``tests/mutants.py``;
+* ``FullReferenceLayer`` / ``FullReferenceCell``: the unmutated reference of ``tests/mutants.py``,
+  claiming autograd, variable lengths and four dtypes;
 * ``ComplementCell``: the complement polarity h' = (1 - u) * h + u * n; its adapter
   negates the update gate's weights and biases on load, since 1 - sigmoid(a) = sigmoid(-a).
 """
@@ -24,10 +28,16 @@ import torch
 from torch import nn
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
-from tests.mutants import ReferenceCell, ReferenceLayer
+from conformance.params import CanonicalParams, param_name
+from tests.mutants import FullReferenceCell, FullReferenceLayer
 
 FLOATS = (torch.float32, torch.float64)
+
+
+def check_batch(x: torch.Tensor, h: torch.Tensor) -> None:
+    """A cell's x (B, I) and h (B, H) must agree on B (nn.GRUCell raises otherwise)."""
+    if x.dim() != 2 or h.dim() != 2 or h.shape[0] != x.shape[0]:
+        raise ValueError(f"x {tuple(x.shape)} and h {tuple(h.shape)} must be (B, I) and (B, H)")
 
 
 def _tensor(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -64,6 +74,9 @@ class GRUCellStack(nn.Module):
         elif cfg.batch_first:
             x = x.transpose(0, 1)
         steps, batch = x.shape[0], x.shape[1]
+        slots = cfg.num_layers * cfg.num_directions
+        if h0 is not None and tuple(h0.shape) != (slots, batch, cfg.hidden_size):
+            raise ValueError(f"h0 has shape {tuple(h0.shape)}, expected {(slots, batch, cfg.hidden_size)}")
         if h0 is None:
             h0 = x.new_zeros(cfg.num_layers * cfg.num_directions, batch, cfg.hidden_size)
         sequence, finals = x, []
@@ -91,7 +104,7 @@ class GRUCellLoopLayer(LayerAdapter):
     name = "nn.GRUCell loop"
     reset = "after"
     capabilities = Capabilities(bidirectional=True, multi_layer=True, time_major=True, batch_first=True,
-                                h0=True, unbatched=True, dtypes=FLOATS)
+                                h0=True, unbatched=True, dtypes=FLOATS, autograd=True)
 
     def build(self, config: GRUConfig) -> GRUCellStack:
         return GRUCellStack(config)
@@ -104,6 +117,15 @@ class GRUCellLoopLayer(LayerAdapter):
                     for kind, target in (("weight_ih", cell.weight_ih), ("weight_hh", cell.weight_hh),
                                          ("bias_ih", cell.bias_ih), ("bias_hh", cell.bias_hh)):
                         target.copy_(_tensor(params.get(kind, layer, d == 1), target))
+
+    def grads(self, stack: GRUCellStack) -> dict[str, torch.Tensor]:
+        found = {}
+        for layer in range(stack.config.num_layers):
+            for d in range(stack.config.num_directions):
+                cell = stack.cells[stack.key(layer, d)]
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    found[param_name(kind, layer, d == 1)] = getattr(cell, kind).grad
+        return found
 
     def run(self, stack, x, h0):
         return stack(x, h0)
@@ -125,6 +147,7 @@ class ZRNGRUCell(nn.Module):
         self.Rb = nn.Parameter(torch.empty(3 * hidden_size, dtype=dtype).uniform_(-k, k))
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        check_batch(x, h)
         H = self.hidden_size
         xw = x @ self.W.T + self.Wb
         hr = h @ self.R.T + self.Rb
@@ -144,7 +167,7 @@ class ZRNCell(CellAdapter):
 
     name = "z,r,n cell"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=FLOATS)
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=FLOATS, autograd=True)
 
     def build(self, config: GRUConfig) -> ZRNGRUCell:
         return ZRNGRUCell(config.input_size, config.hidden_size, config.dtype)
@@ -154,6 +177,14 @@ class ZRNCell(CellAdapter):
             for target, kind in ((cell.W, "weight_ih"), (cell.R, "weight_hh"), (cell.Wb, "bias_ih"),
                                  (cell.Rb, "bias_hh")):
                 target.copy_(_tensor(rzn_to_zrn(params.get(kind)), target))
+
+    def grads(self, cell: ZRNGRUCell) -> dict[str, torch.Tensor]:
+        def rzn(grad: torch.Tensor) -> torch.Tensor:  # z, r, n blocks back to canonical r, z, n
+            z, r, n = grad.chunk(3, dim=0)
+            return torch.cat([r, z, n])
+
+        return {f"{kind}_l0": rzn(p.grad) for kind, p in (("weight_ih", cell.W), ("weight_hh", cell.R),
+                                                           ("bias_ih", cell.Wb), ("bias_hh", cell.Rb))}
 
     def step(self, cell, x, h):
         return cell(x, h)
@@ -183,6 +214,12 @@ class PerGateCell:
         return torch.einsum("uk,bk->bu", p[f"W_{part}"], v) + p[f"b_{part}"]
 
     def __call__(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        check_batch(x, h)
+        w = self.gate["r"]["W_i"]
+        # einsum would broadcast a size-1 axis and promote dtypes: check as nn.GRUCell does.
+        if x.shape[1] != w.shape[1] or h.shape[1] != w.shape[0] or x.dtype != w.dtype or h.dtype != w.dtype:
+            raise ValueError(f"x {tuple(x.shape)} {x.dtype} and h {tuple(h.shape)} {h.dtype} do not fit "
+                             f"the cell ({w.shape[1]} inputs, {w.shape[0]} units, {w.dtype})")
         r = self.logistic(self.affine("r", "i", x) + self.affine("r", "h", h))
         z = self.logistic(self.affine("z", "i", x) + self.affine("z", "h", h))
         n = torch.tanh(self.affine("n", "i", x) + r * self.affine("n", "h", h))
@@ -194,7 +231,7 @@ class TanhIdentityCell(CellAdapter):
 
     name = "per-gate tanh-identity cell"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=FLOATS)
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=FLOATS, autograd=True)
 
     def build(self, config: GRUConfig) -> PerGateCell:
         return PerGateCell(config.input_size, config.hidden_size, config.dtype)
@@ -203,7 +240,11 @@ class TanhIdentityCell(CellAdapter):
         for g in "rzn":
             p = cell.gate[g]
             for name, kind in (("W_i", "weight_ih"), ("W_h", "weight_hh"), ("b_i", "bias_ih"), ("b_h", "bias_hh")):
-                p[name] = _tensor(params.get(kind, gate=g), p[name])  # type: ignore[arg-type]
+                p[name] = _tensor(params.get(kind, gate=g), p[name]).requires_grad_(True)  # type: ignore[arg-type]
+
+    def grads(self, cell: PerGateCell) -> dict[str, torch.Tensor]:
+        return {f"{kind}_l0": torch.cat([cell.gate[g][name].grad for g in "rzn"])
+                for name, kind in (("W_i", "weight_ih"), ("W_h", "weight_hh"), ("b_i", "bias_ih"), ("b_h", "bias_hh"))}
 
     def step(self, cell, x, h):
         return cell(x, h)
@@ -221,6 +262,7 @@ class ComplementGRUCell(nn.Module):
         self.h2h = nn.Linear(hidden_size, 3 * hidden_size, dtype=dtype)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        check_batch(x, h)
         xr, xu, xn = self.x2h(x).chunk(3, dim=1)
         hr, hu, hn = self.h2h(h).chunk(3, dim=1)
         r = torch.sigmoid(xr + hr)
@@ -235,7 +277,7 @@ class ComplementCell(CellAdapter):
 
     name = "complement-polarity cell"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=FLOATS)
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=FLOATS, autograd=True)
 
     def build(self, config: GRUConfig) -> ComplementGRUCell:
         return ComplementGRUCell(config.input_size, config.hidden_size, config.dtype)
@@ -248,6 +290,15 @@ class ComplementCell(CellAdapter):
             for linear, part in ((cell.x2h, "ih"), (cell.h2h, "hh")):
                 linear.weight.copy_(_tensor(params.get(f"weight_{part}") * sign, linear.weight))
                 linear.bias.copy_(_tensor(params.get(f"bias_{part}") * sign[:, 0], linear.bias))
+
+    def grads(self, cell: ComplementGRUCell) -> dict[str, torch.Tensor]:
+        # d/d(canonical) = sign * d/d(stored): the z rows were negated on load.
+        hidden = cell.h2h.in_features
+        sign = torch.ones(3 * hidden, dtype=cell.x2h.weight.dtype)
+        sign[hidden:2 * hidden] = -1.0
+        return {f"weight_{part}_l0": linear.weight.grad * sign[:, None] for linear, part in
+                ((cell.x2h, "ih"), (cell.h2h, "hh"))} | {
+                f"bias_{part}_l0": linear.bias.grad * sign for linear, part in ((cell.x2h, "ih"), (cell.h2h, "hh"))}
 
     def step(self, cell, x, h):
         return cell(x, h)
@@ -272,8 +323,10 @@ CORRECT: list[Correct] = [
     Correct("zrn-cell", ZRNCell, "gates stored z, r, n; the adapter reorders canonical r, z, n"),
     Correct("tanh-identity-cell", TanhIdentityCell,
             "per-gate weights, einsum, sigmoid via tanh, h' = n + z (h - n)"),
-    Correct("reference-layer", ReferenceLayer, "the unmutated reference of tests/mutants.py as a layer"),
-    Correct("reference-cell", ReferenceCell, "the unmutated reference of tests/mutants.py as a cell"),
+    Correct("reference-layer", FullReferenceLayer,
+            "the unmutated reference of tests/mutants.py as a layer, claiming everything it supports"),
+    Correct("reference-cell", FullReferenceCell,
+            "the unmutated reference of tests/mutants.py as a cell, claiming everything it supports"),
     Correct("complement-cell", ComplementCell,
             "h' = (1 - u) h + u n with the update gate's weights and biases negated on load"),
 ]

@@ -1,22 +1,25 @@
 """Mutants: deliberately wrong GRUs, one realistic bug each, that the suite must catch.
 
 ``ReferenceGRU`` is a small, clean, pure-torch GRU (loops over time; any number of
-layers, both directions, batch_first, h0 or None, unbatched input, float32 and
-float64). Its pieces are methods, so each mutant is a subclass that overrides one
-of them with the bug seen in a real report (BRIEF section 3 names the classes).
+layers, both directions, batch_first, h0 or None, unbatched input, variable lengths,
+autograd, float32 and float64, float16 and bfloat16). Its pieces are methods, so each
+mutant is a subclass that overrides one of them with a bug seen in real GRU
+implementations (the report is named in the catalogue).
 ``ReferenceLayer`` and ``ReferenceCell`` are the adapters; a mutant's adapter sets
-``gru_class`` to its mutated subclass.
+``gru_class`` to its mutated subclass and claims what the bug needs (autograd,
+lengths, a dtype); ``FullReferenceLayer`` and ``FullReferenceCell`` claim everything.
 
 ``MUTANTS`` is the catalogue: for each mutant, the bug class, the report it comes
 from, what it really computes, and ``caught_by``, the checks that must fail
-(status "fail" or "error") when it is graded. Every check of the catalogue is
-in some mutant's ``caught_by``: a check no mutant fails would be untested.
+(status "fail" or "error"; "warn" for a warning-level check) when it is graded.
+Every check of the catalogue that can run here is in some mutant's ``caught_by``:
+a check no mutant fails would be untested.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -44,7 +47,10 @@ class ReferenceGRU:
     """A multi-layer, optionally bidirectional GRU computing eq. (1)-(4) step by step.
 
     Parameters are held in nn.GRU's names and layout (``weight_ih_l0`` ...), so
-    loading canonical parameters is a plain copy.
+    loading canonical parameters is a plain copy. Inputs are checked as nn.GRU
+    checks them (shapes, dtype), and every tensor it creates follows the input's
+    device. ``lengths`` (B,) makes a padded batch variable-length: each sample's
+    state stops at its own last step and outputs past it are zero.
     """
 
     def __init__(self, config: GRUConfig) -> None:
@@ -71,20 +77,49 @@ class ReferenceGRU:
             if cfg.bias:
                 shapes.update(bias_ih=(3 * hidden,), bias_hh=(3 * hidden,))
             for kind, shape in shapes.items():
-                params[param_name(kind, layer, reverse)] = torch.empty(shape, dtype=self.param_dtype).uniform_(-k, k)
+                params[param_name(kind, layer, reverse)] = torch.empty(
+                    shape, dtype=self.param_dtype, device=cfg.device).uniform_(-k, k)
         return params
 
     def load(self, params: CanonicalParams) -> None:
-        self.params = params.tensors(self.param_dtype)
+        self.params = {name: t.requires_grad_(True)
+                       for name, t in params.tensors(self.param_dtype, self.config.device).items()}
+
+    def grads(self) -> dict[str, torch.Tensor | None]:
+        return {name: t.grad for name, t in self.params.items()}
 
     def weights(self, layer: int, reverse: bool) -> Weights:
         def get(kind: str) -> torch.Tensor:
             name = param_name(kind, layer, reverse)
             if name in self.params:
                 return self.params[name]
-            return torch.zeros(3 * self.config.hidden_size, dtype=self.param_dtype)  # bias=False
+            return torch.zeros(3 * self.config.hidden_size, dtype=self.param_dtype,
+                               device=self.config.device)  # bias=False
 
         return Weights(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"))
+
+    # Checking inputs as nn.GRU does ------------------------------------------
+    def expect(self, what: str, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"{what} has shape {tuple(tensor.shape)}, expected {shape}")
+        if tensor.dtype != self.param_dtype:
+            raise TypeError(f"{what} is {tensor.dtype}, expected {self.param_dtype} (the parameters' dtype)")
+
+    def check_inputs(self, x: torch.Tensor, h0: torch.Tensor | None) -> None:
+        cfg = self.config
+        if x.dim() not in (2, 3):
+            raise ValueError(f"x must be (T, I) or 3-D, got shape {tuple(x.shape)}")
+        if x.dim() == 2:
+            batch = ()
+        else:
+            batch = (x.shape[0] if cfg.batch_first else x.shape[1],)
+        self.expect("x", x, (*x.shape[:-1], cfg.input_size))
+        if h0 is not None:
+            self.expect("h0", h0, (cfg.num_layers * cfg.num_directions, *batch, cfg.hidden_size))
+
+    def check_step_inputs(self, x: torch.Tensor, h: torch.Tensor) -> None:
+        self.expect("x", x, (x.shape[0], self.config.input_size))
+        self.expect("h", h, (x.shape[0], self.config.hidden_size))
 
     # One step: eq. (1)-(4) ----------------------------------------------------
     def sigmoid(self, a: torch.Tensor) -> torch.Tensor:
@@ -121,24 +156,41 @@ class ReferenceGRU:
         n = self.candidate(x_n, h_n, r, h, w)
         return self.update(z, n, h)
 
+    def cell(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One checked step of the single cell (layer 0, forward): what a cell adapter calls."""
+        self.check_step_inputs(x, h)
+        return self.step(x, h, self.weights(0, False))
+
     # A whole sequence -----------------------------------------------------------
     def add_batch_axis(self, x: torch.Tensor, h0: torch.Tensor | None):
         """Unbatched (T, I) and (L*D, H) -> a batch of one, time-major."""
         return x.unsqueeze(1), None if h0 is None else h0.unsqueeze(1)
 
-    def initial_state(self, h0: torch.Tensor | None, layer: int, d: int, batch: int) -> torch.Tensor | None:
+    def initial_state(self, h0: torch.Tensor | None, layer: int, d: int, batch: int,
+                      like: torch.Tensor) -> torch.Tensor | None:
         if h0 is None:
-            return torch.zeros(batch, self.config.hidden_size, dtype=self.param_dtype)
+            return torch.zeros(batch, self.config.hidden_size, dtype=like.dtype, device=like.device)
         return h0[layer * self.config.num_directions + d]
 
-    def run_direction(self, x: torch.Tensor, h: torch.Tensor, w: Weights, reverse: bool):
-        """States (T, B, H) of one direction in input time order, and its final state."""
+    def direction_mask(self, valid: torch.Tensor | None, reverse: bool) -> torch.Tensor | None:
+        """The (T, B) mask of real steps a direction's recurrence obeys (None: every step)."""
+        return valid
+
+    def run_direction(self, x: torch.Tensor, h: torch.Tensor, w: Weights, reverse: bool,
+                      valid: torch.Tensor | None = None):
+        """States (T, B, H) of one direction in input time order, and its final state.
+        Where ``valid[t, b]`` is False (padding) the state is carried unchanged."""
         steps = x.shape[0]
         outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
         for t in reversed(range(steps)) if reverse else range(steps):
-            h = self.step(x[t], h, w)
+            new = self.step(x[t], h, w)
+            h = new if valid is None else torch.where(valid[t].unsqueeze(1), new, h)
             outs[t] = h
         return torch.stack(outs), h
+
+    def mask_output(self, outs: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """Outputs past each sample's length are zero (as pad_packed_sequence gives them)."""
+        return outs if valid is None else outs * valid.unsqueeze(2).to(outs.dtype)
 
     def final_state(self, outs: torch.Tensor, h_last: torch.Tensor, reverse: bool) -> torch.Tensor:
         return h_last
@@ -154,31 +206,42 @@ class ReferenceGRU:
             output = output.transpose(0, 1)
         return output, h_n
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
+        self.check_inputs(x, h0)
         unbatched = x.dim() == 2
         if unbatched:
+            if lengths is not None:
+                raise ValueError("lengths need a batch: x must be 3-D")
             x, h0 = self.add_batch_axis(x, h0)
         elif self.config.batch_first:
             x = x.transpose(0, 1)
         steps, batch = x.shape[0], x.shape[1]
         if steps == 0:
             raise ValueError("empty sequence: T must be at least 1")
+        valid = None
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths)
+            if tuple(lengths.shape) != (batch,) or int(lengths.min()) < 1 or int(lengths.max()) > steps:
+                raise ValueError(f"lengths must be {batch} values in [1, {steps}], got {lengths.tolist()}")
+            valid = torch.arange(steps).unsqueeze(1) < lengths.unsqueeze(0)  # (T, B)
+            valid = valid.to(x.device)
         layer_input, finals = x, []
         for layer in range(self.config.num_layers):
             halves = []
             for d in range(self.config.num_directions):
                 reverse = d == 1
-                h = self.initial_state(h0, layer, d, batch)
-                outs, h_last = self.run_direction(layer_input, h, self.weights(layer, reverse), reverse)
-                halves.append(outs)
+                h = self.initial_state(h0, layer, d, batch, x)
+                outs, h_last = self.run_direction(layer_input, h, self.weights(layer, reverse), reverse,
+                                                  self.direction_mask(valid, reverse))
+                halves.append(self.mask_output(outs, valid))
                 finals.append(self.final_state(outs, h_last, reverse))
             layer_input = torch.cat(halves, dim=-1)
             if layer < self.config.num_layers - 1:
                 layer_input = self.between_layers(layer_input, layer)
         return self.arrange(layer_input, torch.stack(finals), unbatched)
 
-    def __call__(self, x: torch.Tensor, h0: torch.Tensor | None = None):
-        return self.forward(x, h0)
+    def __call__(self, x: torch.Tensor, h0: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
+        return self.forward(x, h0, lengths)
 
 
 class ReferenceLayer(LayerAdapter):
@@ -196,8 +259,14 @@ class ReferenceLayer(LayerAdapter):
     def load(self, gru: ReferenceGRU, params: CanonicalParams) -> None:
         gru.load(params)
 
+    def grads(self, gru: ReferenceGRU):
+        return gru.grads()
+
     def run(self, gru: ReferenceGRU, x: torch.Tensor, h0: torch.Tensor | None):
         return gru(x, h0)
+
+    def run_lengths(self, gru: ReferenceGRU, x: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor | None):
+        return gru(x, h0, lengths)
 
 
 class ReferenceCell(CellAdapter):
@@ -214,8 +283,31 @@ class ReferenceCell(CellAdapter):
     def load(self, gru: ReferenceGRU, params: CanonicalParams) -> None:
         gru.load(params)
 
+    def grads(self, gru: ReferenceGRU):
+        return gru.grads()
+
     def step(self, gru: ReferenceGRU, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return gru.step(x, h, gru.weights(0, False))
+        return gru.cell(x, h)
+
+
+#: Everything the reference can claim: the correct-implementation tests grade it so.
+ALL_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+FULL_LAYER = replace(ReferenceLayer.capabilities, dtypes=ALL_DTYPES, autograd=True, lengths=True)
+FULL_CELL = replace(ReferenceCell.capabilities, dtypes=ALL_DTYPES, autograd=True)
+
+
+class FullReferenceLayer(ReferenceLayer):
+    """The reference layer claiming autograd, variable lengths and four dtypes."""
+
+    name = "reference GRU (all claims)"
+    capabilities = FULL_LAYER
+
+
+class FullReferenceCell(ReferenceCell):
+    """The reference cell claiming autograd and four dtypes."""
+
+    name = "reference GRU cell (all claims)"
+    capabilities = FULL_CELL
 
 
 # --------------------------------------------------------------------------- mutated GRUs
@@ -284,7 +376,7 @@ class NaiveTanhGRU(ReferenceGRU):
 class BackwardOutputReversedGRU(ReferenceGRU):
     """Outputs appended in processing order: the backward half of output is left reversed in time."""
 
-    def run_direction(self, x, h, w, reverse):
+    def run_direction(self, x, h, w, reverse, valid=None):
         outs = []
         for t in reversed(range(x.shape[0])) if reverse else range(x.shape[0]):
             h = self.step(x[t], h, w)
@@ -295,17 +387,17 @@ class BackwardOutputReversedGRU(ReferenceGRU):
 class ReverseNotReversedGRU(ReferenceGRU):
     """The reverse direction runs from t = 0 like the forward one (only its weights differ)."""
 
-    def run_direction(self, x, h, w, reverse):
-        return super().run_direction(x, h, w, False)
+    def run_direction(self, x, h, w, reverse, valid=None):
+        return super().run_direction(x, h, w, False, valid)
 
 
 class H0WrongSlotGRU(ReferenceGRU):
     """h0 indexed by layer only, h0[layer]: the reverse direction (and deeper layers) start
     from another slot's state; nn.GRU's slot is h0[layer * D + d]."""
 
-    def initial_state(self, h0, layer, d, batch):
+    def initial_state(self, h0, layer, d, batch, like):
         if h0 is None:
-            return super().initial_state(h0, layer, d, batch)
+            return super().initial_state(h0, layer, d, batch, like)
         return h0[layer]
 
 
@@ -334,23 +426,32 @@ class HnBatchFirstGRU(ReferenceGRU):
         return output, (h_n.transpose(0, 1) if self.config.batch_first and not unbatched else h_n)
 
 
+class SqueezedResultGRU(ReferenceGRU):
+    """``output.squeeze(), h_n.squeeze()`` on the way out: a batch of one (or T = 1, or H = 1)
+    loses its axis."""
+
+    def arrange(self, output, h_n, unbatched):
+        output, h_n = super().arrange(output, h_n, unbatched)
+        return output.squeeze(), h_n.squeeze()
+
+
 class StaleWorkspaceGRU(ReferenceGRU):
     """For batches of 3 or more without h0, the initial state comes from a workspace kept on
     the instance and reused without zeroing: it still holds the previous call's final states."""
 
     workspace: torch.Tensor | None = None
 
-    def initial_state(self, h0, layer, d, batch):
+    def initial_state(self, h0, layer, d, batch, like):
         if h0 is not None or batch < 3:
-            return super().initial_state(h0, layer, d, batch)
+            return super().initial_state(h0, layer, d, batch, like)
         slots = self.config.num_layers * self.config.num_directions
         shape = (slots, batch, self.config.hidden_size)
         if self.workspace is None or tuple(self.workspace.shape) != shape:
-            self.workspace = torch.zeros(shape, dtype=self.param_dtype)
+            self.workspace = torch.zeros(shape, dtype=like.dtype, device=like.device)
         return self.workspace[layer * self.config.num_directions + d].clone()
 
-    def forward(self, x, h0=None):
-        output, h_n = super().forward(x, h0)
+    def forward(self, x, h0=None, lengths=None):
+        output, h_n = super().forward(x, h0, lengths)
         if h0 is None and self.workspace is not None and self.workspace.shape == h_n.shape:
             self.workspace.copy_(h_n)  # the workspace is where the final states were written
         return output, h_n
@@ -360,12 +461,12 @@ class NoneSkipsBiasGRU(ReferenceGRU):
     """h0 = None takes a shortcut: with no state, the recurrent term is skipped at the first
     step (W_hh 0 = 0), and b_hh with it; h0 = zeros goes the normal way."""
 
-    def initial_state(self, h0, layer, d, batch):
-        return None if h0 is None else super().initial_state(h0, layer, d, batch)
+    def initial_state(self, h0, layer, d, batch, like):
+        return None if h0 is None else super().initial_state(h0, layer, d, batch, like)
 
     def step(self, x, h, w):
         if h is None:
-            h = torch.zeros(x.shape[0], self.config.hidden_size, dtype=x.dtype)
+            h = torch.zeros(x.shape[0], self.config.hidden_size, dtype=x.dtype, device=x.device)
             w = w._replace(b_hh=torch.zeros_like(w.b_hh))
         return super().step(x, h, w)
 
@@ -373,14 +474,14 @@ class NoneSkipsBiasGRU(ReferenceGRU):
 class H0IgnoredGRU(ReferenceGRU):
     """h0 accepted but ignored: every run starts from zeros."""
 
-    def initial_state(self, h0, layer, d, batch):
-        return super().initial_state(None, layer, d, batch)
+    def initial_state(self, h0, layer, d, batch, like):
+        return super().initial_state(None, layer, d, batch, like)
 
 
 class H0InPlaceGRU(ReferenceGRU):
     """The state is updated in place in the tensor it started as: the caller's h0 is overwritten."""
 
-    def run_direction(self, x, h, w, reverse):
+    def run_direction(self, x, h, w, reverse, valid=None):
         steps = x.shape[0]
         outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
         for t in reversed(range(steps)) if reverse else range(steps):
@@ -396,8 +497,8 @@ class Float32InsideGRU(ReferenceGRU):
     def param_dtype(self) -> torch.dtype:
         return torch.float32
 
-    def forward(self, x, h0=None):
-        return super().forward(x.float(), None if h0 is None else h0.float())
+    def forward(self, x, h0=None, lengths=None):
+        return super().forward(x.float(), None if h0 is None else h0.float(), lengths)
 
 
 class DropoutOnGRU(ReferenceGRU):
@@ -410,14 +511,14 @@ class DropoutOnGRU(ReferenceGRU):
 class SortedBatchGRU(ReferenceGRU):
     """Batch rows sorted (largest input first, as for packing by length) and never unsorted."""
 
-    def forward(self, x, h0=None):
+    def forward(self, x, h0=None, lengths=None):
         if x.dim() == 3:
             batch_axis = 0 if self.config.batch_first else 1
             other = [a for a in range(3) if a != batch_axis]
             order = x.abs().sum(dim=other).argsort(descending=True)
             x = x.index_select(batch_axis, order)
             h0 = None if h0 is None else h0.index_select(1, order)
-        return super().forward(x, h0)
+        return super().forward(x, h0, lengths)
 
 
 class UnbatchedAsBatchGRU(ReferenceGRU):
@@ -433,19 +534,166 @@ class UnbatchedAsBatchGRU(ReferenceGRU):
         return super().arrange(output, h_n, unbatched)
 
 
+class NonContiguousReadGRU(ReferenceGRU):
+    """Reads x and h0 from their storage as if row-major (``as_strided`` with contiguous
+    strides): a strided view gives it the wrong elements."""
+
+    @staticmethod
+    def raw(t: torch.Tensor) -> torch.Tensor:
+        strides, step = [], 1
+        for size in reversed(t.shape):
+            strides.insert(0, step)
+            step *= size
+        return torch.as_strided(t, t.shape, strides, t.storage_offset())
+
+    def forward(self, x, h0=None, lengths=None):
+        return super().forward(self.raw(x), None if h0 is None else self.raw(h0), lengths)
+
+
+class H0BroadcastGRU(ReferenceGRU):
+    """h0's shape is never checked: one row is broadcast over the batch, extra slots are
+    ignored."""
+
+    def check_inputs(self, x, h0):
+        super().check_inputs(x, None)
+
+
+class SilentCastGRU(ReferenceGRU):
+    """Inputs converted to the parameters' dtype without a word (``x.to(weight.dtype)``)."""
+
+    def forward(self, x, h0=None, lengths=None):
+        h0 = None if h0 is None else h0.to(self.param_dtype)
+        return super().forward(x.to(self.param_dtype), h0, lengths)
+
+
+def _bfloat16_step(gru: ReferenceGRU, x: torch.Tensor, h: torch.Tensor, w: Weights) -> torch.Tensor:
+    """One step from operands rounded to bfloat16, accumulated in float32, the new state
+    rounded to bfloat16 (emulated in float32: bfloat16 matmuls of odd shapes are slow)."""
+    def low(t: torch.Tensor) -> torch.Tensor:
+        return t.to(torch.bfloat16).to(torch.float32)
+
+    h_new = ReferenceGRU.step(gru, low(x), low(h), Weights(*(low(t) for t in w)))
+    return low(h_new).to(x.dtype)
+
+
+class HalfInBfloat16GRU(ReferenceGRU):
+    """The float16 path computes in bfloat16 (8 bits of mantissa, not 11) and casts back."""
+
+    def step(self, x, h, w):
+        if x.dtype != torch.float16:
+            return super().step(x, h, w)
+        low = Weights(*(t.to(torch.bfloat16) for t in w))
+        return super().step(x.to(torch.bfloat16), h.to(torch.bfloat16), low).to(torch.float16)
+
+
+class Float32InBfloat16GRU(ReferenceGRU):
+    """The float32 path rounds its operands and its state to bfloat16 (an autocast region left
+    on: bfloat16 matmuls accumulate in float32) and casts back."""
+
+    def step(self, x, h, w):
+        return _bfloat16_step(self, x, h, w) if x.dtype == torch.float32 else super().step(x, h, w)
+
+
+class HardSigmoidBfloat16GRU(ReferenceGRU):
+    """The bfloat16 path uses hard_sigmoid, clip(0.2 a + 0.5, 0, 1), for the gates (the old
+    Keras default recurrent_activation) instead of the logistic sigmoid."""
+
+    def sigmoid(self, a):
+        if a.dtype != torch.bfloat16:
+            return super().sigmoid(a)
+        return (0.2 * a + 0.5).clamp(0.0, 1.0)
+
+
+class DefaultDeviceZerosGRU(ReferenceGRU):
+    """The h0 = None zeros are created on torch's default device, not the input's: fine on
+    CPU by accident, wrong wherever the input lives elsewhere."""
+
+    def initial_state(self, h0, layer, d, batch, like):
+        if h0 is None:
+            return torch.zeros(batch, self.config.hidden_size, dtype=like.dtype)
+        return super().initial_state(h0, layer, d, batch, like)
+
+
+class DetachedStateGRU(ReferenceGRU):
+    """``h.detach()`` before every step (truncated back-propagation applied per step): the
+    values are right, the gradients through the recurrence are cut."""
+
+    def step(self, x, h, w):
+        return super().step(x, h.detach(), w)
+
+
+class _TanhWrongBackward(torch.autograd.Function):
+    """tanh whose hand-written backward uses 1 - y instead of 1 - y**2."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = torch.tanh(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y)
+
+
+class WrongTanhBackwardGRU(ReferenceGRU):
+    """A custom autograd tanh with a wrong derivative, 1 - y for 1 - y**2: exact forward."""
+
+    def tanh(self, a):
+        return _TanhWrongBackward.apply(a)
+
+
+class BiasHHBufferGRU(ReferenceGRU):
+    """b_hh held as a buffer (no requires_grad): it is used, but never gets a gradient."""
+
+    def load(self, params):
+        super().load(params)
+        for name, t in self.params.items():
+            if name.startswith("bias_hh"):
+                t.requires_grad_(False)
+
+
+class PaddingCarriesStateGRU(ReferenceGRU):
+    """Outputs past a sample's length repeat its last state (Keras masking) instead of zeros."""
+
+    def mask_output(self, outs, valid):
+        return outs
+
+
+class ReverseFromPaddedEndGRU(ReferenceGRU):
+    """The reverse direction ignores the lengths: it starts at t = T - 1, in the padding."""
+
+    def direction_mask(self, valid, reverse):
+        return None if reverse else valid
+
+
+class StateThroughPaddingGRU(ReferenceGRU):
+    """The recurrence runs over the padding (lengths only zero the outputs afterwards), so
+    h_n is the state after T steps, not after each sample's own length."""
+
+    def direction_mask(self, valid, reverse):
+        return None
+
+
 # --------------------------------------------------------------------------- adapters
 
 
-def _layer(gru: type[ReferenceGRU], label: str) -> type[ReferenceLayer]:
+def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceLayer]:
+    """A layer adapter for ``gru``; ``claims`` change the reference's capabilities."""
     return type(f"{gru.__name__}Layer", (ReferenceLayer,),
-                {"gru_class": gru, "name": f"mutant {label}", "__doc__": gru.__doc__,
-                 "__module__": __name__})
+                {"gru_class": gru, "name": f"mutant {label}", "__doc__": gru.__doc__, "__module__": __name__,
+                 "capabilities": replace(ReferenceLayer.capabilities, **claims)})
 
 
-def _cell(gru: type[ReferenceGRU], label: str) -> type[ReferenceCell]:
+def _cell(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceCell]:
     return type(f"{gru.__name__}Cell", (ReferenceCell,),
-                {"gru_class": gru, "name": f"mutant {label}", "__doc__": gru.__doc__,
-                 "__module__": __name__})
+                {"gru_class": gru, "name": f"mutant {label}", "__doc__": gru.__doc__, "__module__": __name__,
+                 "capabilities": replace(ReferenceCell.capabilities, **claims)})
+
+
+HALF = (torch.float32, torch.float64, torch.float16)
+BFLOAT = (torch.float32, torch.float64, torch.bfloat16)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -458,7 +706,7 @@ class Mutant:
     id: str
     #: A CellAdapter or LayerAdapter subclass (instantiate it to grade).
     adapter: type
-    #: The bug class, in BRIEF section 3's words where it has one.
+    #: The bug class.
     bug: str
     #: The real report(s) the bug comes from.
     source: str
@@ -561,7 +809,7 @@ MUTANTS: list[Mutant] = [
        "dtype not preserved",
        "no public GRU report: nn.GRU computes and returns the module's dtype",
        "computes in float32 and returns float32 whatever the input dtype",
-       {"contract.dtype", "equations.step"}),
+       {"contract.dtype", "equations.step", "precision.float64"}),
     _m("dropout-on", _layer(DropoutOnGRU, "dropout on"),
        "dropout left on between layers (training mode at inference)",
        "nn.GRU documentation: dropout acts between layers in training only",
@@ -578,11 +826,80 @@ MUTANTS: list[Mutant] = [
        "no public GRU report: nn.GRU reads unbatched (T, I) as one sequence of T steps",
        "unbatched (T, I) runs as one step of a batch of T; h_n comes back (L*D, T, H)",
        {"contract.unbatched"}),
+    _m("squeezed-result", _layer(SqueezedResultGRU, "squeezed result"),
+       "state returned with the wrong shape", "keras#20173",
+       "output.squeeze() and h_n.squeeze(): a batch of one comes back (T, D*H) and (L*D, H)",
+       {"contract.output-shape", "inputs.batch-of-one"}, {"contract.unbatched"}),
+    _m("non-contiguous-read", _layer(NonContiguousReadGRU, "contiguous-only read"),
+       "kernel assumes contiguous memory",
+       "no public GRU report: nn.GRU accepts any strides",
+       "x and h0 read through as_strided with row-major strides: a strided view is read wrongly",
+       {"inputs.non-contiguous"}),
+    _m("h0-broadcast", _layer(H0BroadcastGRU, "h0 unchecked"),
+       "h0 of the wrong shape silently accepted", "pytorch#3259",
+       "an h0 of batch 1 is broadcast over the batch, extra layer*direction slots are ignored",
+       {"inputs.wrong-shape"}),
+    _m("silent-cast", _layer(SilentCastGRU, "silent cast"),
+       "inputs of another dtype converted silently",
+       "no public GRU report: nn.GRU raises when input and h0 do not have the parameters' dtype",
+       "x and h0 in any floating dtype are cast to the parameters' dtype",
+       {"inputs.wrong-dtype"}),
+    _m("float16-in-bfloat16", _layer(HalfInBfloat16GRU, "float16 in bfloat16", dtypes=HALF),
+       "computes below the precision it claims",
+       "no public GRU report: measured error bands, float16 ~1e-3 against bfloat16 ~7e-3",
+       "float16 input computed in bfloat16 and cast back: errors of about 4e-3",
+       {"precision.float16"}),
+    _m("float32-in-bfloat16", _layer(Float32InBfloat16GRU, "float32 in bfloat16"),
+       "computes below the precision it claims",
+       "no public GRU report: torch.autocast(dtype=bfloat16) left on around a float32 model",
+       "float32 operands and states rounded to bfloat16 (float32 accumulation): errors of about 1e-3",
+       {"equations.step", "precision.float32"}),
+    _m("bfloat16-hard-sigmoid", _layer(HardSigmoidBfloat16GRU, "bfloat16 hard sigmoid", dtypes=BFLOAT),
+       "a dtype-specific kernel computes other equations",
+       "pytorch#94691 (results differ on one backend); Keras' old recurrent_activation='hard_sigmoid'",
+       "in bfloat16, r and z are clip(0.2 a + 0.5, 0, 1) instead of sigmoid(a)",
+       {"precision.bfloat16"}),
+    _m("default-device-zeros", _layer(DefaultDeviceZerosGRU, "zeros on the default device",
+                                      devices=("cpu", "cuda")),
+       "tensors created on the default device, not the input's",
+       "no public GRU report: nn.GRU keeps every tensor on the input's device",
+       "with h0 = None, the zero state is made on torch's default device",
+       {"devices.cpu"}),
+    _m("detached-state", _layer(DetachedStateGRU, "detached state", autograd=True),
+       "gradient cut through the recurrence",
+       "no public GRU report: the truncated-BPTT h.detach() applied at every step",
+       "exact values; d/dx and d/dh0 see only each step's direct path, never the recurrence",
+       {"gradients.sequence", "gradients.parameters", "gradients.torch-reference", "gradients.gradcheck"}),
+    _m("wrong-tanh-backward", _cell(WrongTanhBackwardGRU, "tanh backward 1 - y", autograd=True),
+       "hand-written backward with a wrong derivative",
+       "no public GRU report: custom autograd.Function kernels",
+       "exact values; the candidate's tanh back-propagates with 1 - n instead of 1 - n**2",
+       {"gradients.sequence", "gradients.parameters", "gradients.torch-reference", "gradients.gradcheck"}),
+    _m("bias-hh-buffer", _layer(BiasHHBufferGRU, "b_hh without gradient", autograd=True),
+       "parameter left out of autograd",
+       "no public GRU report: a parameter registered as a buffer is never trained",
+       "exact values and input gradients; b_hh gets no gradient at all",
+       {"gradients.parameters", "gradients.torch-reference"}),
+    _m("padding-carries-state", _layer(PaddingCarriesStateGRU, "padding carries state", lengths=True),
+       "variable-length: padding outputs not zero",
+       "Keras masking semantics (a masked step repeats the last output) vs pad_packed_sequence",
+       "output[t, b] for t >= lengths[b] repeats the sample's last state instead of 0",
+       {"varlen.padding-zero"}),
+    _m("reverse-from-padded-end", _layer(ReverseFromPaddedEndGRU, "reverse from the padded end",
+                                         lengths=True),
+       "variable-length: reverse direction starts at the padded end", "onnx-tensorflow#342",
+       "the reverse direction of each sample starts at t = T - 1, reading its padding first",
+       {"varlen.reverse-start"}),
+    _m("state-through-padding", _layer(StateThroughPaddingGRU, "state through padding", lengths=True),
+       "variable-length: final state taken after the padding", "onnx-tensorflow#342",
+       "the recurrence runs over the padding; h_n is the state after T steps for every sample",
+       {"varlen.final-state"}),
 ]
 
 MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
 
-__all__ = ["MUTANTS", "MUTANTS_BY_ID", "Mutant", "ReferenceCell", "ReferenceGRU", "ReferenceLayer", "Weights"]
+__all__ = ["MUTANTS", "MUTANTS_BY_ID", "FullReferenceCell", "FullReferenceLayer", "Mutant", "ReferenceCell",
+           "ReferenceGRU", "ReferenceLayer", "Weights"]
 
 
 def describe(mutant: Mutant) -> dict[str, Any]:

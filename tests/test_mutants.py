@@ -4,10 +4,13 @@ no mutant fails is untested, and a mutant no check fails is a blind spot."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
-from conformance.adapter import CellAdapter, LayerAdapter
-from conformance.catalogue import load_all
+import pytest
+import torch
+
+from conformance.adapter import Capabilities, CellAdapter, LayerAdapter
+from conformance.catalogue import load_all, unmet_requirement
 from conformance.engine import grade
 from conformance.outcome import Outcome
 from conformance.subject import Subject
@@ -23,16 +26,47 @@ def failed(check_id: str, outcome: Outcome) -> bool:
     return outcome.status == "warn" and getattr(CHECKS[check_id], "severity", "error") == "warning"
 
 
-#: Words a failure message of a check must contain: it names what the check's statement is about.
+#: Words a failure message of a check must contain: it names what the check's statement is
+#: about. Looked up by check id, then by family; otherwise the message names output or h_n.
 AREA_WORDS: dict[str, tuple[str, ...]] = {
     "contract.output-shape": ("shape",),
     "contract.dtype": ("dtype",),
     "contract.inputs-unchanged": ("modified",),
     "contract.unbatched": ("unbatched", "shape"),
-    "bounds.unit-interval": ("[-1, 1]", "finite"),
-    "bounds.saturation": ("[-1, 1]", "finite"),
+    "bounds": ("[-1, 1]", "finite"),
+    "gradients": ("grad", "Jacobian"),
 }
 DEFAULT_AREA_WORDS = ("output", "h_n")
+
+
+def area_words(check_id: str) -> tuple[str, ...]:
+    return AREA_WORDS.get(check_id) or AREA_WORDS.get(check_id.split(".", 1)[0]) or DEFAULT_AREA_WORDS
+
+
+class ClaimsEverything(LayerAdapter):
+    """Claims every capability (and loads, reads gradients, takes lengths): a check that
+    still does not apply to it cannot run on this machine (a device it lacks)."""
+
+    capabilities = Capabilities(**{
+        f.name: (True if isinstance(f.default, bool) else
+                 (torch.float32, torch.float64, torch.float16, torch.bfloat16) if f.name == "dtypes" else
+                 ("cpu", "cuda", "mps") if f.name == "devices" else f.default)
+        for f in dataclasses.fields(Capabilities)})
+
+    def load(self, instance, params):
+        raise NotImplementedError
+
+    def grads(self, instance):
+        raise NotImplementedError
+
+    def run_lengths(self, gru, x, lengths, h0):
+        raise NotImplementedError
+
+
+def runnable_here() -> dict[str, str]:
+    """Check ids that can run on this machine -> "" ; the others -> why not."""
+    everything = Subject("claims-everything", ClaimsEverything())
+    return {cid: unmet_requirement(meta, everything) or "" for cid, meta in CHECKS.items()}
 
 
 def test_catalogue_is_well_formed():
@@ -52,12 +86,18 @@ def test_catalogue_is_well_formed():
 
 
 def test_every_check_is_caught_by_some_mutant():
-    """Every check in the catalogue is some mutant's caught_by (test_mutant_is_caught then
-    shows it really fails there)."""
+    """Every check in the catalogue that can run on this machine is in some mutant's
+    caught_by (test_mutant_is_caught then shows it really fails there). Checks for a device
+    the machine lacks are not applicable to any implementation here, so none can fail them."""
     covered = set().union(*(m.caught_by for m in MUTANTS))
-    uncaught = sorted(set(CHECKS) - covered)
+    runnable = runnable_here()
+    uncaught = sorted(cid for cid, reason in runnable.items() if not reason and cid not in covered)
     assert not uncaught, (f"got checks that no mutant must fail: {uncaught}, but every check should be "
                           f"in some mutant's caught_by (add a mutant with the bug the check exists for)")
+    unrunnable = {cid: reason for cid, reason in runnable.items() if reason}
+    assert all("device" in reason for reason in unrunnable.values()), (
+        f"got checks that apply to no implementation here for other reasons than a missing device: "
+        f"{unrunnable}, but claims should be able to meet every other requirement")
 
 
 def _summary(outcomes: dict[str, Outcome]) -> str:
@@ -86,14 +126,16 @@ def test_mutant_is_caught(mutant: Mutant):
 
     for cid in sorted(failing):
         outcome = outcomes[cid]
-        words = AREA_WORDS.get(cid, DEFAULT_AREA_WORDS)
+        first = outcome.message.splitlines()[0] if outcome.message else ""
+        words = area_words(cid)
         assert any(w in outcome.message for w in words), (
-            f"got {cid} message {outcome.message.splitlines()[0]!r} on mutant {mutant.id}, but should "
-            f"name one of {words}")
-        assert "should" in outcome.message and "[" in outcome.message, (
-            f"got {cid} message {outcome.message.splitlines()[0]!r} on mutant {mutant.id}, but should read "
-            f"'got X, but should be Y [call]'")
-        if outcome.status == "fail":
+            f"got {cid} message {first!r} on mutant {mutant.id}, but should name one of {words}")
+        if outcome.status == "error":  # the adapter raised or returned something unreadable: say where
+            assert "[" in outcome.message, f"got {cid} error {first!r} on {mutant.id}, but should name the call"
+        else:
+            assert "should" in outcome.message, (
+                f"got {cid} message {first!r} on mutant {mutant.id}, but should read 'got X, but should be Y'")
+        if outcome.status != "error":
             assert outcome.counterexample is not None, (
                 f"got no counterexample for {cid} on mutant {mutant.id}, but a failure should carry its "
                 f"minimal case")

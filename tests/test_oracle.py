@@ -149,7 +149,7 @@ def without_b_hn(params: CanonicalParams) -> CanonicalParams:
 @given(spec=specs(min_hidden=2, with_h0=True))
 def test_reset_placements_differ_for_several_units(spec):
     """With random per-gate weights and H >= 2, reset-before and reset-after are different
-    functions (BRIEF section 1): a suite that could not tell them apart would be blind."""
+    functions: a suite that could not tell them apart would be blind."""
     case = spec.materialize()
     after = gru_forward(case.x, case.params, case.h0, reset="after")
     before = gru_forward(case.x, case.params, case.h0, reset="before")

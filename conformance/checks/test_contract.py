@@ -60,10 +60,19 @@ def test_inputs_not_mutated(subject, data):
     h0_before = None if h0 is None else h0.clone()
     returned = subject.invoke(instance, x, h0)
     result = subject.read(instance, returned, x_before, h0_before)
-    if not torch.equal(x, x_before):
-        fail("x was modified by the call", call=result.call, case=spec)
-    if h0 is not None and not torch.equal(h0, h0_before):
-        fail("h0 was modified by the call", call=result.call, case=spec)
+    _assert_unchanged("x", x, x_before, result.call, spec)
+    if h0 is not None:
+        _assert_unchanged("h0", h0, h0_before, result.call, spec)
+
+
+def _assert_unchanged(what: str, after: torch.Tensor, before: torch.Tensor, call: str, spec) -> None:
+    if torch.equal(after, before):
+        return
+    changed = ~(after == before)
+    index = tuple(int(i) for i in np.unravel_index(int(changed.reshape(-1).to(torch.uint8).argmax()), changed.shape))
+    fail(f"{what}{list(index)}: got {after[index].item():.6g} after the call, but should be "
+         f"{before[index].item():.6g}, its value before the call (the call modified its input)",
+         call=call, case=spec)
 
 
 @check(
