@@ -297,7 +297,8 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     limits = f"time limit {time_limit:g} s, memory limit {memory_mb} MB" if memory_mb else f"time limit {time_limit:g} s"
     data: dict[str, Any] | None = None
     if not message and timed_out:
-        message = f"grading did not finish within the time limit of {time_limit:g} s and was stopped (the submission hangs or is too slow)"
+        message = (f"grading did not finish within the time limit of {time_limit:g} s and was stopped "
+                   f"(the submission hangs or is too slow) [{limits}]")
     elif not message:
         try:
             data = json.loads(results.read_text())
@@ -306,12 +307,16 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
         except (OSError, ValueError) as exc:
             data = None
             detail = "" if isinstance(exc, FileNotFoundError) else f" (its results file is unreadable: {exc})"
-            tail = _tail(log)
+            tail = _tail(log, 400)
+            # pytest's own "could not even start" (a bad option, say) is not the submission's doing.
+            cause = ("pytest could not run (usage or internal error: see the log)"
+                     if re.search(r"^(INTERNALERROR>|ERROR: usage:)", tail, re.MULTILINE)
+                     else "the submission crashed it or ended it (e.g. os._exit)")
+            tail = "\n".join(tail.splitlines()[-6:])
             message = (f"the grading process {_describe_exit(code or 0)} before writing its results{detail}: "
-                       f"the submission crashed it or ended it (e.g. os._exit)"
-                       + (f"; last output:\n{tail}" if tail else ""))
+                       f"{cause} [{limits}]" + (f"; last output:\n{tail}" if tail else ""))
     if data is None:
-        data = error_results(sub, f"{message} [{limits}]", profile=profile)
+        data = error_results(sub, message, profile=profile)
     for impl in data["implementations"]:
         impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
         impl.setdefault("source", sub.spec)

@@ -154,6 +154,23 @@ def test_a_process_that_exits_cleanly_without_results_is_an_error(tmp_path):
     assert impl["grading"]["spec"] == sub.spec and impl["id"] == "quits", f"got {impl['id']}, {impl['grading']}"
 
 
+def test_a_bad_pytest_option_is_not_blamed_on_the_submission(tmp_path):
+    graded = fleet.grade_one(fleet.Submission("ref", "torch-gru"), tmp_path, time_limit=300,
+                             extra=["--no-such-option"])
+    assert graded.verdict == "error" and graded.exit_code == 4, f"got {graded.verdict}, exit {graded.exit_code}"
+    assert "pytest could not run" in graded.message and "unrecognized arguments" in graded.message, \
+        f"got {graded.message!r}, but should name pytest's usage error"
+
+
+def test_a_submission_that_cannot_be_read_is_not_launched(tmp_path):
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    sub = fleet.collect([str(tmp_path / "empty.py")])[0]
+    graded = fleet.grade_one(sub, tmp_path / "out", time_limit=300)
+    impl = read_results(graded.results)["implementations"][0]
+    assert graded.exit_code is None and impl["verdict"] == "error", f"got exit {graded.exit_code}, {impl['verdict']}"
+    assert "defines no class deriving from CellAdapter or LayerAdapter" in impl["load_error"], f"got {impl['load_error']!r}"
+
+
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory):
     """The documented example: grade the example folder, two at a time, with limits."""
