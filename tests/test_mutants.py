@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from conformance.adapter import Capabilities, CellAdapter, LayerAdapter
+from conformance.cases import CaseSpec
 from conformance.catalogue import load_all, unmet_requirement
 from conformance.engine import grade
 from conformance.outcome import Outcome
@@ -139,3 +141,32 @@ def test_mutant_is_caught(mutant: Mutant):
             assert outcome.counterexample is not None, (
                 f"got no counterexample for {cid} on mutant {mutant.id}, but a failure should carry its "
                 f"minimal case")
+
+
+def test_reset_before_mutant_computes_the_reset_before_variant():
+    """The reset-before mutant is the reset-before GRU (eq. 3'), exactly: what equations.step
+    catches is the claim ("after") not matching, not some other slip."""
+    mutant = next(m for m in MUTANTS if m.id == "reset-before")
+    subject = Subject(mutant.id, mutant.adapter())
+    for seed in range(5):
+        spec = CaseSpec(steps=4, batch=3, input_size=2, hidden_size=3, num_layers=2, bidirectional=True,
+                        dtype="float64", seed=seed)
+        case = spec.materialize()
+        got, want = subject.run_case(case), case.oracle("before")
+        error = float(np.abs(got.output - want.output).max())
+        assert error <= 1e-12, f"got the mutant off the reset-before oracle by {error:.3g}, but should equal it [{spec!r}]"
+
+
+def test_stale_workspace_is_wrong_only_from_batch_three():
+    """stale-workspace's bug needs B >= 3: two calls without h0 agree for B = 1, 2 and
+    disagree for B = 3 (what the batch sizes drawn up to 4 are for)."""
+    mutant = next(m for m in MUTANTS if m.id == "stale-workspace")
+    subject = Subject(mutant.id, mutant.adapter())
+    for batch, stale in ((1, False), (2, False), (3, True)):
+        spec = CaseSpec(steps=3, batch=batch, input_size=2, hidden_size=2, dtype="float64", seed=11, with_h0=False)
+        case = spec.materialize()
+        instance = subject.instantiate(case)
+        first, second = subject.call(instance, case.x, None), subject.call(instance, case.x, None)
+        differs = not np.array_equal(first.output, second.output)
+        assert differs == stale, (f"got repeated calls {'different' if differs else 'equal'} for B = {batch}, "
+                                  f"but should be {'different' if stale else 'equal'} [{spec!r}]")
