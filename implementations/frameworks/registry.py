@@ -23,14 +23,13 @@ EXTRAS: dict[str, str] = {_ONNX: "onnx", _KERAS: "keras", _FLAX: "flax", _EXPORT
 
 #: Grading options for entries too slow for every check at the default profile, used by
 #: ``python -m implementations.frameworks`` (a plain ``conformance grade <id>`` runs all).
-#: The dynamo exporter takes seconds per export and fixes T, so it is exported once per
-#: configuration and length: graded on the equation, direction, shape and h0 checks,
-#: 8 examples each.
+#: The dynamo exporter takes about 3 s per export and fixes T (nn.GRU's fake-tensor
+#: kernel is a decomposition that loops over time steps), so it is exported once per
+#: configuration and length: graded on the two oracle comparisons (every layer count,
+#: direction, layout and h0) and the shapes, 8 examples each.
 SLOW_GRADING: dict[str, list[str]] = {
     "torch-onnx-export-dynamo": [
-        "--profile", "quick", "-k",
-        "step_matches_oracle or sequence_matches_oracle or torch_gru or final_state "
-        "or flipped_forward or zero_h0 or output_shapes",
+        "--profile", "quick", "-k", "step_matches_oracle or sequence_matches_oracle or output_shapes",
     ],
 }
 
@@ -50,7 +49,8 @@ FRAMEWORKS: list[Entry] = [
             "equations.step": "a float64 layer computes its matmuls in float32 (keras.ops.matmul "
             "promotes float64 to float32 on non-TensorFlow backends): error about 1e-9, "
             "above the float64 tolerance",
-            "precision.float64": "the same float32 matmuls under a float64 dtype",
+            "precision.float64": "float64 in, float64 out, float32 accuracy: a precision loss, "
+            "not wrong equations (float32 passes)",
         },
     ),
     Entry(
@@ -66,7 +66,6 @@ FRAMEWORKS: list[Entry] = [
         description="flax.nnx.GRUCell on JAX CPU, unrolled by the suite",
         expected_failures={
             "equations.step": "no b_hn: the documented r * (W_hn h + b_hn) is computed as r * W_hn h",
-            "precision.float64": "no b_hn (the same departure, in float64)",
         },
     ),
     Entry(
