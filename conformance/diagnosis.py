@@ -847,12 +847,12 @@ class _Diagnoser:
 
     # Half precision -----------------------------------------------------------------
     def low_precision(self, variant: CellVariant) -> None:
-        """float16 and bfloat16, where claimed: the fitted convention within that dtype's
-        tolerance, or what the output is instead (another gate activation, another
-        dtype's rounding)."""
+        """Every claimed dtype other than the main probe's (float32, float16, bfloat16):
+        the fitted convention within that dtype's tolerance, or what the output is
+        instead (another gate activation, another dtype's rounding)."""
         claimed = [dtype_name(d) for d in self.caps.dtypes]
-        for dtype in ("float16", "bfloat16"):
-            if dtype not in claimed or dtype not in TOLERANCES:
+        for dtype in ("float32", "float16", "bfloat16"):
+            if dtype not in claimed or dtype not in TOLERANCES or dtype == self.dtype:
                 continue
             spec = self.spec(dtype=dtype, seed=self.probe.seed + 4)
             case, params = self.materialize(spec)
@@ -869,8 +869,14 @@ class _Diagnoser:
                                  f"instead of the logistic sigmoid (max error {_fmt(float(e_hard))}; with the "
                                  f"sigmoid {_fmt(error)})")
                 else:
-                    self.finding("precision", f"in {dtype} it departs from {describe_variant(variant, self.claimed, long=False)} "
-                                 f"by {_fmt(error)}, beyond the {dtype} tolerance {tol}")
+                    text = (f"in {dtype} it departs from {describe_variant(variant, self.claimed, long=False)} "
+                            f"by {_fmt(error)}, beyond the {dtype} tolerance {tol}")
+                    coarse = _torch_gru_error(case, params, h0, "bfloat16") if dtype != "bfloat16" else None
+                    if variant == PYTORCH and coarse and coarse / 10 <= error <= 3 * coarse:
+                        # An error the size of bfloat16 rounding: the equations are right, the precision is not.
+                        text += (f"; that is the size of bfloat16 rounding ({_fmt(coarse)}): {dtype} inputs are "
+                                 f"computed in a coarser precision")
+                    self.finding("precision", text)
                 continue
             if dtype == "float16" and variant == PYTORCH:
                 # Within tolerance: but is the rounding that of float16 at all?

@@ -91,6 +91,7 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "non-contiguous-read": expect(PYTORCH, "a non-contiguous x or h0",
                                   "it reads the storage as if the tensor were contiguous"),
     "float16-in-bfloat16": expect(PYTORCH, "float16 inputs are computed in a coarser precision"),
+    "float32-in-bfloat16": expect(PYTORCH, "float32 inputs are computed in a coarser precision"),
     "bfloat16-hard-sigmoid": expect(PYTORCH, "in bfloat16, r and z use a hard sigmoid, clip(0.2 a + 0.5, 0, 1)"),
     "padding-carries-state": expect(PYTORCH, "outputs past a sample's length are not zero"),
     "reverse-from-padded-end": expect(PYTORCH, "the reverse direction ignores the lengths: it starts at t = T - 1"),
