@@ -110,10 +110,11 @@ class FlaxLinenGRUCell(CellAdapter):
 
     def load(self, built: dict[str, Any], params: CanonicalParams) -> None:
         new = linen_gru_params(params, built["dtype"])
-        # The cell's own parameter tree must be exactly the one we fill (no renamed or extra leaves).
-        have = jax.tree_util.tree_structure(built["variables"])
-        if jax.tree_util.tree_structure(new) != have:
-            raise ValueError(f"linen.GRUCell parameters are {have}, the adapter fills {jax.tree_util.tree_structure(new)}")
+        # The cell's own parameter tree must be exactly the one we fill: same names, same shapes.
+        have = jax.tree_util.tree_map(np.shape, built["variables"])
+        filled = jax.tree_util.tree_map(np.shape, new)
+        if filled != have:
+            raise ValueError(f"linen.GRUCell parameters are {have}, but the adapter fills {filled}")
         built["variables"] = new
 
     def step(self, built: dict[str, Any], x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
