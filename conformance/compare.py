@@ -37,6 +37,15 @@ def _index_names(what: str, shape: tuple[int, ...]) -> tuple[str, ...]:
     return names[-len(shape):] if len(shape) <= 3 else tuple(f"i{k}" for k in range(len(shape)))
 
 
+def _fmt_pair(got: float, want: float) -> str:
+    """'got X, but should be Y' with enough digits that X and Y visibly differ."""
+    for digits in range(6, 18):
+        a, b = f"{got:.{digits}g}", f"{want:.{digits}g}"
+        if a != b:
+            break
+    return f"{a}, but should be {b}"
+
+
 def max_abs_error(got: np.ndarray, want: np.ndarray) -> float:
     if got.size == 0:
         return 0.0
@@ -73,7 +82,7 @@ def assert_close(
         where = ", ".join(f"{n}={i}" for n, i in zip(_index_names(what, got.shape), index))
         reason = f" ({should})" if should else ""
         raise CheckFailure(
-            f"{what}[{where}]: got {got[index]:.6g}, but should be {want[index]:.6g}{reason}; "
+            f"{what}[{where}]: got {_fmt_pair(got[index], want[index])}{reason}; "
             f"max abs error {error:.3g} > tolerance {tol} [{call}]",
             case=case,
             max_error=error,
