@@ -433,7 +433,15 @@ def _benchmarks(section: Any) -> dict[str, Any] | None:
                           if k in config)
         rows = sorted((r for r in results if r.get("config") == name),
                       key=lambda r: (str(r.get("mode", "")), _number(r.get("seconds")) or math.inf))
-        configs.append({"name": name, "sizes": sizes, "matmul": config.get("matmul") or {}, "rows": rows})
+        chart = ""
+        if rows:
+            from conformance.report_plots import benchmark_ratio_svg
+
+            chart = benchmark_ratio_svg([_number(r.get("ratio")) for r in rows],
+                                        [_number(r.get("efficiency")) for r in rows],
+                                        f"bench{len(configs)}")
+        configs.append({"name": name, "sizes": sizes, "matmul": config.get("matmul") or {}, "rows": rows,
+                        "chart": chart})
     return {
         "reference": section.get("reference", ""),
         "statistic": section.get("statistic", ""),

@@ -101,3 +101,27 @@ def error_profile_svg(per_step: Sequence[float | str | None], tolerance: float |
                   borderaxespad=0.2)
         fig.subplots_adjust(left=0.13, right=0.98, bottom=0.17, top=0.86)
         return _inline_svg(fig, prefix)
+
+
+def benchmark_ratio_svg(ratios: Sequence[float | None], efficiencies: Sequence[float | None], prefix: str) -> str:
+    """Time relative to nn.GRU (log scale; 1 = as fast) for each row of a benchmark
+    table, with the matmul efficiency beside it. Bars are labelled by row number:
+    the implementation names, which adapters supply, stay in the escaped HTML table."""
+    rows = list(range(1, len(ratios) + 1))
+    with matplotlib.rc_context(_STYLE):
+        fig, (ax, ax_eff) = plt.subplots(1, 2, figsize=(7.0, 0.8 + 0.24 * len(rows)), dpi=72,
+                                         sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+        shown = [r if isinstance(r, (int, float)) and r > 0 and math.isfinite(r) else float("nan") for r in ratios]
+        ax.barh(rows, shown, color=["#1f4e9c" if (r or 0) <= 1.0 else "#b36b00" for r in shown], height=0.6)
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="#333333", linewidth=1, linestyle="--")
+        ax.set_xlabel("time / nn.GRU time (log; 1 = as fast)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        eff = [e if isinstance(e, (int, float)) and math.isfinite(e) else float("nan") for e in efficiencies]
+        ax_eff.barh(rows, eff, color="#5b8c3a", height=0.6)
+        ax_eff.set_xlabel("efficiency vs matmul")
+        ax.set_yticks(rows, [f"#{i}" for i in rows])
+        ax.invert_yaxis()
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=max(0.12, 0.45 / (0.8 + 0.24 * len(rows))), top=0.97,
+                            wspace=0.08)
+        return _inline_svg(fig, prefix)

@@ -393,3 +393,22 @@ def test_snippet_writes_literals_only() -> None:
     assert ast.literal_eval(call.args[0]) == "x.py:A')\nimport os  #"
     assert [type(n).__name__ for n in ast.parse(code).body] == ["ImportFrom", "Expr"], (
         f"got statements {ast.dump(ast.parse(code))}, but should be one import and one call")
+
+
+def test_benchmark_section_has_a_chart_without_adapter_text():
+    """Benchmarks are charted (ratio to nn.GRU, matmul efficiency); bars are labelled by
+    row number, so no adapter-supplied name is drawn into the SVG."""
+    from conformance.report import _benchmarks
+
+    section = {
+        "schema": "gru-conformance-benchmarks/1", "reference": "torch.nn.GRU", "statistic": "median",
+        "configs": {"small": {"steps": 8, "batch": 4}},
+        "results": [
+            {"impl": "torch.nn.GRU", "config": "small", "mode": "forward", "seconds": 1e-4, "ratio": 1.0, "efficiency": 0.03},
+            {"impl": "<script>alert(1)</script>", "config": "small", "mode": "forward", "seconds": 3e-4, "ratio": 3.0, "efficiency": 0.01},
+        ],
+    }
+    chart = _benchmarks(section)["configs"][0]["chart"]
+    assert chart.startswith("<svg"), f"got {chart[:40]!r}, but should be an inline SVG chart"
+    assert "script" not in chart, "got adapter-supplied text inside the chart, but bars should be labelled by row"
+    assert "#2" in chart, "got no row labels in the chart, but each bar should name its table row"
