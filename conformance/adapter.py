@@ -128,7 +128,6 @@ class CellAdapter(_Adapter):
     (keys ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``)."""
 
     kind: ClassVar[str] = "cell"
-    capabilities: ClassVar[Capabilities] = Capabilities(bidirectional=True, multi_layer=True)
 
     def step(self, cell: Any, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Return h' (B, H) for input x (B, I) and state h (B, H)."""

@@ -28,10 +28,6 @@ def device_available(device: str) -> bool:
     return False
 
 
-def available_devices() -> list[str]:
-    return [d for d in DEVICES if device_available(d)]
-
-
 def unavailable_reason(device: str) -> str:
     if device == "cuda":
         return "no CUDA device on this machine (torch.cuda.is_available() is False)"

@@ -87,6 +87,8 @@ class Subject:
         self.source = source
         self.entry = entry
         self.info = AdapterInfo.of(adapter)
+        # Report what is graded: for cells, the claims completed by the suite's unroller.
+        self.info.capabilities = self.capabilities.to_json()
         #: Largest error seen per (check id, dtype) in passing comparisons; read by the plugin.
         self.measurements: dict[str, dict[str, Any]] = {}
         #: The last case a check drew: the minimal one after hypothesis has shrunk.

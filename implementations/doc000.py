@@ -126,7 +126,7 @@ class Doc000Cell(CellAdapter):
 
     name = "doc000 GRUcell"
     reset = "before"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+    capabilities = Capabilities(dtypes=(torch.float32, torch.float64),
                                 autograd=True)
     notes = "h_prev * 1 - u_sigmoid_out: precedence slip gives h' = h - z + z*n"
 

@@ -129,7 +129,7 @@ class Doc001Cell(CellAdapter):
 
     name = "doc001 GRUCell"
     reset = "before"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+    capabilities = Capabilities(dtypes=(torch.float32, torch.float64),
                                 autograd=True)
     notes = "update (1 - z) * h + z * n: complement polarity; prints shapes on every call"
 
@@ -167,7 +167,7 @@ class Doc001AISummerCell(CellAdapter):
 
     name = "doc001 GRU_cell_AI_SUMMER"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+    capabilities = Capabilities(dtypes=(torch.float32, torch.float64),
                                 autograd=True)
 
     def build(self, config: GRUConfig) -> GRU_cell_AI_SUMMER:

@@ -59,7 +59,7 @@ class Doc004Cell(CellAdapter):
 
     name = "doc004 GRU"
     reset = "after"
-    capabilities = Capabilities(bidirectional=True, multi_layer=True, dtypes=(torch.float32, torch.float64),
+    capabilities = Capabilities(dtypes=(torch.float32, torch.float64),
                                 autograd=True)
     notes = "equations section contradicts its Step 2 (reset-before); the code is reset-after"
 
