@@ -1,8 +1,24 @@
-"""GRU conformance suite: grade any GRU against the equations and torch.nn.GRU."""
+"""GRU conformance suite: grade any GRU against the equations and torch.nn.GRU.
 
-from conformance.adapter import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+The names adapters use (``Capabilities``, ``CellAdapter``, ``GRUConfig``,
+``LayerAdapter``, ``CanonicalParams``) are imported on first use, so that the
+grading command can start implementations' workers before it imports torch.
+"""
+
+from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "CanonicalParams", "__version__"]
+
+_LAZY = {"Capabilities": "conformance.adapter", "CellAdapter": "conformance.adapter",
+         "GRUConfig": "conformance.adapter", "LayerAdapter": "conformance.adapter",
+         "CanonicalParams": "conformance.params"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'conformance' has no attribute {name!r}")

@@ -30,6 +30,8 @@ from conformance.params import CanonicalParams
 
 ResetPlacement = Literal["after", "before"]
 
+_DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
 #: Human names of the two variants an adapter can claim.
 VARIANT_NAMES: dict[str, str] = {
     "after": "PyTorch GRU (reset applied after the recurrent matmul, b_hn inside)",
@@ -86,6 +88,18 @@ class GRUConfig:
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "bidirectional": self.bidirectional, "batch_first": self.batch_first, "bias": self.bias,
+                "dtype": str(self.dtype).removeprefix("torch."), "device": self.device}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "GRUConfig":
+        return cls(input_size=int(data["input_size"]), hidden_size=int(data["hidden_size"]),
+                   num_layers=int(data.get("num_layers", 1)), bidirectional=bool(data.get("bidirectional", False)),
+                   batch_first=bool(data.get("batch_first", False)), bias=bool(data.get("bias", True)),
+                   dtype=_DTYPES[str(data.get("dtype", "float32"))], device=str(data.get("device", "cpu")))
 
 
 class _Adapter:
@@ -182,6 +196,8 @@ class AdapterInfo:
     notes: str = ""
     #: The adapter reads parameter gradients in canonical layout (``grads``).
     parameter_grads: bool = False
+    #: A layer adapter taking explicit lengths (``run_lengths``) rather than a PackedSequence.
+    takes_lengths: bool = False
 
     @classmethod
     def of(cls, adapter: _Adapter) -> "AdapterInfo":
@@ -193,4 +209,5 @@ class AdapterInfo:
             capabilities=adapter.capabilities.to_json(),
             notes=adapter.notes,
             parameter_grads=adapter.has_grads(),
+            takes_lengths=isinstance(adapter, LayerAdapter) and adapter.takes_lengths(),
         )

@@ -176,7 +176,8 @@ def _timed(call: Callable[[], tuple[Any, Any]], mode: str, x: Any) -> Callable[[
 
 
 def subject_runner(subject: Any, config: BenchConfig, mode: str) -> Callable[[], Any]:
-    """A no-argument callable running ``subject`` once on ``config`` (inputs built beforehand).
+    """A no-argument callable running ``subject`` (graded in this process) once on
+    ``config`` (inputs built beforehand).
 
     White-box adapters get the same parameters as the reference; cells are
     unrolled by a plain loop. Raises what the implementation raises."""
@@ -187,14 +188,18 @@ def subject_runner(subject: Any, config: BenchConfig, mode: str) -> Callable[[],
     with_h0 = subject.is_cell or caps.h0
     case = _case(config, batch_first, with_h0)
     instance = subject.instantiate(case)
-    x, h0 = subject.prepare(instance, case.x, case.h0)
+    # Timed in this process, without the request channel (a benchmark is not a verdict).
+    executor = subject.backend.executor
+    built = executor.instances[instance.handle]
+    x, h0 = executor.prepare(built, {"x": case.x, "h0": case.h0})
+    adapter = executor.adapter
     if subject.is_cell:
         if h0 is None:
             h0 = torch.zeros(config.num_layers * config.num_directions, config.batch, config.hidden_size)
-        call = lambda: _step_loop(subject.adapter, instance.cells, x, h0,  # noqa: E731
+        call = lambda: _step_loop(adapter, built.cells, x, h0,  # noqa: E731
                                   config.num_layers, config.num_directions)
     else:
-        call = lambda: subject.adapter.run(instance.impl, x, h0)  # noqa: E731
+        call = lambda: adapter.run(built.impl, x, h0)  # noqa: E731
     return _timed(call, mode, x)
 
 

@@ -25,6 +25,7 @@ FAMILIES: dict[str, str] = {
     "varlen": "Variable-length batches: PackedSequence or explicit lengths",
     "inputs": "Unusual inputs: non-contiguous, batch of one, wrong shape or dtype",
     "devices": "Devices: CPU, CUDA and MPS, and the same results on each",
+    "process": "Process: what a call leaves behind in the process that runs it",
 }
 
 #: Human explanation of each requirement, used for "not applicable" verdicts.
@@ -148,8 +149,8 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "float16": "float16" in subject.dtypes(("float16",)),
         "bfloat16": "bfloat16" in subject.dtypes(("bfloat16",)),
         "autograd": caps.autograd,
-        "parameter_grads": subject.adapter.has_grads(),
-        "lengths": getattr(caps, "lengths", False),
+        "parameter_grads": subject.has_grads,
+        "lengths": caps.lengths,
     }
     for requirement in meta.requires:
         if requirement in DYNAMIC_REQUIREMENTS:

@@ -25,8 +25,6 @@ def _render(data: dict, html: Path) -> Path | None:
 def grade(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
-    from conformance.results import read_results
-
     if not args.names and not args.all:
         print("grade: name at least one implementation (registry id, module:Class or "
               "path/to/file.py:Class), or --all for every registered one", file=sys.stderr)
@@ -56,17 +54,27 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
     if args.threads < 0:
         print(f"grade: --threads must be 0 or more, got {args.threads}", file=sys.stderr)
         return 2
+    if args.no_isolation:
+        argv.append("--no-isolation")
+        print("grade: --no-isolation: implementations run inside this process (debugging only: a crash "
+              "ends grading, and an implementation could change its own verdict)", file=sys.stderr)
+    if args.check_timeout is not None:
+        argv += ["--check-timeout", str(args.check_timeout)]
+    if args.memory_mb is not None:
+        argv += ["--memory-mb", str(args.memory_mb)]
+    for path in args.hide:
+        argv += ["--hide", path]
+    # Generated cases are tiny: threads buy nothing there, and on a machine whose cores
+    # are busy an OpenMP pool waits for them. The plugin sets torch's thread count here
+    # once torch is imported, and in every worker; the environment carries it to xdist.
+    argv += ["--threads", str(args.threads)]
     if args.threads:
         import os
 
-        import torch
-
-        # Generated cases are tiny: threads buy nothing there, and on a machine whose
-        # cores are busy an OpenMP pool waits for them (a 4x5 float16 addmm took 34 ms
-        # with 2 threads against 0.4 ms with 1; grading torch-gru 25 s against 9 s).
-        torch.set_num_threads(args.threads)
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # for xdist workers (-n)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     code = int(pytest.main(argv + extra))
+    from conformance.results import read_results
+
     if results.is_file() and not args.no_html:
         html = _render(read_results(results), Path(args.html))
         if html is not None:
@@ -131,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch threads while grading (default 1; 0 keeps torch's own choice)")
     g.add_argument("--check-expectations", action="store_true",
                    help="exit 0 when results match the registry's expected failures")
+    g.add_argument("--no-isolation", action="store_true",
+                   help="run implementations inside the grading process, e.g. to use a debugger (by "
+                   "default each runs in a sandboxed worker process of its own)")
+    g.add_argument("--check-timeout", type=float, metavar="SECONDS",
+                   help="wall time one check may take before the implementation's worker is stopped "
+                   "and the check is an error (default 120)")
+    g.add_argument("--memory-mb", type=int, metavar="MB",
+                   help="address-space limit of each worker process (default 4096; 0 for none)")
+    g.add_argument("--hide", action="append", default=[], metavar="PATH",
+                   help="a path the implementations' workers must not see (repeatable)")
 
     r = sub.add_parser("report", help="render (and merge) saved JSON results into one HTML report")
     r.add_argument("results", nargs="+", help="results.json files, folders of them, or glob patterns")

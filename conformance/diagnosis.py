@@ -437,11 +437,12 @@ class _Diagnoser:
     def call(self, instance: Instance, x: np.ndarray, h0: np.ndarray | None,
              *, unbatched: bool = False) -> tuple[Result, bool]:
         """Call, and tell whether the h0 tensor handed over was changed by the call."""
-        xt, ht = self.subject.prepare(instance, x, h0, unbatched=unbatched)
-        kept = None if ht is None else ht.clone()
-        returned = self.subject.invoke(instance, xt, ht)
-        result = self.subject.read(instance, returned, xt, ht, unbatched=unbatched)
-        return result, kept is not None and not torch.equal(kept, ht)
+        returned = self.subject.execute(instance, x, h0, unbatched=unbatched, keep_inputs=True)
+        result = self.subject.read(instance, returned)
+        inputs = returned.inputs
+        mutated = "h0_before" in inputs and not np.array_equal(inputs["h0_before"], inputs["h0_after"],
+                                                               equal_nan=True)
+        return result, mutated
 
     def compare(self, got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
         """Errors against the fitted tolerance; once batch rows are known to come back
@@ -517,12 +518,12 @@ class _Diagnoser:
         return Observation(spec, params, case.x, x_h0, first)
 
     def _h0_holds_h_n(self, instance: Instance, case: Case, h0: np.ndarray | None, result: Result) -> bool:
-        xt, ht = self.subject.prepare(instance, case.x, h0)
-        self.subject.invoke(instance, xt, ht)
-        return ht is not None and np.allclose(ht.detach().to(torch.float64).numpy(), result.h_n, atol=1e-6)
+        returned = self.subject.execute(instance, case.x, h0, keep_inputs=True)
+        after = returned.inputs.get("h0_after")
+        return after is not None and after.shape == result.h_n.shape and np.allclose(after, result.h_n, atol=1e-6)
 
     def _dtype_and_shapes(self, result: Result, spec: CaseSpec) -> None:
-        got = str(result.output_tensor.dtype).removeprefix("torch.")
+        got = result.output_dtype
         if got != spec.dtype:
             self.finding("dtype", f"a {spec.dtype} call returns {got}")
         for problem in result.shape_problems:
@@ -577,7 +578,7 @@ class _Diagnoser:
         """The raw output read in another layout than claimed (same numbers, other axes)."""
         if self.subject.is_cell:
             return []
-        raw = obs.result.output_tensor.detach().to("cpu", torch.float64).numpy()
+        raw = obs.result.returned.output.values
         spec = obs.spec
         width = spec.num_directions * spec.hidden_size
         if raw.size != spec.steps * spec.batch * width:
@@ -645,7 +646,7 @@ class _Diagnoser:
                     self.finding("layout", f"{label}, output departs from the fitted convention (max error "
                                  f"{_fmt(float(self.compare(result.output, want.output)[0]))})")
             if self.compare(result.h_n, want.h_n)[1] > 0:
-                raw = result.h_n_tensor.detach().to("cpu", torch.float64).numpy()
+                raw = result.returned.h_n.values
                 slots = want.h_n.shape[0]
                 if raw.size == want.h_n.size and self.compare(
                         raw.reshape(spec.batch, slots, spec.hidden_size).transpose(1, 0, 2), want.h_n)[1] <= 0:
@@ -670,10 +671,8 @@ class _Diagnoser:
                 return
             problem = "it departs from the batched result of the same sequence"
         # nn.GRU reads (T, I) as one sequence; a common slip reads it as one step of a batch of T.
-        xt, ht = self.subject.prepare(instance, obs.x, obs.h0, unbatched=True)
         try:
-            output, _h_n, _ = self.subject.invoke(instance, xt, ht)
-            raw = output.detach().to("cpu", torch.float64).numpy() if isinstance(output, torch.Tensor) else None
+            raw = self.subject.execute(instance, obs.x, obs.h0, unbatched=True).output.values
         except AdapterError:
             raw = None
         as_batch_h0 = None if h0 is None else np.repeat(h0, spec.steps, axis=1)
@@ -789,28 +788,14 @@ class _Diagnoser:
         """The same values handed over as strided views (every other element of a wider
         tensor) must give the same result."""
         instance = self.subject.instantiate(obs.spec.materialize(), obs.params)
-        xt, ht = self.subject.prepare(instance, obs.x, obs.h0)
-
-        def strided(t: torch.Tensor) -> torch.Tensor:
-            wide = torch.zeros(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
-            wide[..., ::2] = t
-            return wide[..., ::2]
-
-        plain = self.subject.read(instance, self.subject.invoke(instance, xt, ht), xt, ht)
-        xs, hs = strided(xt), None if ht is None else strided(ht)
-        viewed = self.subject.read(instance, self.subject.invoke(instance, xs, hs), xs, hs)
+        plain = self.subject.call(instance, obs.x, obs.h0)
+        viewed = self.subject.call(instance, obs.x, obs.h0, strides="strided")
         error, excess = _errors(viewed.output, plain.output, self.step_tol)
         if excess <= 0:
             return
         text = (f"a non-contiguous x or h0 (a strided view holding the same values) gives other results "
                 f"(max difference {_fmt(float(error))})")
-
-        def as_if_contiguous(t: torch.Tensor) -> torch.Tensor:
-            strides = [int(np.prod(t.shape[i + 1:])) for i in range(t.dim())]
-            return torch.as_strided(t, t.shape, strides, t.storage_offset()).clone()
-
-        xr, hr = as_if_contiguous(xs), None if hs is None else as_if_contiguous(hs)
-        misread = self.subject.read(instance, self.subject.invoke(instance, xr, hr), xr, hr)
+        misread = self.subject.call(instance, obs.x, obs.h0, strides="misread")
         if _errors(viewed.output, misread.output, self.step_tol)[1] <= 0:
             text += ": it reads the storage as if the tensor were contiguous"
         self.finding("input", text)
@@ -824,7 +809,7 @@ class _Diagnoser:
         lengths = [min(n, spec.steps) for n in lengths]
         instance = self.subject.instantiate(case, params)
         h0 = case.h0 if self.h0_honoured else None
-        got = self.subject.call(instance, case.x, h0, lengths=lengths)  # type: ignore[call-arg]
+        got = self.subject.call(instance, case.x, h0, lengths=lengths)
         fits = []
         for values in itertools.product((True, False), repeat=3):
             switches = dict(zip(LENGTH_SWITCHES, values))
@@ -1199,6 +1184,8 @@ class _Diagnoser:
 def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | None:
     """The diagnosis of a white-box subject (None for black-box adapters: nothing to read
     the convention from). Never raises: failures become a diagnosis with status "error"."""
+    from conformance.isolation import WorkerLost
+
     if not subject.white_box:
         return None
     start = time.perf_counter()
@@ -1207,10 +1194,23 @@ def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | N
     except AdapterError as exc:
         return {"status": "error", "summary": f"not diagnosed: the adapter failed on a probe: {exc}",
                 "details": [str(exc)], "duration": round(time.perf_counter() - start, 3)}
+    except WorkerLost as exc:
+        return {"status": "error", "summary": f"not diagnosed: {str(exc).splitlines()[0]}",
+                "details": [str(exc)], "duration": round(time.perf_counter() - start, 3)}
     except Exception as exc:  # noqa: BLE001 - a diagnosis must never break grading
         return {"status": "error",
                 "summary": f"not diagnosed: internal error in the diagnosis: {type(exc).__name__}: {exc}",
                 "details": [], "duration": round(time.perf_counter() - start, 3)}
+
+
+def diagnose_isolated(subject: Subject, time_limit: float | None = None) -> dict[str, Any] | None:
+    """``diagnose`` as a step of grading: bounded in time like a check, with what the
+    implementation prints and the state it changes filed under "diagnosis"."""
+    subject.begin_check("diagnosis", time_limit)
+    try:
+        return diagnose(subject)
+    finally:
+        subject.end_check()
 
 
 def _torch_gru_error(case: Case, params: CanonicalParams, h0: np.ndarray | None, dtype: str) -> float | None:

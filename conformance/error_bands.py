@@ -63,7 +63,7 @@ def gradient_error(subject: Subject, spec: CaseSpec) -> float:
     weights = LossWeights.for_case(spec)
     want = reference_gradients(case, weights, reset=subject.reset)
     got, _ = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=True,
-                                      parameters=subject.adapter.has_grads())
+                                      parameters=subject.has_grads)
     return float(max(np.abs(got[k] - want[k]).max() for k in got))
 
 

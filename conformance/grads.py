@@ -1,41 +1,26 @@
-"""The implementation's side of the gradient checks: run it with autograd on,
-take the generated loss, and read the gradients with respect to x, h0 and
-(when the adapter can say where they are) every canonical parameter.
-
-Everything is read back as time-major float64 arrays, like ``Subject.read``
-does for values, so gradients compare directly with
+"""The implementation's side of the gradient checks, seen from the grader: run it
+with autograd on, back-propagate the generated loss, and read the gradients with
+respect to x, h0 and (when the adapter can say where they are) every canonical
+parameter, as time-major float64 arrays that compare directly with
 ``conformance.reference_autograd``'s.
+
+``finite_differences`` is the method of ``torch.autograd.gradcheck``'s fast mode
+done from here: the implementation's backward pass gives v^T J u for random
+directions u (inputs) and v (outputs), its own forward pass gives the same
+number by central differences along u. Only float64 arrays cross between the
+grader and the implementation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from conformance.compare import fail
 from conformance.reference_autograd import LossWeights
-from conformance.subject import AdapterError, Instance, Subject, _as_tensor, describe_call
-
-
-def canonical_tensors(
-    subject: Subject, instance: Instance, returned: tuple[Any, Any, list[str]], steps: int, batch: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the implementation returned, as time-major (T, B, D*H) and (L*D, B, H)
-    tensors still attached to the autograd graph (shapes already checked by ``read``)."""
-    config = instance.config
-    call = f"{subject.name}.run"
-    output = _as_tensor(returned[0], "output", call)
-    h_n = _as_tensor(returned[1], "h_n", call)
-    width = config.num_directions * config.hidden_size
-    if config.batch_first and not subject.is_cell:
-        output = output.reshape(batch, steps, width).transpose(0, 1)
-    else:
-        output = output.reshape(steps, batch, width)
-    h_n = h_n.reshape(config.num_layers * config.num_directions, batch, config.hidden_size)
-    return output, h_n
+from conformance.subject import Instance, Subject
 
 
 def initial_state(case: Any, with_h0: bool) -> np.ndarray | None:
@@ -61,49 +46,71 @@ def implementation_gradients(
     (L*D, B, H) when ``with_h0``, and the canonical parameter names when
     ``parameters`` (the adapter's ``grads``). Returns (gradients, call description)."""
     spec = case.spec
-    x, h0 = subject.prepare(instance, case.x, initial_state(case, with_h0))
-    x = x.detach().requires_grad_(True)
-    h0 = None if h0 is None else h0.detach().requires_grad_(True)
-    returned = subject.invoke(instance, x, h0, grad=True)
-    result = subject.read(instance, returned, x, h0)  # raises AdapterError if unreadable
+    returned = subject.execute(instance, case.x, initial_state(case, with_h0), grad=True)
+    result = subject.read(instance, returned)  # raises AdapterError if unreadable
     call = f"{result.call}, then backward of the generated loss"
-    output, h_n = canonical_tensors(subject, instance, returned, spec.steps, spec.batch)
-    if not (output.requires_grad or h_n.requires_grad):
+    if not (returned.output.requires_grad or returned.h_n.requires_grad):
         fail("output and h_n do not require grad: the implementation cuts the autograd graph, "
              "but should let gradients flow back to x, h0 and the parameters", call=call, case=spec)
-    loss = weights.loss(output, h_n)
-    try:
-        loss.backward()
-    except Exception as exc:  # noqa: BLE001 - a backward that raises is the adapter's error
-        raise AdapterError(f"backward raised {type(exc).__name__}: {exc}", call) from exc
-    grads = {"x": _grad_of(x, instance.config.batch_first and not subject.is_cell)}
-    if h0 is not None:
-        grads["h0"] = _grad_of(h0, False)
-    if parameters:
-        grads.update(subject.parameter_grads(instance) or {})
+    grads = subject.backward(instance, returned, weights.output, weights.h_n, parameters=parameters)
     return grads, call
 
 
-def _grad_of(leaf: torch.Tensor, batch_first: bool) -> np.ndarray:
-    """A leaf's gradient as a time-major float64 array; no gradient reads as zeros
-    (the output does not depend on it, which the comparison then shows)."""
-    grad = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-    array = grad.detach().to("cpu", torch.float64).numpy().copy()
-    return array.transpose(1, 0, 2) if batch_first else array
+@dataclass(frozen=True)
+class Projection:
+    """One comparison of finite differences with the backward pass: d(v . f) along u."""
+
+    input: str
+    output: str
+    analytical: float
+    numerical: float
 
 
-def gradcheck_function(subject: Subject, instance: Instance, steps: int, batch: int
-                       ) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """``(x, h0) -> (output, h_n)`` through the implementation, for ``torch.autograd.gradcheck``."""
-
-    def run(x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        returned = subject.invoke(instance, x, h0, grad=True)
-        subject.read(instance, returned, x, h0)
-        return canonical_tensors(subject, instance, returned, steps, batch)
-
-    return run
-
-
-def describe_gradcheck(subject: Subject, x: torch.Tensor, h0: torch.Tensor | None) -> str:
-    name = f"{subject.name}.{'step' if subject.is_cell else 'run'}"
-    return f"torch.autograd.gradcheck({describe_call(name, x, h0)})"
+def finite_differences(subject: Subject, instance: Instance, case: Any, *, with_h0: bool, eps: float,
+                       seed: int) -> tuple[list[Projection], str]:
+    """v^T J u by the backward pass and by central differences of the forward pass, for
+    each input (x, h0) and output (output, h_n); random unit u and v, seeded."""
+    rng = np.random.default_rng(seed)
+    x = case.x
+    h0 = initial_state(case, with_h0)
+    inputs = {"x": x} if h0 is None else {"x": x, "h0": h0}
+    directions = {}
+    for name, value in inputs.items():
+        u = rng.normal(size=value.shape)
+        directions[name] = u / max(np.linalg.norm(u), 1e-300)
+    first = subject.call(instance, x, h0)
+    outputs = {"output": first.output, "h_n": first.h_n}
+    upstream = {}
+    for name, value in outputs.items():
+        v = rng.normal(size=value.shape)
+        upstream[name] = v / max(np.linalg.norm(v), 1e-300)
+    # Backward, once per output: v_o^T J_o,i for every input i.
+    analytical: dict[tuple[str, str], float] = {}
+    call = ""
+    for out_name in outputs:
+        returned = subject.execute(instance, x, h0, grad=True)
+        result = subject.read(instance, returned)
+        call = result.call
+        for what, value in (("output", returned.output), ("h_n", returned.h_n)):
+            if not value.requires_grad:
+                fail(f"{what} does not require grad: it is detached from the autograd graph, but should "
+                     f"carry gradients back to x and h0", call=call, case=case.spec)
+        zeros = {k: np.zeros_like(v) for k, v in outputs.items()}
+        weights = {**zeros, out_name: upstream[out_name]}
+        grads = subject.backward(instance, returned, weights["output"], weights["h_n"])
+        for in_name in inputs:
+            analytical[(in_name, out_name)] = float(np.sum(grads[in_name] * directions[in_name]))
+    # Central differences of the forward pass along u, once per input.
+    found = []
+    for in_name, u in directions.items():
+        shifted = {}
+        for sign in (1.0, -1.0):
+            moved = dict(inputs)
+            moved[in_name] = inputs[in_name] + sign * eps * u
+            shifted[sign] = subject.call(instance, moved["x"], moved.get("h0"))
+        for out_name in outputs:
+            plus = getattr(shifted[1.0], out_name)
+            minus = getattr(shifted[-1.0], out_name)
+            numerical = float(np.sum((plus - minus) * upstream[out_name]) / (2 * eps))
+            found.append(Projection(in_name, out_name, analytical[(in_name, out_name)], numerical))
+    return found, call

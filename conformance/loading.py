@@ -1,8 +1,13 @@
-"""Finding adapters: registry ids, entry points, ``module:Class`` and ``file.py:Class``.
+"""Finding implementations: registry ids, entry points, ``module:Class`` and ``file.py:Class``.
 
-Every way of naming an implementation ends here, and every way it can go
-wrong (no such file, module, class, or not an adapter) gives one clear
-``AdapterLoadError`` instead of a traceback.
+Naming and importing are kept apart. The grader only *names* an implementation
+(``resolve``: a registry id or entry point gives its ``module:Class``; a file
+path is checked to exist), and never imports it when grading is isolated: the
+import happens in the implementation's worker process (``load_adapter``, called
+by ``conformance.worker``). With isolation off, both happen here.
+
+Every way it can go wrong (no such file, module, class, or not an adapter)
+gives one clear ``AdapterLoadError`` message instead of a traceback.
 """
 
 from __future__ import annotations
@@ -10,13 +15,11 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from conformance.adapter import CellAdapter, LayerAdapter
-from conformance.subject import Subject
 
 #: Installed packages register adapters under this entry-point group.
 ENTRY_POINT_GROUP = "gru_conformance.adapters"
@@ -63,6 +66,58 @@ def registry_by_id() -> dict[str, Entry]:
     return {e.id: e for e in [*registry(), *framework_registry()]}
 
 
+# Naming (the grader's side: nothing is imported) ------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """An implementation by name: its id, the ``module:Class`` or ``file.py:Class`` to
+    import, its registry entry, and the files it lives in (for the sandbox)."""
+
+    id: str
+    spec: str
+    source: str
+    entry: Entry | None = None
+    files: tuple[str, ...] = ()
+
+
+def _entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def split_spec(target: str) -> tuple[str, str, bool]:
+    """``where:attr`` -> (where, attr, is a file path)."""
+    if ":" not in target:
+        raise AdapterLoadError(
+            f"{target!r} is neither a registered id nor 'module:Class' / 'path/to/file.py:Class'"
+        )
+    where, _, attr = target.rpartition(":")
+    is_file = where.endswith(".py") or "/" in where or "\\" in where
+    if not attr or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", attr):
+        raise AdapterLoadError(f"{target!r}: {attr!r} is not a class name")
+    return where, attr, is_file
+
+
+def resolve(name: str) -> Target:
+    """A registry id, an entry-point name, ``module:Class`` or ``file.py:Class``, named."""
+    entries = registry_by_id()
+    if name in entries:
+        entry = entries[name]
+        return Target(entry.id, entry.adapter, entry.adapter, entry)
+    points = _entry_points()
+    if name in points:
+        return Target(name, points[name], points[name])
+    where, attr, is_file = split_spec(name)
+    if is_file:
+        path = Path(where)
+        if not path.is_file():
+            raise AdapterLoadError(f"adapter file not found: {where}")
+        resolved = path.resolve()
+        # A submission folder (name/adapter.py with its neighbours) is the folder; else the file.
+        files = (str(resolved.parent),) if resolved.name == "adapter.py" else (str(resolved),)
+        return Target(attr.rpartition(".")[2], f"{resolved}:{attr}", name, None, files)
+    return Target(attr.rpartition(".")[2], name, name)
+
+
+# Importing (the implementation's side) ------------------------------------------------
 def _import_file(path: Path) -> Any:
     module_name = f"_conformance_adapter_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -74,19 +129,16 @@ def _import_file(path: Path) -> Any:
     try:
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(str(path.parent))
+        if str(path.parent) in sys.path:
+            sys.path.remove(str(path.parent))
     return module
 
 
 def resolve_object(target: str) -> Any:
-    """``pkg.mod:Class`` or ``path/to/file.py:Class`` -> the object."""
-    if ":" not in target:
-        raise AdapterLoadError(
-            f"{target!r} is neither a registered id nor 'module:Class' / 'path/to/file.py:Class'"
-        )
-    where, _, attr = target.rpartition(":")
+    """``pkg.mod:Class`` or ``path/to/file.py:Class`` -> the object (imports it)."""
+    where, attr, is_file = split_spec(target)
     try:
-        if where.endswith(".py") or "/" in where or "\\" in where:
+        if is_file:
             path = Path(where)
             if not path.is_file():
                 raise AdapterLoadError(f"adapter file not found: {where}")
@@ -97,7 +149,7 @@ def resolve_object(target: str) -> Any:
         raise
     except ModuleNotFoundError as exc:
         raise AdapterLoadError(f"cannot import module {where!r}: {exc}") from exc
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from a module's top level too
         raise AdapterLoadError(f"importing {where!r} raised {type(exc).__name__}: {exc}") from exc
     obj: Any = module
     for part in attr.split("."):
@@ -107,7 +159,9 @@ def resolve_object(target: str) -> Any:
     return obj
 
 
-def _instantiate(obj: Any, target: str) -> CellAdapter | LayerAdapter:
+def _instantiate(obj: Any, target: str) -> Any:
+    from conformance.adapter import CellAdapter, LayerAdapter
+
     if isinstance(obj, type):
         if not issubclass(obj, (CellAdapter, LayerAdapter)):
             raise AdapterLoadError(
@@ -122,40 +176,68 @@ def _instantiate(obj: Any, target: str) -> CellAdapter | LayerAdapter:
     raise AdapterLoadError(f"{target} is a {type(obj).__name__}, not an adapter class")
 
 
-def _entry_points() -> dict[str, str]:
-    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+def load_adapter(spec: str) -> Any:
+    """Import ``spec`` (``module:Class`` or ``file.py:Class``) and make its adapter."""
+    return _instantiate(resolve_object(spec), spec)
 
 
-def load_subject(name: str) -> Subject:
-    """A registry id, an entry-point name, ``module:Class`` or ``file.py:Class``."""
-    entries = registry_by_id()
-    if name in entries:
-        entry = entries[name]
-        return Subject(entry.id, _instantiate(resolve_object(entry.adapter), entry.adapter),
-                       source=entry.adapter, entry=entry)
-    points = _entry_points()
-    if name in points:
-        return Subject(name, _instantiate(resolve_object(points[name]), points[name]), source=points[name])
-    adapter = _instantiate(resolve_object(name), name)
-    impl_id = getattr(adapter, "id", None) or type(adapter).__name__
-    return Subject(str(impl_id), adapter, source=name)
+# Subjects -----------------------------------------------------------------------------
+def worker_for(target: Target, isolation: Any, others: tuple[str, ...] = ()) -> Any:
+    """A (not yet started) worker process for ``target`` in the sandbox ``isolation``,
+    kept from seeing ``others`` (paths of other submissions). Imports no torch."""
+    from conformance.isolation import WorkerProcess
+
+    hidden = tuple(isolation.hidden) + tuple(p for p in others if p not in target.files)
+    return WorkerProcess(target.spec, sandbox=isolation.with_hidden(hidden), own=list(target.files),
+                         label=target.id)
+
+
+def load_subject(name: str, *, isolation: Any = None, others: tuple[str, ...] = (), backend: Any = None) -> Any:
+    """The implementation ``name`` as a ``Subject``.
+
+    ``isolation`` (a ``conformance.sandbox.Sandbox``) runs it in a worker process of
+    its own, where it is imported (``backend``: one made beforehand by ``worker_for``);
+    ``others`` are paths of other submissions the worker must not see. Without it, it
+    is imported and run in this process."""
+    from conformance.subject import Subject
+
+    target = resolve(name)
+    if isolation is None and backend is None:
+        return Subject(target.id, load_adapter(target.spec), source=target.source, entry=target.entry)
+    backend = backend or worker_for(target, isolation, others)
+    return Subject(target.id, backend=backend, source=target.source, entry=target.entry)
+
+
+def others_of(names: list[str]) -> dict[str, tuple[str, ...]]:
+    """For each name, the files of the other named implementations (hidden from its worker)."""
+    files: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        try:
+            files[name] = resolve(name).files
+        except AdapterLoadError:
+            files[name] = ()
+    return {name: tuple(p for other, paths in files.items() if other != name for p in paths) for name in names}
 
 
 @dataclass
 class LoadFailure:
-    """A name that did not give an adapter; graded as one "error" row."""
+    """A name that did not give an implementation; graded as one "error" row."""
 
     id: str
     error: str
 
 
-def load_subjects(names: list[str]) -> list[Subject | LoadFailure]:
-    """Load every name; one bad name does not stop the others. Ids are made unique."""
-    loaded: list[Subject | LoadFailure] = []
+def load_subjects(names: list[str], *, isolation: Any = None, backends: dict[str, Any] | None = None) -> list[Any]:
+    """Load every name; one bad name does not stop the others. Ids are made unique.
+    ``backends``: workers already started, by name."""
+    loaded: list[Any] = []
     seen: set[str] = set()
-    for name in names or [e.id for e in registry()]:
+    names = names or [e.id for e in registry()]
+    others = others_of(names) if isolation is not None else {}
+    for name in names:
         try:
-            item: Subject | LoadFailure = load_subject(name)
+            item: Any = load_subject(name, isolation=isolation, others=others.get(name, ()),
+                                     backend=(backends or {}).get(name))
         except AdapterLoadError as exc:
             item = LoadFailure(name, str(exc))
         base, n = item.id, 2

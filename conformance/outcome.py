@@ -40,6 +40,8 @@ class Outcome:
     duration: float = 0.0
     #: What the check measured while passing (largest error per dtype, error profile).
     measurements: dict[str, Any] = field(default_factory=dict)
+    #: What the implementation printed during the check: {"text" (the first KB), "bytes", "truncated"}.
+    output: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -15,6 +15,15 @@ Options (``pytest conformance/checks --help``):
   registry disagree (the JSON keeps the true statuses).
 * ``--no-diagnosis``: skip the diagnosis (``conformance.diagnosis``) that is otherwise
   computed once per white-box implementation, in the process that grades it.
+* ``--no-isolation``: run implementations inside this process (for a debugger); by
+  default each runs in a worker process of its own (``conformance.isolation``), in
+  the sandbox where one is available (``conformance.sandbox``), and this process
+  never imports it.
+* ``--check-timeout SECONDS`` and ``--memory-mb MB``: a worker's limits per check.
+* ``--hide PATH``: also keep workers from seeing PATH (other submissions; repeatable).
+
+The results file is rewritten after every check ("complete": false until the end),
+so a grading process that is killed leaves what it graded in a valid file.
 """
 
 from __future__ import annotations
@@ -22,18 +31,44 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import settings
 
-from conformance import catalogue, diagnosis, engine, loading, profiles, results
-from conformance.outcome import Outcome
-from conformance.subject import Subject
+from conformance import loading, profiles
+from conformance.sandbox import IN_PROCESS, Limits, Sandbox
+
+# The grading machinery imports torch: loaded on first use, after the implementations'
+# workers have been started, so that their start-up overlaps with this process's.
+catalogue: Any = None
+diagnosis: Any = None
+engine: Any = None
+results: Any = None
+Outcome: Any = None
+Subject: Any = None
+
+
+def _machinery() -> None:
+    global catalogue, diagnosis, engine, results, Outcome, Subject
+    if Subject is not None:
+        return
+    from conformance import catalogue as _catalogue
+    from conformance import diagnosis as _diagnosis
+    from conformance import engine as _engine
+    from conformance import results as _results
+    from conformance.outcome import Outcome as _Outcome
+    from conformance.subject import Subject as _Subject
+
+    catalogue, diagnosis, engine, results, Outcome, Subject = (
+        _catalogue, _diagnosis, _engine, _results, _Outcome, _Subject)
 
 PROPERTY = "gru_conformance"
 DIAGNOSIS_PROPERTY = "gru_conformance_diagnosis"
-OUTCOME = pytest.StashKey[Outcome]()
+#: The implementation's declarations as graded, sent once with its first report.
+SUBJECT_PROPERTY = "gru_conformance_subject"
+OUTCOME = pytest.StashKey[Any]()
 
 
 class ConformanceWarning(UserWarning):
@@ -53,6 +88,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fail only where results differ from the registry's expected failures")
     group.addoption("--no-diagnosis", action="store_true",
                     help="do not diagnose which GRU convention white-box implementations compute")
+    group.addoption("--no-isolation", action="store_true",
+                    help="run implementations inside the grading process (debugging only: a crash ends "
+                    "grading and the implementation could change its own verdict)")
+    group.addoption("--check-timeout", type=float, default=None, metavar="SECONDS",
+                    help="wall time one check may take before the implementation's worker is stopped "
+                    f"(default {Limits().check_seconds:g}; 0 for none)")
+    group.addoption("--memory-mb", type=int, default=None, metavar="MB",
+                    help=f"address-space limit of a worker process (default {Limits().memory_mb}; 0 for none)")
+    group.addoption("--hide", action="append", default=[], metavar="PATH",
+                    help="a path workers must not see (other submissions; repeatable)")
+    group.addoption("--threads", type=int, default=None, metavar="N",
+                    help="torch threads while grading, here and in each worker (default: 1 in workers, "
+                    "torch's own choice here; 0 keeps torch's own choice)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,12 +157,36 @@ def parse_known_failures(path: str | None) -> dict[tuple[str, str], str]:
     return known
 
 
+def config_uses_xdist(config: pytest.Config) -> bool:
+    """Checks will run in pytest-xdist worker processes (``-n``)."""
+    numprocesses = getattr(config.option, "numprocesses", None)
+    return bool(numprocesses) and numprocesses != "0"
+
+
+def sandbox_of(config: pytest.Config) -> Sandbox | None:
+    """The isolation the options ask for (None: in this process)."""
+    if config.getoption("no_isolation"):
+        return None
+    defaults = Limits()
+    timeout = config.getoption("check_timeout")
+    memory = config.getoption("memory_mb")
+    limits = Limits(check_seconds=defaults.check_seconds if timeout is None else timeout,
+                    memory_mb=defaults.memory_mb if memory is None else memory)
+    results_dir = str(Path(config.getoption("results")).resolve().parent)
+    return Sandbox.detect(limits, hidden=(results_dir, *config.getoption("hide")))
+
+
 class GradingSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.names: list[str] = config.getoption("impl")
         self.known = parse_known_failures(config.getoption("known_failures"))
         self.check_expectations: bool = config.getoption("check_expectations")
+        self.sandbox = sandbox_of(config)
+        threads = config.getoption("threads")
+        self.threads: int = 1 if threads is None else threads
+        self.grader_threads: int | None = threads
+        self.in_worker = hasattr(config, "workerinput")  # an xdist worker (not the controller)
         self._loaded: list[Any] | None = None
         #: (impl id, check id) -> outcome, filled from reports (works under xdist).
         self.outcomes: dict[tuple[str, str], Outcome] = {}
@@ -122,21 +194,74 @@ class GradingSession:
         self.diagnose: bool = not config.getoption("no_diagnosis", False)
         #: impl id -> diagnosis, filled from reports like the outcomes.
         self.diagnoses: dict[str, dict[str, Any]] = {}
-        #: Subjects diagnosed in this process (under xdist, a worker's own).
+        #: impl id -> its declarations as graded ({"info", "load_error"}), filled from reports.
+        self.declared: dict[str, dict[str, Any]] = {}
+        #: Subjects diagnosed / announced in this process (under xdist, a worker's own).
         self._diagnosed: set[str] = set()
+        self._announced: set[str] = set()
+        self._started: set[str] = set()
+        self.writer: Any = None
+        self.total = 0
+        #: Workers started at configure time (the first implementations), by name.
+        self.backends: dict[str, Any] = {}
+        if self.sandbox is not None and not self.in_worker:
+            self._prestart()
+
+    def _prestart(self) -> None:
+        """Start the first implementations' workers now: each imports torch and its
+        implementation while this process imports its own machinery and collects."""
+        if config_uses_xdist(self.config):
+            return
+        names = self.names or [e.id for e in loading.registry()]
+        others = loading.others_of(names)
+        for name in names[:2]:
+            try:
+                target = loading.resolve(name)
+            except loading.AdapterLoadError:
+                continue
+            backend = loading.worker_for(target, self.sandbox, others.get(name, ()))
+            backend.threads = self.threads
+            backend.start()
+            self.backends[name] = backend
+
+    def isolation(self) -> dict[str, Any]:
+        return self.sandbox.describe() if self.sandbox is not None else dict(IN_PROCESS)
 
     @property
     def loaded(self) -> list[Any]:
         if self._loaded is None:
-            self._loaded = loading.load_subjects(self.names)
+            _machinery()
+            if self.grader_threads:
+                import torch
+
+                torch.set_num_threads(self.grader_threads)
+            self._loaded = loading.load_subjects(self.names, isolation=self.sandbox, backends=self.backends)
+            self._started.update(self.backends)
+            for item in self._loaded:
+                backend = getattr(item, "backend", None)
+                if backend is not None and hasattr(backend, "threads"):
+                    backend.threads = self.threads
         return self._loaded
 
     @property
     def subjects(self) -> list[Subject]:
         return [s for s in self.loaded if isinstance(s, Subject)]
 
+    def _prefetch(self, subject: Subject) -> None:
+        """Start this implementation's worker and the next one's, so that a worker's
+        start-up (importing torch and the implementation) overlaps with grading."""
+        if self.in_worker:
+            return  # under xdist the next implementation may go to another process
+        ids = [s.id for s in self.subjects]
+        upcoming = self.subjects[ids.index(subject.id): ids.index(subject.id) + 2]
+        for item in upcoming:
+            if item.id not in self._started and hasattr(item.backend, "start"):
+                self._started.add(item.id)
+                item.backend.start()
+
     # Collection ---------------------------------------------------------------
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        _machinery()
         if "subject" not in metafunc.fixturenames or catalogue.check_of(metafunc.function) is None:
             return
         self.graded = True
@@ -147,6 +272,7 @@ class GradingSession:
     # modifyitems hook, so they must be on the items before it runs.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        _machinery()
         order = {s.id: i for i, s in enumerate(self.subjects)}
         check_order = {cid: i for i, cid in enumerate(catalogue.ordered_ids())}
 
@@ -174,6 +300,9 @@ class GradingSession:
         meta, subject = _meta(item)
         if meta is None:
             return
+        self._prefetch(subject)
+        if subject.load_error:
+            pytest.skip(f"could not be graded: {subject.load_error.splitlines()[0][:300]}")
         preset = engine.skip_reason(meta.id, subject, self._done(subject))
         if preset is not None:
             item.stash[OUTCOME] = preset
@@ -185,7 +314,7 @@ class GradingSession:
         if meta is None:
             return None
         known = self.known.get((subject.id, meta.id))
-        outcome = engine.run_check(meta.id, subject, shrink=known is None)
+        outcome = engine.run_check(meta.id, subject, shrink=known is None, time_limit=self.time_limit)
         expected = None
         if self.check_expectations and subject.entry is not None:
             expected = subject.entry.expected_failures.get(meta.id)
@@ -212,13 +341,24 @@ class GradingSession:
                         pytrace=False)
         return True
 
+    @property
+    def time_limit(self) -> float | None:
+        return None if self.sandbox is None else self.sandbox.limits.check_seconds
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
         report = (yield).get_result()
         meta, subject = _meta(item)
-        if report.when == "teardown" and meta is not None:
+        if meta is None:
+            return
+        if report.when == "setup" and subject.id not in self._announced:
+            self._announced.add(subject.id)
+            declared = {"impl": subject.id, "load_error": subject.load_error,
+                        "info": None if subject.load_error else vars(subject.info)}
+            report.user_properties.append((SUBJECT_PROPERTY, json.dumps(declared, default=str)))
+        if report.when == "teardown":
             self._attach_diagnosis(subject, report)
-        if meta is None or OUTCOME not in item.stash:
+        if OUTCOME not in item.stash:
             return
         if report.when == "call" or (report.when == "setup" and report.skipped):
             payload = {"impl": subject.id, "check": meta.id, "outcome": item.stash[OUTCOME].to_json()}
@@ -227,46 +367,85 @@ class GradingSession:
     def _attach_diagnosis(self, subject: Subject, report: pytest.TestReport) -> None:
         """Diagnose a white-box subject once, after its first check, and send the result
         to the controlling process with the report (user_properties survive xdist)."""
-        if not self.diagnose or not subject.white_box or subject.id in self._diagnosed:
+        if not self.diagnose or subject.load_error or not subject.white_box or subject.id in self._diagnosed:
             return
         self._diagnosed.add(subject.id)
-        found = diagnosis.diagnose(subject)
+        found = diagnosis.diagnose_isolated(subject, self.time_limit)
         report.user_properties.append(
             (DIAGNOSIS_PROPERTY, json.dumps({"impl": subject.id, "diagnosis": found}, default=str)))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        _machinery()
+        changed = False
         for name, value in report.user_properties:
             if name == PROPERTY:
                 payload = json.loads(value)
                 self.outcomes[(payload["impl"], payload["check"])] = Outcome(**payload["outcome"])
+                changed = True
             elif name == DIAGNOSIS_PROPERTY:
                 payload = json.loads(value)
                 self.diagnoses.setdefault(payload["impl"], payload["diagnosis"])
+                changed = True
+            elif name == SUBJECT_PROPERTY:
+                payload = json.loads(value)
+                self.declared.setdefault(payload["impl"], payload)
+                changed = True
+        if changed and not self.in_worker:
+            self._write_progress(report)
 
-    def _diagnosis_note(self, subject: Subject) -> str:
-        if not subject.white_box:
+    def _write_progress(self, report: pytest.TestReport) -> None:
+        """Rewrite the results file with what is graded so far (not complete yet)."""
+        impl = implementation_of_nodeid(report.nodeid)
+        if impl is None:
+            return
+        if self.writer is None:
+            head = results.build_results([], catalogue.load_all(), self._environment(), complete=False)
+            self.writer = results.ResultsWriter(self.config.getoption("results"), head)
+            for record in self.records():
+                self.writer.update(record["id"], record)
+        else:
+            record = next((r for r in self.records([impl])), None)
+            if record is not None:
+                self.writer.update(impl, record)
+        self.writer.write({"checks_done": len(self.outcomes), "checks_total": self.total})
+
+    def _diagnosis_note(self, subject: Subject, info: Any) -> str:
+        if info is not None and not info.white_box:
             return diagnosis.BLACK_BOX_NOTE
-        if subject.id in self.diagnoses:
-            return ""
         if not self.diagnose:
             return "not diagnosed: grading ran with --no-diagnosis"
         return "not diagnosed: none of its checks ran"
 
     # Results ------------------------------------------------------------------
-    def records(self) -> list[dict[str, Any]]:
+    def _environment(self) -> dict[str, Any]:
+        profile = self.config.getoption("hypothesis_profile", None) or profiles.DEFAULT_PROFILE
+        return results.environment(profile, isolation=self.isolation())
+
+    def records(self, only: list[str] | None = None) -> list[dict[str, Any]]:
         catalogue.load_all()
         records = []
         for item in self.loaded:
+            if only is not None and item.id not in only:
+                continue
             if not isinstance(item, Subject):
                 records.append(results.implementation_record(item.id, load_error=item.error, source=item.id))
                 continue
+            declared = self.declared.get(item.id)
+            if declared is None and not self.in_worker and item.id in self._announced:
+                declared = {"info": vars(item.info), "load_error": item.load_error}
+            info = None
+            if declared is not None and declared.get("info"):
+                info = SimpleNamespace(**declared["info"])
+            load_error = (declared or {}).get("load_error") or ""
             checks = {cid: self.outcomes[(item.id, cid)] for cid in catalogue.ordered_ids()
                       if (item.id, cid) in self.outcomes}
             entry = item.entry
             records.append(results.implementation_record(
-                item.id, info=item.info, source=item.source, checks=checks,
+                item.id, info=info, source=item.source, checks={} if load_error else checks,
                 document=getattr(entry, "document", ""), description=getattr(entry, "description", ""),
-                diagnosis=self.diagnoses.get(item.id), diagnosis_note=self._diagnosis_note(item),
+                load_error=load_error,
+                diagnosis=self.diagnoses.get(item.id),
+                diagnosis_note="" if item.id in self.diagnoses else self._diagnosis_note(item, info),
             ))
         return records
 
@@ -274,15 +453,26 @@ class GradingSession:
         graded = {s.id for s in self.subjects}
         return [f"{i}::{c}" for (i, c) in self.known if i not in graded or c not in catalogue.CHECKS]
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        _machinery()
+        self.total = sum(1 for item in session.items if _meta(item)[0] is not None)
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(self.config, "workerinput") or not (self.graded or self.outcomes):
+        _machinery()
+        for subject in self.subjects if self._loaded is not None else []:
+            subject.close()  # end the workers before anything is written
+        if self.in_worker or not (self.graded or self.outcomes):
             return
-        profile = self.config.getoption("hypothesis_profile", None) or profiles.DEFAULT_PROFILE
-        data = results.build_results(self.records(), catalogue.load_all(), results.environment(profile))
+        complete = exitstatus != pytest.ExitCode.INTERRUPTED and len(self.outcomes) >= self.total
+        data = results.build_results(self.records(), catalogue.load_all(), self._environment(),
+                                     complete=complete)
+        if not complete:
+            data["progress"] = {"checks_done": len(self.outcomes), "checks_total": self.total}
         data["stale_known_failures"] = self.stale_known_failures()
         self.written = results.write_results(data, self.config.getoption("results"))
         self.data = data
-        if any(not isinstance(s, Subject) for s in self.loaded) and session.exitstatus == 0:
+        if any(not isinstance(s, Subject) or data_error(data, s.id) for s in self.loaded) \
+                and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -307,7 +497,13 @@ class GradingSession:
         tr.write_line(f"results: {self.written}")
 
 
+def data_error(data: dict[str, Any], impl_id: str) -> bool:
+    """The implementation could not be graded at all."""
+    return any(i["id"] == impl_id and i["verdict"] == "error" for i in data["implementations"])
+
+
 def _meta(item: pytest.Item) -> tuple[Any, Any]:
+    _machinery()
     fn = getattr(item, "function", None)
     meta = catalogue.check_of(fn)
     callspec = getattr(item, "callspec", None)
@@ -317,6 +513,7 @@ def _meta(item: pytest.Item) -> tuple[Any, Any]:
 
 
 def _failure_text(check_id: str, outcome: Outcome) -> str:
+    _machinery()
     meta = catalogue.CHECKS[check_id]
     lines = [f"{check_id}: {meta.statement}", "", outcome.message]
     if outcome.falsifying_example:

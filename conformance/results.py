@@ -8,12 +8,14 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
       "tolerances": {"float32": {"step": {"atol": .., "rtol": ..}, ...}, ...},
       "checks": {"<check id>": {id, family, title, statement, reference, requires,
                                 depends_on, tolerance}},
+      "complete": true, or false while grading runs or when it was stopped,
+      "progress": {"checks_done", "checks_total"} when not complete,
       "implementations": [
         {"id", "source", "adapter": {kind, name, reset, white_box, capabilities, notes},
          "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable, warnings},
          "load_error", "checks": {"<check id>": {status, message, counterexample,
                                   falsifying_example, max_error, tolerance, duration,
-                                  measurements}},
+                                  measurements, output}},
          "diagnosis": null or {status, summary, claimed, convention, switches, structure,
                                findings, first_divergence, details, probes, duration}
                       (conformance.diagnosis; null for black-box adapters),
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -64,7 +67,7 @@ def score(checks: dict[str, Outcome]) -> dict[str, int]:
     return {"passed": len(passed), "applicable": len(applicable), "warnings": len(warnings)}
 
 
-def environment(profile: str = "", seed: Any = None) -> dict[str, Any]:
+def environment(profile: str = "", seed: Any = None, isolation: dict[str, Any] | None = None) -> dict[str, Any]:
     import hypothesis
     import numpy
     import torch
@@ -83,6 +86,8 @@ def environment(profile: str = "", seed: Any = None) -> dict[str, Any]:
         "hypothesis_profile": profile,
         "hypothesis_seed": "derandomized" if seed is None else seed,
         "command": " ".join(sys.argv),
+        # Where the implementations ran: conformance.sandbox.Sandbox.describe (or IN_PROCESS).
+        "isolation": isolation or {},
     }
 
 
@@ -119,21 +124,52 @@ def implementation_record(
     }
 
 
-def build_results(implementations: list[dict[str, Any]], checks: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+def build_results(implementations: list[dict[str, Any]], checks: dict[str, Any], env: dict[str, Any],
+                  *, complete: bool = True) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "environment": env,
         "tolerances": tolerances_json(),
         "checks": {cid: meta.to_json() for cid, meta in checks.items()},
+        "complete": complete,
         "implementations": implementations,
     }
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def write_results(results: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1, sort_keys=False, default=str) + "\n")
+    _replace(path, json.dumps(results, indent=1, sort_keys=False, default=str) + "\n")
     return path
+
+
+class ResultsWriter:
+    """Keeps a results file current while grading runs, so that whatever happens to the
+    grading process, what was graded so far is in a valid results file ("complete":
+    false, with "progress"). Each implementation's record is serialised once per
+    change, so rewriting after every check costs about a millisecond."""
+
+    def __init__(self, path: str | Path, head: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.head = {k: v for k, v in head.items() if k != "implementations"}
+        self.head_text = json.dumps(self.head, indent=1, default=str)[:-2]  # without the closing brace
+        self.records: dict[str, str] = {}
+
+    def update(self, impl_id: str, record: dict[str, Any]) -> None:
+        self.records[impl_id] = json.dumps(record, indent=1, default=str)
+
+    def write(self, progress: dict[str, Any]) -> Path:
+        text = (self.head_text + ',\n "complete": false,\n "progress": ' + json.dumps(progress)
+                + ',\n "implementations": [\n' + ",\n".join(self.records.values()) + "\n ]\n}\n")
+        _replace(self.path, text)
+        return self.path
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
@@ -156,4 +192,9 @@ def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
             by_id[impl["id"]] = impl
     merged["checks"] = checks
     merged["implementations"] = list(by_id.values())
+    merged["complete"] = all(data.get("complete", True) for data in files)
+    if not merged["complete"]:
+        merged["progress"] = {"incomplete_files": sum(1 for data in files if not data.get("complete", True))}
+    else:
+        merged.pop("progress", None)
     return merged

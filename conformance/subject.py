@@ -1,23 +1,26 @@
-"""The implementation under test, seen through its adapter as one uniform layer.
+"""The implementation under test, as the grader sees it: one uniform layer
+behind a request channel.
 
-Data flows one way: a generated ``Case`` (float64 arrays) is converted to the
-adapter's dtype and layout, the adapter runs, and what it returns is checked
-for readability and converted back to time-major float64 arrays. Everything the
-adapter raises becomes an ``AdapterError`` (verdict "error"), never a crash of
-the suite. Cell adapters are unrolled here, one cell per layer and direction.
+Data flows one way: a generated ``Case`` (float64 arrays) goes out as a request
+(configuration, canonical parameters, time-major inputs); the implementation's
+side (``conformance.executor``, in a worker process or, with isolation off, in
+this one) builds, loads and calls the adapter and answers with what it
+returned, as plain data. Here every answer is validated (types, shapes,
+dtypes) and read into time-major float64 arrays. Anything the adapter raised,
+and anything it returned that cannot be read as ``(output, h_n)``, becomes an
+``AdapterError`` (status "error"), never a crash of the suite.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 
-from conformance.adapter import AdapterInfo, CellAdapter, GRUConfig, LayerAdapter, _Adapter
+from conformance.adapter import AdapterInfo, Capabilities, GRUConfig, _Adapter
 from conformance.cases import DTYPES, Case, CaseSpec, dtype_name
 from conformance.params import CanonicalParams
 
@@ -30,23 +33,97 @@ class AdapterError(Exception):
         self.call = call
 
 
-def _shape(t: Any) -> str:
-    return "x".join(str(s) for s in t.shape) if hasattr(t, "shape") else type(t).__name__
+class Backend(Protocol):
+    """Where the implementation runs: ``request`` sends one request and returns the answer."""
+
+    #: Counts the processes started: an instance is valid only in the one that built it.
+    generation: int
+    #: A process is running (a request would not have to start one).
+    alive: bool
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
+
+    def begin(self, seconds: float | None) -> None: ...
+
+    def end(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
-def describe_call(name: str, x: torch.Tensor, h0: torch.Tensor | None) -> str:
-    h = "None" if h0 is None else f"({_shape(h0)})"
-    return f"{name}(x=({_shape(x)}) {dtype_name(x.dtype)}, h0={h})"
+class InProcess:
+    """The implementation in the grading process (isolation off: debugging, the self-tests).
+
+    Requests and answers still pass through the wire's encoding, so this hands
+    over exactly what a worker would."""
+
+    generation = 0
+    alive = True
+
+    def __init__(self, adapter: _Adapter) -> None:
+        from conformance.executor import Executor
+
+        self.executor = Executor(adapter)
+
+    def begin(self, seconds: float | None) -> None:
+        pass  # no time limit in-process: nothing could stop a hang
+
+    def end(self) -> dict[str, Any]:
+        return {"text": "", "bytes": 0, "truncated": False}  # output goes where the process's goes
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        from conformance.wire import roundtrip
+
+        return roundtrip(self.executor.handle(roundtrip(message)))
+
+    def close(self) -> None:
+        pass
+
+
+def _shape(shape: tuple[int, ...] | list[int] | None) -> str:
+    return "x".join(str(s) for s in shape) if shape is not None else "None"
+
+
+def describe_call(name: str, x_shape: tuple[int, ...], dtype: str, h0_shape: tuple[int, ...] | None) -> str:
+    h = "None" if h0_shape is None else f"({_shape(h0_shape)})"
+    return f"{name}(x=({_shape(x_shape)}) {dtype}, h0={h})"
 
 
 @dataclass
 class Instance:
-    """A built (and, for white-box adapters, loaded) implementation."""
+    """A built (and, for white-box adapters, loaded) implementation, held by its side."""
 
     config: GRUConfig
-    #: The layer object, or for cell adapters one cell per (layer, direction).
-    impl: Any
-    cells: dict[tuple[int, int], Any] = field(default_factory=dict)
+    handle: int
+    generation: int
+
+
+@dataclass
+class Value:
+    """One returned value (output or h_n) as the implementation gave it."""
+
+    kind: str  # "tensor" (tensors and numeric NumPy arrays), else the type's name
+    dtype: str = ""
+    device: str = ""
+    shape: tuple[int, ...] = ()
+    requires_grad: bool = False
+    values: np.ndarray | None = None  # float64, in ``shape``
+    unreadable: str = ""
+
+
+@dataclass
+class Returned:
+    """What one call returned, before it is read as nn.GRU's (output, h_n)."""
+
+    output: Value
+    h_n: Value
+    call: str
+    #: The shapes of x and h0 as handed over (the implementation's own layout).
+    x_shape: tuple[int, ...]
+    h0_shape: tuple[int, ...] | None
+    shape_problems: list[str] = field(default_factory=list)
+    #: With ``keep_inputs``: x and h0 as handed over and after the call (float64, as given).
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    unbatched: bool = False
 
 
 @dataclass
@@ -55,61 +132,186 @@ class Result:
 
     output: np.ndarray  # (T, B, D*H), or (T, D*H) unbatched
     h_n: np.ndarray  # (L*D, B, H), or (L*D, H) unbatched
-    output_tensor: torch.Tensor
-    h_n_tensor: torch.Tensor
     call: str
+    returned: Returned
     #: Shapes that differed from nn.GRU's but could be read (same number of elements).
     shape_problems: list[str] = field(default_factory=list)
 
+    @property
+    def output_dtype(self) -> str:
+        return self.returned.output.dtype
 
-def _as_tensor(value: Any, what: str, call: str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
-    raise AdapterError(f"{what} is a {type(value).__name__}, not a tensor", call)
+    @property
+    def h_n_dtype(self) -> str:
+        return self.returned.h_n.dtype
 
 
-def _to_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy().copy()
+# Reading answers: nothing from the implementation's side is trusted ------------------
+MAX_NAME = 200
+MAX_NOTES = 4000
+MAX_MESSAGE = 4000
+MAX_STATE_TEXT = 400
+
+
+class Malformed(Exception):
+    """An answer that does not have the form of the protocol's answers."""
+
+
+def _get(data: Any, key: str, kinds: type | tuple[type, ...], default: Any = ...) -> Any:
+    if not isinstance(data, dict):
+        raise Malformed(f"expected an object, got {type(data).__name__}")
+    if key not in data:
+        if default is ...:
+            raise Malformed(f"{key!r} is missing")
+        return default
+    value = data[key]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
+        raise Malformed(f"{key!r} is a {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def read_info(data: Any) -> AdapterInfo:
+    """The adapter's declarations from its answer to "describe", validated."""
+    kind = _get(data, "kind", str)
+    if kind not in ("cell", "layer"):
+        raise Malformed(f"kind is {kind!r}, not 'cell' or 'layer'")
+    reset = _get(data, "reset", str)
+    if reset not in ("after", "before"):
+        raise Malformed(f"reset is {reset!r}, not 'after' or 'before'")
+    caps = _get(data, "capabilities", dict)
+    known = {f.name: f for f in dataclasses.fields(Capabilities)}
+    checked: dict[str, Any] = {}
+    for key, value in caps.items():
+        if key not in known:
+            raise Malformed(f"unknown capability {key!r}")
+        if key == "dtypes":
+            if not isinstance(value, list) or not all(v in DTYPES for v in value):
+                raise Malformed(f"dtypes {value!r} are not among {sorted(DTYPES)}")
+            checked[key] = list(value)
+        elif key == "devices":
+            if not isinstance(value, list) or not all(isinstance(v, str) and len(v) < 20 for v in value):
+                raise Malformed(f"devices {value!r}")
+            checked[key] = list(value)
+        elif isinstance(value, bool):
+            checked[key] = value
+        else:
+            raise Malformed(f"capability {key!r} is {value!r}, not true or false")
+    return AdapterInfo(
+        kind=kind,
+        name=_text(_get(data, "name", str), MAX_NAME),
+        reset=reset,
+        white_box=_get(data, "white_box", bool),
+        capabilities=checked,
+        notes=_text(_get(data, "notes", str, ""), MAX_NOTES),
+        parameter_grads=_get(data, "parameter_grads", bool, False),
+        takes_lengths=_get(data, "takes_lengths", bool, False),
+    )
+
+
+def _read_value(data: Any) -> Value:
+    kind = _text(_get(data, "kind", str), 100)
+    if kind != "tensor":
+        return Value(kind)
+    shape = _get(data, "shape", list)
+    if len(shape) > 6 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+        raise Malformed(f"shape {shape!r}")
+    dtype = _text(_get(data, "dtype", str), 40)
+    values = data.get("values")
+    if values is not None:
+        if not isinstance(values, np.ndarray) or values.dtype != np.float64 or list(values.shape) != shape:
+            raise Malformed("values do not match the stated shape")
+    return Value(kind, dtype, _text(_get(data, "device", str), 40), tuple(shape),
+                 _get(data, "requires_grad", bool, False), values, _text(_get(data, "unreadable", str, ""), 400))
+
+
+def _read_array(data: dict[str, Any], key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, np.ndarray) or value.dtype != np.float64:
+        raise Malformed(f"{key} is not a float64 array")
+    if shape is not None and value.shape != shape:
+        raise Malformed(f"{key} has shape {value.shape}, expected {shape}")
+    return value
 
 
 class Subject:
-    """An adapter plus its identity: what the checks grade."""
+    """One implementation under test: its declarations, and calls into it."""
 
-    def __init__(self, impl_id: str, adapter: _Adapter, *, source: str = "", entry: Any = None) -> None:
-        if not isinstance(adapter, (CellAdapter, LayerAdapter)):
-            raise TypeError(
-                f"{type(adapter).__name__} is not a CellAdapter or LayerAdapter subclass"
-            )
+    def __init__(self, impl_id: str, adapter: _Adapter | None = None, *, backend: Backend | None = None,
+                 source: str = "", entry: Any = None) -> None:
+        if backend is None:
+            if adapter is None:
+                raise TypeError("Subject needs an adapter (graded in this process) or a backend")
+            backend = InProcess(adapter)
         self.id = impl_id
-        self.adapter = adapter
+        self.backend = backend
         self.source = source
         self.entry = entry
-        self.info = AdapterInfo.of(adapter)
-        # Report what is graded: for cells, the claims completed by the suite's unroller.
-        self.info.capabilities = self.capabilities.to_json()
+        self._info: AdapterInfo | None = None
+        self._load_error = ""
         #: Largest error seen per (check id, dtype) in passing comparisons; read by the plugin.
         self.measurements: dict[str, dict[str, Any]] = {}
         #: The last case a check drew: the minimal one after hypothesis has shrunk.
         self.current_spec: CaseSpec | None = None
+        #: Process-wide state the implementation changed: [{"text", "restored", "check"}].
+        self.state_changes: list[dict[str, Any]] = []
+        #: The check now running (state changes and output are filed under it).
+        self.current_check = ""
+        self._dropped: list[int] = []
 
     def __repr__(self) -> str:
         # Shown in hypothesis' falsifying examples; keep it the id.
         return f"<{self.id}>"
 
     # Declarations -----------------------------------------------------------
+    def _describe(self) -> None:
+        if self._info is not None or self._load_error:
+            return
+        from conformance.isolation import LoadFailed, WorkerLost
+
+        try:
+            answer = self.backend.request({"op": "describe"})
+            self._note_state(answer, "loading")
+            self._info = read_info(answer.get("info"))
+        except (LoadFailed, WorkerLost) as exc:
+            self._load_error = str(exc)
+        except Malformed as exc:
+            self._load_error = f"its adapter's declarations are malformed: {exc}"
+        if self._info is None:
+            self._info = AdapterInfo(kind="layer", name=self.id, reset="after", white_box=False)
+        else:
+            # Report what is graded: for cells, the claims completed by the suite's unroller.
+            self._info.capabilities = self.capabilities.to_json()
+
+    @property
+    def load_error(self) -> str:
+        """Why the implementation could not be loaded at all (empty when it was)."""
+        self._describe()
+        return self._load_error
+
+    @property
+    def info(self) -> AdapterInfo:
+        self._describe()
+        assert self._info is not None
+        return self._info
+
     @property
     def name(self) -> str:
         return self.info.name
 
     @property
     def kind(self) -> str:
-        return self.adapter.kind
+        return self.info.kind
 
     @property
     def is_cell(self) -> bool:
-        return isinstance(self.adapter, CellAdapter)
+        return self.info.kind == "cell"
 
     @property
     def white_box(self) -> bool:
@@ -117,13 +319,22 @@ class Subject:
 
     @property
     def reset(self) -> str:
-        return self.adapter.reset
+        return self.info.reset
 
     @property
-    def capabilities(self):
+    def has_grads(self) -> bool:
+        return self.info.parameter_grads
+
+    @property
+    def capabilities(self) -> Capabilities:
         """The adapter's claims; for cells, completed with what the suite's unroller
         provides (layers, directions, time-major layout, h0), since a cell has no say."""
-        caps = self.adapter.capabilities
+        data = dict(self.info.capabilities)
+        if "dtypes" in data:
+            data["dtypes"] = tuple(DTYPES[d] for d in data["dtypes"])
+        if "devices" in data:
+            data["devices"] = tuple(data["devices"])
+        caps = Capabilities(**data)
         if self.is_cell:
             caps = dataclasses.replace(caps, bidirectional=True, multi_layer=True, time_major=True,
                                        batch_first=False, h0=True, unbatched=False)
@@ -150,203 +361,71 @@ class Subject:
     def record(self, check_id: str, key: str, value: Any) -> None:
         self.measurements.setdefault(check_id, {})[key] = value
 
+    # The channel ----------------------------------------------------------------
+    def _note_state(self, answer: dict[str, Any], during: str = "") -> None:
+        changes = answer.get("state")
+        if not isinstance(changes, list):
+            return
+        for change in changes[:20]:
+            if not isinstance(change, dict):
+                continue
+            text = _text(change.get("text", ""), MAX_STATE_TEXT)
+            self.state_changes.append({"text": text, "restored": bool(change.get("restored", True)),
+                                       "check": during or self.current_check})
+
+    def request(self, message: dict[str, Any], call: str = "") -> dict[str, Any]:
+        """Send one request; the answer, or ``AdapterError`` when the adapter failed."""
+        if self._dropped:
+            message = {**message, "drop": self._dropped}
+            self._dropped = []
+        answer = self.backend.request(message)
+        self._note_state(answer)
+        if answer.get("ok") is not True:
+            error = _text(answer.get("error", "the implementation's side gave no reason"), MAX_MESSAGE)
+            raise AdapterError(error, call)
+        return answer
+
+    def _forget(self, handle: int, generation: int) -> None:
+        if generation == self.backend.generation:
+            self._dropped.append(handle)
+
     # Building -----------------------------------------------------------------
-    def _build_one(self, config: GRUConfig, seed: int) -> Any:
-        call = f"{self.name}.build({config})"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # implementations with their own init are built reproducibly
-            try:
-                return self.adapter.build(config)
-            except Exception as exc:
-                raise AdapterError(f"build raised {type(exc).__name__}: {exc}", call) from exc
-
-    def _load_one(self, obj: Any, params: CanonicalParams, dtype: torch.dtype) -> None:
-        call = f"{self.name}.load({params!r})"
-        try:
-            self.adapter.load(obj, params)
-        except Exception as exc:
-            raise AdapterError(f"load raised {type(exc).__name__}: {exc}", call) from exc
-
     def instantiate(self, case: Case, params: CanonicalParams | None = None, *, load: bool = True) -> Instance:
         """Build a fresh implementation for the case's configuration and, for
         white-box adapters, load ``params`` (default: the case's own)."""
         config = case.config
         params = case.params if params is None else params
-        if not self.is_cell:
-            impl = self._build_one(config, case.spec.seed)
-            if load and self.white_box:
-                self._load_one(impl, params, config.dtype)
-            return Instance(config, impl)
-        cells = {}
-        for layer in range(config.num_layers):
-            for d in range(config.num_directions):
-                cell_config = GRUConfig(
-                    input_size=params.layer_input_size(layer),
-                    hidden_size=config.hidden_size,
-                    dtype=config.dtype,
-                    device=config.device,
-                )
-                cell = self._build_one(cell_config, case.spec.seed + 7919 * (2 * layer + d))
-                if load and self.white_box:
-                    self._load_one(cell, params.cell(layer, reverse=d == 1), config.dtype)
-                cells[(layer, d)] = cell
-        return Instance(config, None, cells)
+        message: dict[str, Any] = {"op": "build", "config": config.to_json(), "seed": case.spec.seed}
+        if load and self.white_box:
+            message["params"] = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+            message["param_meta"] = {"input_size": params.input_size, "hidden_size": params.hidden_size,
+                                     "num_layers": params.num_layers, "bidirectional": params.bidirectional,
+                                     "bias": params.bias}
+        answer = self.request(message, f"{self.name}.build({config})")
+        handle = answer.get("instance")
+        if not isinstance(handle, int) or isinstance(handle, bool):
+            raise AdapterError("the implementation's side answered build without an instance")
+        instance = Instance(config, handle, self.backend.generation)
+        weakref.finalize(instance, self._forget, handle, instance.generation)
+        return instance
 
     # Calling ------------------------------------------------------------------
-    def prepare(
-        self, instance: Instance, x: np.ndarray, h0: np.ndarray | None, *, unbatched: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Time-major float64 arrays -> tensors in the instance's dtype and layout."""
-        dtype, device = instance.config.dtype, instance.config.device
-        # torch.tensor keeps a NumPy array's strides, and fancy indexing (x[:, order]) makes
-        # strided arrays: only inputs.non-contiguous should hand an implementation strided tensors.
-        xt = torch.tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
-        ht = None if h0 is None else torch.tensor(np.ascontiguousarray(h0), dtype=dtype, device=device)
+    def handed_shapes(self, instance: Instance, x_shape: tuple[int, ...], h0_shape: tuple[int, ...] | None,
+                      *, unbatched: bool = False) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+        """The shapes of time-major ``x`` and ``h0`` as the implementation gets them."""
         if unbatched:
-            xt = xt[:, 0, :].contiguous()
-            ht = None if ht is None else ht[:, 0, :].contiguous()
-        elif instance.config.batch_first:
-            xt = xt.transpose(0, 1).contiguous()
-        return xt, ht
+            return (x_shape[0], x_shape[2]), None if h0_shape is None else (h0_shape[0], h0_shape[2])
+        if instance.config.batch_first and not self.is_cell:
+            return (x_shape[1], x_shape[0], *x_shape[2:]), h0_shape
+        return tuple(x_shape), h0_shape
 
-    def invoke(
-        self,
-        instance: Instance,
-        x: torch.Tensor,
-        h0: torch.Tensor | None,
-        *,
-        grad: bool = False,
-        lengths: torch.Tensor | None = None,
-    ) -> tuple[Any, Any, list[str]]:
-        """Call the implementation; returns (output, h_n, shape problems) as given.
-        With ``lengths`` (B,), ``x`` is a padded variable-length batch (layer adapters)."""
-        context = contextlib.nullcontext() if grad else torch.no_grad()
-        with context:
-            if self.is_cell:
-                if lengths is not None:
-                    raise AdapterError("variable-length batches are graded on layer adapters only")
-                return self._unroll(instance, x, h0)
-            if lengths is not None:
-                return self._invoke_lengths(instance, x, h0, lengths)
-            call = describe_call(f"{self.name}.run", x, h0)
-            try:
-                returned = self.adapter.run(instance.impl, x, h0)  # type: ignore[union-attr]
-            except Exception as exc:
-                raise AdapterError(f"run raised {type(exc).__name__}: {exc}", call) from exc
-            if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-                raise AdapterError(
-                    f"run returned {type(returned).__name__}, but should return (output, h_n)", call
-                )
-            return returned[0], returned[1], []
+    def describe_call(self, instance: Instance, x_shape: tuple[int, ...], h0_shape: tuple[int, ...] | None, *,
+                      dtype: str | None = None, op: str = "") -> str:
+        """The call as the implementation sees it, from the shapes it is handed."""
+        name = f"{self.name}.{op or ('step' if self.is_cell else 'run')}"
+        return describe_call(name, x_shape, dtype or dtype_name(instance.config.dtype), h0_shape)
 
-    def _invoke_lengths(self, instance: Instance, x: torch.Tensor, h0: torch.Tensor | None,
-                        lengths: torch.Tensor) -> tuple[Any, Any, list[str]]:
-        """``run_lengths`` if the adapter has it, else ``run`` on a PackedSequence;
-        a packed output is padded back to the input's T steps (zeros past each length)."""
-        from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
-
-        batch_first = instance.config.batch_first
-        shown = f"lengths={lengths.tolist()}"
-        try:
-            if self.adapter.takes_lengths():  # type: ignore[union-attr]
-                call = describe_call(f"{self.name}.run_lengths", x, h0).replace(", h0=", f", {shown}, h0=")
-                returned = self.adapter.run_lengths(instance.impl, x, lengths, h0)  # type: ignore[union-attr]
-            else:
-                call = describe_call(f"{self.name}.run", x, h0).replace(
-                    "(x=", "(x=pack_padded_sequence(").replace(", h0=", f", {shown}), h0=")
-                packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
-                returned = self.adapter.run(instance.impl, packed, h0)  # type: ignore[union-attr]
-        except Exception as exc:
-            raise AdapterError(f"run raised {type(exc).__name__}: {exc}", call) from exc
-        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-            raise AdapterError(f"run returned {type(returned).__name__}, but should return (output, h_n)", call)
-        output, h_n = returned
-        if isinstance(output, PackedSequence):
-            total = x.shape[1] if batch_first else x.shape[0]
-            output, _ = pad_packed_sequence(output, batch_first=batch_first, total_length=total)
-        return output, h_n, []
-
-    def _unroll(self, instance: Instance, x: torch.Tensor, h0: torch.Tensor | None):
-        config = instance.config
-        steps, batch = x.shape[0], x.shape[1]
-        hidden = config.hidden_size
-        problems: list[str] = []
-        layer_input = x
-        finals = []
-        for layer in range(config.num_layers):
-            halves = []
-            for d in range(config.num_directions):
-                index = layer * config.num_directions + d
-                h = h0[index] if h0 is not None else torch.zeros(batch, hidden, dtype=x.dtype, device=x.device)
-                outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
-                for t in reversed(range(steps)) if d == 1 else range(steps):
-                    call = describe_call(f"{self.name}.step", layer_input[t], h)
-                    try:
-                        h_new = self.adapter.step(instance.cells[(layer, d)], layer_input[t], h)  # type: ignore[union-attr]
-                    except Exception as exc:
-                        raise AdapterError(f"step raised {type(exc).__name__}: {exc}", call) from exc
-                    h_new = _as_tensor(h_new, "step's result", call)
-                    if tuple(h_new.shape) != (batch, hidden):
-                        if h_new.numel() != batch * hidden:
-                            raise AdapterError(
-                                f"step returned shape {tuple(h_new.shape)}, but should return ({batch}, {hidden})",
-                                call,
-                            )
-                        problem = f"step returned shape {tuple(h_new.shape)}, but should return ({batch}, {hidden}) [{call}]"
-                        if problem not in problems:
-                            problems.append(problem)
-                        h_new = h_new.reshape(batch, hidden)
-                    h = h_new
-                    outs[t] = h
-                halves.append(torch.stack(outs) if steps else torch.zeros(0, batch, hidden, dtype=x.dtype))
-                finals.append(h)
-            layer_input = torch.cat(halves, dim=-1)
-        return layer_input, torch.stack(finals), problems
-
-    def read(
-        self,
-        instance: Instance,
-        returned: tuple[Any, Any, list[str]],
-        x: torch.Tensor,
-        h0: torch.Tensor | None,
-        *,
-        unbatched: bool = False,
-    ) -> Result:
-        """Check that what came back can be read as nn.GRU's (output, h_n) and convert it."""
-        config = instance.config
-        call = describe_call(f"{self.name}.{'step' if self.is_cell else 'run'}", x, h0)
-        output, h_n, problems = returned
-        output = _as_tensor(output, "output", call)
-        h_n = _as_tensor(h_n, "h_n", call)
-        problems = list(problems)
-        if unbatched:
-            steps, batch = x.shape[0], None
-        elif config.batch_first and not self.is_cell:
-            batch, steps = x.shape[0], x.shape[1]
-        else:
-            steps, batch = x.shape[0], x.shape[1]
-        width = config.num_directions * config.hidden_size
-        states = config.num_layers * config.num_directions
-        if unbatched:
-            out_shape, hn_shape = (steps, width), (states, config.hidden_size)
-        elif config.batch_first and not self.is_cell:
-            out_shape, hn_shape = (batch, steps, width), (states, batch, config.hidden_size)
-        else:
-            out_shape, hn_shape = (steps, batch, width), (states, batch, config.hidden_size)
-        for what, tensor, shape in (("output", output, out_shape), ("h_n", h_n, hn_shape)):
-            if tuple(tensor.shape) != shape:
-                if tensor.numel() != int(np.prod(shape)):
-                    raise AdapterError(
-                        f"{what} has shape {tuple(tensor.shape)}, but should have shape {shape}", call
-                    )
-                problems.append(f"{what} has shape {tuple(tensor.shape)}, but should have shape {shape} [{call}]")
-        out = _to_numpy(output).reshape(out_shape)
-        hn = _to_numpy(h_n).reshape(hn_shape)
-        if config.batch_first and not unbatched and not self.is_cell:
-            out = out.transpose(1, 0, 2)
-        return Result(out, hn, output, h_n, call, problems)
-
-    def call(
+    def execute(
         self,
         instance: Instance,
         x: np.ndarray,
@@ -354,45 +433,165 @@ class Subject:
         *,
         unbatched: bool = False,
         lengths: Any = None,
-    ) -> Result:
-        """Run time-major float64 ``x`` (T, B, I) from ``h0`` (L*D, B, H) or None;
-        with ``lengths`` (B ints), as a padded variable-length batch."""
-        xt, ht = self.prepare(instance, x, h0, unbatched=unbatched)
+        x_dtype: str | None = None,
+        h0_dtype: str | None = None,
+        strides: str = "contiguous",
+        default_device: str | None = None,
+        seed: int | None = None,
+        grad: bool = False,
+        keep_inputs: bool = False,
+    ) -> Returned:
+        """Call the implementation on time-major float64 ``x`` (T, B, I) from ``h0``
+        (L*D, B, H) or None, and return what it gave, unread. Options: ``unbatched``
+        (x given as (T, 1, I) is handed over as (T, I)); ``lengths`` (B ints, a padded
+        variable-length batch); other dtypes for x or h0; ``strides`` "strided" (the
+        same values as non-contiguous views) or "misread" (what a kernel ignoring strides
+        reads from them); a ``default_device`` during the call; a torch ``seed`` set for
+        the call; ``grad`` (autograd on, for ``backward``); ``keep_inputs`` (x and h0 as
+        handed over and after the call)."""
+        x = np.asarray(x, dtype=np.float64)
+        h0 = None if h0 is None else np.asarray(h0, dtype=np.float64)
+        x_shape, h0_shape = self.handed_shapes(instance, x.shape, None if h0 is None else h0.shape,
+                                               unbatched=unbatched)
+        call = self.describe_call(instance, x_shape, h0_shape, dtype=x_dtype)
         if lengths is not None:
-            lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
-        return self.read(instance, self.invoke(instance, xt, ht, lengths=lengths), xt, ht, unbatched=unbatched)
+            lengths = [int(n) for n in lengths]
+            call = call.replace(", h0=", f", lengths={lengths}, h0=")
+        if instance.generation != self.backend.generation:
+            from conformance.isolation import WorkerLost
 
-    def parameter_grads(self, instance: Instance) -> dict[str, np.ndarray] | None:
-        """The implementation's parameter gradients after a backward pass, by canonical
-        name (cells' layer-0 names mapped to their layer and direction), as float64
-        arrays; None when the adapter has no ``grads`` method."""
-        if not self.adapter.has_grads():
-            return None
-        from conformance.params import param_name
+            raise WorkerLost("the instance was built in a worker process that has since ended")
+        answer = self.request({
+            "op": "call", "instance": instance.handle, "x": x, "h0": h0, "unbatched": unbatched,
+            "lengths": lengths, "x_dtype": x_dtype, "h0_dtype": h0_dtype, "strides": strides,
+            "default_device": default_device, "seed": seed, "grad": grad, "keep_inputs": keep_inputs,
+        }, call)
+        try:
+            output, h_n = _read_value(answer.get("output")), _read_value(answer.get("h_n"))
+            problems = [_text(p, MAX_MESSAGE) for p in _get(answer, "shape_problems", list, [])][:10]
+            inputs = {}
+            if keep_inputs:
+                for key in ("x_before", "x_after", "h0_before", "h0_after"):
+                    array = _read_array(answer, key)
+                    if array is not None:
+                        inputs[key] = array
+        except Malformed as exc:
+            raise AdapterError(f"the implementation's side sent a malformed answer: {exc}", call) from None
+        return Returned(output, h_n, call, x_shape, h0_shape, [f"{p} [{call}]" for p in problems], inputs, unbatched)
 
-        if self.is_cell:
-            sources = [((layer, d), cell) for (layer, d), cell in instance.cells.items()]
+    def read(self, instance: Instance, returned: Returned) -> Result:
+        """Check that what came back can be read as nn.GRU's (output, h_n) and convert it."""
+        config = instance.config
+        call = returned.call
+        unbatched = returned.unbatched
+        problems = list(returned.shape_problems)
+        x_shape = returned.x_shape
+        for what, value in (("output", returned.output), ("h_n", returned.h_n)):
+            if value.kind != "tensor":
+                raise AdapterError(f"{what} is a {value.kind}, not a tensor", call)
+        batch_major = config.batch_first and not self.is_cell and not unbatched
+        if unbatched:
+            steps, batch = x_shape[0], None
+        elif batch_major:
+            batch, steps = x_shape[0], x_shape[1]
         else:
-            sources = [(None, instance.impl)]
-        grads: dict[str, np.ndarray] = {}
-        for slot, obj in sources:
-            call = f"{self.name}.grads(...)"
-            try:
-                given = dict(self.adapter.grads(obj))
-            except Exception as exc:
-                raise AdapterError(f"grads raised {type(exc).__name__}: {exc}", call) from exc
-            for name, value in given.items():
-                if value is None:
-                    raise AdapterError(f"grads gave None for {name}: no gradient reached it", call)
-                if slot is not None:
-                    kind = name.removesuffix("_l0")
-                    name = param_name(kind, slot[0], slot[1] == 1)
-                grads[name] = _to_numpy(_as_tensor(value, f"grads()[{name!r}]", call))
-        return grads
+            steps, batch = x_shape[0], x_shape[1]
+        width = config.num_directions * config.hidden_size
+        states = config.num_layers * config.num_directions
+        if unbatched:
+            out_shape, hn_shape = (steps, width), (states, config.hidden_size)
+        elif batch_major:
+            out_shape, hn_shape = (batch, steps, width), (states, batch, config.hidden_size)
+        else:
+            out_shape, hn_shape = (steps, batch, width), (states, batch, config.hidden_size)
+        arrays = []
+        for what, value, shape in (("output", returned.output, out_shape), ("h_n", returned.h_n, hn_shape)):
+            if value.shape != shape:
+                if int(np.prod(value.shape)) != int(np.prod(shape)):
+                    raise AdapterError(f"{what} has shape {value.shape}, but should have shape {shape}", call)
+                problems.append(f"{what} has shape {value.shape}, but should have shape {shape} [{call}]")
+            if value.values is None:
+                raise AdapterError(f"{what} cannot be read ({value.dtype} on {value.device}): {value.unreadable}",
+                                   call)
+            arrays.append(value.values.reshape(shape))
+        out, hn = arrays
+        if batch_major:
+            out = out.transpose(1, 0, 2)
+        return Result(out, hn, call, returned, problems)
+
+    def call(self, instance: Instance, x: np.ndarray, h0: np.ndarray | None, **options: Any) -> Result:
+        """``execute`` then ``read``: time-major float64 ``output`` and ``h_n``."""
+        return self.read(instance, self.execute(instance, x, h0, **options))
 
     def run_case(self, case: Case) -> Result:
         """Build, load and run one case in one go."""
         return self.call(self.instantiate(case), case.x, case.h0)
 
+    # Gradients ----------------------------------------------------------------
+    def backward(self, instance: Instance, returned: Returned, output_grad: np.ndarray, h_n_grad: np.ndarray,
+                 *, parameters: bool = False) -> dict[str, np.ndarray]:
+        """Back-propagate ``sum(output * output_grad) + sum(h_n * h_n_grad)`` (time-major
+        upstream gradients) through the last call made with ``grad``; returns the
+        gradients with respect to "x" (T, B, I), "h0" (when given) and, with
+        ``parameters``, every canonical parameter the adapter's ``grads`` reads."""
+        config = instance.config
+        batch_major = config.batch_first and not self.is_cell
+        out_grad = output_grad.transpose(1, 0, 2) if batch_major else output_grad
+        message = {"op": "backward", "instance": instance.handle, "parameters": parameters,
+                   "output_grad": np.ascontiguousarray(out_grad).reshape(returned.output.shape),
+                   "h_n_grad": np.ascontiguousarray(h_n_grad).reshape(returned.h_n.shape)}
+        call = f"{returned.call}, then backward of the generated loss"
+        answer = self.request(message, call)
+        grads: dict[str, np.ndarray] = {}
+        try:
+            x_grad = _read_array(answer, "x", returned.x_shape)
+            if x_grad is None:
+                raise Malformed("no gradient for x")
+            grads["x"] = x_grad.transpose(1, 0, 2) if batch_major else x_grad
+            if returned.h0_shape is not None:
+                h0_grad = _read_array(answer, "h0", returned.h0_shape)
+                if h0_grad is not None:
+                    grads["h0"] = h0_grad
+            for name, value in (_get(answer, "parameters", dict, {}) if parameters else {}).items():
+                name = _text(name, 100)
+                if isinstance(value, str):
+                    raise AdapterError(f"grads gave {_text(value, 200)} for {name}", f"{self.name}.grads(...)")
+                if not isinstance(value, np.ndarray) or value.dtype != np.float64:
+                    raise Malformed(f"gradient {name} is not a float64 array")
+                grads[name] = value
+        except Malformed as exc:
+            raise AdapterError(f"the implementation's side sent a malformed answer: {exc}", call) from None
+        return grads
 
-__all__ = ["AdapterError", "Instance", "Result", "Subject", "CaseSpec", "DTYPES"]
+    # Checks ------------------------------------------------------------------------
+    def begin_check(self, check_id: str, seconds: float | None = None) -> None:
+        """A check starts: changes and output are filed under it; ``seconds`` bounds it."""
+        self.current_check = check_id
+        self.backend.begin(seconds)
+
+    def checkpoint(self) -> None:
+        """Ask the implementation's side to look for replaced functions now (the deep
+        state comparison, which puts them back); changes are recorded as usual."""
+        from conformance.isolation import LoadFailed, WorkerLost
+
+        if self.backend.alive:
+            try:
+                self.request({"op": "checkpoint"})
+            except (AdapterError, LoadFailed, WorkerLost):
+                pass
+
+    def end_check(self) -> dict[str, Any]:
+        """A check ended: look for replaced functions (the deep comparison, which puts
+        them back), then what the implementation printed during the check."""
+        self.checkpoint()
+        printed = self.backend.end()
+        self.current_check = ""
+        return printed
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+__all__ = ["AdapterError", "Instance", "Result", "Returned", "Value", "Subject", "CaseSpec", "DTYPES",
+           "InProcess", "describe_call"]
+

@@ -679,6 +679,41 @@ class StateThroughPaddingGRU(ReferenceGRU):
 # --------------------------------------------------------------------------- adapters
 
 
+class GradModeLeakGRU(ReferenceGRU):
+    """Turns autograd off for the whole process after each forward: torch.set_grad_enabled(False)
+    where a local ``with torch.no_grad():`` was meant. Its own numbers and gradients are right."""
+
+    def forward(self, x, h0=None, lengths=None):
+        result = super().forward(x, h0, lengths)
+        torch.set_grad_enabled(False)
+        return result
+
+
+class ReseedingGRU(ReferenceGRU):
+    """Reseeds torch's global generator on every step (torch.manual_seed left in a forward, to
+    make its own dropout reproducible): every later random draw of the program repeats."""
+
+    def cell(self, x, h):
+        torch.manual_seed(0)
+        return super().cell(x, h)
+
+
+def _patched_tanh(a: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return _ORIGINAL_TANH(a, *args, **kwargs)
+
+
+_ORIGINAL_TANH = torch.tanh
+
+
+class PatchingTorchGRU(ReferenceGRU):
+    """Replaces torch.tanh for the whole process with a wrapper of its own (a "fast tanh" patch);
+    the wrapper computes the same values, so only the replacement itself is wrong."""
+
+    def tanh(self, a):
+        torch.tanh = _patched_tanh
+        return torch.tanh(a)
+
+
 def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceLayer]:
     """A layer adapter for ``gru``; ``claims`` change the reference's capabilities."""
     return type(f"{gru.__name__}Layer", (ReferenceLayer,),
@@ -815,7 +850,8 @@ MUTANTS: list[Mutant] = [
        "nn.GRU documentation: dropout acts between layers in training only",
        "layer k > 0 reads its input with half the units zeroed (and the rest doubled), "
        "a new mask on every call",
-       {"contract.deterministic", "equations.step"}, {"contract.stateless", "contract.unbatched"}),
+       {"contract.deterministic", "equations.step"},
+       {"contract.stateless", "contract.unbatched"}),
     _m("sorted-batch", _layer(SortedBatchGRU, "sorted batch"),
        "results depend on the batch's composition (rows sorted, never unsorted)",
        "pytorch#32023; the pack_padded_sequence sort/unsort pattern",
@@ -890,6 +926,21 @@ MUTANTS: list[Mutant] = [
        "variable-length: reverse direction starts at the padded end", "onnx-tensorflow#342",
        "the reverse direction of each sample starts at t = T - 1, reading its padding first",
        {"varlen.reverse-start"}),
+    _m("grad-mode-leak", _layer(GradModeLeakGRU, "grad mode left off", autograd=True),
+       "process-wide state changed: autograd turned off for everything that runs later",
+       "no public GRU report; torch.set_grad_enabled is process-wide (BRIEF section 9)",
+       "exact values and gradients; after each call torch.is_grad_enabled() is False",
+       {"process.global-state"}),
+    _m("reseeds-torch", _cell(ReseedingGRU, "reseeds torch"),
+       "process-wide state changed: the global random generator reseeded",
+       "no public GRU report; torch.manual_seed is process-wide (BRIEF section 9)",
+       "exact values; torch.manual_seed(0) runs on every step",
+       {"process.global-state"}),
+    _m("patches-torch", _layer(PatchingTorchGRU, "patches torch.tanh"),
+       "a torch function monkeypatched for the whole process",
+       "no public GRU report; fast-kernel patches replace torch functions process-wide",
+       "exact values; torch.tanh is replaced by a wrapper of its own on every call",
+       {"process.global-state"}),
     _m("state-through-padding", _layer(StateThroughPaddingGRU, "state through padding", lengths=True),
        "variable-length: final state taken after the padding", "onnx-tensorflow#342",
        "the recurrence runs over the padding; h_n is the state after T steps for every sample",

@@ -13,7 +13,6 @@ CUDA, so that bug shows on CPU-only machines too.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,29 +35,23 @@ def _draw_on(data, subject, device: str, devices: list[str]):
 
 
 def _run_on(subject, case, *, probe: bool):
-    """Build for the case's device, call there; return (result, call)."""
+    """Build for the case's device, call there; return the result read."""
     instance = subject.instantiate(case)
-    x, h0 = subject.prepare(instance, case.x, case.h0)
     device = case.spec.device
     try:
-        if probe:
-            with torch.device(PROBE_DEVICE):
-                returned = subject.invoke(instance, x, h0)
-        else:
-            returned = subject.invoke(instance, x, h0)
+        returned = subject.execute(instance, case.x, case.h0, default_device=PROBE_DEVICE if probe else None)
     except AdapterError as exc:
         if not probe:
             raise
         fail(f"no output or h_n: the call raised while torch's default device was {PROBE_DEVICE!r} ({exc}); "
              f"it creates tensors on the default device, but should create them on the input's device "
              f"({device}), or it fails on every device but the default one", case=case.spec)
-    for what, value in (("output", returned[0]), ("h_n", returned[1])):
-        where = getattr(value, "device", None)
-        if where is not None and where.type != device:
-            fail(f"{what} is on {where}, but should be on {device}, the input's device"
+    for what, value in (("output", returned.output), ("h_n", returned.h_n)):
+        if value.kind == "tensor" and value.device != device:
+            fail(f"{what} is on {value.device}, but should be on {device}, the input's device"
                  + (f" (torch's default device was {PROBE_DEVICE!r})" if probe else ""),
                  call=f"{subject.name} on {device}", case=case.spec)
-    return subject.read(instance, returned, x, h0)
+    return subject.read(instance, returned)
 
 
 def _grade_on(subject, data, device: str) -> None:

@@ -16,14 +16,13 @@ the implementation nonconformant.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close, fail
 from conformance.strategies import draw_case, sequence_lengths
-from conformance.subject import AdapterError, describe_call
+from conformance.subject import AdapterError
 from conformance.tolerances import tolerance
 
 
@@ -106,16 +105,6 @@ def test_reverse_starts_at_last_real_element(subject, data):
 # --------------------------------------------------------------------------- inputs
 
 
-def _non_contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
-    """The same values in a strided view: every other element of a tensor twice as wide
-    (non-contiguous whenever it has more than one element)."""
-    if t is None:
-        return None
-    wide = torch.zeros(*t.shape, 2, dtype=t.dtype, device=t.device)
-    wide[..., 0] = t
-    return wide[..., 0]
-
-
 @check(
     "inputs.non-contiguous",
     title="Non-contiguous inputs",
@@ -129,16 +118,8 @@ def test_non_contiguous_inputs(subject, data):
     spec = draw_case(data, subject)
     case = spec.materialize()
     # Fresh instances and the same random state for both calls: only the strides differ.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        contiguous = subject.call(subject.instantiate(case), case.x, case.h0)
-    instance = subject.instantiate(case)
-    x, h0 = subject.prepare(instance, case.x, case.h0)
-    x, h0 = x.contiguous(), None if h0 is None else h0.contiguous()
-    x_nc, h0_nc = _non_contiguous(x), _non_contiguous(h0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        strided = subject.read(instance, subject.invoke(instance, x_nc, h0_nc), x_nc, h0_nc)
+    contiguous = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed)
+    strided = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed, strides="strided")
     call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
     tol = tolerance(spec.dtype, "self")
     assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
@@ -160,26 +141,23 @@ def test_batch_of_one(subject, data):
     spec = draw_case(data, subject, min_batch=2, max_batch=2, max_steps=3)
     case = spec.materialize()
     instance = subject.instantiate(case)
-    x, h0 = subject.prepare(instance, case.x, case.h0)
-    two = subject.invoke(instance, x, h0)
-    x1, h1 = subject.prepare(instance, case.x[:, :1], None if case.h0 is None else case.h0[:, :1])
-    one = subject.invoke(instance, x1, h1)
-    call = describe_call(f"{subject.name}.run", x1, h1)
-    for what, got, larger in (("output", one[0], two[0]), ("h_n", one[1], two[1])):
-        got_shape, larger_shape = tuple(getattr(got, "shape", ())), tuple(getattr(larger, "shape", ()))
-        if len(got_shape) != len(larger_shape):
-            fail(f"{what} has shape {got_shape} for a batch of one, but should keep the batch axis, as "
-                 f"{larger_shape} for a batch of two does", call=call, case=spec)
+    two = subject.execute(instance, case.x, case.h0)
+    one = subject.execute(instance, case.x[:, :1], None if case.h0 is None else case.h0[:, :1])
+    for what, got, larger in (("output", one.output, two.output), ("h_n", one.h_n, two.h_n)):
+        if len(got.shape) != len(larger.shape):
+            fail(f"{what} has shape {got.shape} for a batch of one, but should keep the batch axis, as "
+                 f"{larger.shape} for a batch of two does", call=one.call, case=spec)
 
 
-def _accepted(subject, instance, x: torch.Tensor, h0: torch.Tensor | None) -> str | None:
-    """None if the implementation rejected the call (raised); what it returned otherwise."""
+def _accepted(subject, instance, x: np.ndarray, h0: np.ndarray | None, **options) -> str | None:
+    """None if the implementation rejected the call (raised); the call and what it
+    returned otherwise."""
     try:
-        output, h_n, _ = subject.invoke(instance, x, h0)
+        returned = subject.execute(instance, x, h0, **options)
     except AdapterError:
         return None
-    shapes = [tuple(t.shape) if hasattr(t, "shape") else type(t).__name__ for t in (output, h_n)]
-    return f"returned output {shapes[0]} and h_n {shapes[1]}"
+    shapes = [v.shape if v.kind == "tensor" else v.kind for v in (returned.output, returned.h_n)]
+    return f"[{returned.call}] returned output {shapes[0]} and h_n {shapes[1]}"
 
 
 def _report_accepted(accepted: list[str], spec) -> None:
@@ -203,22 +181,21 @@ def test_wrong_shapes_rejected(subject, data):
                      with_h0=True if (subject.is_cell or subject.capabilities.h0) else False)
     case = spec.materialize()
     instance = subject.instantiate(case)
-    x, h0 = subject.prepare(instance, case.x, case.h0)
-    feature_axis = x.dim() - 1
-    wide_x = torch.cat([x, x.narrow(feature_axis, 0, 1)], dim=feature_axis)
+    x, h0 = case.x, case.h0  # time-major: the call hands them over in the instance's layout
+    wide_x = np.concatenate([x, x[..., :1]], axis=-1)
     attempts = [(f"x with {spec.input_size + 1} features (the instance takes {spec.input_size})", wide_x, h0)]
     if h0 is not None:
         attempts.append((f"h0 with batch 1 for a batch of {spec.batch}", x, h0[:, :1]))
         attempts.append((f"h0 with hidden size {spec.hidden_size + 1} (the instance has {spec.hidden_size})",
-                         x, torch.cat([h0, h0[..., :1]], dim=-1)))
+                         x, np.concatenate([h0, h0[..., :1]], axis=-1)))
         if not subject.is_cell:  # a cell never sees h0 whole: the suite's unroller indexes it
             attempts.append((f"h0 with {h0.shape[0] + 1} layer*direction slots (should be {h0.shape[0]})",
-                             x, torch.cat([h0, h0[:1]], dim=0)))
+                             x, np.concatenate([h0, h0[:1]], axis=0)))
     accepted = []
     for what, bad_x, bad_h0 in attempts:
         returned = _accepted(subject, instance, bad_x, bad_h0)
         if returned is not None:
-            accepted.append(f"{what} [{describe_call(subject.name, bad_x, bad_h0)}] {returned}")
+            accepted.append(f"{what} {returned}")
     _report_accepted(accepted, spec)
 
 
@@ -236,14 +213,13 @@ def test_wrong_dtypes_rejected(subject, data):
                      with_h0=True if (subject.is_cell or subject.capabilities.h0) else False)
     case = spec.materialize()
     instance = subject.instantiate(case)
-    x, h0 = subject.prepare(instance, case.x, case.h0)
-    other = torch.float64 if x.dtype != torch.float64 else torch.float32
-    attempts = [(f"x in {other} for a {x.dtype} instance", x.to(other), h0)]
-    if h0 is not None:
-        attempts.append((f"h0 in {other} for a {x.dtype} instance", x, h0.to(other)))
+    other = "float64" if spec.dtype != "float64" else "float32"
+    attempts = [(f"x in torch.{other} for a torch.{spec.dtype} instance", {"x_dtype": other})]
+    if case.h0 is not None:
+        attempts.append((f"h0 in torch.{other} for a torch.{spec.dtype} instance", {"h0_dtype": other}))
     accepted = []
-    for what, bad_x, bad_h0 in attempts:
-        returned = _accepted(subject, instance, bad_x, bad_h0)
+    for what, options in attempts:
+        returned = _accepted(subject, instance, case.x, case.h0, **options)
         if returned is not None:
-            accepted.append(f"{what} [{describe_call(subject.name, bad_x, bad_h0)}] {returned}")
+            accepted.append(f"{what} {returned}")
     _report_accepted(accepted, spec)

@@ -1,0 +1,68 @@
+"""Process: what a call leaves behind in the process that runs it.
+
+An implementation runs in a worker process of its own, and around every
+request (build, load, call, backward) the suite snapshots torch's and the
+process's global state and puts it back afterwards
+(``conformance.process_state``), so no other check, and no other
+implementation, ever sees a change. This family reports the changes
+themselves: a GRU that turns grad mode off, reseeds torch, changes the
+default dtype or replaces ``torch.tanh`` for the whole process breaks every
+computation that runs after it in a real program.
+"""
+
+from __future__ import annotations
+
+from conformance.cases import CaseSpec
+from conformance.catalogue import check
+from conformance.compare import fail
+from conformance.grads import implementation_gradients
+from conformance.reference_autograd import LossWeights
+
+
+def _exercise(subject) -> None:
+    """One build, load, call (and backward, where claimed) of a small case, so that the
+    check sees every kind of request even when it runs alone (``-k process``)."""
+    caps = subject.capabilities
+    spec = CaseSpec(steps=3, batch=3, input_size=2, hidden_size=3, num_layers=2 if caps.multi_layer else 1,
+                    bidirectional=caps.bidirectional, batch_first=subject.layouts()[0],
+                    dtype=(subject.dtypes() or ["float32"])[0], seed=7, with_h0=subject.is_cell or caps.h0)
+    subject.current_spec = spec
+    case = spec.materialize()
+    instance = subject.instantiate(case)
+    subject.call(instance, case.x, case.h0)
+    if caps.autograd and spec.dtype in ("float32", "float64"):
+        implementation_gradients(subject, subject.instantiate(case), case, LossWeights.for_case(spec),
+                                 with_h0=subject.is_cell or caps.h0)
+
+
+@check(
+    "process.global-state",
+    title="Leaves process-wide state alone",
+    statement="no request (import, build, load, call, backward) changes process-wide state: torch's grad "
+    "and inference mode, default dtype and device, random states, thread count, anomaly detection, "
+    "deterministic algorithms, autocast and backend flags; NumPy's and Python's random states and error "
+    "handling, the working directory, environment variables and signal handlers; no function of torch, "
+    "NumPy or the suite replaced; no thread, child process or exit handler left behind",
+    reference="nn.GRU changes no global state; every change is put back after the request that made it, "
+    "so only this check sees it",
+)
+def test_leaves_process_state_alone(subject):
+    from conformance.subject import AdapterError
+
+    try:
+        _exercise(subject)
+    except AdapterError:
+        pass  # the adapter's failures are other checks' findings; the state is this one's
+    subject.checkpoint()
+    seen: dict[str, list[str]] = {}
+    for change in subject.state_changes:
+        where = seen.setdefault(change["text"], [])
+        if change["check"] and change["check"] not in where:
+            where.append(change["check"])
+    if seen:
+        lines = []
+        for text, where in seen.items():
+            shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+            lines.append(f"{text} (seen during {shown})" if where else text)
+        fail("changed process-wide state, but should leave it as it found it: " + "; ".join(lines)
+             + " [each was undone after the request that made it, or the process replaced, so no other check saw it]")

@@ -1,0 +1,403 @@
+"""The implementation's side: builds, loads and calls one adapter on request.
+
+This is the only code that touches an adapter or what it returns. It runs in
+the implementation's worker process (``conformance.worker``), or in the grading
+process itself when isolation is turned off for debugging. Requests and
+answers are plain data (``conformance.wire``): configurations, canonical
+parameters, float64 inputs in, raw returned values with their dtype, device and
+shape out. Interpreting what came back (shapes, layouts, tolerances) is the
+grader's job (``conformance.subject``), so nothing computed here decides a
+verdict.
+
+Every request runs under a ``StateGuard``: torch's and the process's global
+state is put back after it and the changes are reported with the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from conformance.adapter import AdapterInfo, CellAdapter, GRUConfig, LayerAdapter, _Adapter
+from conformance.cases import DTYPES, dtype_name
+from conformance.params import CanonicalParams, param_name
+from conformance.process_state import Change, StateGuard
+
+#: Instances kept alive at once (a check uses at most a few; the oldest goes first).
+MAX_INSTANCES = 32
+#: Longest message text taken from an adapter's exception.
+MAX_TEXT = 2000
+
+
+class AdapterFailure(Exception):
+    """The adapter raised, or returned something that cannot be sent back."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def _text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " ..."
+
+
+def describe(adapter: _Adapter) -> dict[str, Any]:
+    """The adapter's declarations, as plain data."""
+    return vars(AdapterInfo.of(adapter))
+
+
+@dataclass
+class Built:
+    """One built (and, for white-box adapters, loaded) implementation."""
+
+    config: GRUConfig
+    impl: Any = None
+    cells: dict[tuple[int, int], Any] = field(default_factory=dict)
+    #: The leaves and results of the last call made with autograd on, kept for ``backward``.
+    pending: dict[str, Any] | None = None
+
+
+def _strided(t: torch.Tensor) -> torch.Tensor:
+    """The same values in a strided view: every other element of a tensor twice as wide
+    in its last axis (non-contiguous whenever it has more than one element)."""
+    wide = torch.zeros(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
+    wide[..., ::2] = t
+    return wide[..., ::2]
+
+
+def _misread(t: torch.Tensor) -> torch.Tensor:
+    """What a kernel that ignores strides reads from ``_strided(t)``'s storage."""
+    strides = [int(np.prod(t.shape[i + 1:])) for i in range(t.dim())]
+    return torch.as_strided(t, t.shape, strides, t.storage_offset()).clone()
+
+
+def _describe_value(value: Any) -> dict[str, Any]:
+    """A returned value as plain data: its kind, dtype, device, shape and float64 values."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        return {"kind": type(value).__name__}
+    info: dict[str, Any] = {
+        "kind": "tensor", "dtype": dtype_name(value.dtype), "device": value.device.type,
+        "shape": [int(s) for s in value.shape], "requires_grad": bool(value.requires_grad),
+    }
+    try:
+        info["values"] = value.detach().to("cpu", torch.float64).contiguous().numpy().copy()
+    except Exception as exc:  # noqa: BLE001 - e.g. a meta tensor has no values
+        info["unreadable"] = _text(exc)
+    return info
+
+
+def _float64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy().copy()
+
+
+def _as_tensor(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        return torch.from_numpy(value)
+    return value
+
+
+class Executor:
+    """Serves one adapter: ``handle(request) -> answer`` (both plain data)."""
+
+    def __init__(self, adapter: _Adapter, guard: StateGuard | None = None) -> None:
+        if not isinstance(adapter, (CellAdapter, LayerAdapter)):
+            raise TypeError(f"{type(adapter).__name__} is not a CellAdapter or LayerAdapter subclass")
+        self.adapter = adapter
+        self.instances: OrderedDict[int, Built] = OrderedDict()
+        self.next_id = 1
+        self.guard = guard or StateGuard()
+        self.is_cell = isinstance(adapter, CellAdapter)
+
+    # Dispatch --------------------------------------------------------------------
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        start = time.perf_counter()
+        changes: list[Change] = []
+        for stale in request.get("drop", []) or []:
+            self.instances.pop(stale, None)
+        try:
+            with self.guard.around(changes, deep=op == "checkpoint"):
+                if op == "describe":
+                    answer = {"info": describe(self.adapter)}
+                elif op == "build":
+                    answer = self.build(request)
+                elif op == "call":
+                    answer = self.call(request)
+                elif op == "backward":
+                    answer = self.backward(request)
+                elif op in ("checkpoint", "drop"):
+                    answer = {}
+                else:
+                    answer = {"ok": False, "error": f"unknown request {op!r}", "where": "protocol"}
+        except AdapterFailure as exc:
+            answer = {"ok": False, "error": str(exc), "where": exc.where}
+        answer.setdefault("ok", True)
+        if changes:
+            answer["state"] = [{"text": c.text(), "restored": c.restored} for c in changes]
+        answer["seconds"] = time.perf_counter() - start
+        return answer
+
+    # Building -----------------------------------------------------------------------
+    def _build_one(self, config: GRUConfig, seed: int) -> Any:
+        # Implementations with their own random init (torch's, NumPy's or Python's global
+        # generators) are built reproducibly, and the generators are left as they were.
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)  # the CPU generator only: torch.manual_seed
+            # also seeds every accelerator's, which costs milliseconds
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
+            try:
+                return self.adapter.build(config)
+            except Exception as exc:  # noqa: BLE001 - everything the adapter raises is reported
+                raise AdapterFailure(f"build raised {_text(exc)}", "build") from None
+            finally:
+                np.random.set_state(numpy_state)
+                random.setstate(python_state)
+
+    def _load_one(self, obj: Any, params: CanonicalParams) -> None:
+        try:
+            self.adapter.load(obj, params)
+        except Exception as exc:  # noqa: BLE001
+            raise AdapterFailure(f"load raised {_text(exc)}", "load") from None
+
+    def build(self, request: dict[str, Any]) -> dict[str, Any]:
+        config = GRUConfig.from_json(request["config"])
+        seed = int(request.get("seed", 0))
+        arrays = request.get("params")
+        meta = request.get("param_meta") or {}
+        params = None
+        if arrays is not None:
+            params = CanonicalParams(arrays, input_size=int(meta["input_size"]), hidden_size=int(meta["hidden_size"]),
+                                     num_layers=int(meta.get("num_layers", 1)),
+                                     bidirectional=bool(meta.get("bidirectional", False)),
+                                     bias=bool(meta.get("bias", True)))
+        built = Built(config)
+        if not self.is_cell:
+            built.impl = self._build_one(config, seed)
+            if params is not None:
+                self._load_one(built.impl, params)
+        else:
+            for layer in range(config.num_layers):
+                for d in range(config.num_directions):
+                    in_size = config.input_size if layer == 0 else config.num_directions * config.hidden_size
+                    cell_config = GRUConfig(input_size=in_size, hidden_size=config.hidden_size,
+                                            bias=config.bias, dtype=config.dtype, device=config.device)
+                    cell = self._build_one(cell_config, seed + 7919 * (2 * layer + d))
+                    if params is not None:
+                        self._load_one(cell, params.cell(layer, reverse=d == 1))
+                    built.cells[(layer, d)] = cell
+        handle = self.next_id
+        self.next_id += 1
+        self.instances[handle] = built
+        while len(self.instances) > MAX_INSTANCES:
+            self.instances.popitem(last=False)
+        return {"instance": handle}
+
+    def _instance(self, request: dict[str, Any]) -> Built:
+        handle = request.get("instance")
+        if handle not in self.instances:
+            raise AdapterFailure(f"no instance {handle!r} in this process (dropped or never built)", "protocol")
+        return self.instances[handle]
+
+    # Calling ----------------------------------------------------------------------------
+    def prepare(self, built: Built, request: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Time-major float64 arrays -> tensors in the instance's dtype, layout and device
+        (or the dtypes and strides a request asks for)."""
+        config = built.config
+        x_dtype = DTYPES[request["x_dtype"]] if request.get("x_dtype") else config.dtype
+        h_dtype = DTYPES[request["h0_dtype"]] if request.get("h0_dtype") else config.dtype
+        x_array, h_array = request["x"], request.get("h0")
+        xt = torch.tensor(np.ascontiguousarray(x_array), dtype=x_dtype, device=config.device)
+        ht = None if h_array is None else torch.tensor(np.ascontiguousarray(h_array), dtype=h_dtype,
+                                                         device=config.device)
+        if request.get("unbatched"):
+            xt = xt[:, 0, :].contiguous()
+            ht = None if ht is None else ht[:, 0, :].contiguous()
+        elif config.batch_first and not self.is_cell:
+            xt = xt.transpose(0, 1).contiguous()
+        strides = request.get("strides", "contiguous")
+        if strides in ("strided", "misread"):
+            xt, ht = _strided(xt), None if ht is None else _strided(ht)
+            if strides == "misread":
+                xt, ht = _misread(xt), None if ht is None else _misread(ht)
+        return xt, ht
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        built = self._instance(request)
+        built.pending = None
+        x, h0 = self.prepare(built, request)
+        grad = bool(request.get("grad"))
+        if grad:
+            x = x.detach().requires_grad_(True)
+            h0 = None if h0 is None else h0.detach().requires_grad_(True)
+        keep = bool(request.get("keep_inputs"))
+        before = {"x": x.detach().clone(), "h0": None if h0 is None else h0.detach().clone()} if keep else {}
+        lengths = request.get("lengths")
+        device = request.get("default_device")
+        seed = request.get("seed")
+        with contextlib.ExitStack() as stack:
+            if seed is not None:
+                stack.enter_context(torch.random.fork_rng(devices=[]))
+                torch.default_generator.manual_seed(int(seed))
+            stack.enter_context(contextlib.nullcontext() if grad else torch.no_grad())
+            if device:
+                stack.enter_context(torch.device(device))
+            output, h_n, problems = self.invoke(built, x, h0, lengths)
+        answer: dict[str, Any] = {"output": _describe_value(output), "h_n": _describe_value(h_n),
+                                  "shape_problems": problems}
+        if keep:  # the inputs as handed over and as they are after the call, in their own dtype
+            for key, tensor in (("x", x), ("h0", h0)):
+                if tensor is not None:
+                    answer[f"{key}_before"] = _float64(before[key])
+                    answer[f"{key}_after"] = _float64(tensor)
+        if grad:
+            built.pending = {"x": x, "h0": h0, "output": _as_tensor(output), "h_n": _as_tensor(h_n)}
+        return answer
+
+    def invoke(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None,
+               lengths: list[int] | None) -> tuple[Any, Any, list[str]]:
+        if self.is_cell:
+            if lengths is not None:
+                raise AdapterFailure("variable-length batches are graded on layer adapters only", "protocol")
+            return self._unroll(built, x, h0)
+        adapter: LayerAdapter = self.adapter  # type: ignore[assignment]
+        if lengths is not None:
+            return self._invoke_lengths(built, x, h0, torch.as_tensor(list(lengths), dtype=torch.int64))
+        try:
+            returned = adapter.run(built.impl, x, h0)
+        except Exception as exc:  # noqa: BLE001
+            raise AdapterFailure(f"run raised {_text(exc)}", "run") from None
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise AdapterFailure(f"run returned {type(returned).__name__}, but should return (output, h_n)", "run")
+        return returned[0], returned[1], []
+
+    def _invoke_lengths(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None,
+                        lengths: torch.Tensor) -> tuple[Any, Any, list[str]]:
+        """``run_lengths`` if the adapter has it, else ``run`` on a PackedSequence;
+        a packed output is padded back to the input's T steps (zeros past each length)."""
+        from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+        adapter: LayerAdapter = self.adapter  # type: ignore[assignment]
+        batch_first = built.config.batch_first
+        try:
+            if adapter.takes_lengths():
+                returned = adapter.run_lengths(built.impl, x, lengths, h0)
+            else:
+                packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+                returned = adapter.run(built.impl, packed, h0)
+        except Exception as exc:  # noqa: BLE001
+            raise AdapterFailure(f"run raised {_text(exc)}", "run") from None
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise AdapterFailure(f"run returned {type(returned).__name__}, but should return (output, h_n)", "run")
+        output, h_n = returned
+        if isinstance(output, PackedSequence):
+            total = x.shape[1] if batch_first else x.shape[0]
+            try:
+                output, _ = pad_packed_sequence(output, batch_first=batch_first, total_length=total)
+            except Exception as exc:  # noqa: BLE001
+                raise AdapterFailure(f"its PackedSequence output cannot be padded: {_text(exc)}", "run") from None
+        return output, h_n, []
+
+    def _unroll(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None) -> tuple[Any, Any, list[str]]:
+        """Run a cell adapter as a layer: every layer and direction, one step at a time."""
+        adapter: CellAdapter = self.adapter  # type: ignore[assignment]
+        config = built.config
+        steps, batch = x.shape[0], x.shape[1]
+        hidden = config.hidden_size
+        problems: list[str] = []
+        layer_input = x
+        finals = []
+        for layer in range(config.num_layers):
+            halves = []
+            for d in range(config.num_directions):
+                index = layer * config.num_directions + d
+                h = h0[index] if h0 is not None else torch.zeros(batch, hidden, dtype=x.dtype, device=x.device)
+                outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
+                for t in reversed(range(steps)) if d == 1 else range(steps):
+                    where = f"step at t={t}, layer {layer}, direction {d}"
+                    try:
+                        h_new = adapter.step(built.cells[(layer, d)], layer_input[t], h)
+                    except Exception as exc:  # noqa: BLE001
+                        raise AdapterFailure(f"step raised {_text(exc)} ({where})", "step") from None
+                    h_new = _as_tensor(h_new)
+                    if not isinstance(h_new, torch.Tensor):
+                        raise AdapterFailure(f"step returned a {type(h_new).__name__}, not a tensor ({where})",
+                                             "step")
+                    if tuple(h_new.shape) != (batch, hidden):
+                        if h_new.numel() != batch * hidden:
+                            raise AdapterFailure(f"step returned shape {tuple(h_new.shape)}, but should return "
+                                                 f"({batch}, {hidden}) ({where})", "step")
+                        problem = f"step returned shape {tuple(h_new.shape)}, but should return ({batch}, {hidden})"
+                        if problem not in problems:
+                            problems.append(problem)
+                        h_new = h_new.reshape(batch, hidden)
+                    h = h_new
+                    outs[t] = h
+                halves.append(torch.stack(outs) if steps else torch.zeros(0, batch, hidden, dtype=x.dtype))
+                finals.append(h)
+            layer_input = torch.cat(halves, dim=-1)
+        return layer_input, torch.stack(finals), problems
+
+    # Gradients ----------------------------------------------------------------------------
+    def backward(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Back-propagate sum(output * output_grad) + sum(h_n * h_n_grad) from the last call
+        made with ``grad``; the upstream gradients come in the shapes the call returned."""
+        built = self._instance(request)
+        pending, built.pending = built.pending, None
+        if pending is None:
+            raise AdapterFailure("backward without a call made with grad", "protocol")
+        terms = []
+        for key in ("output", "h_n"):
+            value, upstream = pending[key], request[f"{key}_grad"]
+            if isinstance(value, torch.Tensor) and value.requires_grad:
+                # In float64, as the reference gradients' loss is (conformance.reference_autograd).
+                weights = torch.tensor(upstream, dtype=torch.float64, device=value.device).reshape(value.shape)
+                terms.append((value.to(torch.float64) * weights).sum())
+        answer: dict[str, Any] = {}
+        if terms:
+            try:
+                sum(terms).backward()  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001
+                raise AdapterFailure(f"backward raised {_text(exc)}", "backward") from None
+        for key in ("x", "h0"):
+            leaf = pending[key]
+            if leaf is not None:
+                grad = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
+                answer[key] = grad.detach().to("cpu", torch.float64).numpy().copy()
+        if request.get("parameters") and self.adapter.has_grads():
+            answer["parameters"] = self.parameter_grads(built)
+        return answer
+
+    def parameter_grads(self, built: Built) -> dict[str, Any]:
+        """The adapter's ``grads`` by canonical name (a cell's layer-0 names mapped to its
+        layer and direction): float64 arrays, or a string saying why there is none."""
+        sources = list(built.cells.items()) if self.is_cell else [(None, built.impl)]
+        grads: dict[str, Any] = {}
+        for slot, obj in sources:
+            try:
+                given = dict(self.adapter.grads(obj))
+            except Exception as exc:  # noqa: BLE001
+                raise AdapterFailure(f"grads raised {_text(exc)}", "grads") from None
+            for name, value in given.items():
+                name = str(name)
+                if slot is not None:
+                    name = param_name(name.removesuffix("_l0"), slot[0], slot[1] == 1)
+                value = _as_tensor(value)
+                if value is None:
+                    grads[name] = "None: no gradient reached it"
+                elif isinstance(value, torch.Tensor):
+                    grads[name] = value.detach().to("cpu", torch.float64).numpy().copy()
+                else:
+                    grads[name] = f"a {type(value).__name__}, not a tensor"
+        return grads

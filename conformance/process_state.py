@@ -1,0 +1,408 @@
+"""Process-wide state an implementation can change for every later computation,
+snapshotted before each call into an adapter and restored after it.
+
+torch keeps grad mode, inference mode, the default dtype and device, the random
+generators' seeds, the thread count, anomaly detection, the deterministic-algorithms
+flag, autocast and backend flags process-wide; NumPy keeps its error handling and
+Python the working directory, environment variables, import path, warning filters
+and signal handlers. Drawing random numbers from a global generator is ordinary
+use (nn.Dropout does) and is not a change; reseeding torch's is. A GRU that
+changes any of them (``torch.set_grad_enabled(False)`` in a forward, a reseed, a
+replaced ``torch.tanh``) changes every later computation of the process. The
+``StateGuard`` puts each back after every call and says what was changed, so
+the implementation gets a finding of its own (``process.global-state``) and no
+other call sees the change.
+
+What cannot be put back in place (inference mode entered and never left,
+torch function or dispatch modes left on the stack, threads or child processes
+left running) is reported and marks the process for replacement ("recycle"):
+the worker is restarted before the next check.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+_MISSING = object()
+
+#: Modules and classes whose attributes a GRU might replace (monkeypatching):
+#: module name -> attribute path inside it ("" for the module itself).
+WATCHED = (
+    ("torch", ""), ("torch", "Tensor"), ("torch", "_C.TensorBase"), ("torch.nn.functional", ""),
+    ("torch.nn", ""), ("torch.nn", "Module"), ("torch.nn", "GRU"), ("torch.nn", "GRUCell"),
+    ("torch.nn", "Linear"), ("torch.nn.init", ""), ("torch.linalg", ""), ("torch.autograd", ""),
+    ("torch.nn.utils.rnn", ""), ("numpy", ""), ("numpy", "ndarray"), ("numpy.linalg", ""),
+    ("builtins", ""),
+)
+#: The suite's own modules are watched too: replacing one is an attempt on the grading.
+SUITE_PREFIX = "conformance"
+SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD,
+                            getattr(signal, "SIGUSR1", None)) if s is not None)
+
+
+@dataclass
+class Setting:
+    """One piece of process-wide state: how to read it and how to put it back."""
+
+    name: str
+    read: Callable[[], Any]
+    write: Callable[[Any], None] | None
+    same: Callable[[Any, Any], bool] = lambda a, b: a == b
+    show: Callable[[Any], str] = repr
+    #: Compared only at a deep checkpoint (after each check), with the state at start-up:
+    #: rarely changed and dearer to read than the per-request ones.
+    deep: bool = False
+
+
+def _tensor_same(a: Any, b: Any) -> bool:
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
+def _autocast(device: str) -> Setting:
+    return Setting(f"autocast ({device})", lambda: torch.is_autocast_enabled(device),
+                   lambda v: torch.set_autocast_enabled(device, v))
+
+
+def _set_default_device(value: Any) -> None:
+    torch.set_default_device(None if str(value) == "cpu" else value)
+
+
+def _deterministic() -> Setting:
+    def read() -> tuple[bool, bool]:
+        return (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
+
+    return Setting("deterministic algorithms (torch.use_deterministic_algorithms)", read,
+                   lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1]))
+
+
+def _backend_flag(label: str, owner: Any, attr: str) -> Setting:
+    return Setting(label, lambda: getattr(owner, attr), lambda v: setattr(owner, attr, v))
+
+
+def _environ_read() -> dict[Any, Any]:
+    data = getattr(os.environ, "_data", None)  # the encoded mapping: copying it costs no decoding
+    return dict(data) if data is not None else dict(os.environ)
+
+
+def _environ_write(value: dict[Any, Any]) -> None:
+    decode = getattr(os.environ, "decodekey", None)
+    decoded = {decode(k) if decode else k: os.environ.decodevalue(v) if decode else v  # type: ignore[attr-defined]
+               for k, v in value.items()}
+    for key in list(os.environ):
+        if key not in decoded:
+            del os.environ[key]
+    for key, item in decoded.items():
+        if os.environ.get(key) != item:
+            os.environ[key] = item
+
+
+def _environ_show(value: dict[str, str]) -> str:
+    return f"{len(value)} variables"
+
+
+def _sys_path_write(value: list[str]) -> None:
+    sys.path[:] = value
+
+
+def _warnings_write(value: list[Any]) -> None:
+    warnings.filters[:] = value
+    warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
+def _signals_read() -> tuple[Any, ...]:
+    return tuple(signal.getsignal(s) for s in SIGNALS)
+
+
+def _signals_write(value: tuple[Any, ...]) -> None:
+    for sig, handler in zip(SIGNALS, value):
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
+def settings() -> list[Setting]:
+    """Everything restored after each call (cheap to read: about 0.1 ms in all)."""
+    found = [
+        Setting("grad mode (torch.set_grad_enabled)", torch.is_grad_enabled, torch.set_grad_enabled),
+        Setting("default dtype (torch.set_default_dtype)", torch.get_default_dtype, torch.set_default_dtype),
+        Setting("default device (torch.set_default_device)", lambda: str(torch.get_default_device()),
+                _set_default_device),
+        # Drawing from the global generator is what it is for (nn.Dropout does); reseeding it
+        # (torch.manual_seed in a forward) makes every later draw of the program repeat.
+        Setting("torch random generator's seed (torch.manual_seed)",
+                lambda: (torch.initial_seed(), torch.get_rng_state()), lambda v: torch.set_rng_state(v[1]),
+                lambda a, b: a[0] == b[0], lambda v: f"seed {v[0]}"),
+        Setting("number of torch threads (torch.set_num_threads)", torch.get_num_threads, torch.set_num_threads),
+        Setting("anomaly detection (torch.autograd.set_detect_anomaly)",
+                lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+                lambda v: torch.set_anomaly_enabled(v[0], v[1])),
+        _deterministic(),
+        Setting("float32 matmul precision (torch.set_float32_matmul_precision)",
+                torch.get_float32_matmul_precision, torch.set_float32_matmul_precision),
+        _autocast("cpu"),
+        Setting("autocast dtype (cpu)", lambda: torch.get_autocast_dtype("cpu"),
+                lambda v: torch.set_autocast_dtype("cpu", v)),
+        _backend_flag("mkldnn enabled (torch.backends.mkldnn.enabled)", torch.backends.mkldnn, "enabled"),
+        _backend_flag("cuDNN enabled (torch.backends.cudnn.enabled)", torch.backends.cudnn, "enabled"),
+        _backend_flag("cuDNN benchmark (torch.backends.cudnn.benchmark)", torch.backends.cudnn, "benchmark"),
+        _backend_flag("cuDNN deterministic (torch.backends.cudnn.deterministic)", torch.backends.cudnn,
+                      "deterministic"),
+        _backend_flag("cuDNN TF32 (torch.backends.cudnn.allow_tf32)", torch.backends.cudnn, "allow_tf32"),
+        _backend_flag("CUDA matmul TF32 (torch.backends.cuda.matmul.allow_tf32)", torch.backends.cuda.matmul,
+                      "allow_tf32"),
+        Setting("NumPy floating-point error handling (numpy.seterr)", np.geterr, lambda v: np.seterr(**v)),
+        Setting("working directory (os.chdir)", os.getcwd, os.chdir),
+        Setting("environment variables (os.environ)", _environ_read, _environ_write, show=_environ_show),
+        Setting("import path (sys.path)", lambda: list(sys.path), _sys_path_write, show=lambda v: f"{len(v)} entries",
+                deep=True),
+        Setting("recursion limit (sys.setrecursionlimit)", sys.getrecursionlimit, sys.setrecursionlimit, deep=True),
+        Setting("warning filters (warnings.filterwarnings)", lambda: list(warnings.filters), _warnings_write,
+                lambda a, b: len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b)),
+                lambda v: f"{len(v)} filters", deep=True),
+        Setting("signal handlers (signal.signal)", _signals_read, _signals_write,
+                lambda a, b: all(x is y or x == y for x, y in zip(a, b)), lambda v: "handlers", deep=True),
+    ]
+    if torch.cuda.is_available():
+        found.append(Setting("torch CUDA random generator's seed (torch.cuda.manual_seed)",
+                             lambda: (torch.cuda.initial_seed(), torch.cuda.get_rng_state_all()),
+                             lambda v: torch.cuda.set_rng_state_all(v[1]), lambda a, b: a[0] == b[0],
+                             lambda v: f"seed {v[0]}"))
+        found.append(_autocast("cuda"))
+    return found
+
+
+#: What cannot be written back: read only, a change recycles the process.
+def _stuck_settings() -> list[Setting]:
+    from torch.overrides import _get_current_function_mode_stack
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    return [
+        Setting("inference mode (torch.inference_mode entered and not left)",
+                torch.is_inference_mode_enabled, None),
+        Setting("torch function modes (a TorchFunctionMode left on the stack)",
+                lambda: len(_get_current_function_mode_stack()), None),
+        Setting("torch dispatch modes (a TorchDispatchMode left on the stack)",
+                lambda: len(_get_current_dispatch_mode_stack()), None),
+    ]
+
+
+def _resolve(module: str, path: str) -> Any:
+    obj: Any = sys.modules.get(module)
+    for part in filter(None, path.split(".")):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _namespaces() -> Iterator[tuple[str, Any]]:
+    for module, path in WATCHED:
+        obj = _resolve(module, path)
+        if obj is not None:
+            yield (f"{module}.{path}" if path else module), obj
+    for name, module in list(sys.modules.items()):
+        if (name == SUITE_PREFIX or name.startswith(SUITE_PREFIX + ".")) and isinstance(module, ModuleType):
+            yield name, module
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux: /proc), excluding none."""
+    pids: list[int] = []
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as handle:
+                pids += [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+    return pids
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+    except OSError:
+        return "?"
+
+
+@dataclass
+class Change:
+    """One change found after a call: what, and whether it was put back."""
+
+    what: str
+    restored: bool
+
+    def text(self) -> str:
+        return self.what + ("" if self.restored else " (could not be undone: the process is replaced)")
+
+
+def _library_code(value: Any) -> bool:
+    """A Python function defined in torch's or NumPy's own files: a library that patches
+    itself when one of its modules is first imported (torch._dynamo does)."""
+    code = getattr(value, "__code__", None) or getattr(getattr(value, "__func__", None), "__code__", None)
+    filename = getattr(code, "co_filename", "")
+    return bool(filename) and any(filename.startswith(root) for root in _LIBRARY_ROOTS)
+
+
+_LIBRARY_ROOTS = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, np) if getattr(m, "__file__", None))
+#: Settings a library may change when one of its modules is first imported (torch's
+#: lazily imported compiler stack sets environment variables, warning filters and
+#: exit handlers): a change seen in a request that imported modules is taken as that.
+_IMPORT_EFFECTS = ("environment variables", "warning filters", "import path", "signal handlers")
+
+
+@dataclass
+class StateGuard:
+    """Snapshot before a request, compare and restore after it.
+
+    Per request it compares the cheap settings with their values before the request;
+    at a deep checkpoint (after each check) it also compares the rarely changed ones
+    with their start-up values and every watched module's attributes by identity
+    (about 0.3 ms). What a library does to itself while importing its own modules
+    for the first time is not the implementation's doing and is taken as the new
+    normal."""
+
+    settings: list[Setting] = field(default_factory=settings)
+    stuck: list[Setting] = field(default_factory=_stuck_settings)
+    pristine: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threads: set[int] = field(default_factory=set)
+    atexit_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.pristine = {name: dict(vars(obj)) for name, obj in _namespaces()}
+        self.threads = {t.ident for t in threading.enumerate() if t.ident is not None}
+        self.atexit_count = atexit._ncallbacks()  # type: ignore[attr-defined]
+        self.stuck_values = [s.read() for s in self.stuck]
+        self.per_request = [s for s in self.settings if not s.deep]
+        self.baseline = [(s, s.read()) for s in self.settings if s.deep]
+        self.modules = len(sys.modules)
+        #: Modules were imported since the last deep checkpoint.
+        self.imported = False
+
+    def snapshot(self) -> list[Any]:
+        self.modules = len(sys.modules)
+        return [s.read() for s in self.per_request]
+
+    @contextmanager
+    def around(self, changes: list[Change], *, deep: bool = False) -> Iterator[None]:
+        before = self.snapshot()
+        try:
+            yield
+        finally:
+            changes += self.restore(before, deep=deep)
+
+    def _imports_explain(self, setting: Setting, imported: bool) -> bool:
+        return imported and any(setting.name.startswith(name) for name in _IMPORT_EFFECTS)
+
+    def restore(self, before: list[Any], *, deep: bool = False) -> list[Change]:
+        """Compare with ``before`` (a ``snapshot``) and put back what changed; ``deep`` also
+        compares the rarely changed settings with start-up and looks for replaced functions."""
+        imported_now = len(sys.modules) != self.modules
+        self.imported = self.imported or imported_now
+        found: list[Change] = []
+        for setting, old in zip(self.per_request, before):
+            found += self._compare(setting, old, imported_now)
+        if deep:
+            baseline = []
+            for setting, old in self.baseline:
+                changes = self._compare(setting, old, self.imported)
+                found += changes
+                baseline.append((setting, setting.read() if not changes and self.imported else old))
+            self.baseline = baseline
+        for setting, old in zip(self.stuck, self.stuck_values):
+            try:
+                new = setting.read()
+            except Exception:  # noqa: BLE001
+                new = None
+            if new != old:
+                found.append(Change(f"changed the {setting.name}: {old!r} -> {new!r}", False))
+        found += self._processes(imported_now)
+        if deep:
+            found += self.namespaces()
+            self.imported = False
+        return found
+
+    def _compare(self, setting: Setting, old: Any, imported: bool) -> list[Change]:
+        try:
+            new = setting.read()
+            same = setting.same(old, new)
+        except Exception:  # noqa: BLE001 - a setting that cannot be read back was broken
+            new, same = None, False
+        if same or self._imports_explain(setting, imported):
+            return []
+        restored = True
+        try:
+            if setting.write is not None:
+                setting.write(old)
+        except Exception:  # noqa: BLE001
+            restored = False
+        shown = f": {setting.show(old)} -> {setting.show(new)}" if new is not None else ""
+        return [Change(f"changed the {setting.name}{shown}", restored)]
+
+    def _processes(self, imported: bool) -> list[Change]:
+        found: list[Change] = []
+        new_threads = [t for t in threading.enumerate() if t.ident not in self.threads and t.is_alive()]
+        for thread in new_threads:
+            found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
+            self.threads.add(thread.ident)  # type: ignore[arg-type]
+        for pid in _children():
+            command = _command(pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass
+            found.append(Change(f"left a child process running (pid {pid}: {command}); it was killed", True))
+        count = atexit._ncallbacks()  # type: ignore[attr-defined]
+        if count > self.atexit_count and not imported:
+            # Never run: a worker ends with os._exit, without exit handlers.
+            found.append(Change(f"registered {count - self.atexit_count} exit handler(s) (atexit.register); "
+                                "workers end without running them", True))
+        self.atexit_count = count
+        return found
+
+    def namespaces(self) -> list[Change]:
+        """Attributes of watched modules (torch, NumPy, the suite's own) that were
+        replaced, added or deleted since the process started; each is put back."""
+        found: list[Change] = []
+        for name, obj in _namespaces():
+            pristine = self.pristine.get(name)
+            if pristine is None:
+                # A suite module imported later: its first sight is its pristine state.
+                self.pristine[name] = dict(vars(obj))
+                continue
+            current = vars(obj)
+            if len(current) == len(pristine) and all(current.get(k, _MISSING) is v for k, v in pristine.items()):
+                continue
+            for key in sorted(set(pristine) | set(current)):
+                old, new = pristine.get(key, _MISSING), current.get(key, _MISSING)
+                if old is new:
+                    continue
+                if old is _MISSING and (isinstance(new, ModuleType) or _library_code(new)):
+                    pristine[key] = new  # an import of a submodule, or the library's own addition
+                    continue
+                if new is not _MISSING and _library_code(new):
+                    pristine[key] = new  # the library patching itself as it imports its modules
+                    continue
+                verb = "added" if old is _MISSING else "deleted" if new is _MISSING else "replaced"
+                restored = True
+                try:
+                    if old is _MISSING:
+                        delattr(obj, key)
+                    else:
+                        setattr(obj, key, old)
+                except (AttributeError, TypeError):
+                    restored = False
+                found.append(Change(f"{verb} {name}.{key} (monkeypatching)", restored))
+        return found

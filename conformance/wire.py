@@ -1,0 +1,157 @@
+"""The wire between the grader and an implementation's worker process: plain
+numeric data only, never pickled objects.
+
+A message is a JSON object whose arrays travel beside it as raw bytes::
+
+    b"GRUW" | u32 JSON length | u32 number of arrays | JSON (UTF-8)
+    then per array: u64 byte count | bytes
+
+In the JSON an array is ``{"__array__": k, "dtype": "float64", "shape": [...]}``
+(k indexes the arrays that follow). Decoding accepts only a few dtypes, checks
+every byte count against its shape and bounds every size, so whatever a worker
+sends, the grader gets dicts, lists, strings, numbers and NumPy arrays, or a
+``WireError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+MAGIC = b"GRUW"
+_HEAD = struct.Struct("<4sII")
+_SIZE = struct.Struct("<Q")
+#: The dtypes an array may have on the wire.
+DTYPES = ("float64", "float32", "int64", "bool")
+MAX_JSON_BYTES = 16 << 20
+MAX_ARRAYS = 4096
+MAX_NDIM = 6
+#: Default bound on one message's array bytes (the grader can ask for less).
+MAX_MESSAGE_BYTES = 1 << 30
+
+
+class WireError(Exception):
+    """A message that is not well formed (or a peer that closed the channel)."""
+
+
+def _encode_value(value: Any, buffers: list[bytes]) -> Any:
+    if isinstance(value, np.ndarray):
+        dtype = value.dtype.name
+        if dtype not in DTYPES:
+            raise WireError(f"arrays of dtype {dtype} do not go on the wire")
+        buffers.append(np.ascontiguousarray(value).tobytes())
+        return {"__array__": len(buffers) - 1, "dtype": dtype, "shape": list(value.shape)}
+    if isinstance(value, dict):
+        return {str(k): _encode_value(v, buffers) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode_value(v, buffers) for v in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    return value
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    buffers: list[bytes] = []
+    body = json.dumps(_encode_value(message, buffers), separators=(",", ":"), allow_nan=False).encode()
+    parts = [_HEAD.pack(MAGIC, len(body), len(buffers)), body]
+    for buffer in buffers:
+        parts += [_SIZE.pack(len(buffer)), buffer]
+    return b"".join(parts)
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            raise WireError("the channel closed in the middle of a message" if got or chunks
+                            else "the channel closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frames(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[bytes, list[bytes]]:
+    """One message's JSON bytes and raw arrays, read from a blocking stream."""
+    magic, json_len, count = _HEAD.unpack(_read_exact(stream, _HEAD.size))
+    if magic != MAGIC:
+        raise WireError("not a message of this protocol (bad magic bytes)")
+    if json_len > MAX_JSON_BYTES or count > MAX_ARRAYS:
+        raise WireError(f"message too large ({json_len} JSON bytes, {count} arrays)")
+    body = _read_exact(stream, json_len)
+    buffers, total = [], 0
+    for _ in range(count):
+        (size,) = _SIZE.unpack(_read_exact(stream, _SIZE.size))
+        total += size
+        if total > max_bytes:
+            raise WireError(f"message larger than the limit of {max_bytes} bytes")
+        buffers.append(_read_exact(stream, size))
+    return body, buffers
+
+
+def _decode_value(value: Any, buffers: list[bytes], used: set[int]) -> Any:
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return _decode_array(value, buffers, used)
+        if "__float__" in value and len(value) == 1:
+            text = value["__float__"]
+            if text not in ("nan", "inf", "-inf"):
+                raise WireError(f"bad float {text!r}")
+            return float(text)
+        return {k: _decode_value(v, buffers, used) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_value(v, buffers, used) for v in value]
+    return value
+
+
+def _decode_array(ref: dict[str, Any], buffers: list[bytes], used: set[int]) -> np.ndarray:
+    index, dtype, shape = ref.get("__array__"), ref.get("dtype"), ref.get("shape")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(buffers) or index in used:
+        raise WireError(f"bad array reference {index!r}")
+    if dtype not in DTYPES:
+        raise WireError(f"arrays of dtype {dtype!r} are not accepted")
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+        raise WireError(f"bad array shape {shape!r}")
+    used.add(index)
+    buffer = buffers[index]
+    expected = math.prod(shape) * np.dtype(dtype).itemsize
+    if len(buffer) != expected:
+        raise WireError(f"array of shape {shape} and dtype {dtype} needs {expected} bytes, got {len(buffer)}")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
+
+
+def decode(body: bytes, buffers: list[bytes]) -> dict[str, Any]:
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WireError(f"message is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise WireError("message is not a JSON object")
+    try:
+        return _decode_value(raw, buffers, set())
+    except RecursionError:
+        raise WireError("message nested too deeply") from None
+
+
+def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
+    stream.write(encode(message))
+    stream.flush()
+
+
+def read_message(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    return decode(*read_frames(stream, max_bytes=max_bytes))
+
+
+def roundtrip(message: dict[str, Any]) -> dict[str, Any]:
+    """What the other side of the wire would get: used by the in-process transport,
+    so that it hands over exactly what a worker would (copies, no shared objects)."""
+    buffers: list[bytes] = []
+    body = json.dumps(_encode_value(message, buffers), separators=(",", ":"), allow_nan=False).encode()
+    return decode(body, buffers)
