@@ -37,7 +37,12 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
             # hypothesis, a pytest plugin) costs a second at each start; the
             # unraisable-exception plugin's final gc.collect() of torch's heap another.
             "--assert=plain", "-p", "no:unraisableexception"]
-    for name in args.names:
+    names = list(args.names)
+    if args.all and names:  # every registered implementation, and the named ones too
+        from conformance.loading import registry
+
+        names = [e.id for e in registry()] + [n for n in names if n not in {e.id for e in registry()}]
+    for name in names:
         argv += ["--impl", name]
     if args.profile:
         argv += ["--hypothesis-profile", args.profile]
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("grade", help="grade implementations and write JSON, JUnit XML and HTML",
                        description="Unknown options are passed to pytest (e.g. -n 2, -k equations).")
     g.add_argument("names", nargs="*", help="registry id, entry-point name, module:Class or path/to/file.py:Class")
-    g.add_argument("--all", action="store_true", help="grade every registered implementation")
+    g.add_argument("--all", action="store_true", help="grade every registered implementation (and any named)")
     g.add_argument("--profile", choices=["quick", "grade", "thorough"], help="hypothesis profile (default: grade)")
     g.add_argument("--results", default="reports/results.json", help="JSON results path")
     g.add_argument("--html", default="reports/index.html", help="HTML report path")

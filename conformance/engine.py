@@ -33,8 +33,13 @@ def hypothesis_overrides(fn: Any, **changes: Any) -> Iterator[None]:
         setattr(fn, attr, original)
 
 
+#: After this many checks in a row that each lost the implementation's process (it died
+#: or hung every time), the remaining checks are not run: they would only repeat it.
+LOST_IN_A_ROW = 3
+
+
 def skip_reason(check_id: str, subject: Subject, done: dict[str, Outcome]) -> Outcome | None:
-    """Not applicable or blocked, decided before running anything."""
+    """Not applicable, blocked, or not worth running, decided before running anything."""
     meta = CHECKS[check_id]
     reason = unmet_requirement(meta, subject)
     if reason:
@@ -42,6 +47,10 @@ def skip_reason(check_id: str, subject: Subject, done: dict[str, Outcome]) -> Ou
     for dep in meta.depends_on:
         if dep in done and done[dep].status in FAILING:
             return Outcome("blocked", message=f"blocked by {dep} ({done[dep].status})")
+    if subject.lost_in_a_row >= LOST_IN_A_ROW:
+        return Outcome("error", message=f"not run: the implementation's worker process was lost in each of the "
+                       f"last {subject.lost_in_a_row} checks, so the remaining ones would only repeat it; "
+                       f"the last time: {subject.last_loss}")
     return None
 
 
@@ -60,6 +69,7 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     if not shrink:
         overrides["phases"] = NO_SHRINK
     start = time.perf_counter()
+    lost = False
     subject.begin_check(check_id, time_limit)
     try:
         with hypothesis_overrides(fn, **overrides):
@@ -68,6 +78,9 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
         # The process died or hung: no shrinking (each try would start a process), the
         # case in progress is the counterexample.
         outcome = Outcome("error", message=str(exc))
+        lost = True
+        subject.lost_in_a_row += 1
+        subject.last_loss = str(exc).splitlines()[0]
         if subject.current_spec is not None:
             outcome.counterexample = subject.current_spec.to_json()
     except (KeyboardInterrupt, SystemExit):
@@ -79,6 +92,8 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
             outcome.counterexample = subject.current_spec.to_json()
     else:
         outcome = Outcome("pass")
+    if not lost:
+        subject.lost_in_a_row = 0
     printed = subject.end_check()
     if printed["bytes"]:
         outcome.output = printed

@@ -82,6 +82,8 @@ class Submission:
     spec: str
     #: Why it cannot be graded at all (found before launching anything), or "".
     problem: str = ""
+    #: Its file or folder: hidden from the other submissions' workers.
+    paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -107,32 +109,63 @@ def _base_name(node: ast.expr) -> str:
     return ""
 
 
+def _parse(path: Path) -> ast.Module:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+    except SyntaxError as exc:
+        raise FleetError(f"{path} does not parse: {exc.msg} (line {exc.lineno})") from exc
+
+
+def adapter_classes(path: Path, _seen: frozenset[Path] = frozenset()) -> list[str]:
+    """The top-level classes of ``path`` that derive from ``CellAdapter`` or ``LayerAdapter``,
+    directly or through other classes, of the same file or of a module beside it
+    (``from helpers import MyBase``), read from the source: nothing is imported."""
+    path = path.resolve()
+    tree = _parse(path)
+    adapters = set(ADAPTER_BASES)
+    for node in tree.body:  # classes imported from a neighbouring module that are adapters there
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and "." not in node.module:
+            neighbour = path.with_name(f"{node.module}.py")
+            if neighbour.is_file() and neighbour not in _seen:
+                try:
+                    theirs = set(adapter_classes(neighbour, _seen | {path}))
+                except FleetError:
+                    continue
+                adapters |= {alias.asname or alias.name for alias in node.names if alias.name in theirs}
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(_base_name(b) in adapters for b in node.bases):
+            adapters.add(node.name)
+            found.append(node.name)
+    return found
+
+
 def find_adapter_class(path: Path) -> str:
     """The adapter class a submission file defines, read from its source.
 
     Raises ``FleetError`` with the reason when there is none or the choice is ambiguous."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
-    except SyntaxError as exc:
-        raise FleetError(f"{path} does not parse: {exc.msg} (line {exc.lineno})") from exc
-    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)
-               and any(_base_name(b) in ADAPTER_BASES for b in node.bases)]
+    classes = adapter_classes(path)
     if len(classes) == 1:
         return classes[0]
     if "Adapter" in classes:
         return "Adapter"
     if not classes:
-        raise FleetError(f"{path} defines no class deriving from CellAdapter or LayerAdapter")
+        if any(isinstance(n, ast.ClassDef) and n.name == "Adapter" for n in _parse(path).body):
+            return "Adapter"  # derives from a class defined elsewhere: the conventional name decides
+        raise FleetError(f"{path} defines no class deriving from CellAdapter or LayerAdapter (directly, or "
+                         f"through a class of its own or of a module beside it): name its adapter class "
+                         f"'Adapter', or pass '{path}:Class'")
     raise FleetError(f"{path} defines several adapter classes ({', '.join(classes)}): name one "
                      f"'Adapter', or pass '{path}:Class'")
 
 
 def _submission_of_path(path: Path, sub_id: str) -> Submission:
     module = path / "adapter.py" if path.is_dir() else path
+    paths = (str(path.resolve()),)
     try:
-        return Submission(sub_id, f"{module.resolve()}:{find_adapter_class(module)}")
+        return Submission(sub_id, f"{module.resolve()}:{find_adapter_class(module)}", paths=paths)
     except FleetError as exc:
-        return Submission(sub_id, str(module.resolve()), problem=str(exc))
+        return Submission(sub_id, str(module.resolve()), problem=str(exc), paths=paths)
 
 
 def _is_submission_dir(path: Path) -> bool:
@@ -161,7 +194,8 @@ def collect(sources: Iterable[str]) -> list[Submission]:
             # A registry id, entry point or module:Class / file.py:Class: grade resolves it.
             where = source.rpartition(":")[0]
             spec = f"{Path(where).resolve()}:{source.rpartition(':')[2]}" if where.endswith(".py") else source
-            found.append(Submission(explicit or _id_of_spec(source), spec))
+            paths = (str(Path(where).resolve()),) if where.endswith(".py") else ()
+            found.append(Submission(explicit or _id_of_spec(source), spec, paths=paths))
         else:
             raise FleetError(f"{source}: not a folder, a .py file or an implementation name")
     seen: set[str] = set()
@@ -203,12 +237,15 @@ def limited(cmd: Sequence[str], memory_mb: int | None) -> list[str]:
 
 
 def grade_command(sub: Submission, results: Path, *, profile: str | None = None,
-                  extra: Sequence[str] = ()) -> list[str]:
-    """The per-submission command (also what a job runner on another machine runs)."""
+                  extra: Sequence[str] = (), hide: Sequence[str] = ()) -> list[str]:
+    """The per-submission command (also what a job runner on another machine runs).
+    ``hide``: paths its worker must not see (the other submissions, the output folder)."""
     cmd = [sys.executable, "-m", "conformance", "grade", sub.spec, "--results", str(results),
            "--no-html", "--junitxml", str(results.with_suffix(".junit.xml"))]
     if profile:
         cmd += ["--profile", profile]
+    for path in hide:
+        cmd += ["--hide", path]
     return cmd + list(extra)
 
 
@@ -263,7 +300,7 @@ def _memory_failure(data: dict[str, Any]) -> str:
 
 def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LIMIT,
               memory_mb: int | None = DEFAULT_MEMORY_MB, profile: str | None = None,
-              extra: Sequence[str] = ()) -> Graded:
+              extra: Sequence[str] = (), hide: Sequence[str] = ()) -> Graded:
     """Grade one submission in its own process; always leaves ``out/<id>.json``."""
     from conformance.results import SCHEMA, VERDICTS, write_results
 
@@ -279,7 +316,9 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     if not message:
         with open(log, "wb") as sink:
             proc = subprocess.Popen(
-                limited(grade_command(sub, results, profile=profile, extra=extra), memory_mb),
+                limited(grade_command(sub, results, profile=profile, hide=hide,
+                                      extra=[*(["--memory-mb", str(memory_mb)] if memory_mb else []), *extra]),
+                        memory_mb),
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                 env=_child_env(), start_new_session=True,
             )
@@ -296,27 +335,35 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     seconds = round(time.monotonic() - start, 2)
     limits = f"time limit {time_limit:g} s, memory limit {memory_mb} MB" if memory_mb else f"time limit {time_limit:g} s"
     data: dict[str, Any] | None = None
-    if not message and timed_out:
-        message = (f"grading did not finish within the time limit of {time_limit:g} s and was stopped "
-                   f"(the submission hangs or is too slow) [{limits}]")
-    elif not message:
+    unreadable = ""
+    if not message:
+        # Written as grading goes: a process stopped or ended early leaves what it graded.
         try:
             data = json.loads(results.read_text())
             if data.get("schema") != SCHEMA or not data.get("implementations"):
                 raise ValueError("not a results file")
         except (OSError, ValueError) as exc:
             data = None
-            detail = "" if isinstance(exc, FileNotFoundError) else f" (its results file is unreadable: {exc})"
-            tail = _tail(log, 400)
-            # pytest's own "could not even start" (a bad option, say) is not the submission's doing.
-            cause = ("pytest could not run (usage or internal error: see the log)"
-                     if re.search(r"^(INTERNALERROR>|ERROR: usage:)", tail, re.MULTILINE)
-                     else "the submission crashed it or ended it (e.g. os._exit)")
-            tail = "\n".join(tail.splitlines()[-6:])
-            message = (f"the grading process {_describe_exit(code or 0)} before writing its results{detail}: "
-                       f"{cause} [{limits}]" + (f"; last output:\n{tail}" if tail else ""))
+            unreadable = "" if isinstance(exc, FileNotFoundError) else f" (its results file is unreadable: {exc})"
+    if not message and timed_out:
+        message = (f"grading did not finish within the time limit of {time_limit:g} s and was stopped "
+                   f"(the submission hangs or is too slow) [{limits}]")
+    elif not message and (data is None or data.get("complete") is False):
+        tail = _tail(log, 400)
+        # pytest's own "could not even start" (a bad option, say) is not the submission's doing.
+        cause = ("pytest could not run (usage or internal error: see the log)"
+                 if re.search(r"^(INTERNALERROR>|ERROR: usage:)", tail, re.MULTILINE)
+                 else "the submission crashed it or ended it (e.g. os._exit)")
+        tail = "\n".join(tail.splitlines()[-6:])
+        what = "writing its results" if data is None else "it finished grading"
+        message = (f"the grading process {_describe_exit(code or 0)} before {what}{unreadable}: "
+                   f"{cause} [{limits}]" + (f"; last output:\n{tail}" if tail else ""))
     if data is None:
         data = error_results(sub, message, profile=profile)
+    elif message:  # partial results: what was graded is kept, the verdict says it did not finish
+        data["complete"] = False
+        for impl in data["implementations"]:
+            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"], message
     for impl in data["implementations"]:
         impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
         impl.setdefault("source", sub.spec)
@@ -340,8 +387,11 @@ def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
     """Grade every submission, ``jobs`` processes at a time; results keep the input order."""
     done: dict[str, Graded] = {}
     lock = threading.Lock()
+    # Each submission's worker sees neither the others nor the results being written.
+    hide = {s.id: [p for other in subs if other is not s for p in other.paths] + [str(out.resolve().parent)]
+            for s in subs}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, s, out, **options): s for s in subs}
+        futures = {pool.submit(grade_one, s, out, hide=hide[s.id], **options): s for s in subs}
         for future in as_completed(futures):
             graded = future.result()
             with lock:

@@ -113,8 +113,16 @@ def resolve(name: str) -> Target:
         resolved = path.resolve()
         # A submission folder (name/adapter.py with its neighbours) is the folder; else the file.
         files = (str(resolved.parent),) if resolved.name == "adapter.py" else (str(resolved),)
-        return Target(attr.rpartition(".")[2], f"{resolved}:{attr}", name, None, files)
-    return Target(attr.rpartition(".")[2], name, name)
+        where_name = resolved.parent.name if resolved.name == "adapter.py" else resolved.stem
+        return Target(_id_of(attr, where_name), f"{resolved}:{attr}", name, None, files)
+    return Target(_id_of(attr, where.rpartition(".")[2]), name, name)
+
+
+def _id_of(attr: str, where: str) -> str:
+    """An implementation's id: its class name, or where it lives when the class has the
+    generic name ``Adapter`` (one adapter per file)."""
+    cls = attr.rpartition(".")[2]
+    return where if cls == "Adapter" and where else cls
 
 
 # Importing (the implementation's side) ------------------------------------------------

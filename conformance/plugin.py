@@ -172,8 +172,8 @@ def sandbox_of(config: pytest.Config) -> Sandbox | None:
     memory = config.getoption("memory_mb")
     limits = Limits(check_seconds=defaults.check_seconds if timeout is None else timeout,
                     memory_mb=defaults.memory_mb if memory is None else memory)
-    results_dir = str(Path(config.getoption("results")).resolve().parent)
-    return Sandbox.detect(limits, hidden=(results_dir, *config.getoption("hide")))
+    results = Path(config.getoption("results")).resolve()
+    return Sandbox.detect(limits, hidden=(str(results.parent), str(results), *config.getoption("hide")))
 
 
 class GradingSession:

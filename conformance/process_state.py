@@ -216,16 +216,30 @@ def _namespaces() -> Iterator[tuple[str, Any]]:
             yield name, module
 
 
-def _children() -> list[int]:
-    """This process's child processes (Linux: /proc), excluding none."""
-    pids: list[int] = []
+def _children() -> set[int]:
+    """This process's running child processes (Linux: /proc); finished ones are reaped."""
+    pids: set[int] = set()
     try:
         for task in os.listdir("/proc/self/task"):
             with open(f"/proc/self/task/{task}/children") as handle:
-                pids += [int(p) for p in handle.read().split()]
+                pids.update(int(p) for p in handle.read().split())
     except OSError:
-        return []
-    return pids
+        return set()
+    running = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                state = handle.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state == "Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        else:
+            running.add(pid)
+    return running
 
 
 def _command(pid: int) -> str:
@@ -287,11 +301,13 @@ class StateGuard:
         self.per_request = [s for s in self.settings if not s.deep]
         self.baseline = [(s, s.read()) for s in self.settings if s.deep]
         self.modules = len(sys.modules)
+        self.children = _children()
         #: Modules were imported since the last deep checkpoint.
         self.imported = False
 
     def snapshot(self) -> list[Any]:
         self.modules = len(sys.modules)
+        self.children = _children()
         return [s.read() for s in self.per_request]
 
     @contextmanager
@@ -356,7 +372,7 @@ class StateGuard:
         for thread in new_threads:
             found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
             self.threads.add(thread.ident)  # type: ignore[arg-type]
-        for pid in _children():
+        for pid in sorted(_children() - self.children):  # only what this request started
             command = _command(pid)
             try:
                 os.kill(pid, signal.SIGKILL)

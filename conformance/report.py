@@ -363,6 +363,7 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
             "dtype": dtype,
             "ratio": _ratio(outcome.get("max_error"), tol),
             "blocks": blocks.get(col["id"], []),
+            "printed": _printed(outcome),
             "snippet": snippet(impl.get("source") or impl.get("id", ""), counterexample, col["id"])
             if isinstance(counterexample, dict) and outcome["status"] != "xpass" else None,
         })
@@ -385,7 +386,7 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
         if outcome is None:
             continue
         rows.append({"col": col, "cell": cell, "duration": outcome.get("duration"),
-                     "message": (outcome.get("message") or "").strip()})
+                     "message": (outcome.get("message") or "").strip(), "printed": _printed(outcome)})
     reset = (adapter or {}).get("reset", "")
     return {
         "n": n,
@@ -464,7 +465,40 @@ def fmt_seconds(value: Any) -> str:
 KNOWN_IMPL_KEYS = {"id", "source", "document", "description", "adapter", "claimed_variant", "verdict",
                    "verdict_text", "score", "load_error", "checks", "diagnosis", "diagnosis_note"}
 KNOWN_TOP_KEYS = {"schema", "environment", "tolerances", "checks", "implementations",
-                  "stale_known_failures", "benchmarks"}
+                  "stale_known_failures", "benchmarks", "complete", "progress"}
+
+
+def _isolation(value: Any) -> dict[str, Any] | None:
+    """Where the implementations ran, for the header (a warning unless sandboxed)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    mode = str(value.get("mode", ""))
+    return {"mode": mode, "sandboxed": mode == "sandbox", "summary": str(value.get("summary", "")),
+            "tool": str(value.get("tool", "")), "limits": value.get("limits") or {}}
+
+
+def _incomplete(data: dict[str, Any]) -> str:
+    """Why these results are partial ("" when complete)."""
+    if data.get("complete", True) is not False:
+        return ""
+    progress = data.get("progress") if isinstance(data.get("progress"), dict) else {}
+    done, total = progress.get("checks_done"), progress.get("checks_total")
+    if isinstance(done, int) and isinstance(total, int):
+        return (f"grading did not finish: {done} of {total} checks were graded before it stopped; "
+                f"checks not graded show as not run")
+    if isinstance(progress.get("incomplete_files"), int):
+        return (f"{progress['incomplete_files']} of the merged results files come from grading that did not "
+                f"finish; their checks not graded show as not run")
+    return "grading did not finish: checks not graded show as not run"
+
+
+def _printed(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the implementation printed during a check, as kept in the results."""
+    output = (outcome or {}).get("output")
+    if not isinstance(output, dict) or not output.get("bytes"):
+        return None
+    count = _number(output.get("bytes")) or 0
+    return {"text": str(output.get("text", "")), "bytes": int(count), "truncated": bool(output.get("truncated"))}
 
 
 def build_view(data: dict[str, Any]) -> dict[str, Any]:
@@ -479,10 +513,12 @@ def build_view(data: dict[str, Any]) -> dict[str, Any]:
         counts[view["verdict_text"]] = counts.get(view["verdict_text"], 0) + 1
     env = data.get("environment") or {}
     stamp = [(label, env[key]) for key, label in ENVIRONMENT_LABELS.items() if key in env]
-    stamp += [(key, value) for key, value in env.items() if key not in ENVIRONMENT_LABELS]
+    stamp += [(key, value) for key, value in env.items() if key not in ENVIRONMENT_LABELS and key != "isolation"]
     return {
         "schema": data.get("schema", ""),
         "stamp": stamp,
+        "isolation": _isolation(env.get("isolation")),
+        "incomplete": _incomplete(data),
         "columns": columns,
         "groups": _family_groups(columns),
         "impls": impls,

@@ -93,24 +93,25 @@ class Sandbox:
             paths.append(path.parent if path.is_file() else path)
         paths += [Path(__file__).resolve().parents[1], Path(sys.prefix).resolve(),
                   Path(sys.base_prefix).resolve(), Path.cwd().resolve()]
+        paths += [Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         return list(dict.fromkeys(paths))
 
     def hidden_for(self, own: list[str]) -> list[tuple[str, str]]:
         """(kind, path) pairs to mount over: "dir" gets an empty tmpfs, "file" /dev/null.
-        A hidden folder that holds the worker's own submission, the suite or Python
-        itself is not hidden whole (the worker could not run); what else is in it is."""
+        A hidden folder that holds what the worker needs (its own submission, the suite,
+        Python, the working directory or the import path) is left visible: the files in
+        it that must not be seen are named in ``hidden`` themselves (the results file)."""
         mine = [Path(p).resolve() for p in own]
         needed = self.needed(own) + mine
         mounts: list[tuple[str, str]] = []
         for raw in self.hidden:
-            path = Path(raw).resolve()
-            if not path.exists() or any(path == p or p in path.parents for p in mine):
-                continue  # its own files, and what is inside them, are never hidden from it
+            path = Path(raw)
+            if not path.exists() or path.is_symlink():
+                continue
+            path = path.resolve()
+            if any(path == p or path in p.parents or p in path.parents for p in mine):
+                continue  # its own files, and what holds or is inside them, are never hidden from it
             if any(path == p or path in p.parents for p in needed):
-                if path.is_dir():  # hide what is in it, except what the worker needs
-                    for child in sorted(path.iterdir()):
-                        if not any(child == p or child in p.parents for p in needed):
-                            mounts.append(("dir" if child.is_dir() else "file", str(child)))
                 continue
             mounts.append(("dir" if path.is_dir() else "file", str(path)))
         return mounts
@@ -146,7 +147,6 @@ class Sandbox:
                            "no network, own PID/IPC namespaces, no capabilities; limits on memory, CPU time, "
                            f"file size and processes ({process_limit})",
                 "limits": limits,
-                "hidden": list(self.hidden),
             }
         return {
             "mode": "process",
@@ -155,7 +155,6 @@ class Sandbox:
                        f"file size and processes ({process_limit}), but NOT sandboxed ({self.reason}): it can read "
                        "and write what the grading user can, and reach the network",
             "limits": limits,
-            "hidden": [],
         }
 
 
@@ -167,7 +166,6 @@ IN_PROCESS = {
                "so a crash ends grading and the implementation could change its own verdict; "
                "use it for debugging only",
     "limits": {},
-    "hidden": [],
 }
 
 
@@ -238,6 +236,9 @@ import ctypes, os, resource, signal, sys
 memory, cpu, files, procs, cgroup = sys.argv[1:6]
 def limit(kind, value):
     value = int(value)
+    hard = resource.getrlimit(kind)[1]
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard) if value > 0 else hard  # a limit set from outside still holds
     if value > 0:
         resource.setrlimit(kind, (value, value))
 limit(resource.RLIMIT_AS, int(memory) << 20)

@@ -263,6 +263,9 @@ class Subject:
         self.state_changes: list[dict[str, Any]] = []
         #: The check now running (state changes and output are filed under it).
         self.current_check = ""
+        #: Checks in a row that lost the implementation's process, and the last cause.
+        self.lost_in_a_row = 0
+        self.last_loss = ""
         self._dropped: list[int] = []
 
     def __repr__(self) -> str:

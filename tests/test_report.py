@@ -41,7 +41,6 @@ NAME = {name!r}
 
 
 class Hostile(LayerAdapter):
-    id = NAME
     name = NAME
     notes = "notes: " + NAME + " <img src=x onerror=alert(2)> {{% if 1 %}}"
     capabilities = Capabilities(unbatched=True, dtypes=(torch.float32,))
@@ -86,6 +85,7 @@ def hostile_results(tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "hostile_adapter.py"
     path.write_text(HOSTILE_ADAPTER.format(name=HOSTILE_ID))
     records = grade_records([f"{path}:Hostile"], ["contract.unbatched", "equations.step", "equations.sequence"])
+    records[0]["id"] = HOSTILE_ID  # ids come from file and class names; a results file may hold any
     records[0]["diagnosis"] = {"summary": "diagnosis " + HOSTILE_ID, HOSTILE: [HOSTILE_ID]}
     data = build(records)
     data["benchmarks"] = {"schema": "gru-conformance-benchmarks/1", "reference": HOSTILE,

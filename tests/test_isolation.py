@@ -1,0 +1,208 @@
+"""Grading survives anything an implementation does: each hostile submission of
+``tests/hostile`` is graded in one ``python -m conformance grade`` run beside two correct
+GRUs, as a user runs it (a subprocess, isolation on by default). Each hostile one gets
+its own true verdict, the correct ones stay conformant, and the results file and the
+report are complete.
+
+Each run grades a few checks only (``-k``), the ones that trigger the behaviour under
+test and a few that must pass regardless, at the quick profile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = ROOT / "tests" / "hostile"
+SANDBOXED = bool(Sandbox.detect().tool)
+
+pytestmark = pytest.mark.xdist_group("isolation")
+
+
+def spec(name: str) -> str:
+    return f"{HOSTILE / name}.py:Adapter"
+
+
+def grade(tmp_path: Path, names: list[str], *options: str, timeout: float = 900) -> tuple[subprocess.CompletedProcess,
+                                                                                           dict]:
+    results = tmp_path / "out" / "results.json"
+    argv = [sys.executable, "-m", "conformance", "grade", *[spec(n) for n in names], "--profile", "quick",
+            "--results", str(results), "--html", str(tmp_path / "out" / "index.html"), *options]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert results.is_file(), f"got no results file, but grading should always write one:\n{run.stdout[-3000:]}" \
+                              f"\n{run.stderr[-3000:]}"
+    return run, json.loads(results.read_text())
+
+
+def records(data: dict) -> dict[str, dict]:
+    return {r["id"]: r for r in data["implementations"]}
+
+
+def assert_conformant(record: dict) -> None:
+    bad = {c: o["status"] for c, o in record["checks"].items() if o["status"] not in ("pass", "not_applicable")}
+    assert record["verdict"] == "conformant-pytorch", (
+        f"got {record['id']} {record['verdict']} ({bad}), but a correct GRU graded beside hostile ones "
+        f"should stay conformant")
+
+
+def assert_only(record: dict, failing: dict[str, str]) -> None:
+    """``record`` fails exactly the checks of ``failing`` (check id -> a word its message has)."""
+    bad = {c: o for c, o in record["checks"].items() if o["status"] not in ("pass", "not_applicable", "warn")}
+    assert set(bad) == set(failing), (
+        f"got {record['id']} failing {sorted(bad)}, but should fail exactly {sorted(failing)}: "
+        + "; ".join(f"{c}: {o['message'][:200]}" for c, o in bad.items()))
+    for check_id, word in failing.items():
+        message = bad[check_id]["message"]
+        assert word in message, f"got {record['id']} {check_id} message {message[:300]!r}, but should say {word!r}"
+    assert record["verdict"] == "nonconformant", f"got {record['id']} {record['verdict']}, but should be nonconformant"
+
+
+STATE_CHECKS = "test_output_shapes or test_step_matches_oracle or test_input_gradients_match_oracle or process_state"
+
+
+def test_global_state_changes_are_restored_and_reported(tmp_path: Path):
+    """Each state changer fails process.global-state, naming what it changed, and nothing
+    else: the gradient checks of the one that turns grad mode off still pass (the mode is
+    restored after each call); the correct GRUs beside them are untouched."""
+    names = ["honest_a", "grad_mode_off", "default_dtype", "reseeds", "patches_torch", "leaves_thread",
+             "leaves_child", "floods_output", "honest_b"]
+    run, data = grade(tmp_path, names, "-k", STATE_CHECKS)
+    got = records(data)
+    assert data["complete"] is True, f"got complete={data['complete']}, but grading finished"
+    assert_conformant(got["honest_a"])
+    assert_conformant(got["honest_b"])
+    expected = {
+        "grad_mode_off": "grad mode (torch.set_grad_enabled): True -> False",
+        "default_dtype": "default dtype (torch.set_default_dtype): torch.float32 -> torch.float64",
+        "reseeds": "torch.manual_seed",
+        "patches_torch": "replaced torch.sigmoid (monkeypatching)",
+        "leaves_thread": "left a thread running ('prefetcher'",
+        "leaves_child": "left a child process running",
+    }
+    for name, words in expected.items():
+        assert_only(got[name], {"process.global-state": words})
+    grads = got["grad_mode_off"]["checks"]["gradients.sequence"]
+    assert grads["status"] == "pass", f"got gradients.sequence {grads['status']} for grad_mode_off, but grad " \
+                                      f"mode is restored after each call: {grads['message'][:300]}"
+
+
+def test_output_is_captured_per_check_and_bounded(tmp_path: Path):
+    """What an implementation prints is kept with each check (the first 4 KB), counted,
+    shown in the report, and never reaches the terminal."""
+    run, data = grade(tmp_path, ["floods_output", "honest_a"], "-k", "test_output_shapes or test_dtype_preserved")
+    flood = records(data)["floods_output"]
+    assert_conformant(flood)
+    for check_id, outcome in flood["checks"].items():
+        printed = outcome.get("output")
+        assert printed and printed["bytes"] > 20_000 and printed["truncated"], (
+            f"got output {printed and {k: v for k, v in printed.items() if k != 'text'}} for {check_id}, but "
+            f"every call prints 20 KB: it should be counted and truncated")
+        assert len(printed["text"]) <= 4096 and "FLOOD" in printed["text"], \
+            f"got {len(printed['text'])} characters kept, but should keep the first 4096, with what was printed"
+    assert "FLOOD" not in run.stdout and "FLOOD" not in run.stderr, \
+        "got the implementation's output on the terminal, but it should be captured per check"
+    assert records(data)["honest_a"]["checks"]["contract.output-shape"].get("output") is None, \
+        "got output recorded for a GRU that prints nothing"
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "what it printed" in page or "printed 1" in page, "got a report that does not show the captured output"
+
+
+CRASH_CHECKS = ("test_output_shapes or test_step_matches_oracle or test_non_contiguous_inputs or "
+                "test_unbatched_input or test_wrong_dtypes_rejected or process_state")
+
+
+def test_crashes_hangs_and_memory_cost_one_check_each(tmp_path: Path):
+    """A process that dies (exit code, segfault, abort), hangs past the check's time limit
+    or runs out of memory makes the check it happened in an error with the cause; the
+    implementation's other checks are graded, and so is everything beside it."""
+    names = ["honest_a", "crashes_midway", "segfaults", "aborts", "hangs", "exhausts_memory", "honest_b"]
+    run, data = grade(tmp_path, names, "-k", CRASH_CHECKS, "--check-timeout", "8", "--no-diagnosis")
+    got = records(data)
+    assert data["complete"] is True, f"got complete={data['complete']}, but grading finished"
+    assert_conformant(got["honest_a"])
+    assert_conformant(got["honest_b"])
+    expected = {
+        "crashes_midway": {"inputs.non-contiguous": "exited with code 3"},
+        "segfaults": {"inputs.wrong-dtype": "SIGSEGV"},
+        "aborts": {"contract.unbatched": "SIGABRT"},
+        "hangs": {"inputs.non-contiguous": "time limit of 8 s"},
+        "exhausts_memory": {"inputs.non-contiguous": "memory limit"},
+    }
+    for name, failing in expected.items():
+        assert_only(got[name], failing)
+        statuses = {c: o["status"] for c, o in got[name]["checks"].items()}
+        (check_id,) = failing
+        assert statuses[check_id] == "error", f"got {name} {check_id} {statuses[check_id]}, but should be error"
+        later = [c for c in statuses if c.startswith("process.")]
+        assert later and all(statuses[c] == "pass" for c in later), \
+            f"got {name} statuses {statuses}: the checks after the crash should still be graded"
+    assert "index.html" in run.stdout or (tmp_path / "out" / "index.html").is_file()
+
+
+def test_killed_grader_leaves_valid_partial_results(tmp_path: Path):
+    """Results are written as they are produced: a grading process killed in the middle
+    leaves a valid results file marked incomplete, the report renders from it, and no
+    worker outlives it."""
+    results = tmp_path / "out" / "results.json"
+    argv = [sys.executable, "-m", "conformance", "grade", spec("honest_a"), spec("hangs"), "--profile", "quick",
+            "--results", str(results), "--no-html", "--check-timeout", "600", "--no-diagnosis"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                data = json.loads(results.read_text())
+            except (OSError, ValueError):
+                continue
+            hung = records(data).get("hangs", {}).get("checks", {})
+            if "inputs.batch-of-one" in hung or "inputs.non-contiguous" in hung or len(hung) > 20:
+                break
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    data = json.loads(results.read_text())
+    assert data["complete"] is False, "got complete=true, but the grader was killed before the end"
+    assert data["progress"]["checks_done"] < data["progress"]["checks_total"], f"got progress {data['progress']}"
+    assert records(data)["honest_a"]["checks"], "got no outcomes for the implementation graded before the kill"
+    html = tmp_path / "partial.html"
+    subprocess.run([sys.executable, "-m", "conformance", "report", str(results), "-o", str(html)], cwd=ROOT,
+                   check=True, capture_output=True, timeout=300)
+    assert "Incomplete results" in html.read_text(), "got a report of partial results without saying so"
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", f"conformance.worker {spec('hangs')}"], capture_output=True, text=True)
+    assert not leftover.stdout.strip(), f"got worker processes left running: {leftover.stdout}"
+
+
+def test_isolation_can_be_turned_off_and_says_so(tmp_path: Path):
+    """``--no-isolation`` grades in the grading process (for a debugger) and the results
+    and report say so."""
+    run, data = grade(tmp_path, ["honest_a"], "-k", "test_output_shapes", "--no-isolation")
+    assert data["environment"]["isolation"]["mode"] == "none", f"got {data['environment']['isolation']}"
+    assert "--no-isolation" in run.stderr, "got no word on the terminal that isolation is off"
+    assert "isolation turned off" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_results_say_where_implementations_ran(tmp_path: Path):
+    """The results and the report's header say what isolated the implementations: the
+    sandbox where bubblewrap works, plain processes (and why) where it does not."""
+    run, data = grade(tmp_path, ["honest_a"], "-k", "test_output_shapes")
+    isolation = data["environment"]["isolation"]
+    assert isolation["mode"] == ("sandbox" if SANDBOXED else "process"), f"got {isolation}"
+    assert isolation["limits"]["memory_mb"] and isolation["limits"]["check_seconds"], f"got {isolation}"
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "Isolation" in page and ("bubblewrap" in page or "NOT sandboxed" in page), \
+        "got a report header that does not say where implementations ran"
