@@ -73,7 +73,7 @@ class Sandbox:
         tool = shutil.which("bwrap")
         if tool is None:
             return cls(limits, hidden, "", "bubblewrap (bwrap) is not installed: install Debian's bubblewrap "
-                       "package (scripts/ensure-system-packages does)")
+                       "package (scripts/ensure-sandbox does)")
         problem = _bwrap_works(tool)
         if problem:
             return cls(limits, hidden, "", f"bubblewrap cannot create namespaces here: {problem}")

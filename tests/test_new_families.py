@@ -131,7 +131,7 @@ def _finite_difference_grads(subject: Subject, spec: CaseSpec, weights: LossWeig
     return grads
 
 
-GRADS_ADAPTERS = [e.id for e in registry() if load_subject(e.id).adapter.has_grads()]
+GRADS_ADAPTERS = [e.id for e in registry() if load_subject(e.id).has_grads]
 
 
 @pytest.mark.parametrize("impl", GRADS_ADAPTERS)

@@ -39,10 +39,10 @@ def _exercise(subject) -> None:
     "process.global-state",
     title="Leaves process-wide state alone",
     statement="no request (import, build, load, call, backward) changes process-wide state: torch's grad "
-    "and inference mode, default dtype and device, random states, thread count, anomaly detection, "
-    "deterministic algorithms, autocast and backend flags; NumPy's and Python's random states and error "
-    "handling, the working directory, environment variables and signal handlers; no function of torch, "
-    "NumPy or the suite replaced; no thread, child process or exit handler left behind",
+    "and inference mode, default dtype and device, random generators' seeds, thread count, anomaly "
+    "detection, deterministic algorithms, autocast and backend flags; NumPy's error handling, the working "
+    "directory, environment variables, import path, warning filters and signal handlers; no function of "
+    "torch, NumPy or the suite replaced; no thread, child process or exit handler left behind",
     reference="nn.GRU changes no global state; every change is put back after the request that made it, "
     "so only this check sees it",
 )
