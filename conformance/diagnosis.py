@@ -1201,6 +1201,8 @@ def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | N
         return {"status": "error",
                 "summary": f"not diagnosed: internal error in the diagnosis: {type(exc).__name__}: {exc}",
                 "details": [], "duration": round(time.perf_counter() - start, 3)}
+    finally:
+        subject.checkpoint()  # what the probes changed in the process is put back (and noted)
 
 
 def diagnose_isolated(subject: Subject, time_limit: float | None = None) -> dict[str, Any] | None:

@@ -50,9 +50,13 @@ class LoadFailed(Exception):
     """The implementation could not be loaded in its worker (import error, not an adapter...)."""
 
 
-def describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None, *, sandboxed: bool = False) -> str:
+    """How a worker ended. bubblewrap reports its child killed by signal N as exit status
+    128 + N, so in the sandbox such a status is read as that signal."""
     if code is None:
         return "stopped answering"
+    if sandboxed and 128 < code < 128 + 65:
+        return describe_exit(128 - code) + f" (exit status {code})"
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -352,4 +356,5 @@ class WorkerProcess:
                 code = proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 code = None
-        return self._lose(f"the implementation's worker process {describe_exit(code)} ({what})")
+        return self._lose(f"the implementation's worker process "
+                          f"{describe_exit(code, sandboxed=bool(self.sandbox.tool))} ({what})")

@@ -69,6 +69,7 @@ DIAGNOSIS_PROPERTY = "gru_conformance_diagnosis"
 #: The implementation's declarations as graded, sent once with its first report.
 SUBJECT_PROPERTY = "gru_conformance_subject"
 OUTCOME = pytest.StashKey[Any]()
+DIAGNOSIS = pytest.StashKey[Any]()
 
 
 class ConformanceWarning(UserWarning):
@@ -345,6 +346,20 @@ class GradingSession:
     def time_limit(self) -> float | None:
         return None if self.sandbox is None else self.sandbox.limits.check_seconds
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """After an implementation's first check, its diagnosis; after its last, end its
+        worker (an idle one holds memory)."""
+        meta, subject = _meta(item)
+        if meta is None:
+            return
+        if self.diagnose and subject.id not in self._diagnosed and not subject.load_error and subject.white_box:
+            self._diagnosed.add(subject.id)
+            item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, self.time_limit)
+        following = _meta(nextitem)[1] if nextitem is not None else None
+        if following is not subject:
+            subject.close()
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
         report = (yield).get_result()
@@ -356,23 +371,15 @@ class GradingSession:
             declared = {"impl": subject.id, "load_error": subject.load_error,
                         "info": None if subject.load_error else vars(subject.info)}
             report.user_properties.append((SUBJECT_PROPERTY, json.dumps(declared, default=str)))
-        if report.when == "teardown":
-            self._attach_diagnosis(subject, report)
+        if report.when == "teardown" and DIAGNOSIS in item.stash:
+            # Sent to the controlling process with the report (user_properties survive xdist).
+            found = {"impl": subject.id, "diagnosis": item.stash[DIAGNOSIS]}
+            report.user_properties.append((DIAGNOSIS_PROPERTY, json.dumps(found, default=str)))
         if OUTCOME not in item.stash:
             return
         if report.when == "call" or (report.when == "setup" and report.skipped):
             payload = {"impl": subject.id, "check": meta.id, "outcome": item.stash[OUTCOME].to_json()}
             report.user_properties.append((PROPERTY, json.dumps(payload, default=str)))
-
-    def _attach_diagnosis(self, subject: Subject, report: pytest.TestReport) -> None:
-        """Diagnose a white-box subject once, after its first check, and send the result
-        to the controlling process with the report (user_properties survive xdist)."""
-        if not self.diagnose or subject.load_error or not subject.white_box or subject.id in self._diagnosed:
-            return
-        self._diagnosed.add(subject.id)
-        found = diagnosis.diagnose_isolated(subject, self.time_limit)
-        report.user_properties.append(
-            (DIAGNOSIS_PROPERTY, json.dumps({"impl": subject.id, "diagnosis": found}, default=str)))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         _machinery()

@@ -258,7 +258,7 @@ class Change:
     restored: bool
 
     def text(self) -> str:
-        return self.what + ("" if self.restored else " (could not be undone: the process is replaced)")
+        return self.what + ("" if self.restored else " (could not be undone in place)")
 
 
 def _library_code(value: Any) -> bool:
@@ -269,7 +269,28 @@ def _library_code(value: Any) -> bool:
     return bool(filename) and any(filename.startswith(root) for root in _LIBRARY_ROOTS)
 
 
+def _code_file(value: Any) -> str:
+    code = getattr(value, "__code__", None) or getattr(getattr(value, "__func__", None), "__code__", None)
+    return getattr(code, "co_filename", "") or ""
+
+
+def _foreign_code(value: Any) -> bool:
+    """A Python function defined neither in the suite nor in an installed library (the
+    standard library and site-packages): the graded implementation's own code."""
+    filename = _code_file(value)
+    return bool(filename) and not filename.startswith(_TRUSTED_ROOTS) and not filename.startswith("<frozen")
+
+
+def _origin(value: Any) -> str:
+    return f"defined in {os.path.basename(_code_file(value))}"
+
+
 _LIBRARY_ROOTS = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, np) if getattr(m, "__file__", None))
+_TRUSTED_ROOTS = tuple(dict.fromkeys(
+    os.path.realpath(p) + os.sep
+    for p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "conformance",
+              sys.prefix, sys.base_prefix, sys.exec_prefix)))
+
 #: Settings a library may change when one of its modules is first imported (torch's
 #: lazily imported compiler stack sets environment variables, warning filters and
 #: exit handlers): a change seen in a request that imported modules is taken as that.
@@ -307,7 +328,6 @@ class StateGuard:
 
     def snapshot(self) -> list[Any]:
         self.modules = len(sys.modules)
-        self.children = _children()
         return [s.read() for s in self.per_request]
 
     @contextmanager
@@ -343,7 +363,7 @@ class StateGuard:
                 new = None
             if new != old:
                 found.append(Change(f"changed the {setting.name}: {old!r} -> {new!r}", False))
-        found += self._processes(imported_now)
+        found += self._processes(imported_now, deep)
         if deep:
             found += self.namespaces()
             self.imported = False
@@ -366,13 +386,14 @@ class StateGuard:
         shown = f": {setting.show(old)} -> {setting.show(new)}" if new is not None else ""
         return [Change(f"changed the {setting.name}{shown}", restored)]
 
-    def _processes(self, imported: bool) -> list[Change]:
+    def _processes(self, imported: bool, deep: bool) -> list[Change]:
         found: list[Change] = []
         new_threads = [t for t in threading.enumerate() if t.ident not in self.threads and t.is_alive()]
         for thread in new_threads:
             found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
             self.threads.add(thread.ident)  # type: ignore[arg-type]
-        for pid in sorted(_children() - self.children):  # only what this request started
+        # Children started since the last checkpoint (a /proc scan costs: done after each check).
+        for pid in sorted(_children() - self.children) if deep else []:
             command = _command(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -395,8 +416,12 @@ class StateGuard:
         for name, obj in _namespaces():
             pristine = self.pristine.get(name)
             if pristine is None:
-                # A suite module imported later: its first sight is its pristine state.
+                # A suite module imported later: its first sight is its pristine state, but a
+                # function of it that lives outside the suite and the libraries is a patch.
                 self.pristine[name] = dict(vars(obj))
+                found += [Change(f"replaced {name}.{key} with code of its own, {_origin(value)} "
+                                 f"(monkeypatching)", False)
+                          for key, value in vars(obj).items() if _foreign_code(value)]
                 continue
             current = vars(obj)
             if len(current) == len(pristine) and all(current.get(k, _MISSING) is v for k, v in pristine.items()):

@@ -149,9 +149,24 @@ def read_message(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dic
     return decode(*read_frames(stream, max_bytes=max_bytes))
 
 
+def _copy(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.name not in DTYPES:
+            raise WireError(f"arrays of dtype {value.dtype.name} do not go on the wire")
+        return value.copy()
+    if isinstance(value, dict):
+        return {str(k): _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(v) for v in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise WireError(f"a {type(value).__name__} does not go on the wire")
+
+
 def roundtrip(message: dict[str, Any]) -> dict[str, Any]:
-    """What the other side of the wire would get: used by the in-process transport,
-    so that it hands over exactly what a worker would (copies, no shared objects)."""
-    buffers: list[bytes] = []
-    body = json.dumps(_encode_value(message, buffers), separators=(",", ":"), allow_nan=False).encode()
-    return decode(body, buffers)
+    """What the other side of the wire would get, without encoding: used by the in-process
+    transport, so that it hands over what a worker would (plain values, fresh copies, no
+    shared objects)."""
+    return _copy(message)

@@ -65,4 +65,5 @@ def test_leaves_process_state_alone(subject):
             shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
             lines.append(f"{text} (seen during {shown})" if where else text)
         fail("changed process-wide state, but should leave it as it found it: " + "; ".join(lines)
-             + " [each was undone after the request that made it, or the process replaced, so no other check saw it]")
+             + " [the grading never ran in that process; each change was undone after the request that made it, or "
+             "the process replaced before the next check]")
