@@ -131,10 +131,8 @@ class Executor:
                     answer = {"info": describe(self.adapter)}
                 elif op == "build":
                     answer = self.build(request)
-                elif op == "call":
-                    answer = self.call(request)
-                elif op == "backward":
-                    answer = self.backward(request)
+                elif op in ("call", "backward"):
+                    answer = self.built_then(request)
                 elif op in ("checkpoint", "drop"):
                     answer = {}
                 else:
@@ -197,12 +195,30 @@ class Executor:
                     if params is not None:
                         self._load_one(cell, params.cell(layer, reverse=d == 1))
                     built.cells[(layer, d)] = cell
-        handle = self.next_id
-        self.next_id += 1
+        handle = request.get("instance")
+        if not isinstance(handle, int) or isinstance(handle, bool):
+            handle = self.next_id
+        self.next_id = max(self.next_id, handle) + 1
         self.instances[handle] = built
         while len(self.instances) > MAX_INSTANCES:
             self.instances.popitem(last=False)
         return {"instance": handle}
+
+    def built_then(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A call or backward, after the build that came with it (if one did)."""
+        build = request.get("build")
+        if build is not None:
+            try:
+                self.build(build)
+            except AdapterFailure as exc:
+                return {"ok": True, "built": False, "build_error": str(exc)}
+        try:
+            answer = self.call(request) if request["op"] == "call" else self.backward(request)
+        except AdapterFailure as exc:
+            answer = {"ok": False, "error": str(exc), "where": exc.where}
+        if build is not None:
+            answer["built"] = True
+        return answer
 
     def _instance(self, request: dict[str, Any]) -> Built:
         handle = request.get("instance")

@@ -250,6 +250,25 @@ def _command(pid: int) -> str:
         return "?"
 
 
+#: Every function registered with atexit since the first guard was made.
+_EXIT_HANDLERS: list[Any] = []
+
+
+def _watch_exit_handlers() -> None:
+    """Note every function registered with atexit from now on (who registered it decides
+    whether it is reported); installed once per process."""
+    if hasattr(atexit.register, "__wrapped__"):
+        return
+    register = atexit.register
+
+    def noting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        _EXIT_HANDLERS.append(func)
+        return register(func, *args, **kwargs)
+
+    noting.__wrapped__ = register  # type: ignore[attr-defined]
+    atexit.register = noting  # type: ignore[assignment]
+
+
 @dataclass
 class Change:
     """One change found after a call: what, and whether it was put back."""
@@ -278,7 +297,8 @@ def _foreign_code(value: Any) -> bool:
     """A Python function defined neither in the suite nor in an installed library (the
     standard library and site-packages): the graded implementation's own code."""
     filename = _code_file(value)
-    return bool(filename) and not filename.startswith(_TRUSTED_ROOTS) and not filename.startswith("<frozen")
+    # "<string>" and the like: code generated at run time (hypothesis' strategies are).
+    return bool(filename) and not filename.startswith(_TRUSTED_ROOTS) and not filename.startswith("<")
 
 
 def _origin(value: Any) -> str:
@@ -312,12 +332,12 @@ class StateGuard:
     stuck: list[Setting] = field(default_factory=_stuck_settings)
     pristine: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: set[int] = field(default_factory=set)
-    atexit_count: int = 0
 
     def __post_init__(self) -> None:
         self.pristine = {name: dict(vars(obj)) for name, obj in _namespaces()}
         self.threads = {t.ident for t in threading.enumerate() if t.ident is not None}
-        self.atexit_count = atexit._ncallbacks()  # type: ignore[attr-defined]
+        _watch_exit_handlers()
+        self.exit_handlers_seen = len(_EXIT_HANDLERS)
         self.stuck_values = [s.read() for s in self.stuck]
         self.per_request = [s for s in self.settings if not s.deep]
         self.baseline = [(s, s.read()) for s in self.settings if s.deep]
@@ -401,12 +421,14 @@ class StateGuard:
             except OSError:
                 pass
             found.append(Change(f"left a child process running (pid {pid}: {command}); it was killed", True))
-        count = atexit._ncallbacks()  # type: ignore[attr-defined]
-        if count > self.atexit_count and not imported:
-            # Never run: a worker ends with os._exit, without exit handlers.
-            found.append(Change(f"registered {count - self.atexit_count} exit handler(s) (atexit.register); "
-                                "workers end without running them", True))
-        self.atexit_count = count
+        for handler in _EXIT_HANDLERS[self.exit_handlers_seen:]:
+            # A library's own (torch registers some as it imports) is its business; the
+            # implementation's would run after grading if the process ended normally.
+            if _foreign_code(handler):
+                found.append(Change(f"registered an exit handler ({getattr(handler, '__qualname__', handler)!r}, "
+                                    f"{_origin(handler)}; atexit.register): workers end without running them",
+                                    True))
+        self.exit_handlers_seen = len(_EXIT_HANDLERS)
         return found
 
     def namespaces(self) -> list[Change]:

@@ -94,7 +94,10 @@ class Instance:
 
     config: GRUConfig
     handle: int
-    generation: int
+    #: The worker process (its generation) that holds it; None until it is built there.
+    generation: int | None
+    #: The build request, sent with the first call.
+    build: dict[str, Any] | None = None
 
 
 @dataclass
@@ -267,6 +270,7 @@ class Subject:
         self.lost_in_a_row = 0
         self.last_loss = ""
         self._dropped: list[int] = []
+        self._handles = 0
 
     def __repr__(self) -> str:
         # Shown in hypothesis' falsifying examples; keep it the id.
@@ -378,39 +382,60 @@ class Subject:
 
     def request(self, message: dict[str, Any], call: str = "") -> dict[str, Any]:
         """Send one request; the answer, or ``AdapterError`` when the adapter failed."""
+        return self._checked(self._request(message), call)
+
+    def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         if self._dropped:
             message = {**message, "drop": self._dropped}
             self._dropped = []
         answer = self.backend.request(message)
         self._note_state(answer)
+        return answer
+
+    @staticmethod
+    def _checked(answer: dict[str, Any], call: str) -> dict[str, Any]:
         if answer.get("ok") is not True:
             error = _text(answer.get("error", "the implementation's side gave no reason"), MAX_MESSAGE)
             raise AdapterError(error, call)
         return answer
 
-    def _forget(self, handle: int, generation: int) -> None:
-        if generation == self.backend.generation:
+    def _forget(self, handle: int, generation: int | None) -> None:
+        if generation is not None and generation == self.backend.generation:
             self._dropped.append(handle)
+
+    def _send(self, instance: Instance, message: dict[str, Any], call: str) -> dict[str, Any]:
+        """A request about ``instance``: its build goes first, in the same round trip."""
+        if instance.build is not None:
+            built = f"{self.name}.build({instance.config})"
+            answer = self._request({**message, "build": instance.build})
+            if answer.get("built") is not True:  # build or load raised: the call was not made
+                raise AdapterError(_text(answer.get("build_error", "build failed"), MAX_MESSAGE), built)
+            instance.build, instance.generation = None, self.backend.generation
+            weakref.finalize(instance, self._forget, instance.handle, instance.generation)
+            return self._checked(answer, call)
+        if instance.generation != self.backend.generation:
+            from conformance.isolation import WorkerLost
+
+            raise WorkerLost("the instance was built in a worker process that has since ended")
+        return self.request(message, call)
 
     # Building -----------------------------------------------------------------
     def instantiate(self, case: Case, params: CanonicalParams | None = None, *, load: bool = True) -> Instance:
-        """Build a fresh implementation for the case's configuration and, for
-        white-box adapters, load ``params`` (default: the case's own)."""
+        """A fresh implementation for the case's configuration, loaded with ``params``
+        (default: the case's own) for white-box adapters. The build request travels with
+        the instance's first call (one round trip instead of two); what build or load
+        raise is reported there."""
         config = case.config
         params = case.params if params is None else params
-        message: dict[str, Any] = {"op": "build", "config": config.to_json(), "seed": case.spec.seed}
+        self._handles += 1
+        message: dict[str, Any] = {"op": "build", "instance": self._handles, "config": config.to_json(),
+                                   "seed": case.spec.seed}
         if load and self.white_box:
             message["params"] = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
             message["param_meta"] = {"input_size": params.input_size, "hidden_size": params.hidden_size,
                                      "num_layers": params.num_layers, "bidirectional": params.bidirectional,
                                      "bias": params.bias}
-        answer = self.request(message, f"{self.name}.build({config})")
-        handle = answer.get("instance")
-        if not isinstance(handle, int) or isinstance(handle, bool):
-            raise AdapterError("the implementation's side answered build without an instance")
-        instance = Instance(config, handle, self.backend.generation)
-        weakref.finalize(instance, self._forget, handle, instance.generation)
-        return instance
+        return Instance(config, self._handles, None, message)
 
     # Calling ------------------------------------------------------------------
     def handed_shapes(self, instance: Instance, x_shape: tuple[int, ...], h0_shape: tuple[int, ...] | None,
@@ -460,15 +485,12 @@ class Subject:
         if lengths is not None:
             lengths = [int(n) for n in lengths]
             call = call.replace(", h0=", f", lengths={lengths}, h0=")
-        if instance.generation != self.backend.generation:
-            from conformance.isolation import WorkerLost
-
-            raise WorkerLost("the instance was built in a worker process that has since ended")
-        answer = self.request({
+        message = {
             "op": "call", "instance": instance.handle, "x": x, "h0": h0, "unbatched": unbatched,
             "lengths": lengths, "x_dtype": x_dtype, "h0_dtype": h0_dtype, "strides": strides,
             "default_device": default_device, "seed": seed, "grad": grad, "keep_inputs": keep_inputs,
-        }, call)
+        }
+        answer = self._send(instance, message, call)
         try:
             output, h_n = _read_value(answer.get("output")), _read_value(answer.get("h_n"))
             problems = [_text(p, MAX_MESSAGE) for p in _get(answer, "shape_problems", list, [])][:10]
@@ -544,7 +566,7 @@ class Subject:
                    "output_grad": np.ascontiguousarray(out_grad).reshape(returned.output.shape),
                    "h_n_grad": np.ascontiguousarray(h_n_grad).reshape(returned.h_n.shape)}
         call = f"{returned.call}, then backward of the generated loss"
-        answer = self.request(message, call)
+        answer = self._send(instance, message, call)
         grads: dict[str, np.ndarray] = {}
         try:
             x_grad = _read_array(answer, "x", returned.x_shape)

@@ -93,11 +93,10 @@ class Scripted:
     def request(self, message: dict) -> dict:
         if message["op"] == "describe":
             return {"ok": True, "info": self.info}
-        if message["op"] == "build":
-            return {"ok": True, "instance": 1}
         if message["op"] == "checkpoint":
             return {"ok": True}
-        return self.answers.pop(0)
+        answer = self.answers.pop(0)
+        return {**answer, "built": True} if "build" in message else answer
 
     def begin(self, seconds):
         pass
