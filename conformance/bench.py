@@ -188,6 +188,7 @@ def subject_runner(subject: Any, config: BenchConfig, mode: str) -> Callable[[],
     with_h0 = subject.is_cell or caps.h0
     case = _case(config, batch_first, with_h0)
     instance = subject.instantiate(case)
+    subject.call(instance, case.x, case.h0)  # built (and checked to run) untimed
     # Timed in this process, without the request channel (a benchmark is not a verdict).
     executor = subject.backend.executor
     built = executor.instances[instance.handle]
