@@ -68,9 +68,15 @@ def assemble(ctx: Context, fit: Fit, search: CellSearch, switches: dict[str, Any
         elif v == ctx.claimed:
             clause = f"each step computes {BASE_NAMES[base]} (max error {fmt(fit.error)}, {dtype})"
         else:
-            clause = f"it computes {description} (max error {fmt(fit.error)}"
-            clause += ", with these changes" if devs else ""
-            clause += f", {dtype})"
+            explained = ((divergence or {}).get("explained_by") or {}).get("change", "")
+            if devs and all(d.text in explained for d in devs):
+                # The lead has already said the changes: name the convention they are changes of.
+                clause = (f"it computes {BASE_NAMES[base]} with {'that change' if len(devs) == 1 else 'those changes'}"
+                          f" (max error {fmt(fit.error)}, {dtype})")
+            else:
+                clause = f"it computes {description} (max error {fmt(fit.error)}"
+                clause += ", with these changes" if devs else ""
+                clause += f", {dtype})"
             if base != ctx.claimed:
                 clause += f"{';' if devs else ','} although it claims {claimed_name}"
         parts.append(clause)
