@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import Phase, settings
 
 from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, ordered_ids, unmet_requirement
-from conformance.outcome import FAILING, Outcome, classify
+from conformance.outcome import FAILING, Outcome, classify, merge
+from conformance.strategies import SIZE_FIELDS, sizes_at_least
 from conformance.subject import Subject
 
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
@@ -61,38 +62,28 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     ``time_limit`` (seconds) bounds the check where the implementation runs in a worker
     (default: the sandbox's limit): past it the worker is stopped and the check is an error.
     Whatever the implementation printed during the check is kept with the outcome."""
-    from conformance.isolation import WorkerLost
-
     fn = CHECK_FUNCTIONS[check_id]
     subject.measurements.pop(check_id, None)
     subject.current_spec = None
     if not shrink:
         overrides["phases"] = NO_SHRINK
     start = time.perf_counter()
-    lost = False
     subject.begin_check(check_id, time_limit)
     try:
-        with hypothesis_overrides(fn, **overrides):
-            fn(subject=subject)
-    except WorkerLost as exc:
-        # The process died or hung: no shrinking (each try would start a process), the
-        # case in progress is the counterexample.
-        outcome = Outcome("error", message=str(exc))
-        lost = True
-        subject.lost_in_a_row += 1
-        subject.last_loss = str(exc).splitlines()[0]
-        if subject.current_spec is not None:
-            outcome.counterexample = subject.current_spec.to_json()
+        outcome, lost = _attempt(fn, subject, overrides)
+        # Known failures (no shrinking) stop at their first failure; a lost worker would only be lost again.
+        floors = _crash_sizes(outcome) if shrink and not lost else None
+        if floors:
+            with sizes_at_least(**floors):
+                elsewhere, _ = _attempt(fn, subject, overrides)
+            outcome = merge(outcome, elsewhere, "with " + _join(sorted(floors, key=SIZE_FIELDS.index)) + " >= 2")
     except (KeyboardInterrupt, SystemExit):
         subject.end_check()
         raise
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
-        outcome = classify(exc)
-        if outcome.counterexample is None and subject.current_spec is not None:
-            outcome.counterexample = subject.current_spec.to_json()
+    if lost:
+        subject.lost_in_a_row += 1
+        subject.last_loss = outcome.message.splitlines()[0]
     else:
-        outcome = Outcome("pass")
-    if not lost:
         subject.lost_in_a_row = 0
     printed = subject.end_check()
     if printed["bytes"]:
@@ -102,6 +93,50 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     outcome.duration = round(time.perf_counter() - start, 4)
     outcome.measurements = subject.measurements.pop(check_id, {})
     return outcome
+
+
+def _attempt(fn: Any, subject: Subject, overrides: dict[str, Any]) -> tuple[Outcome, bool]:
+    """One hypothesis run of a check: its outcome, whatever it raised, and whether the
+    implementation's worker process was lost."""
+    from conformance.isolation import WorkerLost
+
+    try:
+        with hypothesis_overrides(fn, **overrides):
+            fn(subject=subject)
+    except WorkerLost as exc:
+        # The process died or hung: no shrinking (each try would start a process), the
+        # case in progress is the counterexample.
+        outcome = Outcome("error", message=str(exc))
+        if subject.current_spec is not None:
+            outcome.counterexample = subject.current_spec.to_json()
+        return outcome, True
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
+        outcome = classify(exc)
+        if outcome.counterexample is None and subject.current_spec is not None:
+            outcome.counterexample = subject.current_spec.to_json()
+        return outcome, False
+    return Outcome("pass"), False
+
+
+def _crash_sizes(outcome: Outcome) -> dict[str, int] | None:
+    """When the only failures are adapter errors at the smallest sizes (a crash for a batch
+    of one, T = 1 or I = 1), the sizes to search next: every size that was 1 in the crash's
+    minimal case, at least 2. Hypothesis already keeps looking after a first failure, but
+    a few draws at the other sizes can miss a bug there; this second run looks only there."""
+    failures = outcome.failures or [outcome.failure_json()]
+    if outcome.status != "error" or any(f["status"] != "error" for f in failures):
+        return None
+    floors: dict[str, int] = {}
+    for failure in failures:
+        case = failure.get("counterexample") or {}
+        floors.update({name: 2 for name in SIZE_FIELDS if case.get(name) == 1})
+    return floors or None
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def grade(subject: Subject, check_ids: Iterable[str] | None = None, **overrides: Any) -> dict[str, Outcome]:

@@ -523,6 +523,10 @@ def _failure_text(check_id: str, outcome: Outcome) -> str:
     _machinery()
     meta = catalogue.CHECKS[check_id]
     lines = [f"{check_id}: {meta.statement}", "", outcome.message]
+    for failure in (outcome.failures or [])[1:]:
+        lines += ["", f"another distinct failure ({failure['status']}): {failure['message']}"]
+    if outcome.elsewhere:
+        lines += ["", outcome.elsewhere]
     if outcome.falsifying_example:
         lines += ["", outcome.falsifying_example]
     return "\n".join(lines)

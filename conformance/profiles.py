@@ -13,6 +13,14 @@ implementation's counterexample on another.
 
 No per-example deadline (timings flake on a loaded machine); hangs are caught
 by the per-process time limit of ``python -m conformance grade-folder``.
+
+Every profile reports every distinct failure a check finds (``report_multiple_bugs``):
+once a check has failed, hypothesis keeps drawing cases (at least 10 calls in all,
+within ``max_examples``) and shrinks each distinct failure on its own. A failure that
+happens only at some sizes (an adapter that crashes for a batch of one) therefore does
+not hide another at the sizes where the implementation runs: shrinking the second one
+towards the crashing sizes would change the failure, so its minimal case stays where
+it happens. ``conformance.outcome`` keeps them all; the report groups equal ones.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ COMMON = dict(
     database=None,
     deadline=None,  # a separate time limit catches hangs; per-example deadlines flake
     print_blob=False,
-    report_multiple_bugs=False,
+    report_multiple_bugs=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from conformance.catalogue import FAMILIES
+from conformance.outcome import root_cause
 from conformance.repro import snippet
 
 #: status -> (symbol, short label for the scoreboard, css class, what it means)
@@ -306,6 +307,88 @@ def _diagnosis(value: Any, note: Any = "") -> dict[str, Any] | None:
     return {"summary": "", "status": "", "lines": [], "extra": value, "note": False}
 
 
+#: Order of failure groups: violated statements first, then crashes, then the rest.
+GROUP_ORDER = {"fail": 0, "xfail": 1, "error": 2, "warn": 3, "xpass": 4}
+
+
+def _failure_entry(col: dict[str, Any], failure: dict[str, Any], outcome: dict[str, Any], impl: dict[str, Any],
+                   data: dict[str, Any]) -> dict[str, Any]:
+    """One distinct failure of one check, as the page explains it."""
+    counterexample = failure.get("counterexample")
+    dtype = (counterexample or {}).get("dtype")
+    tol = failure.get("tolerance") or _tolerance_for(col, dtype, data)
+    status = failure.get("status") or outcome["status"]
+    if outcome["status"] in ("xfail", "warn") and status in ("fail", "error"):
+        status = outcome["status"]  # the check's verdict decides how each of its failures counts
+    return {
+        "col": col,
+        "case_text": _case_text(counterexample),
+        "status": status,
+        "status_info": STATUS.get(status, STATUS["error"]),
+        "message": failure.get("message") or "",
+        "counterexample": counterexample,
+        "falsifying": _clean_falsifying(failure.get("falsifying_example") or ""),
+        "max_error": failure.get("max_error"),
+        "tolerance": tol,
+        "tolerance_kind": col.get("tolerance"),
+        "dtype": dtype,
+        "ratio": _ratio(failure.get("max_error"), tol),
+        "snippet": snippet(impl.get("source") or impl.get("id", ""), counterexample, col["id"])
+        if isinstance(counterexample, dict) and status != "xpass" else None,
+    }
+
+
+#: CaseSpec's defaults: a case is written with the fields that differ from them (and its sizes).
+_CASE_DEFAULTS = {"num_layers": 1, "bidirectional": False, "batch_first": False, "dtype": "float32", "seed": 0,
+                  "weight_scale": 1.0, "input_scale": 1.0, "with_h0": True, "device": "cpu"}
+
+
+def _case_text(case: Any) -> str:
+    if not isinstance(case, dict):
+        return ""
+    return ", ".join(f"{k}={fmt_value(v)}" for k, v in case.items()
+                     if k not in _CASE_DEFAULTS or _CASE_DEFAULTS[k] != v)
+
+
+def _failure_groups(impl: dict[str, Any], anchor: str, columns: list[dict[str, Any]], checks: dict[str, Any],
+                    blocks: dict[str, list[str]], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every distinct failure of every check, grouped by root cause (``outcome.root_cause``:
+    the same message up to sizes and numbers): a crash that seventeen checks reach is
+    one group naming the seventeen checks, and a check that failed for two reasons
+    is in two groups. The anchor the scoreboard links to marks the check's main failure."""
+    groups: dict[str, dict[str, Any]] = {}
+    for col in columns:
+        outcome = checks.get(col["id"])
+        if not outcome or outcome.get("status") not in ATTENTION:
+            continue
+        distinct = [f for f in outcome.get("failures") or [] if isinstance(f, dict)] or [outcome]
+        for k, failure in enumerate(distinct):
+            entry = _failure_entry(col, failure, outcome, impl, data)
+            main = k == 0
+            entry.update(anchor=f"{anchor}-{col['slug']}" if main else f"{anchor}-{col['slug']}-{k + 1}",
+                         blocks=blocks.get(col["id"], []) if main else [], nth=k + 1, of=len(distinct),
+                         elsewhere=str(outcome.get("elsewhere") or "") if main else "",
+                         printed=_printed(outcome) if main else None)
+            key = root_cause(entry["status"], entry["message"])
+            group = groups.setdefault(key, {"status": entry["status"], "status_info": entry["status_info"],
+                                            "entries": []})
+            group["entries"].append(entry)
+    ordered = sorted(groups.values(), key=lambda g: GROUP_ORDER.get(g["status"], 5))  # stable: check order within
+    where: dict[str, list[tuple[int, str]]] = {}
+    for n, group in enumerate(ordered):
+        group["anchor"] = f"{anchor}-cause-{n + 1}"
+        group["shared"] = len(group["entries"]) > 1
+        group["lead"] = group["entries"][0]
+        for entry in group["entries"]:
+            shown_at = group["anchor"] if group["shared"] else entry["anchor"]
+            where.setdefault(entry["col"]["id"], []).append((entry["nth"], shown_at))
+    for group in ordered:
+        for entry in group["entries"]:
+            # Where the check's other distinct failures are explained, so each links to the rest.
+            entry["others"] = [href for nth, href in sorted(where[entry["col"]["id"]]) if nth != entry["nth"]]
+    return ordered
+
+
 def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
     anchor = f"impl-{n}"
     checks: dict[str, Any] = impl.get("checks") or {}
@@ -341,32 +424,7 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
                       "rank": {"fail": 0, "error": 1, "blocked": 2, "xfail": 3, "xpass": 4, "warn": 5,
                                "pass": 6, "na": 7}.get(css, 8)})
 
-    failures = []
-    for col in columns:
-        outcome = checks.get(col["id"])
-        if not outcome or outcome.get("status") not in ATTENTION:
-            continue
-        counterexample = outcome.get("counterexample")
-        dtype = (counterexample or {}).get("dtype")
-        tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data)
-        failures.append({
-            "anchor": f"{anchor}-{col['slug']}",
-            "col": col,
-            "status": outcome["status"],
-            "status_info": STATUS[outcome["status"]],
-            "message": outcome.get("message") or "",
-            "counterexample": counterexample,
-            "falsifying": _clean_falsifying(outcome.get("falsifying_example") or ""),
-            "max_error": outcome.get("max_error"),
-            "tolerance": tol,
-            "tolerance_kind": col.get("tolerance"),
-            "dtype": dtype,
-            "ratio": _ratio(outcome.get("max_error"), tol),
-            "blocks": blocks.get(col["id"], []),
-            "printed": _printed(outcome),
-            "snippet": snippet(impl.get("source") or impl.get("id", ""), counterexample, col["id"])
-            if isinstance(counterexample, dict) and outcome["status"] != "xpass" else None,
-        })
+    failures = _failure_groups(impl, anchor, columns, checks, blocks, data)
 
     not_applicable: dict[str, list[str]] = {}
     for col in columns:
@@ -407,6 +465,8 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
         "percent": round(100 * passed / applicable) if applicable else 0,
         "cells": cells,
         "failures": failures,
+        "failure_count": sum(len(g["entries"]) for g in failures),
+        "failing_checks": len({e["col"]["id"] for g in failures for e in g["entries"]}),
         "orphan_blocked": orphan_blocked,
         "not_applicable": not_applicable,
         "errors": _error_table(impl, columns, data),

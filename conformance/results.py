@@ -15,9 +15,11 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
          "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable, warnings},
          "load_error", "checks": {"<check id>": {status, message, counterexample,
                                   falsifying_example, max_error, tolerance, duration,
-                                  measurements, output}},
+                                  measurements, output, failures (every distinct failure
+                                  when there are several), elsewhere}},
          "diagnosis": null or {status, summary, claimed, convention, switches, structure,
-                               findings, first_divergence, details, probes, duration}
+                               evidence, findings, first_divergence, details, probes, scope,
+                               duration}
                       (conformance.diagnosis; null for black-box adapters),
          "diagnosis_note": why there is no diagnosis (empty when there is one)}
       ]

@@ -12,10 +12,15 @@ the canonical parameters read as the implementation reads them::
 
     r    = g(gx_r + gh_r)                  gx = W_ih x + f_ih * b_ih,  gh = W_hh h + f_hh * b_hh
     z    = g(gx_z + gh_z)                  g: sigmoid, or hard sigmoid clip(0.2 a + 0.5, 0, 1)
-    core = r * (W_hn h)     reset "after"      |  W_hn (r * h)   reset "before"
+    core = r * (W_hn h)     reset "after"  |  W_hn (r * h)   reset "before"  |  W_hn h   reset "none"
     (with ``fold_b_hh``, gx also holds b_hh, as when b_hh is folded into b_ih and kept)
     n    = tanh(gx_n + core + b)    b = r * b_hn "inside" | b_hn "outside" | 0 "dropped"
     h'   = one of UPDATES (standard: (1 - z) * n + z * h)
+
+and the structural deviations of hand-written cells: a gate with no input term
+(``no_input``: its W_i x + b_i is missing), no recurrent term (``no_recurrent``:
+W_h h + b_h missing; for n the whole reset product), or no bias in one block
+(``no_bias``: "b_ir" ... "b_hn").
 
 Structure switches (``Structure``) say how the cells are assembled into a
 bidirectional, multi-layer run: whether the reverse direction really reads the
@@ -57,7 +62,11 @@ def apply_update(update: str, z: np.ndarray, n: np.ndarray, h: np.ndarray) -> np
         return a * n + b * z * n + c * h + d * z * h + e * z
 
 
-RESETS = ("after", "before")
+#: Where the reset gate acts in the candidate: after the recurrent matmul, before it, or
+#: not at all ("none": a candidate without the reset gate, n = tanh(W_in x + b_in + W_hn h + b_hn)).
+RESETS = ("after", "before", "none")
+#: The bias blocks a cell can leave out one by one.
+BIAS_BLOCKS = ("b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")
 #: Gate activations of r and z.
 GATE_ACTIVATIONS = ("sigmoid", "hard sigmoid")
 B_HN = ("inside", "outside", "dropped")
@@ -90,6 +99,12 @@ class CellVariant:
     fold_b_hh: bool = False
     #: r and z through the logistic sigmoid, or the hard sigmoid (old Keras default).
     gates: str = "sigmoid"
+    #: Gates ("r", "z", "n") whose input term W_i x + b_i is missing.
+    no_input: tuple[str, ...] = ()
+    #: Gates whose recurrent term W_h h + b_h is missing (for n: the whole reset product).
+    no_recurrent: tuple[str, ...] = ()
+    #: Bias blocks (of BIAS_BLOCKS) that are left out.
+    no_bias: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.reset not in RESETS:
@@ -101,8 +116,15 @@ class CellVariant:
         if self.update not in UPDATES:
             raise ValueError(f"update is {self.update!r}, but should be one of {tuple(UPDATES)}")
         for name in ("order_w_ih", "order_w_hh", "order_b_ih", "order_b_hh"):
-            if tuple(sorted(getattr(self, name))) != IDENTITY:
+            if getattr(self, name) not in ORDERS:
                 raise ValueError(f"{name} is {getattr(self, name)!r}, but should be a permutation of (0, 1, 2)")
+        for name, allowed in (("no_input", GATE_NAMES), ("no_recurrent", GATE_NAMES), ("no_bias", BIAS_BLOCKS)):
+            value = getattr(self, name)
+            if value == ():
+                continue
+            if not isinstance(value, tuple) or not set(value) <= set(allowed) or value != _in_order(value, allowed):
+                raise ValueError(f"{name} is {value!r}, but should be a tuple of distinct names from {allowed}, "
+                                 "in that order")
 
     def with_order(self, order: Order) -> "CellVariant":
         """All four tensors read in the same block order."""
@@ -132,21 +154,107 @@ class CellVariant:
             "bias_hh_times": self.bias_hh,
             "b_hh_folded_into_input": self.fold_b_hh,
             "gates": self.gates,
+            "no_input_term": list(self.no_input),
+            "no_recurrent_term": list(self.no_recurrent),
+            "no_bias": list(self.no_bias),
         }
+
+
+def _in_order(names: tuple[str, ...] | list[str] | set[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in allowed if n in set(names))
+
+
+def toggled(names: tuple[str, ...], name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` with ``name`` added, or removed when it is there (kept in ``allowed``'s order)."""
+    return _in_order(set(names) ^ {name}, allowed)
 
 
 def canonical(v: CellVariant) -> CellVariant:
     """The simplest spelling of the function ``v`` computes, so that variants equal for
     all parameters count once: switches that cannot act are reset (b_hn's position when
-    no b_hh is added in the recurrent projection; the block order of an ignored bias),
-    and b_hh moved entirely into the input projection is b_hn outside the reset product."""
-    if v.fold_b_hh and v.bias_hh == 0:
-        v = replace(v, fold_b_hh=False, bias_hh=1, b_hn="outside")
-    if v.bias_hh == 0:
-        v = replace(v, b_hn="inside", order_b_hh=v.order_w_hh)
-    if v.bias_ih == 0:
-        v = replace(v, order_b_ih=v.order_w_ih)
+    no b_hh is added in the recurrent projection; the block order of an ignored bias;
+    the terms of a gate nothing reads), and b_hh moved entirely into the input projection
+    is b_hn outside the reset product. A dropped b_hn is spelled ``b_hn="dropped"``, a
+    whole bias vector left out ``bias_ih=0`` / ``bias_hh=0``."""
+    # One pass can enable another rule (a bias left out block by block becomes bias_ih=0,
+    # whose block order then no longer counts): repeat until nothing changes.
+    for _ in range(4):
+        simpler = _canonical_pass(v)
+        if simpler == v:
+            return v
+        v = simpler
     return v
+
+
+def _canonical_pass(v: CellVariant) -> CellVariant:
+    # The search spells thousands of variants: work on plain values, build one variant at the end.
+    reset, b_hn, bias_ih, bias_hh, fold = v.reset, v.b_hn, v.bias_ih, v.bias_hh, v.fold_b_hh
+    no_input, no_recurrent, no_bias = v.no_input, v.no_recurrent, v.no_bias
+    if fold and bias_hh == 0 and not (no_input or no_recurrent):
+        fold, bias_hh, b_hn = False, 1, "outside"
+    if no_input or no_recurrent or no_bias or reset == "none":
+        kept = set(no_bias)
+        if "b_hn" in kept and not fold:  # folded, b_hn also reaches the input side: not just "dropped"
+            kept.discard("b_hn")
+            b_hn = "dropped"
+        if "n" in no_recurrent:
+            reset, b_hn = "after", "inside"  # no recurrent term in n: neither r nor b_hn reaches anything
+        if reset == "none" and b_hn == "inside":
+            b_hn = "outside"  # no r to multiply: b_hn is added as it is
+        inputs, recurrents = set(no_input), set(no_recurrent)
+        if reset == "none" or "n" in recurrents:
+            inputs.discard("r"), recurrents.discard("r"), kept.difference_update({"b_ir", "b_hr"})
+        kept.difference_update({f"b_i{g}" for g in inputs})
+        if not fold:  # folded, b_h* also reaches the input side, which the recurrent term does not hold
+            kept.difference_update({f"b_h{g}" for g in recurrents})
+        if {"b_ir", "b_iz", "b_in"} <= kept and not fold:
+            bias_ih = 0
+        if bias_ih == 0:
+            kept.difference_update({"b_ir", "b_iz", "b_in"})
+        if b_hn == "dropped" and {"b_hr", "b_hz"} <= kept and not fold:
+            bias_hh = 0
+        if bias_hh == 0 and not fold:
+            kept.difference_update({"b_hr", "b_hz"})
+        no_input, no_recurrent = _in_order(inputs, GATE_NAMES), _in_order(recurrents, GATE_NAMES)
+        no_bias = _in_order(kept, BIAS_BLOCKS)
+    order_w_ih, order_w_hh, order_b_ih, order_b_hh = v.order_w_ih, v.order_w_hh, v.order_b_ih, v.order_b_hh
+    if bias_hh == 0:
+        b_hn = "inside"
+    if no_input or no_recurrent or no_bias or reset == "none" or (b_hn == "dropped" and bias_hh and not fold):
+        # A gate that reads no block of a tensor leaves that block to whichever gate: the
+        # blocks nobody reads are given out in their own order.
+        unread_r = {"r"} if reset == "none" else set()
+        order_w_ih = _free_order(order_w_ih, set(no_input) | unread_r)
+        order_w_hh = _free_order(order_w_hh, set(no_recurrent) | unread_r)
+        if bias_ih:
+            order_b_ih = _free_order(order_b_ih, set(no_input) | unread_r | {b[3] for b in no_bias if b[:3] == "b_i"})
+        if bias_hh and not fold:
+            dropped = {"n"} if b_hn == "dropped" else set()
+            order_b_hh = _free_order(order_b_hh, set(no_recurrent) | unread_r | dropped
+                                     | {b[3] for b in no_bias if b[:3] == "b_h"})
+    # An ignored bias vector reads no block: spelled in its weight's order.
+    if bias_hh == 0 and not fold:  # folded, b_hh still reaches the input side in its own block order
+        order_b_hh = order_w_hh
+    if bias_ih == 0:
+        order_b_ih = order_w_ih
+    changed = (reset, b_hn, bias_ih, bias_hh, fold, no_input, no_recurrent, no_bias,
+               order_w_ih, order_w_hh, order_b_ih, order_b_hh) != (
+        v.reset, v.b_hn, v.bias_ih, v.bias_hh, v.fold_b_hh, v.no_input, v.no_recurrent, v.no_bias,
+        v.order_w_ih, v.order_w_hh, v.order_b_ih, v.order_b_hh)
+    if not changed:
+        return v
+    return replace(v, reset=reset, b_hn=b_hn, bias_ih=bias_ih, bias_hh=bias_hh, fold_b_hh=fold, no_input=no_input,
+                   no_recurrent=no_recurrent, no_bias=no_bias, order_w_ih=order_w_ih, order_w_hh=order_w_hh,
+                   order_b_ih=order_b_ih, order_b_hh=order_b_hh)
+
+
+def _free_order(order: Order, unread: set[str]) -> Order:
+    """``order`` with the gates in ``unread`` given the blocks the others leave, in ascending order."""
+    if not unread:
+        return order
+    kept = {g: order[g] for g in range(3) if GATE_NAMES[g] not in unread}
+    spare = iter(sorted(set(range(3)) - set(kept.values())))
+    return tuple(kept[g] if g in kept else next(spare) for g in range(3))  # type: ignore[return-value]
 
 
 #: The PyTorch GRU (eq. 1-4): reset after the matmul, b_hn inside, standard update.
@@ -194,16 +302,25 @@ class StepParts:
     pre_n: np.ndarray
 
 
+def _keep(names: tuple[str, ...], prefix: str = "") -> np.ndarray:
+    """(3, 1) factors: 0 for the gates named (as "r" or, with a prefix, "b_ir"), 1 otherwise."""
+    return np.asarray([[0.0 if prefix + g in names else 1.0] for g in GATE_NAMES])
+
+
 def _prepared(v: CellVariant, blocks: CellBlocks) -> tuple[np.ndarray, ...]:
-    """The blocks in the variant's order with its bias factors applied."""
-    b_hh = blocks.b_hh[list(v.order_b_hh)]
-    b_ih = blocks.b_ih[list(v.order_b_ih)] * v.bias_ih
-    return (
-        blocks.w_ih[list(v.order_w_ih)],
-        blocks.w_hh[list(v.order_w_hh)],
-        b_ih + b_hh if v.fold_b_hh else b_ih,
-        b_hh * v.bias_hh,
-    )
+    """The blocks in the variant's order with its bias factors and missing terms applied."""
+    b_hh = blocks.b_hh[list(v.order_b_hh)] * _keep(v.no_bias, "b_h")
+    b_ih = blocks.b_ih[list(v.order_b_ih)] * v.bias_ih * _keep(v.no_bias, "b_i")
+    w_ih, w_hh = blocks.w_ih[list(v.order_w_ih)], blocks.w_hh[list(v.order_w_hh)]
+    b_in = b_ih + b_hh if v.fold_b_hh else b_ih
+    b_re = b_hh * v.bias_hh
+    if v.no_input:
+        keep = _keep(v.no_input)
+        w_ih, b_in = w_ih * keep[:, :, None], b_in * keep
+    if v.no_recurrent:
+        keep = _keep(v.no_recurrent)
+        w_hh, b_re = w_hh * keep[:, :, None], b_re * keep
+    return w_ih, w_hh, b_in, b_re
 
 
 def gate_activation(v: CellVariant, a: np.ndarray) -> np.ndarray:
@@ -215,9 +332,14 @@ def _step(v: CellVariant, xw: np.ndarray, h: np.ndarray, wh: np.ndarray, bh: np.
     pre_r = xw[0] + h @ wh[0].T + bh[0]
     pre_z = xw[1] + h @ wh[1].T + bh[1]
     r, z = gate_activation(v, pre_r), gate_activation(v, pre_z)
-    core = r * (h @ wh[2].T) if v.reset == "after" else (r * h) @ wh[2].T
+    if v.reset == "after":
+        core = r * (h @ wh[2].T)
+    elif v.reset == "before":
+        core = (r * h) @ wh[2].T
+    else:
+        core = h @ wh[2].T
     if v.b_hn == "inside":
-        core = core + r * bh[2]
+        core = core + (bh[2] if v.reset == "none" else r * bh[2])
     elif v.b_hn == "outside":
         core = core + bh[2]
     pre_n = xw[2] + core
@@ -248,8 +370,10 @@ def variant_direction(
     return states
 
 
-#: The switches of the candidate formula, vectorized by ``formula_states``.
-FORMULAS: tuple[tuple[str, str, str], ...] = tuple(itertools.product(RESETS, B_HN, UPDATES))
+#: The switches of the candidate formula, vectorized by ``formula_states`` (without the reset
+#: gate, b_hn "inside" and "outside" are the same formula: one of them is enough).
+FORMULAS: tuple[tuple[str, str, str], ...] = tuple(
+    f for f in itertools.product(RESETS, B_HN, UPDATES) if not (f[0] == "none" and f[1] == "inside"))
 
 
 def formula_states(
@@ -266,8 +390,9 @@ def formula_states(
         return np.asarray(values, dtype=np.float64)[:, None, None]
 
     after = np.asarray([f[0] == "after" for f in formulas])[:, None, None]
-    inside = column([f[1] == "inside" for f in formulas])
-    outside = column([f[1] == "outside" for f in formulas])
+    without = column([f[0] == "none" for f in formulas])
+    inside = column([f[1] == "inside" and f[0] != "none" for f in formulas])
+    outside = column([f[1] == "outside" or (f[1] == "inside" and f[0] == "none") for f in formulas])
     a, b, c, d, e = (column(list(k)) for k in zip(*(UPDATES[f[2]][1] for f in formulas)))
     steps = x.shape[0]
     h = np.broadcast_to(h0, (len(formulas), *h0.shape)).copy()
@@ -276,7 +401,9 @@ def formula_states(
         for t in range(steps):
             r = gate_activation(v, xw[t, 0] + h @ wh[0].T + bh[0])
             z = gate_activation(v, xw[t, 1] + h @ wh[1].T + bh[1])
-            core = np.where(after, r * (h @ wh[2].T), (r * h) @ wh[2].T)
+            plain = h @ wh[2].T
+            core = np.where(after, r * plain, (r * h) @ wh[2].T)
+            core = core + without * (plain - core)
             n = np.tanh(xw[t, 2] + core + inside * r * bh[2] + outside * bh[2])
             h = a * n + b * z * n + c * h + d * z * h + e * z
             states[:, t] = h
@@ -289,7 +416,8 @@ STRUCTURE_CHOICES: dict[str, tuple[str, ...]] = {
     #: The backward half of output: in input time order, or left in processing order.
     "backward_output": ("input order", "processing order"),
     #: Which state lands in each h_n slot.
-    "h_n": ("layer-major", "directions swapped", "direction-major", "taken from output[-1]"),
+    "h_n": ("layer-major", "directions swapped", "direction-major", "backward after one step",
+            "last layer only"),
     #: Which h0 slot each layer and direction starts from.
     "h0": ("used", "ignored", "directions swapped", "direction-major", "indexed by layer only"),
     #: What layer k > 0 reads: the halves of layer k - 1 forward first, or swapped.
@@ -302,8 +430,10 @@ STRUCTURE_TEXT: dict[tuple[str, str], str] = {
     "(reversed) time order instead of input time order",
     ("h_n", "directions swapped"): "h_n holds the directions swapped (backward state in the forward slot)",
     ("h_n", "direction-major"): "h_n is ordered direction-major (D, L) instead of layer-major (L, D)",
-    ("h_n", "taken from output[-1]"): "h_n is taken from output[-1], so the backward direction's "
-    "slot holds its first step, not its final state",
+    ("h_n", "backward after one step"): "h_n's backward slot holds the reverse direction's state after "
+    "one step (at t = T-1, where output[-1] has it), not its final state (at t = 0)",
+    ("h_n", "last layer only"): "h_n is read from the last layer's output sequence only: every layer's "
+    "slots hold the last layer's final states",
     ("h0", "ignored"): "h0 is ignored: every run starts from zeros",
     ("h0", "directions swapped"): "h0's direction slots are swapped (the reverse direction starts "
     "from the forward direction's h0)",
@@ -403,8 +533,8 @@ def variant_forward(
             halves.append(half)
             if steps == 0:
                 finals[(layer, d)] = start
-            elif structure.h_n == "taken from output[-1]":
-                finals[(layer, d)] = half[-1]
+            elif structure.h_n == "backward after one step":
+                finals[(layer, d)] = states[-1]
             else:
                 finals[(layer, d)] = states[0] if backwards else states[-1]
         all_states.append(directions)
@@ -417,6 +547,8 @@ def variant_forward(
     h_n = np.empty((num_layers * num_dirs, batch, hidden))
     how = structure.h_n if structure.h_n in ("directions swapped", "direction-major") else "layer-major"
     for (layer, d), state in finals.items():
+        if structure.h_n == "last layer only":
+            state = finals[(num_layers - 1, d)]
         h_n[_slot(layer, d, num_layers, num_dirs, how)] = state
     return VariantRun(output=output, h_n=h_n, states=all_states)
 
@@ -427,7 +559,9 @@ def structures(*, bidirectional: bool, multi_layer: bool, h0: bool) -> list[Stru
     if bidirectional:
         choices["reverse"] = STRUCTURE_CHOICES["reverse"]
         choices["backward_output"] = STRUCTURE_CHOICES["backward_output"]
-        choices["h_n"] = ("layer-major", "directions swapped", "taken from output[-1]")
+        choices["h_n"] = ("layer-major", "directions swapped", "backward after one step")
+    if multi_layer:
+        choices["h_n"] = choices["h_n"] + ("last layer only",)
     if bidirectional and multi_layer:
         choices["h_n"] = STRUCTURE_CHOICES["h_n"]
         choices["chaining"] = STRUCTURE_CHOICES["chaining"]
@@ -442,10 +576,8 @@ def structures(*, bidirectional: bool, multi_layer: bool, h0: bool) -> list[Stru
     for values in itertools.product(*(choices[n] for n in names)):
         s = Structure(**dict(zip(names, values)))
         # Leaving the outputs in processing order only means something when the direction is
-        # reversed; and h_n taken from output[-1] is the final state when output[-1] holds it.
-        if s.reverse == "not reversed" and (s.backward_output != "input order" or s.h_n == "taken from output[-1]"):
-            continue
-        if s.backward_output == "processing order" and s.h_n == "taken from output[-1]":
+        # reversed; and the backward state after one step is its final state when it is not.
+        if s.reverse == "not reversed" and (s.backward_output != "input order" or s.h_n == "backward after one step"):
             continue
         found.append(s)
     return found

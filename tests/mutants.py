@@ -947,6 +947,122 @@ MUTANTS: list[Mutant] = [
        {"varlen.final-state"}),
 ]
 
+# --------------------------------------------------------------------------- structural deviations, two bugs
+# Cells whose structure differs from the equations (a term or a bias left out, no reset
+# gate; h_n's slots filled from the wrong states), each diagnosed by name; and mutants
+# with two bugs each, where a crash at some sizes or a dtype slip must not hide the
+# other bug: every one of their failures is reported (tests/test_distinct_failures.py).
+
+
+class NoInputRZGRU(ReferenceGRU):
+    """r and z computed from the state alone: no W_ir x + b_ir, no W_iz x + b_iz (a cell whose
+    input projection feeds only the candidate)."""
+
+    def step(self, x, h, w):
+        x_n = x @ w.rows("w_ih", 2).T + w.rows("b_ih", 2)
+        h_r, h_z, h_n = self.gates(self.hidden_projection(h, w))
+        r, z = self.sigmoid(h_r), self.sigmoid(h_z)
+        return self.update(z, self.candidate(x_n, h_n, r, h, w), h)
+
+
+class NoRecurrentZGRU(ReferenceGRU):
+    """The update gate reads x only: z = sigmoid(W_iz x + b_iz), no W_hz h + b_hz."""
+
+    def step(self, x, h, w):
+        x_r, x_z, x_n = self.gates(self.input_projection(x, w))
+        h_r, _, h_n = self.gates(self.hidden_projection(h, w))
+        r, z = self.sigmoid(x_r + h_r), self.sigmoid(x_z)
+        return self.update(z, self.candidate(x_n, h_n, r, h, w), h)
+
+
+class NoHiddenGateBiasGRU(ReferenceGRU):
+    """No recurrent bias for r and z, only for the candidate (b_hr and b_hz missing), as a
+    format with one Dense per gate and a bias on hn alone has it."""
+
+    def hidden_projection(self, h, w):
+        return h @ w.w_hh.T + torch.cat([torch.zeros_like(w.rows("b_hh", 0)), torch.zeros_like(w.rows("b_hh", 1)),
+                                         w.rows("b_hh", 2)])
+
+
+class NoResetCandidateGRU(ReferenceGRU):
+    """The candidate without the reset gate: n = tanh(W_in x + b_in + W_hn h + b_hn)."""
+
+    def candidate(self, x_n, h_n, r, h, w):
+        return self.tanh(x_n + h_n)
+
+
+class HnLastLayerOnlyGRU(ReferenceGRU):
+    """h_n built from the last layer's output sequence only: every layer's slots hold the last
+    layer's final states (``output[-1]`` split into directions and repeated per layer)."""
+
+    def forward(self, x, h0=None, lengths=None):
+        output, h_n = super().forward(x, h0, lengths)
+        cfg = self.config
+        slots = h_n.reshape(cfg.num_layers, cfg.num_directions, *h_n.shape[1:])
+        return output, slots[-1:].expand_as(slots).reshape(h_n.shape).clone()
+
+
+class CrashesOnSmallSizesGRU(HnWrongEndGRU):
+    """Two bugs. ``x.squeeze()`` and then three indices into it (a per-feature loop): with T, B
+    or I of 1 an axis is gone and the call raises; and the backward direction's h_n is its
+    state after one step, not its final state (HnWrongEndGRU)."""
+
+    def forward(self, x, h0=None, lengths=None):
+        if x.dim() == 3:
+            x.squeeze()[:, :, 0]  # IndexError once an axis of size 1 is squeezed away
+        return super().forward(x, h0, lengths)
+
+
+class Float32ZerosGRU(HnWrongEndGRU):
+    """Two bugs. With h0 = None the zero state is made with ``torch.zeros(B, H)``, float32 whatever
+    the input's dtype, so a float64 call without h0 raises; and the backward direction's h_n is
+    its state after one step (HnWrongEndGRU)."""
+
+    def initial_state(self, h0, layer, d, batch, like):
+        if h0 is None:
+            return torch.zeros(batch, self.config.hidden_size, device=like.device)
+        return super().initial_state(h0, layer, d, batch, like)
+
+
+#: Every contract check a crash at small sizes reaches: one bug, reported once (grouped).
+CRASH_REACHES = {"contract.output-shape", "contract.dtype", "contract.inputs-unchanged", "contract.deterministic",
+                 "contract.stateless", "contract.unbatched"}
+
+MUTANTS += [
+    _m("no-input-rz", _cell(NoInputRZGRU, "r, z without input"),
+       "a gate missing its input term", "hand-written cells whose input projection feeds the candidate only",
+       "r = sigmoid(W_hr h + b_hr), z = sigmoid(W_hz h + b_hz): r and z do not depend on x",
+       {"equations.step"}),
+    _m("no-recurrent-z", _cell(NoRecurrentZGRU, "z without recurrent term"),
+       "a gate missing its recurrent term", "hand-written cells (a gate computed from x alone)",
+       "z = sigmoid(W_iz x + b_iz): the update gate does not depend on h",
+       {"equations.step"}),
+    _m("no-hidden-gate-bias", _layer(NoHiddenGateBiasGRU, "no b_hr, b_hz"),
+       "a missing bias per gate", "flax linen GRUCell's layout (hr and hz have no bias) loaded as PyTorch's",
+       "r and z get no b_hr, b_hz; the candidate keeps b_hn",
+       {"equations.step"}),
+    _m("no-reset-candidate", _cell(NoResetCandidateGRU, "candidate without reset"),
+       "a candidate without the reset gate", "hand-written cells that compute r and never use it",
+       "n = tanh(W_in x + b_in + W_hn h + b_hn)",
+       {"equations.step"}),
+    _m("hn-last-layer-only", _layer(HnLastLayerOnlyGRU, "h_n of the last layer only"),
+       "the output sequence of the last layer only", "stacked GRUs that build h_n from output[-1]",
+       "every layer's h_n slots hold the last layer's final states",
+       {"equations.step"}),
+    _m("crash-small-and-backward-state", _layer(CrashesOnSmallSizesGRU, "squeeze crash and backward state"),
+       "two bugs: a crash for a batch of one (or T = 1, I = 1) and the backward state after one step",
+       "squeeze() in models of public repositories; onnxruntime#4187, webnn#801",
+       "raises when T, B or I is 1; elsewhere h_n's backward slots hold the state after one step",
+       {"inputs.batch-of-one", "directions.backward-final-state", "directions.reverse-is-flipped-forward"},
+       CRASH_REACHES),
+    _m("float32-zeros-and-backward-state", _layer(Float32ZerosGRU, "float32 zeros and backward state"),
+       "two bugs: a float64 call without h0 raises (zeros made in float32) and the backward state after one step",
+       "torch.zeros without dtype= in models of public repositories; onnxruntime#4187, webnn#801",
+       "float64 without h0 raises; elsewhere h_n's backward slots hold the state after one step",
+       {"contract.dtype", "directions.backward-final-state", "directions.reverse-is-flipped-forward"},
+       CRASH_REACHES),
+]
+
 MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
 
 __all__ = ["MUTANTS", "MUTANTS_BY_ID", "FullReferenceCell", "FullReferenceLayer", "Mutant", "ReferenceCell",

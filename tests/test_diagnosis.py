@@ -18,14 +18,16 @@ import torch
 
 from conformance import Capabilities, GRUConfig, LayerAdapter
 from conformance.cases import CaseSpec
-from conformance.diagnosis import BLACK_BOX_NOTE, Probe, diagnose
+from conformance.diagnosis import BLACK_BOX_NOTE, PROBES, Probe, diagnose, probe
 from conformance.loading import load_subject
 from conformance.oracle import gru_forward
 from conformance.params import CanonicalParams, gate_rows
 from conformance.subject import Subject
 from conformance.variants import (
     B_HN,
+    BIAS_BLOCKS,
     BIAS_FACTORS,
+    GATE_NAMES,
     FORMULAS,
     LENGTH_SWITCHES,
     ORDERS,
@@ -61,7 +63,7 @@ def expect(variant: CellVariant, *phrases: str, quantity: str | None = None) -> 
 
 
 MUTANT_EXPECTATIONS: dict[str, dict] = {
-    "reset-before": expect(RESET_BEFORE, "matches the reset-before variant", "although it claims the PyTorch GRU",
+    "reset-before": expect(RESET_BEFORE, "computes the reset-before variant", "although it claims the PyTorch GRU",
                            quantity="n"),
     "bhn-outside-reset": expect(replace(PYTORCH, b_hn="outside"), "b_hn is outside the reset product", quantity="n"),
     "bhn-dropped": expect(replace(PYTORCH, b_hn="dropped"), "b_hn is dropped", quantity="n"),
@@ -75,7 +77,7 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "backward-output-reversed": expect(PYTORCH, "backward half of output is left in processing"),
     "reverse-not-reversed": expect(PYTORCH, "the reverse direction reads the sequence in forward order"),
     "h0-wrong-slot": expect(PYTORCH, "h0 is indexed by layer only, h0[layer]"),
-    "hn-wrong-end": expect(PYTORCH, "h_n is taken from output[-1]"),
+    "hn-wrong-end": expect(PYTORCH, "h_n's backward slot holds the reverse direction's state after one step"),
     "output-time-major": expect(PYTORCH, "output is returned time-major (T, B, D*H) although batch_first is set"),
     "hn-batch-first": expect(PYTORCH, "h_n is returned (B, L*D, H) instead of (L*D, B, H)"),
     "stale-workspace": expect(PYTORCH, "starts from the previous call's final states"),
@@ -97,6 +99,31 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "reverse-from-padded-end": expect(PYTORCH, "the reverse direction ignores the lengths: it starts at t = T - 1"),
     "state-through-padding": expect(PYTORCH, "the forward recurrence runs over the padding",
                                     "the reverse direction ignores the lengths"),
+    # The structural deviations, each named.
+    "no-input-rz": expect(replace(PYTORCH, no_input=("r", "z")), "r and z have no input term",
+                          "r and z do not depend on x", quantity="r and z"),
+    "no-recurrent-z": expect(replace(PYTORCH, no_recurrent=("z",)), "z has no recurrent term (W_hz h + b_hz missing)",
+                             quantity="z"),
+    "no-hidden-gate-bias": expect(replace(PYTORCH, no_bias=("b_hr", "b_hz")), "b_hr and b_hz are missing",
+                                  quantity="b_hr and b_hz"),
+    "no-reset-candidate": expect(replace(PYTORCH, reset="none"), "the candidate has no reset gate", quantity="n"),
+    "hn-last-layer-only": expect(PYTORCH, "h_n is read from the last layer's output sequence only"),
+    # Two bugs: the diagnosis names the one in its scope and says where the other stopped a probe.
+    "crash-small-and-backward-state": expect(
+        PYTORCH, "h_n's backward slot holds the reverse direction's state after one step",
+        "the step-by-step localization failed (run raised IndexError"),
+    "float32-zeros-and-backward-state": expect(
+        PYTORCH, "h_n's backward slot holds the reverse direction's state after one step",
+        "a call without h0 fails: run raised RuntimeError: expected m1 and m2 to have the same dtype"),
+}
+
+#: Mutants whose diagnosis summary must lead with the bug: it starts with the first departure.
+LEADS_WITH = {
+    "hn-wrong-end": "first departs at h_n's layer 0, backward direction slot",
+    "crash-small-and-backward-state": "first departs at h_n's layer 0, backward direction slot",
+    "float32-zeros-and-backward-state": "first departs at h_n's layer 0, backward direction slot",
+    "reset-before": "first departs at t=0, layer 0, forward direction",
+    "no-input-rz": "first departs at t=0, layer 0, forward direction",
 }
 
 #: Mutants whose bug is outside the forward values of valid calls on this machine (the
@@ -118,10 +145,10 @@ SLIP_BEFORE = replace(RESET_BEFORE, update="slip")
 #: The document implementations (seeds/): doc000's update is the precedence slip on the
 #: reset-before candidate, doc001's GRUCell the complement polarity; the rest are PyTorch.
 DOCUMENT_EXPECTATIONS: dict[str, dict] = {
-    "doc000-cell": expect(SLIP_BEFORE, "matches the reset-before variant", "h' = h - z + z * n", quantity="h'"),
-    "doc000-simplegru": expect(SLIP_BEFORE, "matches the reset-before variant", "h' = h - z + z * n",
+    "doc000-cell": expect(SLIP_BEFORE, "computes the reset-before variant", "h' = h - z + z * n", quantity="h'"),
+    "doc000-simplegru": expect(SLIP_BEFORE, "computes the reset-before variant", "h' = h - z + z * n",
                                "h_n has shape (3, 3)", quantity="h'"),
-    "doc001-cell": expect(replace(RESET_BEFORE, update="complement"), "matches the reset-before variant",
+    "doc001-cell": expect(replace(RESET_BEFORE, update="complement"), "computes the reset-before variant",
                           "complement polarity", "negating z's weights and biases", quantity="z"),
     "doc001-aisummer-cell": expect(PYTORCH),
     "doc002-gru": expect(PYTORCH),
@@ -139,7 +166,9 @@ def fitted(diagnosis: dict) -> CellVariant:
     return CellVariant(reset=v["reset"], b_hn=v["b_hn"], update=v["update"],
                        order_w_ih=orders["weight_ih"], order_w_hh=orders["weight_hh"],
                        order_b_ih=orders["bias_ih"], order_b_hh=orders["bias_hh"],
-                       bias_ih=v["bias_ih_times"], bias_hh=v["bias_hh_times"], fold_b_hh=v["b_hh_folded_into_input"])
+                       bias_ih=v["bias_ih_times"], bias_hh=v["bias_hh_times"], fold_b_hh=v["b_hh_folded_into_input"],
+                       no_input=tuple(v["no_input_term"]), no_recurrent=tuple(v["no_recurrent_term"]),
+                       no_bias=tuple(v["no_bias"]))
 
 
 def assert_diagnosed_as(name: str, diagnosis: dict, expected: dict, *, conforming: bool) -> None:
@@ -159,6 +188,12 @@ def assert_diagnosed_as(name: str, diagnosis: dict, expected: dict, *, conformin
             f"got summary {summary!r} for {name}, but should say it conforms to the PyTorch GRU"
         assert not diagnosis["findings"] and diagnosis["first_divergence"] is None, \
             f"got findings {diagnosis['findings']} for {name}, but a conforming implementation has none"
+    if name in LEADS_WITH:
+        assert summary.startswith(LEADS_WITH[name]), \
+            f"got summary {summary!r} for {name}, but it should lead with the bug: {LEADS_WITH[name]!r}"
+    if not conforming:
+        assert "matches the" not in summary, \
+            f"got summary {summary!r} for {name}, but something departs: it should not say it matches a convention"
     if expected["quantity"] is not None:
         first = diagnosis["first_divergence"]
         assert first is not None and (first["t"], first["layer"]) == (0, 0), \
@@ -182,7 +217,7 @@ SPECS = [
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=repr)
-@pytest.mark.parametrize("reset", RESETS)
+@pytest.mark.parametrize("reset", ["after", "before"])
 def test_default_switches_are_the_oracle(spec: CaseSpec, reset: str):
     """With every switch at its default, the variant oracle is conformance.oracle's."""
     case = spec.materialize()
@@ -197,7 +232,8 @@ def test_vectorized_formulas_equal_one_by_one():
     """formula_states (what the search runs) equals variant_direction for every formula."""
     case = CaseSpec(4, 3, 2, 3, seed=5, weight_scale=1.5).materialize()
     blocks = CellBlocks.of(case.params)
-    for base in (PYTORCH, replace(ZRN, bias_ih=2, fold_b_hh=True), replace(PYTORCH, bias_hh=0).with_order((2, 0, 1))):
+    for base in (PYTORCH, replace(ZRN, bias_ih=2, fold_b_hh=True), replace(PYTORCH, bias_hh=0).with_order((2, 0, 1)),
+                 replace(PYTORCH, no_input=("z",), no_recurrent=("r",), no_bias=("b_in", "b_hz"))):
         states = formula_states(base, case.x, case.h0[0], blocks)
         for i, (reset, b_hn, update) in enumerate(FORMULAS):
             v = replace(base, reset=reset, b_hn=b_hn, update=update)
@@ -227,13 +263,16 @@ def test_canonical_spelling_computes_the_same():
     case = CaseSpec(4, 3, 2, 3, seed=7, weight_scale=1.5).materialize()
     blocks = CellBlocks.of(case.params)
     rng = np.random.default_rng(0)
-    for _ in range(300):
-        v = CellVariant(reset=RESETS[rng.integers(2)], b_hn=B_HN[rng.integers(3)],
+    for _ in range(600):
+        v = CellVariant(reset=RESETS[rng.integers(3)], b_hn=B_HN[rng.integers(3)],
                         update=list(UPDATES)[rng.integers(len(UPDATES))],
                         order_w_ih=ORDERS[rng.integers(6)], order_w_hh=ORDERS[rng.integers(6)],
                         order_b_ih=ORDERS[rng.integers(6)], order_b_hh=ORDERS[rng.integers(6)],
                         bias_ih=BIAS_FACTORS[rng.integers(3)], bias_hh=BIAS_FACTORS[rng.integers(3)],
-                        fold_b_hh=bool(rng.integers(2)))
+                        fold_b_hh=bool(rng.integers(2)),
+                        no_input=tuple(g for g in GATE_NAMES if rng.random() < 0.2),
+                        no_recurrent=tuple(g for g in GATE_NAMES if rng.random() < 0.2),
+                        no_bias=tuple(b for b in BIAS_BLOCKS if rng.random() < 0.2))
         a = variant_direction(v, case.x, case.h0[0], blocks)
         b = variant_direction(canonical(v), case.x, case.h0[0], blocks)
         assert np.allclose(a, b, atol=1e-12, rtol=0, equal_nan=True), f"got {canonical(v)} != {v}, but should be equal"
@@ -250,7 +289,9 @@ def test_default_probe_makes_every_switch_visible():
     base = variant_direction(PYTORCH, case.x, case.h0[0], blocks)
     changes = [replace(PYTORCH, **{name: value}) for name, values in (
         ("reset", RESETS), ("b_hn", B_HN), ("update", tuple(UPDATES)), ("bias_ih", BIAS_FACTORS),
-        ("bias_hh", BIAS_FACTORS), ("fold_b_hh", (True,))) for value in values]
+        ("bias_hh", BIAS_FACTORS), ("fold_b_hh", (True,)), ("no_input", tuple((g,) for g in GATE_NAMES)),
+        ("no_recurrent", tuple((g,) for g in GATE_NAMES)), ("no_bias", tuple((b,) for b in BIAS_BLOCKS)))
+        for value in values]
     changes += [replace(PYTORCH, **{field: order}) for order in ORDERS[1:]
                 for field in ("order_w_ih", "order_w_hh", "order_b_ih", "order_b_hh")]
     for v in changes:
@@ -302,6 +343,8 @@ def test_bad_switch_values_are_refused():
         CellVariant(order_w_ih=(0, 0, 1))
     with pytest.raises(ValueError, match="h0 is 'reversed', but should be one of"):
         Structure(h0="reversed")
+    with pytest.raises(ValueError, match="no_input is .*, but should be a tuple of distinct names"):
+        CellVariant(no_input=("z", "r"))
 
 
 # --------------------------------------------------------------------------- mutants, documents, correct
@@ -351,20 +394,56 @@ class ScaledComplementCell(ReferenceCell):
     gru_class = ScaledComplementGRU
 
 
-def test_unknown_convention_matches_none_and_names_the_closest():
-    """An implementation outside the known conventions is "unidentified": the summary says
-    it matches none, names the closest known convention with its error and step, and
-    localizes the first departure without pretending to explain it."""
-    diagnosis = diagnose(Subject("scaled-complement", ScaledComplementCell()))
+class DampedNoInputRZGRU(ReferenceGRU):
+    """Not a known convention: r and z without their input terms (W_ir, W_iz, b_ir, b_iz) and a
+    damped candidate on top."""
+
+    def step(self, x, h, w):
+        x_n = x @ w.rows("w_ih", 2).T + w.rows("b_ih", 2)
+        h_r, h_z, h_n = self.gates(self.hidden_projection(h, w))
+        r, z = self.sigmoid(h_r), self.sigmoid(h_z)
+        return self.update(z, 0.9 * self.candidate(x_n, h_n, r, h, w), h)
+
+
+class DampedNoInputRZCell(ReferenceCell):
+    gru_class = DampedNoInputRZGRU
+
+
+def test_unknown_convention_is_unidentified_with_evidence():
+    """An implementation outside the known conventions is "unidentified": the summary says it
+    matches none, names no convention that does not nearly explain it, and gives the term
+    probe's evidence (which parameter blocks have no effect); its first departure is localized
+    and left unexplained."""
+    diagnosis = diagnose(Subject("damped-no-input-rz", DampedNoInputRZCell()))
     summary = diagnosis["summary"]
     assert diagnosis["status"] == "unidentified", f"got {diagnosis['status']!r} ({summary}), but should be unidentified"
-    assert summary.startswith("matches none of the known conventions (closest: the PyTorch GRU except that the "
-                              "update has complement polarity"), f"got {summary!r}"
-    assert "at step 0" in summary, f"got {summary!r}, but should say where the closest convention departs"
+    assert "it matches none of the known conventions" in summary and "nearest" not in summary, \
+        f"got {summary!r}, but it should match none and name no convention"
+    assert "the probes show: zeroing W_ir, W_iz, b_ir and b_iz changes nothing" in summary, \
+        f"got {summary!r}, but it should give the evidence of the unused blocks"
+    assert "r and z do not depend on x" in summary, f"got {summary!r}, but should say r and z do not depend on x"
+    assert diagnosis["evidence"]["unused_blocks"] == ["W_ir", "W_iz", "b_ir", "b_iz"], \
+        f"got evidence {diagnosis['evidence']}, but W_ir, W_iz, b_ir and b_iz are the unused blocks"
     first = diagnosis["first_divergence"]
     assert (first["t"], first["layer"], first["direction"]) == (0, 0, "forward") and first["explained_by"] is None, \
         f"got first divergence {first}, but should be t=0, layer 0, forward, unexplained"
-    assert "no single known change explains it" in summary
+    assert summary.startswith("first departs at t=0, layer 0, forward direction"), \
+        f"got {summary!r}, but it should lead with the first departure"
+    assert not any(f["kind"] == "precision" for f in diagnosis["findings"]), \
+        f"got findings {diagnosis['findings']}, but nothing fitted, so there is no precision to judge"
+
+
+def test_closest_convention_named_only_when_it_nearly_explains():
+    """A known convention that explains only part of the departure (the complement polarity
+    of a damped candidate: about three quarters) is not named in the summary; the details
+    say how much of the departure it accounts for."""
+    diagnosis = diagnose(Subject("scaled-complement", ScaledComplementCell()))
+    summary = diagnosis["summary"]
+    assert diagnosis["status"] == "unidentified" and "nearest" not in summary, \
+        f"got {diagnosis['status']!r}: {summary!r}, but the complement polarity does not nearly explain it"
+    nearest = [line for line in diagnosis["details"] if line.startswith("nearest known convention")]
+    assert nearest and "complement polarity" in nearest[0] and "not enough to name it" in nearest[0], \
+        f"got details {nearest}, but they should name the nearest convention and say it is not enough"
 
 
 # --------------------------------------------------------------------------- limits
@@ -470,10 +549,10 @@ def test_adapter_failure_becomes_a_diagnosis(adapter, words):
 def test_internal_error_never_escapes(monkeypatch):
     from conformance import diagnosis as module
 
-    def broken(self):
+    def broken(subject, probe):
         raise ZeroDivisionError("in the search")
 
-    monkeypatch.setattr(module._Diagnoser, "run", broken)
+    monkeypatch.setattr(module.pipeline, "run", broken)
     found = diagnose(load_subject("torch-grucell"))
     assert found["status"] == "error" and "internal error in the diagnosis: ZeroDivisionError" in found["summary"], \
         f"got {found}, but an internal error should become a diagnosis"
@@ -526,5 +605,45 @@ def test_grading_records_the_diagnosis(tmp_path: Path, xdist: bool):
     black = records["BlackBoxGRU"]
     assert black["diagnosis"] is None and black["diagnosis_note"] == BLACK_BOX_NOTE, \
         f"got {black['diagnosis']!r} / {black['diagnosis_note']!r}, but a black-box adapter gets the note only"
-    assert "diagnosis: matches the reset-before variant" in run.stdout, \
+    lines = [line for line in run.stdout.splitlines() if line.strip().startswith("diagnosis: ")]
+    assert lines and "complement polarity" in lines[0], \
         f"got terminal output without the diagnosis summary:\n{run.stdout[-2000:]}"
+
+
+# --------------------------------------------------------------------------- probes as a registry
+
+
+def test_probes_are_registered_with_ids_and_requirements():
+    """Every probe after the fit is registered with an id, a title and the catalogue's
+    requirement names; the ones the suite ships are all there."""
+    from conformance.catalogue import REQUIREMENTS
+
+    want = {"repeat", "h0-none", "h_n", "assembly", "other-layout", "non-contiguous", "variable-length",
+            "unbatched", "saturation", "other-dtypes"}
+    assert want <= set(PROBES), f"got probes {sorted(PROBES)}, but should have at least {sorted(want)}"
+    for registered in PROBES.values():
+        assert registered.title, f"got no title for probe {registered.id!r}"
+        unknown = set(registered.requires) - set(REQUIREMENTS)
+        assert not unknown, f"got requirements {sorted(unknown)} for {registered.id!r}, but should be the catalogue's"
+
+
+def test_a_new_probe_is_one_function(monkeypatch):
+    """Registering one function is all a new probe needs: it runs on implementations that claim
+    what it requires, its findings reach the summary, and it is skipped on the others."""
+    from conformance.diagnosis import registry
+
+    monkeypatch.setattr(registry, "PROBES", dict(registry.PROBES))
+    seen = []
+
+    @probe("example", title="an example probe", requires=("bidirectional",))
+    def example(ctx):
+        seen.append(ctx.subject.id)
+        ctx.finding("example", "the example probe ran")
+
+    on_cell = diagnose(load_subject("torch-grucell"))  # cells: bidirectional by the suite's unroller
+    assert seen == ["torch-grucell"] and "the example probe ran" in on_cell["summary"], \
+        f"got {seen} and {on_cell['summary']!r}, but the probe should run and its finding be said"
+    diagnose(Subject("fails-batch-first", FailsBatchFirst()))  # claims no bidirectional
+    assert seen == ["torch-grucell"], f"got {seen}, but a probe whose requirement is unmet should be skipped"
+    with pytest.raises(ValueError, match="got requirement 'wings'"):
+        probe("bad", title="bad", requires=("wings",))

@@ -131,7 +131,9 @@ def test_mutant_is_caught(mutant: Mutant):
         outcome = outcomes[cid]
         first = outcome.message.splitlines()[0] if outcome.message else ""
         words = area_words(cid)
-        assert any(w in outcome.message for w in words), (
+        # An adapter that raises (a crash at some sizes) speaks for itself: its message is the
+        # exception and the call, whichever check reached it.
+        assert outcome.status == "error" or any(w in outcome.message for w in words), (
             f"got {cid} message {first!r} on mutant {mutant.id}, but should name one of {words}")
         if outcome.status == "error":  # the adapter raised or returned something unreadable: say where
             assert "[" in outcome.message, f"got {cid} error {first!r} on {mutant.id}, but should name the call"
