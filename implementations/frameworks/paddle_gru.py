@@ -18,8 +18,11 @@ as they are, under the same names.
 ``nn.GRU`` and ``RNN`` are batch-major unless built with ``time_major=True``; both
 take ``sequence_length`` (a variable-length batch) and initial states as PyTorch's
 (``nn.GRU``: (L*D, B, H); ``RNN``: (B, H); ``BiRNN``: one (B, H) per direction).
-float64 layers are built under ``paddle.set_default_dtype("float64")``
-(``Layer.to(dtype="float64")`` fails on a GRU: "Tensor's dimension is out of bound").
+float64 layers are built and called under ``paddle.set_default_dtype("float64")``, the
+way Paddle makes float64 layers (``Layer.to(dtype="float64")`` fails on a GRU: "Tensor's
+dimension is out of bound"). The default must still be float64 when the layer is
+called: ``RNN`` creates missing initial states in the default dtype, so float64 cells
+called under a float32 default raise (pinned in tests/test_frameworks.py).
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
 @contextlib.contextmanager
 def default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    """Layers created inside get parameters of ``dtype``."""
+    """Paddle's default dtype inside (what layers are built and states created in)."""
     previous = paddle.get_default_dtype()
-    paddle.set_default_dtype(_DTYPES[dtype])
+    # Inputs of another dtype (the wrong-dtype check) keep the float32 default.
+    paddle.set_default_dtype(_DTYPES.get(dtype, "float32"))
     try:
         yield
     finally:
@@ -112,7 +116,8 @@ class PaddleGRU(LayerAdapter):
     def _run(self, gru: Any, x: torch.Tensor, h0: torch.Tensor | None, lengths: torch.Tensor | None):
         states = None if h0 is None else paddle.to_tensor(numpy_of(h0))
         length = None if lengths is None else paddle.to_tensor(numpy_of(lengths).astype(np.int64))
-        output, h_n = gru(paddle.to_tensor(numpy_of(x)), initial_states=states, sequence_length=length)
+        with default_dtype(x.dtype):
+            output, h_n = gru(paddle.to_tensor(numpy_of(x)), initial_states=states, sequence_length=length)
         return tensor_of(output.numpy()), tensor_of(h_n.numpy())
 
 
@@ -161,7 +166,8 @@ class PaddleRNNGRUCell(LayerAdapter):
             per_direction = [paddle.to_tensor(numpy_of(h0[d])) for d in range(h0.shape[0])]
             states = tuple(per_direction) if bidirectional else per_direction[0]
         length = None if lengths is None else paddle.to_tensor(numpy_of(lengths).astype(np.int64))
-        output, finals = rnn(paddle.to_tensor(numpy_of(x)), initial_states=states, sequence_length=length)
+        with default_dtype(x.dtype):
+            output, finals = rnn(paddle.to_tensor(numpy_of(x)), initial_states=states, sequence_length=length)
         finals = finals if bidirectional else (finals,)
         return tensor_of(output.numpy()), torch.stack([tensor_of(f.numpy()) for f in finals])
 
@@ -183,5 +189,6 @@ class PaddleGRUCell(CellAdapter):
         load_parameters(cell, cell_arrays(params, dtype=_numpy_dtype(cell)))
 
     def step(self, cell: Any, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        new_h, _ = cell(paddle.to_tensor(numpy_of(x)), paddle.to_tensor(numpy_of(h)))
+        with default_dtype(x.dtype):
+            new_h, _ = cell(paddle.to_tensor(numpy_of(x)), paddle.to_tensor(numpy_of(h)))
         return tensor_of(new_h.numpy())
