@@ -34,15 +34,25 @@ from typing import Any
 from implementations.frameworks.registry import FRAMEWORKS, LANES, MODULE_LANE, OWN_PROCESS, SLOW_GRADING, Lane
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], log: Path | None = None) -> int:
     print("+ python " + " ".join(argv), flush=True)
-    return subprocess.call([sys.executable, *argv])
+    if log is None:
+        return subprocess.call([sys.executable, *argv])
+    # Run beside other grading processes: output to a log, then its verdict summary here.
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        code = subprocess.call([sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT)
+    lines = log.read_text(errors="replace").splitlines()
+    start = next((i for i, line in enumerate(lines) if "GRU conformance" in line), len(lines))
+    summary = [line for line in lines[start:] if line and not line.startswith(" " * 6)]
+    print("\n".join(summary[:60]) + f"\n(full output: {log})", flush=True)
+    return code
 
 
-def _grade(ids: list[str], results: Path, options: list[str]) -> int:
+def _grade(ids: list[str], results: Path, options: list[str], log: Path | None = None) -> int:
     results.unlink(missing_ok=True)  # never merge an earlier run's results
     return _run(["-m", "conformance", "grade", *ids, "--results", str(results), "--no-html",
-                 "--check-expectations", f"--junitxml={results.with_suffix('.xml')}", *options])
+                 "--check-expectations", f"--junitxml={results.with_suffix('.xml')}", *options], log)
 
 
 def module_of(impl_id: str) -> str:
@@ -91,8 +101,11 @@ def grading_runs(ids: list[str], results: Path, common: list[str]) -> list[tuple
 
 
 def grade_runs(runs: list[tuple[list[str], Path, list[str]]], jobs: int) -> list[int]:
+    """Each run in its own process, ``jobs`` at a time (their output then goes to logs
+    beside the results, ``<results>.log``, with each run's summary printed here)."""
+    parallel = jobs > 1 and len(runs) > 1
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda run: _grade(*run), runs))
+        return list(pool.map(lambda run: _grade(*run, log=run[1].with_suffix(".log") if parallel else None), runs))
 
 
 def lane_results(lane: Lane, args: argparse.Namespace) -> int:
@@ -147,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=["quick", "grade", "thorough"],
                         help="hypothesis profile for the entries graded in full")
     parser.add_argument("-n", "--numprocesses", help="pytest-xdist workers of each grading process")
-    parser.add_argument("-j", "--jobs", type=int, default=1, help="grading processes run at once (default 1)")
+    parser.add_argument("-j", "--jobs", type=int, default=2,
+                        help="grading processes run at once (default 2: this project's machines have 2 cores, "
+                        "and each grading process computes on one thread)")
     args = parser.parse_args(argv)
 
     if args.lane:

@@ -49,8 +49,8 @@ _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 def load_keras(backend: str, extra: str) -> ModuleType:
     """Keras 3 on ``backend``: sets ``KERAS_BACKEND`` and imports it, or refuses when
     this process already runs Keras on another backend (it cannot switch)."""
-    if "keras" in sys.modules:
-        keras = sys.modules["keras"]
+    keras = sys.modules.get("keras")
+    if keras is not None:
         current = keras.backend.backend()
         if current != backend:
             raise ImportError(f"Keras already runs on the {current} backend in this process; "

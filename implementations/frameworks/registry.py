@@ -149,6 +149,13 @@ _KERAS_FLOAT64 = {
     "precision.float64": "float64 in, float64 out, float32 accuracy: a precision loss, "
     "not wrong equations (float32 passes)",
 }
+#: The numpy backend is graded on every check: its float32 arithmetic in float64 layers shows twice more.
+_KERAS_NUMPY_FLOAT64 = {
+    "sequence.batch-independence": "a sample's float64 output alone and inside a batch differ by about 6e-8 "
+    "(float32 arithmetic, whose rounding depends on the batch), above the float64 self-consistency tolerance",
+    "bounds.saturation": "a float64 state leaves [-1, 1] by a float32 rounding step in saturation "
+    "(h' = (1 - z) n + z h computed in float32)",
+}
 #: JAX with 64-bit mode off (its default) makes every array float32.
 _JAX_32_BIT = {
     "contract.dtype": "a float64 layer returns float32 arrays: JAX's 64-bit mode is off (its default), "
@@ -279,7 +286,7 @@ FRAMEWORKS: list[Entry] = [
         adapter=f"{module}:Keras{cls}GRUReset{placement.title()}",
         document="Keras 3 keras.layers.GRU",
         description=f"keras.layers.GRU(reset_after={placement == 'after'}), {how}",
-        expected_failures=_KERAS_FLOAT64 | (_JAX_32_BIT if backend == "jax" else {}),
+        expected_failures=_KERAS_FLOAT64 | {"jax": _JAX_32_BIT, "numpy": _KERAS_NUMPY_FLOAT64}.get(backend, {}),
     ) for backend, module, cls, how in [
         ("jax", _KERAS_JAX, "Jax", "jax backend, JAX 64-bit mode off (its default)"),
         ("jax-x64", _KERAS_JAX_X64, "JaxX64", "jax backend, JAX 64-bit mode on"),
