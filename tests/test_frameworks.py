@@ -571,7 +571,7 @@ def test_jax_finding_keras_float64_off_tensorflow(module: str, cls: str, dtype: 
     off TensorFlow), and with JAX's 64-bit mode off (its default) returns float32 arrays.
     Counterexample ``CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1,
     batch_first=True, dtype='float64', with_h0=False)``: error about 2.5e-8 (> 1e-10)."""
-    framework(f"implementations.frameworks._keras_common", "jax", "keras")
+    framework("implementations.frameworks._keras_common", "jax", "keras")
     got_dtype, error = _in_subprocess(_KERAS_PROBE.format(module=module, cls=cls)).split()
     assert got_dtype == dtype, f"got output dtype {got_dtype}, but should be {dtype} (as found)"
     assert 1e-10 < float(error) < 1e-6, f"got error {float(error):.3g}, but should be float32-sized (1e-10 .. 1e-6)"
@@ -630,6 +630,25 @@ def test_openvino_finding_default_precision_is_bf16_on_bf16_cpus():
         assert error < 1e-6, f"got error {error:.3g} at the default (f32) precision, but should be float32-close"
 
 
+def test_openvino_finding_grusequence_ignores_sequence_lengths():
+    """Finding (OpenVINO CPU plugin): GRUSequence's sequence_lengths input is ignored: with
+    lengths [1] on ``CaseSpec(steps=2, batch=1, input_size=1, hidden_size=1, with_h0=False,
+    batch_first=True)``, output[t=1] got 0.198428 (the state after step 2), should be 0,
+    and Ho is the state after both steps."""
+    module = framework("implementations.frameworks.openvino_gru", "openvino")
+    spec = CaseSpec(steps=2, batch=1, input_size=1, hidden_size=1, with_h0=False, batch_first=True)
+    case = spec.materialize()
+    adapter = module.OpenVinoGRUSequenceF32()
+    instance = adapter.build(spec.config())
+    adapter.load(instance, case.params)
+    x = torch.from_numpy(case.x.transpose(1, 0, 2).astype(np.float32).copy())
+    output, h_n = adapter.run_lengths(instance, x, torch.tensor([1]), None)
+    full = gru_forward(case.x, case.params, None)
+    np.testing.assert_allclose(output.numpy()[0, :, 0], full.output[:, 0, 0], atol=1e-6,
+                               err_msg="GRUSequence now reads sequence_lengths: update the registry and README")
+    np.testing.assert_allclose(h_n.numpy().ravel(), full.h_n.ravel(), atol=1e-6)
+
+
 def test_openvino_finding_float64_model_is_not_float64():
     """Finding: a float64 GRUSequence model compiles and returns float64 arrays, computed
     at float32 accuracy even with the f32 hint (the CPU plugin converts f64 to f32)."""
@@ -663,15 +682,24 @@ def test_openvino_finding_onnx_frontend_layout1_fails_at_inference():
         compiled(feeds)
 
 
-def test_openvino_finding_keras_predict_bidirectional_float64_output_is_float32():
-    """Finding (Keras 3, openvino backend): ``Model.predict`` of a float64 layer returns float64
-    for one direction but a float32 output for ``Bidirectional`` (its h_n stays float64)."""
+def test_openvino_finding_keras_float64_output_is_sometimes_float32():
+    """Finding (Keras 3, openvino backend): a float64 layer sometimes returns a float32 output:
+    ``Model.predict`` of a ``Bidirectional`` layer (one direction returns float64), and the
+    eager call in the suite's ``contract.dtype`` run (minimal counterexample
+    ``CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1, batch_first=True,
+    dtype='float64', with_h0=False)`` after the check's earlier examples; alone in a fresh
+    process that case returns float64)."""
     framework("implementations.frameworks._keras_common", "openvino", "keras")
-    probe = _KERAS_PROBE.replace("with_h0=False)", "with_h0=False, bidirectional={bi})")
-    one = _in_subprocess(probe.format(module="keras_openvino", cls="KerasOpenVinoPredictGRUResetAfter", bi=False))
-    both = _in_subprocess(probe.format(module="keras_openvino", cls="KerasOpenVinoPredictGRUResetAfter", bi=True))
-    assert one.split()[0] == "torch.float64", f"got {one} for one direction, but should be float64 (as found)"
-    assert both.split()[0] == "torch.float32", f"got {both} for bidirectional, but should be float32 (as found)"
+    probe = _KERAS_PROBE.replace("steps=1,", "steps=2,").replace("with_h0=False)", "with_h0=False, bidirectional={bi})")
+    cls = "KerasOpenVinoPredictGRUResetAfter"
+    one = _in_subprocess(probe.format(module="keras_openvino", cls=cls, bi=False)).split()[0]
+    both = _in_subprocess(probe.format(module="keras_openvino", cls=cls, bi=True)).split()[0]
+    assert (one, both) == ("torch.float64", "torch.float32"), (
+        f"got predict output dtypes {one} (one direction), {both} (bidirectional), but should be "
+        "torch.float64, torch.float32 (as found)")
+    outcome = grade(load_subject("keras-openvino-gru-reset-after"), ["contract.dtype"], max_examples=8)["contract.dtype"]
+    assert outcome.status == "fail" and "got torch.float32" in outcome.message, (
+        f"got contract.dtype {outcome.status}: {outcome.message[:200]!r}, but should fail with a float32 output")
 
 
 # PaddlePaddle -------------------------------------------------------------------------------

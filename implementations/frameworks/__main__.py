@@ -14,8 +14,8 @@
 
 Each grading run is its own ``python -m conformance grade ... --check-expectations``
 process (pytest and hypothesis are set up once per process): Keras modules run one
-per process (Keras picks its backend once per process), entries in ``SLOW_GRADING``
-with their own options, the rest together. The exit status is non-zero when results
+per adapter module (Keras picks its backend once per process), entries in ``SLOW_GRADING``
+with their own options; ``--jobs`` of them at once (default 2). The exit status is non-zero when results
 differ from the registry's expected findings or an adapter cannot be loaded.
 """
 
@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from implementations.frameworks.registry import FRAMEWORKS, LANES, MODULE_LANE, OWN_PROCESS, SLOW_GRADING, Lane
+from implementations.frameworks.registry import FRAMEWORKS, LANES, MODULE_LANE, SLOW_GRADING, Lane
 
 
 def _run(argv: list[str], log: Path | None = None) -> int:
@@ -85,13 +85,12 @@ def versions(lane: Lane) -> dict[str, str]:
 
 
 def grading_runs(ids: list[str], results: Path, common: list[str]) -> list[tuple[list[str], Path, list[str]]]:
-    """The grading processes for ``ids``: (ids, results path, options) each. Ids share a
-    process unless their module needs one of its own (``OWN_PROCESS``) or their options
-    differ (``SLOW_GRADING``)."""
+    """The grading processes for ``ids``: (ids, results path, options) each. One process
+    per adapter module and options (``SLOW_GRADING``): Keras modules need one each
+    (``OWN_PROCESS``), and separate processes let a lane grade two at once."""
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for impl_id in ids:
-        module = module_of(impl_id)
-        name = module.rpartition(".")[2] if module in OWN_PROCESS else "main"
+        name = module_of(impl_id).rpartition(".")[2]
         options = tuple(SLOW_GRADING.get(impl_id, common))
         if impl_id in SLOW_GRADING:
             name += "-slow"

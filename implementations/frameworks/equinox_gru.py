@@ -27,7 +27,7 @@ import torch
 
 from conformance import CellAdapter, GRUConfig
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, gates, np_dtype, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, gates, numpy_of, require, tensor_of
 
 jax = require("jax", "jax")
 jax.config.update("jax_enable_x64", True)

@@ -88,7 +88,6 @@ class MlxGRU(LayerAdapter):
         gru.update({k: mx.array(v, dtype=gru.Wx.dtype) for k, v in arrays.items() if k in have})
 
     def run(self, gru: Any, x: torch.Tensor, h0: torch.Tensor | None):
-        unbatched = x.dim() == 2
         hidden = None
         if h0 is not None:
             # nn.GRU's h0 (1, B, H) or unbatched (1, H) -> MLX's (B, H) or (H,).
