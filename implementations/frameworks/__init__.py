@@ -1,8 +1,10 @@
-"""Adapters for GRUs of other frameworks: Keras 3, Flax (linen and nnx), ONNX.
+"""Adapters for GRUs of other frameworks and converters: Keras 3 (torch, jax, numpy,
+TensorFlow and openvino backends), tf-keras, TFLite, Flax, dm-haiku, Equinox, the
+ONNX operator and torch's exporters, OpenVINO, PaddlePaddle, MLX, MindSpore.
 
-Each module needs its framework, installed by an optional extra
-(``pip install gru-conformance[keras|flax|onnx]``, or ``[frameworks]`` for all);
-the core install does not. Importing this package imports no framework: the
+Each module needs its framework, installed by its lane's optional extra
+(``registry.LANES``: ``pip install gru-conformance[<lane>]``, or ``tox -e
+frameworks-<lane>``); the core install does not. Importing this package imports no framework: the
 registry (``implementations.frameworks.registry``) holds names only, so every
 id resolves, and an id whose framework is missing is graded as one clear load
 error. ``python -m implementations.frameworks`` grades them all.

@@ -239,7 +239,14 @@ class _OnnxGRUSequenceLens(_OnnxGRU):
 
 
 def _version(name: str) -> str:
-    return getattr(require(name, "onnx"), "__version__", "?")
+    """An installed distribution's version, without importing it (the OpenVINO lane
+    builds ONNX models here with no ONNX Runtime installed)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 _REFERENCE_CAPS = capabilities(
