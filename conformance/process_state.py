@@ -293,16 +293,25 @@ def _code_file(value: Any) -> str:
     return getattr(code, "co_filename", "") or ""
 
 
+def _defined_in(value: Any) -> str:
+    """The file a function comes from: its module's (compiled extensions name a source file
+    of their own build), else its code's."""
+    module = sys.modules.get(getattr(value, "__module__", None) or "")
+    return getattr(module, "__file__", None) or _code_file(value)
+
+
 def _foreign_code(value: Any) -> bool:
     """A Python function defined neither in the suite nor in an installed library (the
     standard library and site-packages): the graded implementation's own code."""
-    filename = _code_file(value)
-    # "<string>" and the like: code generated at run time (hypothesis' strategies are).
-    return bool(filename) and not filename.startswith(_TRUSTED_ROOTS) and not filename.startswith("<")
+    if not _code_file(value):
+        return False  # not a Python function
+    filename = _defined_in(value)
+    # Relative or "<string>"-like names: compiled or generated code (Cython, hypothesis).
+    return os.path.isabs(filename) and not os.path.realpath(filename).startswith(_TRUSTED_ROOTS)
 
 
 def _origin(value: Any) -> str:
-    return f"defined in {os.path.basename(_code_file(value))}"
+    return f"defined in {os.path.basename(_defined_in(value))}"
 
 
 _LIBRARY_ROOTS = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, np) if getattr(m, "__file__", None))

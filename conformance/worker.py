@@ -58,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(WORKER_SEED)
     numpy.random.seed(WORKER_SEED)
     random.seed(WORKER_SEED)
+    # The suite's own grading modules are imported first (a few milliseconds), so that one
+    # of their functions replaced by the implementation is found by identity and put back.
+    import conformance.catalogue  # noqa: F401
+    import conformance.compare  # noqa: F401
+    import conformance.oracle  # noqa: F401
+    import conformance.results  # noqa: F401
+    import conformance.subject  # noqa: F401
+
     # The state before the implementation's module is imported is the pristine one, so
     # what the import itself changes (a replaced function, a reseed) is seen and undone.
     guard = StateGuard()
