@@ -29,10 +29,11 @@ import torch
 from conformance.params import CanonicalParams
 
 ResetPlacement = Literal["after", "before"]
+UpdatePolarity = Literal["pytorch", "complement"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-#: Human names of the two variants an adapter can claim.
+#: Human names of the reset placements (the conventions are in ``conformance.conventions``).
 VARIANT_NAMES: dict[str, str] = {
     "after": "PyTorch GRU (reset applied after the recurrent matmul, b_hn inside)",
     "before": "reset-before GRU (d2l, Keras reset_after=False, ONNX linear_before_reset=0)",
@@ -108,8 +109,12 @@ class _Adapter:
     kind: ClassVar[str] = ""
     #: Shown in reports; defaults to the class name.
     name: ClassVar[str | None] = None
-    #: The variant the implementation claims to compute.
+    #: Where the reset gate acts: "after" the recurrent matmul (PyTorch) or "before" it.
     reset: ClassVar[ResetPlacement] = "after"
+    #: The state update's polarity: "pytorch", h' = (1 - z) * n + z * h, or "complement",
+    #: h' = (1 - z) * h + z * n (Chung et al. 2014). With "complement", ``load`` receives the
+    #: update gate's weights and biases negated, which makes the two the same function.
+    update: ClassVar[UpdatePolarity] = "pytorch"
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: Free-text notes shown in the report (quirks, provenance).
     notes: ClassVar[str] = ""
@@ -192,6 +197,8 @@ class AdapterInfo:
     name: str
     reset: str
     white_box: bool
+    #: The update polarity claimed ("pytorch" or "complement").
+    update: str = "pytorch"
     capabilities: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     #: The adapter reads parameter gradients in canonical layout (``grads``).
@@ -205,6 +212,7 @@ class AdapterInfo:
             kind=adapter.kind,
             name=adapter.name or type(adapter).__name__,
             reset=adapter.reset,
+            update=adapter.update,
             white_box=adapter.is_white_box(),
             capabilities=adapter.capabilities.to_json(),
             notes=adapter.notes,

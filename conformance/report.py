@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from conformance.catalogue import FAMILIES
+from conformance.conventions import CONVENTIONS
 from conformance.outcome import root_cause
 from conformance.repro import snippet
 
@@ -43,8 +44,7 @@ VERDICTS: dict[str, tuple[str, int, str]] = {
     "error": ("error", 0, "not graded (error)"),
     "nonconformant": ("fail", 1, "nonconformant"),
     "consistent": ("consistent", 2, "consistent (black-box)"),
-    "conformant-reset-before": ("pass", 3, "conformant (reset-before)"),
-    "conformant-pytorch": ("pass", 3, "conformant (PyTorch)"),
+    **{c.verdict: ("pass", 3, f"conformant ({c.short})") for c in CONVENTIONS.values()},
 }
 
 #: Statuses explained in an implementation's detail section.
@@ -445,12 +445,10 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
             continue
         rows.append({"col": col, "cell": cell, "duration": outcome.get("duration"),
                      "message": (outcome.get("message") or "").strip(), "printed": _printed(outcome)})
-    reset = (adapter or {}).get("reset", "")
     return {
         "n": n,
         "anchor": anchor,
-        "variant_short": {"after": "reset after (PyTorch)", "before": "reset before"}.get(
-            reset, impl.get("claimed_variant") or "\u2014"),
+        "variant_short": _claim_short(adapter, impl),
         "id": str(impl.get("id", "")),
         "impl": impl,
         "adapter": adapter,
@@ -550,6 +548,12 @@ def _incomplete(data: dict[str, Any]) -> str:
         return (f"{progress['incomplete_files']} of the merged results files come from grading that did not "
                 f"finish; their checks not graded show as not run")
     return "grading did not finish: checks not graded show as not run"
+
+
+def _claim_short(adapter: dict[str, Any] | None, impl: dict[str, Any]) -> str:
+    """The convention claimed, in a few words (the scoreboard's row)."""
+    claimed = CONVENTIONS.get(((adapter or {}).get("reset", ""), (adapter or {}).get("update", "pytorch")))
+    return claimed.short if claimed is not None else (impl.get("claimed_variant") or "\u2014")
 
 
 def _printed(outcome: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -36,29 +36,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conformance.adapter import VARIANT_NAMES
+from conformance.conventions import VERDICTS, convention
 from conformance.outcome import FAILING, Outcome
 from conformance.tolerances import tolerances_json
 
 SCHEMA = "gru-conformance-results/1"
 
-VERDICTS = {
-    "conformant-pytorch": "conformant to the PyTorch GRU",
-    "conformant-reset-before": "conformant to the reset-before GRU variant",
-    "consistent": "no violation found (black-box only: the adapter gives no weight access)",
-    "nonconformant": "nonconformant",
-    "error": "could not be graded",
-}
-
-
-def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "") -> str:
+def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "",
+                    update: str = "pytorch") -> str:
     if load_error:
         return "error"
     if any(o.status in FAILING for o in checks.values()):
         return "nonconformant"
     if not white_box:
         return "consistent"
-    return "conformant-pytorch" if reset == "after" else "conformant-reset-before"
+    claimed = convention(reset, update)
+    return claimed.verdict if claimed is not None else "nonconformant"
 
 
 def score(checks: dict[str, Outcome]) -> dict[str, int]:
@@ -107,15 +100,17 @@ def implementation_record(
 ) -> dict[str, Any]:
     checks = checks or {}
     reset = info.reset if info is not None else ""
+    update = getattr(info, "update", "pytorch") if info is not None else "pytorch"
     white_box = bool(info and info.white_box)
-    verdict = overall_verdict(reset, white_box, checks, load_error)
+    verdict = overall_verdict(reset, white_box, checks, load_error, update)
+    claimed = convention(reset, update)
     return {
         "id": impl_id,
         "source": source,
         "document": document,
         "description": description,
         "adapter": vars(info) if info is not None else None,
-        "claimed_variant": VARIANT_NAMES.get(reset, ""),
+        "claimed_variant": claimed.description if claimed is not None else "",
         "verdict": verdict,
         "verdict_text": VERDICTS[verdict],
         "score": score(checks),

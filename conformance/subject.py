@@ -22,6 +22,7 @@ import numpy as np
 
 from conformance.adapter import AdapterInfo, Capabilities, GRUConfig, _Adapter
 from conformance.cases import DTYPES, Case, CaseSpec, dtype_name
+from conformance.conventions import RESETS, UPDATES, complement_grads, complement_params
 from conformance.params import CanonicalParams
 
 
@@ -184,8 +185,11 @@ def read_info(data: Any) -> AdapterInfo:
     if kind not in ("cell", "layer"):
         raise Malformed(f"kind is {kind!r}, not 'cell' or 'layer'")
     reset = _get(data, "reset", str)
-    if reset not in ("after", "before"):
+    if reset not in RESETS:
         raise Malformed(f"reset is {reset!r}, not 'after' or 'before'")
+    update = _get(data, "update", str, "pytorch")
+    if update not in UPDATES:
+        raise Malformed(f"update is {update!r}, not 'pytorch' or 'complement'")
     caps = _get(data, "capabilities", dict)
     known = {f.name: f for f in dataclasses.fields(Capabilities)}
     checked: dict[str, Any] = {}
@@ -208,6 +212,7 @@ def read_info(data: Any) -> AdapterInfo:
         kind=kind,
         name=_text(_get(data, "name", str), MAX_NAME),
         reset=reset,
+        update=update,
         white_box=_get(data, "white_box", bool),
         capabilities=checked,
         notes=_text(_get(data, "notes", str, ""), MAX_NOTES),
@@ -329,6 +334,11 @@ class Subject:
         return self.info.reset
 
     @property
+    def update(self) -> str:
+        """The update polarity claimed: "pytorch" or "complement"."""
+        return self.info.update
+
+    @property
     def has_grads(self) -> bool:
         return self.info.parameter_grads
 
@@ -431,6 +441,8 @@ class Subject:
         message: dict[str, Any] = {"op": "build", "instance": self._handles, "config": config.to_json(),
                                    "seed": case.spec.seed}
         if load and self.white_box:
+            if self.update == "complement":  # the implementation's own convention (conformance.conventions)
+                params = complement_params(params)
             message["params"] = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
             message["param_meta"] = {"input_size": params.input_size, "hidden_size": params.hidden_size,
                                      "num_layers": params.num_layers, "bidirectional": params.bidirectional,
@@ -586,6 +598,8 @@ class Subject:
                 grads[name] = value
         except Malformed as exc:
             raise AdapterError(f"the implementation's side sent a malformed answer: {exc}", call) from None
+        if self.update == "complement":
+            grads = complement_grads(grads, config.hidden_size)
         return grads
 
     # Checks ------------------------------------------------------------------------

@@ -4,11 +4,10 @@ cells, copied from the document unchanged.
 ``GRUCell`` (registered as ``doc001-cell``):
 
 * reset before the recurrent matmul (``cat(x, r * h)`` through one Linear), one
-  bias per gate, so the closest claim is the reset-before variant;
-* but the state update is ``(1 - z) * h + z * n``: the complement polarity of
-  eq. (4) (Chung et al. 2014 style). It equals the reset-before variant only
-  after negating the update gate's weights and biases, so loaded with canonical
-  parameters as they are, it computes another function;
+  bias per gate;
+* the state update is ``(1 - z) * h + z * n``: the complement polarity of eq. (4)
+  (Chung et al. 2014). Its adapter claims both (``reset = "before"``,
+  ``update = "complement"``): it is a correct GRU of that convention;
 * it prints the input and hidden shapes on every call (silenced by the adapter)
   and returns ``(next_hidden, tanh(next_hidden))``; the document's classifier
   unpacks these as ``out, hn``, the other way round.
@@ -27,7 +26,7 @@ import io
 import torch
 import torch.nn as nn
 
-from conformance import Capabilities, CellAdapter, GRUConfig
+from conformance import Capabilities, CellAdapter, GRUConfig, layouts
 from conformance.params import CanonicalParams
 
 
@@ -129,19 +128,19 @@ class Doc001Cell(CellAdapter):
 
     name = "doc001 GRUCell"
     reset = "before"
+    update = "complement"  # (1 - z) * h + z * n
     capabilities = Capabilities(dtypes=(torch.float32, torch.float64),
                                 autograd=True)
-    notes = "update (1 - z) * h + z * n: complement polarity; prints shapes on every call"
+    notes = "update (1 - z) * h + z * n: complement polarity (claimed); prints shapes on every call"
 
     def build(self, config: GRUConfig) -> GRUCell:
         return GRUCell(config.input_size, config.hidden_size).to(config.dtype)
 
     def load(self, cell: GRUCell, params: CanonicalParams) -> None:
-        import numpy as np
-
+        # One Linear over cat(x, h) per gate (cat(x, r * h) for the candidate), one bias per
+        # gate: exact for a reset-before GRU.
         for linear, gate in ((cell.reset_gate, "r"), (cell.update_gate, "z"), (cell.hidden_transform, "n")):
-            weight = np.concatenate([params.get("weight_ih", gate=gate), params.get("weight_hh", gate=gate)], axis=1)
-            _copy(linear, weight, params.get("bias_ih", gate=gate) + params.get("bias_hh", gate=gate))
+            _copy(linear, layouts.concat_xh(params, gate), layouts.folded_bias(params, gate, reset="before"))
 
     def step(self, cell, x, h):
         with contextlib.redirect_stdout(io.StringIO()):  # the cell prints shapes on every call

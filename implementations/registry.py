@@ -34,10 +34,8 @@ REGISTRY: list[Entry] = [
         id="doc001-cell",
         adapter="implementations.doc001:Doc001Cell",
         document="seeds/001_22d3787a42d36932 (Custom GRU implementation)",
-        description="GRUCell over cat(x, h): reset before, update (1 - z) * h + z * n",
-        expected_failures={
-            "equations.step": "complement polarity: (1 - z) * h + z * n instead of z * h + (1 - z) * n",
-        },
+        description="GRUCell over cat(x, h): reset before, update (1 - z) * h + z * n (claimed: the "
+        "Chung et al. 2014 form)",
     ),
     Entry(
         id="doc001-aisummer-cell",

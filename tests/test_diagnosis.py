@@ -46,6 +46,7 @@ from conformance.variants import (
     variant_direction,
     variant_forward,
 )
+from implementations.doc001 import Doc001Cell
 from tests.correct import CORRECT
 from tests.mutants import MUTANTS, ReferenceCell, ReferenceGRU
 
@@ -58,8 +59,9 @@ ZRN = PYTORCH.with_order((1, 0, 2))
 # for equation bugs which quantity explains the first departure (at t = 0, layer 0).
 
 
-def expect(variant: CellVariant, *phrases: str, quantity: str | None = None) -> dict:
-    return {"variant": variant, "phrases": phrases, "quantity": quantity}
+def expect(variant: CellVariant, *phrases: str, quantity: str | None = None, conforming: bool | None = None) -> dict:
+    return {"variant": variant, "phrases": phrases, "quantity": quantity,
+            "conforming": variant == PYTORCH if conforming is None else conforming}
 
 
 MUTANT_EXPECTATIONS: dict[str, dict] = {
@@ -143,13 +145,12 @@ OUTSIDE_SCOPE: dict[str, str] = {
 
 SLIP_BEFORE = replace(RESET_BEFORE, update="slip")
 #: The document implementations (seeds/): doc000's update is the precedence slip on the
-#: reset-before candidate, doc001's GRUCell the complement polarity; the rest are PyTorch.
+#: reset-before candidate, doc001's GRUCell is the complement polarity it claims; the rest are PyTorch.
 DOCUMENT_EXPECTATIONS: dict[str, dict] = {
     "doc000-cell": expect(SLIP_BEFORE, "computes the reset-before variant", "h' = h - z + z * n", quantity="h'"),
     "doc000-simplegru": expect(SLIP_BEFORE, "computes the reset-before variant", "h' = h - z + z * n",
                                "h_n has shape (3, 3)", quantity="h'"),
-    "doc001-cell": expect(replace(RESET_BEFORE, update="complement"), "computes the reset-before variant",
-                          "complement polarity", "negating z's weights and biases", quantity="z"),
+    "doc001-cell": expect(RESET_BEFORE, "matches the reset-before GRU with the complement update", conforming=True),
     "doc001-aisummer-cell": expect(PYTORCH),
     "doc002-gru": expect(PYTORCH),
     "doc003-gru": expect(PYTORCH),
@@ -184,8 +185,9 @@ def assert_diagnosed_as(name: str, diagnosis: dict, expected: dict, *, conformin
     assert diagnosis["status"] == want_status, \
         f"got status {diagnosis['status']!r} for {name} ({summary}), but should be {want_status!r}"
     if conforming:
-        assert summary.startswith("conforms in its forward values: matches the PyTorch GRU"), \
-            f"got summary {summary!r} for {name}, but should say it conforms to the PyTorch GRU"
+        claimed = "matches the PyTorch GRU" if expected["variant"] == PYTORCH else "matches the"
+        assert summary.startswith(f"conforms in its forward values: {claimed}"), \
+            f"got summary {summary!r} for {name}, but should say it conforms ({claimed!r})"
         assert not diagnosis["findings"] and diagnosis["first_divergence"] is None, \
             f"got findings {diagnosis['findings']} for {name}, but a conforming implementation has none"
     if name in LEADS_WITH:
@@ -374,7 +376,7 @@ def test_registered_implementation_diagnosed(name: str):
     diagnosed as what it is known to compute; the PyTorch ones as conforming."""
     diagnosis = diagnose(load_subject(name))
     expected = DOCUMENT_EXPECTATIONS[name]
-    assert_diagnosed_as(name, diagnosis, expected, conforming=expected["variant"] == PYTORCH)
+    assert_diagnosed_as(name, diagnosis, expected, conforming=expected["conforming"])
 
 
 @pytest.mark.parametrize("correct", CORRECT, ids=lambda c: c.id)
@@ -455,10 +457,29 @@ def test_every_switch_determined_on_the_default_probe():
     assert not loose, f"got undetermined switches {loose}, but the default probe should determine them all"
 
 
+class MisclaimedDoc001(Doc001Cell):
+    """doc001's cell claiming the PyTorch update polarity it does not compute."""
+
+    update = "pytorch"
+
+
+MISCLAIMED_FILE = """
+from implementations.doc001 import Doc001Cell
+
+
+class MisclaimedDoc001(Doc001Cell):
+    update = "pytorch"  # it computes the complement polarity
+"""
+
+
+def _subject(name: str) -> Subject:
+    return Subject(name, MisclaimedDoc001()) if name == "doc001-misclaimed" else load_subject(name)
+
+
 def test_hidden_size_one_leaves_reset_placement_undetermined():
     """With H = 1, W_hn (r h) = r (W_hn h): the diagnosis must say so rather than guess."""
-    for name in ("torch-grucell", "doc001-cell"):
-        diagnosis = diagnose(load_subject(name), Probe(hidden_size=1))
+    for name in ("torch-grucell", "doc001-misclaimed"):
+        diagnosis = diagnose(_subject(name), Probe(hidden_size=1))
         reset = diagnosis["switches"]["reset"]
         assert not reset["determined"], f"got reset placement {reset} for {name} at H = 1, but should be undetermined"
         assert "H = 1" in reset["note"], f"got note {reset['note']!r}, but should say H = 1 hides it"
@@ -559,12 +580,14 @@ def test_internal_error_never_escapes(monkeypatch):
 
 
 def test_deterministic_and_json_ready():
-    subject = load_subject("doc001-cell")
+    subject = _subject("doc001-misclaimed")
     first, second = diagnose(subject), diagnose(subject)
     first.pop("duration"), second.pop("duration")
     assert first == second, "got two different diagnoses of one implementation, but it should be deterministic"
     text = json.dumps(first, allow_nan=False)  # strict JSON: no NaN or Infinity
     assert "complement polarity" in text
+    assert 'the adapter\'s claim reset = \\"before\\" and update = \\"complement\\" would make it conform' in text, \
+        "got no claim that would make the misclaimed cell conform"
 
 
 # --------------------------------------------------------------------------- wiring
@@ -589,16 +612,18 @@ def test_grading_records_the_diagnosis(tmp_path: Path, xdist: bool):
     xdist worker too), a note instead for black-box adapters, and prints the summary."""
     adapter_file = tmp_path / "black_box.py"
     adapter_file.write_text(BLACK_BOX_FILE)
+    misclaimed = tmp_path / "misclaimed.py"
+    misclaimed.write_text(MISCLAIMED_FILE)
     results = tmp_path / "results.json"
     argv = [sys.executable, "-m", "pytest", str(ROOT / "conformance" / "checks"), "-p", "no:cacheprovider",
-            "--impl", "doc001-cell", "--impl", f"{adapter_file}:BlackBoxGRU", "--results", str(results),
+            "--impl", f"{misclaimed}:MisclaimedDoc001", "--impl", f"{adapter_file}:BlackBoxGRU", "--results", str(results),
             "-k", "test_output_shapes", "-q", "--hypothesis-profile", "quick"]
     if xdist:
         argv += ["-n", "1", "--dist", "loadgroup"]
     run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert results.is_file(), f"got no results file, but grading should write one:\n{run.stdout}\n{run.stderr}"
     records = {r["id"]: r for r in json.loads(results.read_text())["implementations"]}
-    white = records["doc001-cell"]
+    white = records["MisclaimedDoc001"]
     assert white["diagnosis"] and "complement polarity" in white["diagnosis"]["summary"], \
         f"got diagnosis {white['diagnosis']}, but it should name the complement polarity"
     assert white["diagnosis_note"] == "", f"got note {white['diagnosis_note']!r}, but there is a diagnosis"

@@ -112,11 +112,11 @@ def test_cheaters_beside_the_registry_with_expectations(tmp_path: Path):
     """The ``tox -e report`` path (registered implementations, ``--check-expectations``) with
     cheaters added: the registered ones keep exactly their expected verdicts."""
     results = tmp_path / "results.json"
-    done = run(["grade", "torch-gru", "doc001-cell", spec("forges_verdict"), spec("forges_writer"),
+    done = run(["grade", "torch-gru", "doc000-cell", spec("forges_verdict"), spec("forges_writer"),
                 "--check-expectations", "--profile", "quick", "-k", CHECKS, "--results", str(results), "--no-html"])
     records = by_id(results)
     assert records["torch-gru"]["verdict"] == "conformant-pytorch", f"got {records['torch-gru']['verdict']}"
-    assert records["doc001-cell"]["verdict"] == "nonconformant", f"got {records['doc001-cell']['verdict']}"
+    assert records["doc000-cell"]["verdict"] == "nonconformant", f"got {records['doc000-cell']['verdict']}"
     assert_true_verdicts(records, ["forges_verdict", "forges_writer"])
     assert "torch-gru" in done.stdout
 

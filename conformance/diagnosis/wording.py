@@ -13,18 +13,34 @@ none and gives the evidence of the term probe ("r and z do not depend on x").
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from conformance.conventions import CONVENTIONS, claim_text
 from conformance.diagnosis.context import Context, Fit, fmt, join
 from conformance.diagnosis.fitting import CellSearch, closest, first_error, nearly_explains
 from conformance.diagnosis.names import BASE_NAMES, SHORT_NAMES, describe_variant, nearest_base
 from conformance.diagnosis.switches import CONVENTION_SWITCHES, SWITCHES_BY_NAME
+from conformance.variants import CLAIMED, CellVariant
 
 #: What the diagnosis looks at, said in every diagnosis.
 SCOPE = ("forward values of ordinary calls in float64 or float32 (float16 and bfloat16 where claimed): "
          "the equations' convention and the terms each gate reads, directions and layers, h0, layouts, "
          "unbatched, variable-length and non-contiguous input, repeated calls, batch rows and saturating "
          "inputs; gradients, devices and input validation are graded by their checks only")
+
+
+def conforming_claim(ctx: Context, fitted: CellVariant) -> str | None:
+    """The claim under which the fitted convention would conform, when it is one of the
+    four (another reset placement, the other update polarity) and not the one claimed.
+    The probes handed the implementation the parameters of its claimed polarity, so a
+    complement update is relative to that claim."""
+    claimed = (ctx.subject.reset, ctx.subject.update)
+    for (reset, update) in CONVENTIONS:
+        relative = "standard" if update == ctx.subject.update else "complement"
+        if fitted == replace(CLAIMED[reset], update=relative) and (reset, update) != claimed:
+            return claim_text(reset, update)
+    return None
 
 
 def lead(divergence: dict[str, Any]) -> str:
@@ -65,6 +81,10 @@ def assemble(ctx: Context, fit: Fit, search: CellSearch, switches: dict[str, Any
         if conforming:
             # The only place "matches" is said of a convention: nothing departs from it.
             clause = f"matches {description} (max error {fmt(fit.error)}, {dtype})"
+            if ctx.subject.update == "complement":
+                claimed = CONVENTIONS[(ctx.subject.reset, "complement")]
+                clause = (f"matches the {claimed.description} it claims (the probes give it the update gate's "
+                          f"weights and biases negated; max error {fmt(fit.error)}, {dtype})")
         elif v == ctx.claimed:
             clause = f"each step computes {BASE_NAMES[base]} (max error {fmt(fit.error)}, {dtype})"
         else:
@@ -79,6 +99,9 @@ def assemble(ctx: Context, fit: Fit, search: CellSearch, switches: dict[str, Any
                 clause += f", {dtype})"
             if base != ctx.claimed:
                 clause += f"{';' if devs else ','} although it claims {claimed_name}"
+            suggestion = conforming_claim(ctx, v)
+            if suggestion:
+                clause += f"; the adapter's claim {suggestion} would make it conform"
         parts.append(clause)
     else:
         status = "unidentified"
