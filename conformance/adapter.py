@@ -124,7 +124,10 @@ class _Adapter:
         raise NotImplementedError
 
     def load(self, instance: Any, params: CanonicalParams) -> None:
-        """Copy canonical parameters into ``instance`` (optional: enables white-box checks)."""
+        """Copy canonical parameters into ``instance`` (optional: enables white-box checks).
+
+        May also be written ``load(self, instance, params, config)`` to receive the
+        ``GRUConfig`` the instance was built for (a cell: its layer's input size)."""
         raise NotImplementedError
 
     def grads(self, instance: Any) -> Mapping[str, Any]:

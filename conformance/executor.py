@@ -106,6 +106,18 @@ def _as_tensor(value: Any) -> Any:
     return value
 
 
+def _takes_config(load: Any) -> bool:
+    """``load(instance, params, config)`` rather than ``load(instance, params)``."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(load).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
 class Executor:
     """Serves one adapter: ``handle(request) -> answer`` (both plain data)."""
 
@@ -117,6 +129,7 @@ class Executor:
         self.next_id = 1
         self.guard = guard or StateGuard()
         self.is_cell = isinstance(adapter, CellAdapter)
+        self.load_takes_config = _takes_config(adapter.load)
 
     # Dispatch --------------------------------------------------------------------
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -163,9 +176,12 @@ class Executor:
                 np.random.set_state(numpy_state)
                 random.setstate(python_state)
 
-    def _load_one(self, obj: Any, params: CanonicalParams) -> None:
+    def _load_one(self, obj: Any, params: CanonicalParams, config: GRUConfig) -> None:
         try:
-            self.adapter.load(obj, params)
+            if self.load_takes_config:
+                self.adapter.load(obj, params, config)  # type: ignore[call-arg]
+            else:
+                self.adapter.load(obj, params)
         except Exception as exc:  # noqa: BLE001
             raise AdapterFailure(f"load raised {_text(exc)}", "load") from None
 
@@ -184,7 +200,7 @@ class Executor:
         if not self.is_cell:
             built.impl = self._build_one(config, seed)
             if params is not None:
-                self._load_one(built.impl, params)
+                self._load_one(built.impl, params, config)
         else:
             for layer in range(config.num_layers):
                 for d in range(config.num_directions):
@@ -193,7 +209,7 @@ class Executor:
                                             bias=config.bias, dtype=config.dtype, device=config.device)
                     cell = self._build_one(cell_config, seed + 7919 * (2 * layer + d))
                     if params is not None:
-                        self._load_one(cell, params.cell(layer, reverse=d == 1))
+                        self._load_one(cell, params.cell(layer, reverse=d == 1), cell_config)
                     built.cells[(layer, d)] = cell
         handle = request.get("instance")
         if not isinstance(handle, int) or isinstance(handle, bool):

@@ -721,10 +721,10 @@ def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[Reference
                  "capabilities": replace(ReferenceLayer.capabilities, **claims)})
 
 
-def _cell(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceCell]:
+def _cell(gru: type[ReferenceGRU], label: str, update: str = "pytorch", **claims: Any) -> type[ReferenceCell]:
     return type(f"{gru.__name__}Cell", (ReferenceCell,),
                 {"gru_class": gru, "name": f"mutant {label}", "__doc__": gru.__doc__, "__module__": __name__,
-                 "capabilities": replace(ReferenceCell.capabilities, **claims)})
+                 "update": update, "capabilities": replace(ReferenceCell.capabilities, **claims)})
 
 
 HALF = (torch.float32, torch.float64, torch.float16)
@@ -783,6 +783,11 @@ MUTANTS: list[Mutant] = [
     _m("update-complement", _cell(ComplementUpdateGRU, "complement update"),
        "update rule polarity opposite between two ops of one framework", "Paddle#5493",
        "h' = (1 - z) * h + z * n",
+       {"equations.step"}),
+    _m("claims-complement", _cell(ReferenceGRU, "claims the complement update", update="complement"),
+       "update polarity claimed wrongly",
+       "no public GRU report: an adapter that says update=\"complement\" for a PyTorch-polarity cell",
+       "h' = (1 - z) * n + z * h while claiming h' = (1 - z) * h + z * n",
        {"equations.step"}),
     _m("precedence-slip", _cell(PrecedenceSlipGRU, "h*1 - z"),
        "operator-precedence slip in the state update",

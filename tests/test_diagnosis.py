@@ -74,6 +74,9 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "gate-layout-zrn": expect(ZRN, "reads the canonical gate blocks as z, r, n", "r and z swapped",
                               quantity="r and z"),
     "update-complement": expect(replace(PYTORCH, update="complement"), "h' = (1 - z) * h + z * n", quantity="z"),
+    # Handed the update gate negated (its claim), it computes the complement of the canonical form.
+    "claims-complement": expect(replace(PYTORCH, update="complement"),
+                                'the adapter\'s claim reset = "after" would make it conform', quantity="z"),
     "precedence-slip": expect(replace(PYTORCH, update="slip"), "h' = h - z + z * n", quantity="h'"),
     "naive-tanh": expect(PYTORCH, "not finite", "tanh computed from exp(2a)"),
     "backward-output-reversed": expect(PYTORCH, "backward half of output is left in processing"),
