@@ -345,7 +345,10 @@ class Executor:
         """Run a cell adapter as a layer: every layer and direction, one step at a time."""
         adapter: CellAdapter = self.adapter  # type: ignore[assignment]
         config = built.config
-        steps, batch = x.shape[0], x.shape[1]
+        # Unbatched (T, I) input (a cell claiming it): each step gets x_t (I,) and h (H,).
+        unbatched = x.dim() == 2
+        steps, batch = x.shape[0], (None if unbatched else x.shape[1])
+        state_shape = (config.hidden_size,) if unbatched else (batch, config.hidden_size)
         hidden = config.hidden_size
         problems: list[str] = []
         layer_input = x
@@ -354,7 +357,7 @@ class Executor:
             halves = []
             for d in range(config.num_directions):
                 index = layer * config.num_directions + d
-                h = h0[index] if h0 is not None else torch.zeros(batch, hidden, dtype=x.dtype, device=x.device)
+                h = h0[index] if h0 is not None else torch.zeros(*state_shape, dtype=x.dtype, device=x.device)
                 outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
                 for t in reversed(range(steps)) if d == 1 else range(steps):
                     where = f"step at t={t}, layer {layer}, direction {d}"
@@ -366,17 +369,17 @@ class Executor:
                     if not isinstance(h_new, torch.Tensor):
                         raise AdapterFailure(f"step returned a {type(h_new).__name__}, not a tensor ({where})",
                                              "step")
-                    if tuple(h_new.shape) != (batch, hidden):
-                        if h_new.numel() != batch * hidden:
+                    if tuple(h_new.shape) != state_shape:
+                        if h_new.numel() != int(np.prod(state_shape)):
                             raise AdapterFailure(f"step returned shape {tuple(h_new.shape)}, but should return "
-                                                 f"({batch}, {hidden}) ({where})", "step")
-                        problem = f"step returned shape {tuple(h_new.shape)}, but should return ({batch}, {hidden})"
+                                                 f"{state_shape} ({where})", "step")
+                        problem = f"step returned shape {tuple(h_new.shape)}, but should return {state_shape}"
                         if problem not in problems:
                             problems.append(problem)
-                        h_new = h_new.reshape(batch, hidden)
+                        h_new = h_new.reshape(state_shape)
                     h = h_new
                     outs[t] = h
-                halves.append(torch.stack(outs) if steps else torch.zeros(0, batch, hidden, dtype=x.dtype))
+                halves.append(torch.stack(outs) if steps else torch.zeros(0, *state_shape, dtype=x.dtype))
                 finals.append(h)
             layer_input = torch.cat(halves, dim=-1)
         return layer_input, torch.stack(finals), problems

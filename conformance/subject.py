@@ -354,7 +354,7 @@ class Subject:
         caps = Capabilities(**data)
         if self.is_cell:
             caps = dataclasses.replace(caps, bidirectional=True, multi_layer=True, time_major=True,
-                                       batch_first=False, h0=True, unbatched=False)
+                                       batch_first=False, h0=True)  # unbatched: the cell's own claim
         return caps
 
     def dtypes(self, allowed: tuple[str, ...] = ("float32", "float64")) -> list[str]:

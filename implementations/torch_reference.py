@@ -58,6 +58,7 @@ class TorchGRUCell(CellAdapter):
     capabilities = Capabilities(
         bidirectional=True,
         multi_layer=True,
+        unbatched=True,  # x (I,) and h (H,)
         dtypes=(torch.float32, torch.float64, torch.float16, torch.bfloat16),
         autograd=True,
         devices=("cpu", "cuda", "mps"),

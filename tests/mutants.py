@@ -714,6 +714,16 @@ class PatchingTorchGRU(ReferenceGRU):
         return torch.tanh(a)
 
 
+class UnbatchedCellGRU(ReferenceGRU):
+    """A cell claiming unbatched input that runs x (I,), h (H,) as a batch of one and
+    returns h' as (1, H): the batch axis it added is not taken away."""
+
+    def cell(self, x, h):
+        if x.dim() == 1:
+            return super().cell(x.unsqueeze(0), h.unsqueeze(0))
+        return super().cell(x, h)
+
+
 def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceLayer]:
     """A layer adapter for ``gru``; ``claims`` change the reference's capabilities."""
     return type(f"{gru.__name__}Layer", (ReferenceLayer,),
@@ -789,6 +799,10 @@ MUTANTS: list[Mutant] = [
        "no public GRU report: an adapter that says update=\"complement\" for a PyTorch-polarity cell",
        "h' = (1 - z) * n + z * h while claiming h' = (1 - z) * h + z * n",
        {"equations.step"}),
+    _m("unbatched-cell-keeps-batch", _cell(UnbatchedCellGRU, "unbatched cell keeps a batch axis", unbatched=True),
+       "unbatched input mishandled", "no public GRU report: nn.GRUCell returns h' (H,) for x (I,) and h (H,)",
+       "an unbatched step returns h' as (1, H) instead of (H,)",
+       {"contract.unbatched"}),
     _m("precedence-slip", _cell(PrecedenceSlipGRU, "h*1 - z"),
        "operator-precedence slip in the state update",
        "seeds/000 (GRU implementation from Scratch): h_prev * 1 - u_sigmoid_out",

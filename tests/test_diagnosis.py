@@ -136,6 +136,7 @@ LEADS_WITH = {
 #: report nothing else; their checks name the bug.
 OUTSIDE_SCOPE: dict[str, str] = {
     "h0-broadcast": "input validation: accepts an h0 of the wrong shape",
+    "unbatched-cell-keeps-batch": "the shape of an unbatched step only (the diagnosis probes batches)",
     "silent-cast": "input validation: accepts inputs of the wrong dtype",
     "default-device-zeros": "devices: wrong only where the input is not on the default device",
     "detached-state": "gradients only: exact values",

@@ -121,15 +121,16 @@ def test_no_state_between_calls(subject, data):
 @check(
     "contract.unbatched",
     title="Unbatched input",
-    statement="unbatched x (T, I) with h0 (L*D, H) gives output (T, D*H) and h_n (L*D, H), "
-    "equal to the same sample as a batch of one",
-    reference="nn.GRU: unbatched input is accepted",
-    requires=("layer", "unbatched"),
+    statement="unbatched x (T, I) with h0 (L*D, H) gives output (T, D*H) and h_n (L*D, H) (a cell: x (I,) "
+    "and h (H,) give h' (H,)), equal to the same sample as a batch of one",
+    reference="nn.GRU and nn.GRUCell: unbatched input is accepted (a cell gets x_t (I,) and h (H,))",
+    requires=("unbatched",),
     tolerance="self",
 )
 @given(data=st.data())
 def test_unbatched_input(subject, data):
-    spec = draw_case(data, subject, min_batch=1, max_batch=1, with_h0=subject.capabilities.h0)
+    spec = draw_case(data, subject, min_batch=1, max_batch=1,
+                     with_h0=subject.is_cell or subject.capabilities.h0)
     case = spec.materialize()
     instance = subject.instantiate(case)
     batched = subject.call(instance, case.x, case.h0)
