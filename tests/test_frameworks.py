@@ -511,23 +511,22 @@ def _error(adapter, spec: CaseSpec) -> float:
 
 def test_jax_haiku_is_the_complement_update_with_swapped_gate_names():
     """hk.GRU computes the reset-before GRU with the complement update h' = (1 - z) h + z a:
-    loaded with the update gate negated it matches the reset-before oracle exactly, in
-    float64; its docstring calls z and r "reset and update gates", in that order, while z
-    (the first block) is the one mixing h and a."""
+    claimed as such (the suite loads it with the update gate negated) it matches the
+    reset-before oracle exactly, in float64; claimed with the PyTorch polarity it does not.
+    Its docstring calls z and r "reset and update gates", in that order, while z (the first
+    block) is the one mixing h and a."""
     module = framework("implementations.frameworks.haiku_gru", "jax", "haiku")
     spec = CaseSpec(steps=4, batch=3, input_size=2, hidden_size=3, dtype="float64", seed=2)
     error = _error(module.HaikuGRU(), spec)
     assert error < 1e-12, f"got error {error:.3g} against the reset-before oracle, but should be float64-exact"
     assert "are reset and update gates" in module.hk.GRU.__doc__, (
         "hk.GRU's docstring no longer names z and r 'reset and update gates': update the README")
-    # Without the negation the complement update is not the canonical one.
-    original = module.complement_update_gate
-    try:
-        module.complement_update_gate = lambda w_i, w_h, b: (w_i, w_h, b)
-        unmapped = _error(module.HaikuGRU(), spec)
-    finally:
-        module.complement_update_gate = original
-    assert unmapped > 1e-3, f"got error {unmapped:.3g} without negating z, but should differ (polarity)"
+
+    class PyTorchPolarity(module.HaikuGRU):
+        update = "pytorch"
+
+    unmapped = _error(PyTorchPolarity(), spec)
+    assert unmapped > 1e-3, f"got error {unmapped:.3g} claimed with the PyTorch polarity, but should differ"
 
 
 def test_jax_equinox_grucell_is_exact_in_float64():

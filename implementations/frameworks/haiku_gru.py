@@ -13,13 +13,10 @@ Its docstring gives these equations but then calls z and r "reset and update
 gates", in that order: the names are swapped (z, the first block, is the update
 gate: it mixes h and a; r, the second, multiplies h).
 
-The complement update is the canonical reset-before GRU after negating the update
-gate's pre-activation, since 1 - sigmoid(u) = sigmoid(-u): with z_haiku = 1 - z,
-(1 - z_haiku) h + z_haiku a = z h + (1 - z) a. So ``haiku_gru_params`` loads
--W_iz, -W_hz and -(b_iz + b_hz) into the z block, and the adapter claims reset
-"before". That negation stands for a complement-polarity claim the suite does
-not have yet; it lives in ``complement_update_gate`` alone, so the claim can
-replace it.
+The adapter claims what haiku computes: reset "before" and the complement update
+(``update = "complement"``); the suite then hands ``load`` the update gate's weights
+and biases negated (1 - sigmoid(u) = sigmoid(-u)), which haiku's z block takes as
+they are.
 
 JAX computes in float32 unless 64-bit mode is on; this module turns it on
 (``jax_enable_x64``) so float64 can be graded too (float32 arrays stay float32).
@@ -33,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance import CellAdapter, GRUConfig
+from conformance import CellAdapter, GRUConfig, layouts
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, gates, np_dtype, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, np_dtype, numpy_of, require, tensor_of
 
 jax = require("jax", "jax")
 jax.config.update("jax_enable_x64", True)
@@ -43,28 +40,18 @@ jnp = require("jax.numpy", "jax")
 hk = require("haiku", "jax")
 
 
-def complement_update_gate(w_iz: np.ndarray, w_hz: np.ndarray, b_z: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The canonical update gate z as haiku's complement gate 1 - z: its weights and bias
-    negated (1 - sigmoid(u) = sigmoid(-u)). Stands for the complement-polarity claim."""
-    return -w_iz, -w_hz, -b_z
-
-
 def haiku_gru_params(params: CanonicalParams, dtype: np.dtype) -> dict[str, dict[str, np.ndarray]]:
     """Canonical parameters of one cell -> ``hk.GRU``'s ``{"gru": {"w_i", "w_h", "b"}}``.
 
-    w_i = [-W_iz; W_ir; W_in]^T (I, 3H), w_h = [-W_hz; W_hr; W_hn]^T (H, 3H),
-    b = [-(b_iz + b_hz), b_ir + b_hr, b_in + b_hn]: one bias per gate, so each gate's
-    two canonical biases are summed (exact for reset-before, where b_hn sits outside
-    the reset product as in eq. (3')).
+    w_i = [W_iz; W_ir; W_in]^T (I, 3H), w_h = [W_hz; W_hr; W_hn]^T (H, 3H) and
+    b = [b_iz + b_hz, b_ir + b_hr, b_in + b_hn]: gate order z, r, a, kernels transposed
+    (haiku multiplies on the right), one bias per gate (exact for reset-before, where
+    b_hn sits outside the reset product as in eq. (3')). The z rows arrive negated (the
+    complement claim), as haiku's update gate wants them.
     """
-    w_i, w_h = gates(params, "weight_ih"), gates(params, "weight_hh")
-    b_i, b_h = gates(params, "bias_ih"), gates(params, "bias_hh")
-    # The update gate, negated: haiku mixes (1 - z) h + z a.
-    w_iz, w_hz, b_z = complement_update_gate(w_i["z"], w_h["z"], b_i["z"] + b_h["z"])
-    # Blocks z, r, a as column blocks of x @ w (haiku multiplies on the right).
-    w_input = np.concatenate([w_iz, w_i["r"], w_i["n"]]).T
-    w_hidden = np.concatenate([w_hz, w_h["r"], w_h["n"]]).T
-    bias = np.concatenate([b_z, b_i["r"] + b_h["r"], b_i["n"] + b_h["n"]])
+    w_input = layouts.kernel(params, "weight_ih", order="zrn", transposed=True)
+    w_hidden = layouts.kernel(params, "weight_hh", order="zrn", transposed=True)
+    bias = layouts.folded_bias(params, reset="before", order="zrn")
     return {"gru": {"w_i": w_input.astype(dtype), "w_h": w_hidden.astype(dtype), "b": bias.astype(dtype)}}
 
 
@@ -78,15 +65,15 @@ def _apply(hidden_size: int) -> Any:
 
 
 class HaikuGRU(CellAdapter):
-    """``hk.GRU``, the complement-update reset-before GRU, loaded with the update gate negated."""
+    """``hk.GRU``: the reset-before GRU with the complement update, claimed as such."""
 
     name = "haiku.GRU"
     reset = "before"
+    update = "complement"
     capabilities = capabilities(bidirectional=True, multi_layer=True, h0=True,
                                 dtypes=(torch.float32, torch.float64))
     notes = (f"dm-haiku {hk.__version__}, jax {jax.__version__} ({jax.default_backend()}), 64-bit mode on; "
-             "haiku computes h' = (1 - z) h + z a: the adapter loads the update gate negated "
-             "(1 - sigmoid(u) = sigmoid(-u)), standing for a complement-polarity claim")
+             "haiku computes h' = (1 - z) h + z a: claimed as the complement update")
 
     def build(self, config: GRUConfig) -> dict[str, Any]:
         return {"apply": _apply(config.hidden_size), "dtype": np_dtype(config.dtype), "params": None,

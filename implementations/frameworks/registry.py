@@ -304,7 +304,7 @@ FRAMEWORKS: list[Entry] = [
         id="haiku-gru",
         adapter=f"{_HAIKU}:HaikuGRU",
         document="dm-haiku hk.GRU",
-        description="hk.GRU (reset before, complement update, loaded with the update gate negated), JAX CPU",
+        description="hk.GRU (reset before, complement update: claimed as such), JAX CPU",
     ),
     Entry(
         id="equinox-grucell",
