@@ -99,8 +99,9 @@ DIRECTION_NAMES = ("forward", "backward")
 #: What the diagnosis looks at, said in every diagnosis.
 SCOPE = ("forward values of ordinary calls in float64 or float32 (float16 and bfloat16 where claimed): "
          "the equations' convention, directions and layers, h0, layouts, unbatched, variable-length and "
-         "non-contiguous input, repeated calls, batch rows and saturating inputs; gradients, devices and "
-         "input validation are graded by their checks only")
+         "non-contiguous input, repeated calls, batch rows and saturating inputs, at the probes' sizes; "
+         "larger sizes (the size sweep, long sequences), bias=False, dropout, "
+         "gradients, devices and input validation are graded by their checks only")
 STANDARD_ASSEMBLY = ("the reverse direction reads the sequence from its end and its output is in input time "
                      "order, h0 and h_n slots are layer-major, layer k > 0 reads the forward half first")
 
