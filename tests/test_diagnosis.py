@@ -538,3 +538,22 @@ def test_grading_records_the_diagnosis(tmp_path: Path, xdist: bool):
         f"got {black['diagnosis']!r} / {black['diagnosis_note']!r}, but a black-box adapter gets the note only"
     assert "diagnosis: matches the reset-before variant" in run.stdout, \
         f"got terminal output without the diagnosis summary:\n{run.stdout[-2000:]}"
+
+
+@pytest.mark.parametrize("name", ["naive-tanh", "exp-tanh-float64", "precedence-slip"])
+def test_saturation_verdict_agrees_with_diagnosis(name: str):
+    """A diagnosis that finds non-finite output under saturating inputs and a passing
+    bounds.saturation would contradict each other: the check fails exactly when the
+    diagnosis reports a saturation finding (exp-tanh-float64 overflows only past 710, in
+    the float64 it claims)."""
+    from conformance.engine import grade
+
+    mutant = next(m for m in MUTANTS if m.id == name)
+    diagnosis = diagnose(Subject(name, mutant.adapter()))
+    reports_nan = any(f["kind"] == "saturation" for f in diagnosis["findings"])
+    status = grade(Subject(name, mutant.adapter()), ["bounds.saturation"])["bounds.saturation"].status
+    if reports_nan:
+        assert status == "fail", (f"got bounds.saturation={status} for {name} while its diagnosis reports "
+                                  f"non-finite output, but the verdict should agree (fail)")
+    assert name == "precedence-slip" or reports_nan, (
+        f"got no saturation finding in the diagnosis of {name}, but it returns NaN for large pre-activations")

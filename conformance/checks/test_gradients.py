@@ -206,7 +206,7 @@ def test_backward_matches_finite_differences(subject, data):
     reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd, equal to the oracle)",
     requires=("autograd", "white_box"),
     depends_on=("gradients.sequence",),
-    tolerance="grad",
+    tolerance="grad-sizes",
     sweep=True,
 )
 @given(data=st.data())
@@ -219,7 +219,7 @@ def test_sizes_input_gradients(subject, data):
         want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
         got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
         wanted = {k: want[k] for k in ("x", "h0") if k in want}
-        error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+        error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad-sizes"), hidden=spec.hidden_size,
                                    call=call, case=spec, should="the float64 oracle's gradient")
         subject.record_error("gradients.sizes", spec.dtype, error)
 

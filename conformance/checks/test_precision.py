@@ -159,12 +159,12 @@ def test_bfloat16_against_oracle(subject, data):
 ALL_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
-def _compare_whole(subject, spec, check_id: str) -> None:
-    """The whole sequence of ``spec`` against the float64 oracle, with its dtype's sequence bound."""
+def _compare_whole(subject, spec, check_id: str, kind: str = "sequence") -> None:
+    """The whole sequence of ``spec`` against the float64 oracle, with its dtype's ``kind`` bound."""
     case = spec.materialize()
     want = case.oracle(subject.reset)
     got = subject.run_case(case)
-    tol = tolerance(spec.dtype, "sequence")
+    tol = tolerance(spec.dtype, kind)
     error = assert_close(got.output, want.output, tol, what=f"output ({spec.dtype}, T={spec.steps})",
                          call=got.call, case=spec, should="the float64 oracle's output")
     error = max(error, assert_close(got.h_n, want.h_n, tol, what=f"h_n ({spec.dtype}, T={spec.steps})",
@@ -181,13 +181,13 @@ def _compare_whole(subject, spec, check_id: str) -> None:
     reference="eq. (1)-(4); error bands measured at these sizes (python -m conformance.error_bands --sizes)",
     requires=("white_box",),
     depends_on=("equations.sequence",),
-    tolerance="sequence",
+    tolerance="sizes",
     sweep=True,
 )
 @given(data=st.data())
 def test_sizes_every_dtype(subject, data):
     sweep = draw_sweep(data, subject, dtypes=ALL_DTYPES, dtypes_in_turn=ALL_DTYPES)
-    run_sweep(subject, sweep, lambda spec: _compare_whole(subject, spec, "precision.sizes"))
+    run_sweep(subject, sweep, lambda spec: _compare_whole(subject, spec, "precision.sizes", "sizes"))
 
 
 @check(
