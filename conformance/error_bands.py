@@ -97,11 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=0, help="fixed T (default: 1 to 6 as generated)")
     parser.add_argument("--sizes", action="store_true",
                         help="the size sweep's cases: one of T, B, I, H up to 131 (steps checked: the first 8)")
+    parser.add_argument("--dtype", action="append", default=[], help="only these dtypes (default: all claimed)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     for name in args.impl or ["torch-gru", "doc004-cell"]:
         subject = load_subject(name)
         for dtype in [str(d).removeprefix("torch.") for d in subject.capabilities.dtypes]:
+            if args.dtype and dtype not in args.dtype:
+                continue
             rng = np.random.default_rng(1)
             specs = [random_spec(rng, subject, dtype, args.scale, args.steps, args.sizes) for _ in range(args.cases)]
             errors = [forward_errors(subject, s, 8 if args.sizes or args.steps > 8 else None) for s in specs]

@@ -768,10 +768,10 @@ class ChunkStateDroppedGRU(ReferenceGRU):
 
 
 class WorkspaceRingGRU(ReferenceGRU):
-    """Outputs written into a reused workspace of 5 steps (slot t % 5) and copied out at the
-    end: with T > 5 each output holds the last state written to its slot; h_n is right."""
+    """Outputs written into a reused workspace of 8 steps (slot t % 8) and copied out at the
+    end: with T > 8 each output holds the last state written to its slot; h_n is right."""
 
-    SLOTS = 5
+    SLOTS = 8
 
     def run_direction(self, x, h, w, reverse, valid=None):
         outs, h_last = super().run_direction(x, h, w, reverse, valid)
@@ -1104,10 +1104,10 @@ MUTANTS: list[Mutant] = [
        "BRIEF section 8: time processed in chunks; state dropped at a chunk boundary",
        "for T > 32, each chunk of 32 steps (aligned to input time) restarts from the direction's h0",
        {"equations.sizes", "sequence.sizes", "directions.sizes"}),
-    _m("workspace-ring", _layer(WorkspaceRingGRU, "5-step output workspace"),
+    _m("workspace-ring", _layer(WorkspaceRingGRU, "8-step output workspace"),
        "outputs written into a reused workspace of a few steps",
        "BRIEF section 8: a workspace of a few steps overwritten",
-       "for T > 5, output[t] holds the last state written to slot t % 5; h_n is right",
+       "for T > 8, output[t] holds the last state written to slot t % 8; h_n is right",
        {"equations.sizes", "sequence.sizes"}),
     _m("input-width-cap", _layer(InputWidthCapGRU, "input width capped at 48", autograd=True),
        "fused kernel with a fixed maximum input width",

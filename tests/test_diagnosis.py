@@ -116,7 +116,7 @@ OUTSIDE_SCOPE: dict[str, str] = {
     "hidden-tail-tile": "sizes past the probes' only: exact for H <= 16",
     "batch-tile-h0": "sizes past the probes' only: exact for B <= 6",
     "chunk-state-dropped": "sizes past the probes' only: exact for T <= 32",
-    "workspace-ring": "sizes past the probes' only: exact for T <= 5",
+    "workspace-ring": "sizes past the probes' only: exact for T <= 8",
     "input-width-cap": "sizes past the probes' only: exact for inputs of up to 48 features",
     "wide-strided-read": "sizes past the probes' only: exact for I <= 24",
     "bias-false-ignored": "bias=False only: exact with bias",
