@@ -1123,7 +1123,7 @@ MUTANTS: list[Mutant] = [
        "bias=False accepted but ignored",
        "no public GRU report: nn.GRU(bias=False) has no bias tensors",
        "built with bias=False, it keeps randomly initialized biases (the canonical parameters have none)",
-       {"equations.step", "equations.sequence", "equations.torch-reference"}),
+       {"equations.step"}),
     _m("exp-tanh-float64", _cell(ExpTanhFloat64GRU, "exp tanh, float64", dtypes=(torch.float64,)),
        "NaN for large pre-activations in float64",
        "a NumPy GRU library's tanh (e^x - e^-x) / (e^x + e^-x); pytorch#94691",
