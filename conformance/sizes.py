@@ -40,8 +40,11 @@ SWEEP_MAX = 131
 AXES: dict[str, str] = {"steps": "T", "batch": "B", "input_size": "I", "hidden_size": "H"}
 #: Layers in sweep cases (layer k > 0 reads D*H inputs, so H reaches the input width too).
 SWEEP_LAYERS = 2
-#: Long sequences: several hundred steps, where errors that accumulate would show.
-LONG_STEPS = (200, 400)
+#: Long sequences: several hundred steps, where errors that accumulate would show (past
+#: 256, a common chunk width); one layer, both directions: each step costs a call per
+#: layer and direction in a cell implementation.
+LONG_STEPS = (200, 320)
+LONG_LAYERS = 1
 #: The share of the profile's examples a sweep check runs, and its floor.
 SWEEP_SHARE, SWEEP_MIN_EXAMPLES = 0.25, 3
 
@@ -90,7 +93,7 @@ def draw_long(data: Any, subject: Any, **constraints: Any) -> CaseSpec:
     """A small case of several hundred steps (``LONG_STEPS``)."""
     takes_h0 = subject.is_cell or subject.capabilities.h0
     constraints.setdefault("with_h0", True if takes_h0 else False)
-    constraints.setdefault("max_layers", SWEEP_LAYERS)
+    constraints.setdefault("num_layers", LONG_LAYERS)
     base = draw_case(data, subject, **constraints)
     steps = data.draw(st.integers(*LONG_STEPS), label="T (long sequence)")
     spec = base.with_(steps=steps)

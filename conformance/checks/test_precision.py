@@ -193,7 +193,7 @@ def test_sizes_every_dtype(subject, data):
 @check(
     "precision.long-sequence",
     title="Every dtype within its tolerance over several hundred steps",
-    statement="in every dtype claimed, a sequence of 200 to 400 steps (1-2 layers, both directions) "
+    statement="in every dtype claimed, a sequence of 200 to 320 steps (both directions) "
     "is within that dtype's sequence tolerance of the float64 oracle: errors that accumulate "
     "(a state kept in a lower precision, a drifting direction) show here",
     reference="eq. (1)-(4) over t; measured error does not grow with T at the default init scale "

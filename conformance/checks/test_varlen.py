@@ -281,7 +281,9 @@ def test_sizes_each_sample_stops_at_its_length(subject, data):
     "to 131), x and h0 given as non-contiguous (strided) tensors give the same output and h_n as "
     "contiguous tensors with the same values",
     reference="nn.GRU accepts any strides; a kernel's fast path for wide inputs may assume contiguous memory",
-    depends_on=("inputs.non-contiguous",),
+    # One instance for both calls (half the building): state kept between calls is
+    # contract.stateless' finding, which blocks this check rather than being reported here.
+    depends_on=("inputs.non-contiguous", "contract.stateless"),
     tolerance="self",
     sweep=True,
 )
@@ -289,8 +291,9 @@ def test_sizes_each_sample_stops_at_its_length(subject, data):
 def test_sizes_non_contiguous(subject, data):
     def compare(spec) -> None:
         case = spec.materialize()
-        contiguous = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed)
-        strided = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed, strides="strided")
+        instance = subject.instantiate(case)
+        contiguous = subject.call(instance, case.x, case.h0, seed=spec.seed)
+        strided = subject.call(instance, case.x, case.h0, seed=spec.seed, strides="strided")
         call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
         tol = tolerance(spec.dtype, "self")
         assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
