@@ -18,7 +18,7 @@ Hypothesis shrinks each drawn size as an integer, so a failure ends at the
 smallest size that shows it; the failing check then runs the size one below
 and says where the failure starts.
 
-Sweep checks run a quarter of the profile's examples (at least 3): each
+Sweep checks run a fifth of the profile's examples (at least 3): each
 example is four cases, and the first example hypothesis draws is the smallest.
 """
 
@@ -46,7 +46,7 @@ SWEEP_LAYERS = 2
 LONG_STEPS = (200, 320)
 LONG_LAYERS = 1
 #: The share of the profile's examples a sweep check runs, and its floor.
-SWEEP_SHARE, SWEEP_MIN_EXAMPLES = 0.25, 3
+SWEEP_SHARE, SWEEP_MIN_EXAMPLES = 0.2, 3
 
 
 def sweep_examples(max_examples: int) -> int:
