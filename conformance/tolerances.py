@@ -98,7 +98,8 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "bfloat16": {
         # Measured (as float16): step median 4.2e-3, p99 8.2e-3, max 9.8e-3 (T = 300: 1.2e-2).
         "step": Tolerance(2e-2, 8e-3),
-        # Measured: sequence median 4.2e-3, p99 9.5e-3, max 1.2e-2 (T = 50: 1.3e-2).
+        # Measured: sequence median 4.2e-3, p99 9.5e-3, max 1.2e-2 (T = 50: 1.3e-2; T = 300,
+        # 40 cases of nn.GRU: max 1.33e-2, the long sequences of precision.long-sequence).
         # At 3x the weight scale it reaches 6e-2: generated weights stay at 1x.
         "sequence": Tolerance(2.5e-2, 8e-3),
         "self": Tolerance(2.5e-2, 8e-3),
