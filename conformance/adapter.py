@@ -66,6 +66,9 @@ class Capabilities:
     #: Devices it runs on ("cpu", "cuda", "mps"); checks for a device absent from the
     #: machine are not applicable.
     devices: tuple[str, ...] = ("cpu",)
+    #: Builds without bias tensors when ``GRUConfig.bias`` is False (``nn.GRU(bias=False)``):
+    #: cases without bias are then drawn, whose canonical parameters have no bias tensors.
+    bias_free: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,6 +88,9 @@ class GRUConfig:
     bias: bool = True
     dtype: torch.dtype = torch.float32
     device: str = "cpu"
+    #: nn.GRU's dropout between layers, in training mode only: an instance built for
+    #: grading is in eval mode, so its results must not depend on it.
+    dropout: float = 0.0
 
     @property
     def num_directions(self) -> int:
@@ -93,14 +99,15 @@ class GRUConfig:
     def to_json(self) -> dict[str, Any]:
         return {"input_size": self.input_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
                 "bidirectional": self.bidirectional, "batch_first": self.batch_first, "bias": self.bias,
-                "dtype": str(self.dtype).removeprefix("torch."), "device": self.device}
+                "dtype": str(self.dtype).removeprefix("torch."), "device": self.device, "dropout": self.dropout}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "GRUConfig":
         return cls(input_size=int(data["input_size"]), hidden_size=int(data["hidden_size"]),
                    num_layers=int(data.get("num_layers", 1)), bidirectional=bool(data.get("bidirectional", False)),
                    batch_first=bool(data.get("batch_first", False)), bias=bool(data.get("bias", True)),
-                   dtype=_DTYPES[str(data.get("dtype", "float32"))], device=str(data.get("device", "cpu")))
+                   dtype=_DTYPES[str(data.get("dtype", "float32"))], device=str(data.get("device", "cpu")),
+                   dropout=float(data.get("dropout", 0.0)))
 
 
 class _Adapter:

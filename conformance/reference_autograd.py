@@ -167,7 +167,7 @@ def torch_gru_gradients(case, weights: LossWeights, *, with_h0: bool = True) -> 
     """The same gradients from ``torch.nn.GRU`` in float64 (reset-after only)."""
     spec = case.spec
     gru = torch.nn.GRU(spec.input_size, spec.hidden_size, spec.num_layers,
-                       bidirectional=spec.bidirectional, dtype=torch.float64)
+                       bidirectional=spec.bidirectional, bias=spec.bias, dtype=torch.float64)
     gru.load_state_dict(case.params.tensors(torch.float64))
     x = torch.tensor(case.x, dtype=torch.float64, requires_grad=True)
     h0 = None

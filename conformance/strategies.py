@@ -4,6 +4,8 @@ Generated cases stay out of the constant-weight blind spot: weights are random
 per gate (``random_params``), b_hn is non-zero, h0 is random and non-uniform,
 input and hidden sizes are drawn independently (both 1 and larger), batch goes
 up to 4 (some layout bugs need B >= 3) and T covers 1 and several steps.
+Adapters claiming ``bias_free`` also get cases without bias tensors. Sizes that
+cross kernels' tile and chunk boundaries are drawn by ``conformance.sizes``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def case_specs(
     max_size: int = MAX_SIZE,
     max_layers: int = MAX_LAYERS,
     device: str = "cpu",
+    bias: bool | None = None,
 ) -> CaseSpec:
     """A case the subject claims to support. Keyword arguments narrow the draw;
     ``None`` means "any the subject supports"."""
@@ -79,7 +82,7 @@ def case_specs(
     dtype = draw(st.sampled_from(claimed)) if claimed else "float32"
     if with_h0 is None:
         with_h0 = draw(st.booleans()) if (subject.is_cell or caps.h0) else False
-    return CaseSpec(
+    spec = CaseSpec(
         steps=_sizes(draw, "steps", min_steps, max_steps),
         batch=_sizes(draw, "batch", min_batch, max_batch),
         input_size=_sizes(draw, "input_size", 1, max_size),
@@ -94,6 +97,11 @@ def case_specs(
         with_h0=with_h0,
         device=device,
     )
+    if bias is None:
+        # Drawn last, and only for adapters claiming bias_free, so that the cases every
+        # other adapter gets are unchanged; the simplest case (what shrinking goes to) has bias.
+        bias = not draw(st.booleans()) if caps.bias_free else True
+    return spec.with_(bias=bias) if not bias else spec
 
 
 @st.composite

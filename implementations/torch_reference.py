@@ -25,6 +25,7 @@ class TorchGRU(LayerAdapter):
         autograd=True,
         lengths=True,
         devices=("cpu", "cuda", "mps"),
+        bias_free=True,
     )
 
     def build(self, config: GRUConfig) -> torch.nn.GRU:
@@ -35,6 +36,7 @@ class TorchGRU(LayerAdapter):
             bias=config.bias,
             batch_first=config.batch_first,
             bidirectional=config.bidirectional,
+            dropout=config.dropout,
             dtype=config.dtype,
             device=config.device,
         ).eval()
@@ -62,6 +64,7 @@ class TorchGRUCell(CellAdapter):
         dtypes=(torch.float32, torch.float64, torch.float16, torch.bfloat16),
         autograd=True,
         devices=("cpu", "cuda", "mps"),
+        bias_free=True,
     )
 
     def build(self, config: GRUConfig) -> torch.nn.GRUCell:

@@ -60,7 +60,8 @@ class CatchCount:
 
 @contextlib.contextmanager
 def counting(fn: Any) -> Iterator[dict[str, Any]]:
-    """Count calls of a @given check's body and note the first that raised."""
+    """Count calls of a @given check's body and note the first that raised. A check that
+    draws no examples (process.global-state) is counted by the engine's outcome instead."""
     tally: dict[str, Any] = {"calls": 0, "first": None}
     if not hasattr(fn, "hypothesis"):  # a check that draws no examples runs once
         tally["calls"] = 1
@@ -103,7 +104,7 @@ def examples_to_catch(mutant: Mutant, check_id: str, max_examples: int) -> Catch
                                    derandomize=True, database=None)
     first = tally["first"]
     if first is None and outcome.status in ("fail", "error", "warn"):
-        first = 1  # raised outside the check's body (building the case), on the first example
+        first = 1  # raised outside the check's body (building the case), or a check without examples
     return CatchCount(mutant.id, check_id, first, first or tally["calls"], max_examples, outcome.status,
                       outcome.message.splitlines()[0] if outcome.message else "")
 

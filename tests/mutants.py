@@ -724,6 +724,149 @@ class UnbatchedCellGRU(ReferenceGRU):
         return super().cell(x, h)
 
 
+# --------------------------------------------------------------------------- sizes, bias, dropout
+# Bugs of fast kernels: each is exact below its own tile, chunk or workspace width and wrong
+# past it, so only the size-sweep checks (conformance.sizes) see them.
+
+
+class HiddenTailTileGRU(ReferenceGRU):
+    """Hidden units in tiles of 16: in the last, partial tile (H > 16, H no multiple of 16)
+    the update gate reads the reset gate's rows of its tile."""
+
+    TILE = 16
+
+    def gates(self, stacked):
+        r, z, n = super().gates(stacked)
+        hidden = r.shape[-1]
+        if hidden > self.TILE and hidden % self.TILE:
+            start = hidden - hidden % self.TILE
+            z = torch.cat([z[..., :start], r[..., start:]], dim=-1)
+        return r, z, n
+
+
+class BatchTileH0GRU(ReferenceGRU):
+    """Batch rows in tiles of 6: the last, partial tile (B > 6, B no multiple of 6) takes its
+    rows of h0 at an offset counted back from the end of a full tile, h0[B - 6 : B - 6 + rest]."""
+
+    TILE = 6
+
+    def initial_state(self, h0, layer, d, batch, like):
+        h = super().initial_state(h0, layer, d, batch, like)
+        if h0 is None or batch <= self.TILE or batch % self.TILE == 0:
+            return h
+        rest = batch % self.TILE
+        return torch.cat([h[: batch - rest], h[batch - self.TILE : batch - self.TILE + rest]])
+
+
+class ChunkStateDroppedGRU(ReferenceGRU):
+    """Time in chunks of 32 steps (aligned to input time, in both directions): at each chunk
+    boundary the carried state is dropped and the chunk restarts from the direction's h0."""
+
+    CHUNK = 32
+
+    def run_direction(self, x, h, w, reverse, valid=None):
+        steps, start = x.shape[0], h
+        outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
+        for t in reversed(range(steps)) if reverse else range(steps):
+            boundary = (t + 1) % self.CHUNK == 0 and t + 1 < steps if reverse else t % self.CHUNK == 0 and t > 0
+            if boundary:
+                h = start
+            new = self.step(x[t], h, w)
+            h = new if valid is None else torch.where(valid[t].unsqueeze(1), new, h)
+            outs[t] = h
+        return torch.stack(outs), h
+
+
+class WorkspaceRingGRU(ReferenceGRU):
+    """Outputs written into a reused workspace of 8 steps (slot t % 8) and copied out at the
+    end: with T > 8 each output holds the last state written to its slot; h_n is right."""
+
+    SLOTS = 8
+
+    def run_direction(self, x, h, w, reverse, valid=None):
+        outs, h_last = super().run_direction(x, h, w, reverse, valid)
+        steps = outs.shape[0]
+        order = list(reversed(range(steps))) if reverse else list(range(steps))
+        last_in_slot = {t % self.SLOTS: t for t in order}  # the last write to each slot wins
+        return torch.stack([outs[last_in_slot[t % self.SLOTS]] for t in range(steps)]), h_last
+
+
+class InputWidthCapGRU(ReferenceGRU):
+    """A fused kernel with a fixed maximum input width of 48: features past the 48th (of x,
+    or of a lower layer's D*H outputs) are never read."""
+
+    MAX_WIDTH = 48
+
+    def input_projection(self, x, w):
+        if x.shape[-1] <= self.MAX_WIDTH:
+            return super().input_projection(x, w)
+        return x[..., : self.MAX_WIDTH] @ w.w_ih[:, : self.MAX_WIDTH].T + w.b_ih
+
+
+class WideStridedReadGRU(NonContiguousReadGRU):
+    """For inputs wider than 24 features a fast path reads x and h0 from their storage as if
+    row-major: a strided view of a wide input gives it the wrong elements."""
+
+    FAST_PATH_FROM = 24
+
+    def forward(self, x, h0=None, lengths=None):
+        if x.shape[-1] > self.FAST_PATH_FROM:
+            return super().forward(x, h0, lengths)
+        return ReferenceGRU.forward(self, x, h0, lengths)
+
+
+class BiasIgnoredGRU(ReferenceGRU):
+    """bias=False accepted but ignored: the instance keeps its randomly initialized biases,
+    and loading parameters without bias tensors leaves them in place."""
+
+    def default_params(self):
+        with_bias = replace(self.config, bias=True)
+        saved, self.config = self.config, with_bias
+        try:
+            return super().default_params()
+        finally:
+            self.config = saved
+
+    def load(self, params):
+        kept = {name: t for name, t in self.params.items() if name.startswith("bias")}
+        super().load(params)
+        self.params = {**kept, **self.params}
+
+
+class ExpTanhFloat64GRU(ReferenceGRU):
+    """tanh written as (e^a - e^-a) / (e^a + e^-a), as in a NumPy GRU: inf / inf = NaN once
+    e^a overflows, past a = 710 in float64."""
+
+    def tanh(self, a):
+        return (torch.exp(a) - torch.exp(-a)) / (torch.exp(a) + torch.exp(-a))
+
+
+class DropoutAtInferenceGRU(ReferenceGRU):
+    """Honours the dropout it is built with, but in training mode always: dropout left on at
+    inference (exact when built with dropout=0)."""
+
+    def between_layers(self, y, layer):
+        return torch.nn.functional.dropout(y, p=self.config.dropout, training=True)
+
+
+class LongChunkHalfStateGRU(ReferenceGRU):
+    """Time in chunks of 256 steps with the state handed from chunk to chunk in float16: an
+    error of about 1e-4 enters at every chunk boundary, so only sequences past 256 steps show it."""
+
+    CHUNK = 256
+
+    def run_direction(self, x, h, w, reverse, valid=None):
+        steps = x.shape[0]
+        outs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
+        for i, t in enumerate(reversed(range(steps)) if reverse else range(steps)):
+            if i and i % self.CHUNK == 0:
+                h = h.to(torch.float16).to(x.dtype)
+            new = self.step(x[t], h, w)
+            h = new if valid is None else torch.where(valid[t].unsqueeze(1), new, h)
+            outs[t] = h
+        return torch.stack(outs), h
+
+
 def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceLayer]:
     """A layer adapter for ``gru``; ``claims`` change the reference's capabilities."""
     return type(f"{gru.__name__}Layer", (ReferenceLayer,),
@@ -870,7 +1013,7 @@ MUTANTS: list[Mutant] = [
        "layer k > 0 reads its input with half the units zeroed (and the rest doubled), "
        "a new mask on every call",
        {"contract.deterministic", "equations.step"},
-       {"contract.stateless", "contract.unbatched"}),
+       {"contract.stateless", "contract.unbatched", "contract.dropout-eval"}),
     _m("sorted-batch", _layer(SortedBatchGRU, "sorted batch"),
        "results depend on the batch's composition (rows sorted, never unsorted)",
        "pytorch#32023; the pack_padded_sequence sort/unsort pattern",
@@ -964,6 +1107,57 @@ MUTANTS: list[Mutant] = [
        "variable-length: final state taken after the padding", "onnx-tensorflow#342",
        "the recurrence runs over the padding; h_n is the state after T steps for every sample",
        {"varlen.final-state"}),
+    # Sizes that kernels tile on, bias=False, dropout and saturation in float64.
+    _m("hidden-tail-tile", _layer(HiddenTailTileGRU, "hidden tail tile (16)", autograd=True),
+       "tail tile of hidden units reads another tile's gate (H no multiple of the tile width)",
+       "BRIEF section 8: fast kernels tile hidden units, widths 2 to 128",
+       "for H > 16 and H no multiple of 16, the last H % 16 units' update gate is the reset gate",
+       {"equations.sizes", "precision.sizes", "gradients.sizes"}),
+    _m("batch-tile-h0", _layer(BatchTileH0GRU, "batch tile h0 rows (6)", lengths=True),
+       "partial batch tile takes the wrong rows of h0",
+       "onnxruntime PR#3797 (wrong only for batch >= 3); BRIEF section 8",
+       "for B > 6 and B no multiple of 6, the last B % 6 rows start from h0 rows B-6.. instead of their own",
+       {"equations.sizes", "sequence.sizes", "varlen.sizes"}),
+    _m("chunk-state-dropped", _layer(ChunkStateDroppedGRU, "state dropped every 32 steps"),
+       "sequence processed in chunks that drop the carried state at chunk boundaries",
+       "BRIEF section 8: time processed in chunks; state dropped at a chunk boundary",
+       "for T > 32, each chunk of 32 steps (aligned to input time) restarts from the direction's h0",
+       {"equations.sizes", "sequence.sizes", "directions.sizes"}),
+    _m("workspace-ring", _layer(WorkspaceRingGRU, "8-step output workspace"),
+       "outputs written into a reused workspace of a few steps",
+       "BRIEF section 8: a workspace of a few steps overwritten",
+       "for T > 8, output[t] holds the last state written to slot t % 8; h_n is right",
+       {"equations.sizes", "sequence.sizes"}),
+    _m("input-width-cap", _layer(InputWidthCapGRU, "input width capped at 48", autograd=True),
+       "fused kernel with a fixed maximum input width",
+       "BRIEF section 8: code paths switch at width thresholds",
+       "input features past the 48th (of x or of a lower layer's D*H outputs) are ignored",
+       {"equations.sizes", "precision.sizes", "gradients.sizes"}),
+    _m("wide-strided-read", _layer(WideStridedReadGRU, "contiguous-only past 24 features"),
+       "kernel's fast path for wide inputs assumes contiguous memory",
+       "no public GRU report: nn.GRU accepts any strides; BRIEF section 8 (thresholds)",
+       "for I > 24, x and h0 are read through as_strided with row-major strides",
+       {"inputs.sizes"}),
+    _m("bias-false-ignored", _layer(BiasIgnoredGRU, "bias=False ignored", bias_free=True),
+       "bias=False accepted but ignored",
+       "no public GRU report: nn.GRU(bias=False) has no bias tensors",
+       "built with bias=False, it keeps randomly initialized biases (the canonical parameters have none)",
+       {"equations.step"}),
+    _m("exp-tanh-float64", _cell(ExpTanhFloat64GRU, "exp tanh, float64", dtypes=(torch.float64,)),
+       "NaN for large pre-activations in float64",
+       "a NumPy GRU library's tanh (e^x - e^-x) / (e^x + e^-x); pytorch#94691",
+       "NaN once |a| > 710 for the candidate's pre-activation (float64 only claimed)",
+       {"bounds.saturation"}),
+    _m("dropout-at-inference", _layer(DropoutAtInferenceGRU, "dropout at inference"),
+       "dropout left on at inference",
+       "nn.GRU documentation: dropout acts between layers in training only",
+       "built with dropout p, layer k > 0 reads its input through dropout(p) on every call; exact at p = 0",
+       {"contract.dropout-eval"}),
+    _m("long-chunk-half-state", _layer(LongChunkHalfStateGRU, "float16 state every 256 steps"),
+       "state kept in a lower precision between chunks of a long sequence",
+       "BRIEF sections 4 and 8: errors that accumulate over long sequences; chunked time",
+       "every 256 steps the state is rounded to float16 (errors of about 1e-4 from T = 257 on)",
+       {"precision.long-sequence"}),
 ]
 
 # --------------------------------------------------------------------------- structural deviations, two bugs

@@ -120,6 +120,7 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "float32-zeros-and-backward-state": expect(
         PYTORCH, "h_n's backward slot holds the reverse direction's state after one step",
         "a call without h0 fails: run raised RuntimeError: expected m1 and m2 to have the same dtype"),
+    "exp-tanh-float64": expect(PYTORCH, "not finite", "float64"),
 }
 
 #: Mutants whose diagnosis summary must lead with the bug: it starts with the first departure.
@@ -145,6 +146,15 @@ OUTSIDE_SCOPE: dict[str, str] = {
     "grad-mode-leak": "process-wide state only: exact values",
     "reseeds-torch": "process-wide state only: exact values",
     "patches-torch": "process-wide state only: exact values",
+    "hidden-tail-tile": "sizes past the probes' only: exact for H <= 16",
+    "batch-tile-h0": "sizes past the probes' only: exact for B <= 6",
+    "chunk-state-dropped": "sizes past the probes' only: exact for T <= 32",
+    "workspace-ring": "sizes past the probes' only: exact for T <= 8",
+    "input-width-cap": "sizes past the probes' only: exact for inputs of up to 48 features",
+    "wide-strided-read": "sizes past the probes' only: exact for I <= 24",
+    "bias-false-ignored": "bias=False only: exact with bias",
+    "dropout-at-inference": "dropout only: exact when built with dropout=0",
+    "long-chunk-half-state": "sequences past 256 steps only",
 }
 
 SLIP_BEFORE = replace(RESET_BEFORE, update="slip")
@@ -676,3 +686,22 @@ def test_a_new_probe_is_one_function(monkeypatch):
     assert seen == ["torch-grucell"], f"got {seen}, but a probe whose requirement is unmet should be skipped"
     with pytest.raises(ValueError, match="got requirement 'wings'"):
         probe("bad", title="bad", requires=("wings",))
+
+
+@pytest.mark.parametrize("name", ["naive-tanh", "exp-tanh-float64", "precedence-slip"])
+def test_saturation_verdict_agrees_with_diagnosis(name: str):
+    """A diagnosis that finds non-finite output under saturating inputs and a passing
+    bounds.saturation would contradict each other: the check fails exactly when the
+    diagnosis reports a saturation finding (exp-tanh-float64 overflows only past 710, in
+    the float64 it claims)."""
+    from conformance.engine import grade
+
+    mutant = next(m for m in MUTANTS if m.id == name)
+    diagnosis = diagnose(Subject(name, mutant.adapter()))
+    reports_nan = any(f["kind"] == "saturation" for f in diagnosis["findings"])
+    status = grade(Subject(name, mutant.adapter()), ["bounds.saturation"])["bounds.saturation"].status
+    if reports_nan:
+        assert status == "fail", (f"got bounds.saturation={status} for {name} while its diagnosis reports "
+                                  f"non-finite output, but the verdict should agree (fail)")
+    assert name == "precedence-slip" or reports_nan, (
+        f"got no saturation finding in the diagnosis of {name}, but it returns NaN for large pre-activations")

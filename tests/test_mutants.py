@@ -173,3 +173,22 @@ def test_stale_workspace_is_wrong_only_from_batch_three():
         differs = not np.array_equal(first.output, second.output)
         assert differs == stale, (f"got repeated calls {'different' if differs else 'equal'} for B = {batch}, "
                                   f"but should be {'different' if stale else 'equal'} [{spec!r}]")
+
+
+@pytest.mark.parametrize("mutant_id, check_id, axis, onset", [
+    ("hidden-tail-tile", "equations.sizes", "hidden_size", 17),
+    ("batch-tile-h0", "sequence.sizes", "batch", 7),
+    ("chunk-state-dropped", "directions.sizes", "steps", 33),
+])
+def test_size_sweep_shrinks_to_where_the_failure_starts(mutant_id: str, check_id: str, axis: str, onset: int):
+    """A size-sweep failure is shrunk to the smallest size that shows it (one past the
+    mutant's tile or chunk width), and its message says the failure starts there."""
+    from tests.mutants import MUTANTS_BY_ID
+
+    mutant = MUTANTS_BY_ID[mutant_id]
+    outcome = grade(Subject(mutant_id, mutant.adapter()), [check_id])[check_id]
+    assert outcome.status == "fail", f"got {check_id}={outcome.status} on {mutant_id}, but should be fail"
+    got = outcome.counterexample[axis]
+    assert got == onset, f"got a counterexample with {axis}={got} on {mutant_id}, but should shrink to {onset}"
+    assert f"the failure starts at {axis}" in outcome.message and f"= {onset}: with {onset - 1} it passes" in \
+        outcome.message, f"got message {outcome.message!r}, but should say the failure starts at {axis} = {onset}"

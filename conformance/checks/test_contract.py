@@ -95,6 +95,34 @@ def test_repeated_calls_agree(subject, data):
                  should="the first call's h_n")
 
 
+#: The dropout probability an instance is built with for contract.dropout-eval.
+DROPOUT = 0.5
+
+
+@check(
+    "contract.dropout-eval",
+    title="Dropout is off at inference",
+    statement=f"an instance built with dropout p = {DROPOUT} (nn.GRU's dropout between layers) and "
+    "graded in eval mode gives the same output and h_n as the same parameters built with p = 0",
+    reference="nn.GRU: dropout acts on the outputs of each layer but the last, in training mode only",
+    requires=("layer", "multi_layer"),
+    tolerance="self",
+)
+@given(data=st.data())
+def test_dropout_off_at_inference(subject, data):
+    layers = data.draw(st.integers(2, 3), label="num_layers")
+    spec = draw_case(data, subject, num_layers=layers)
+    case = spec.materialize()
+    without = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed)
+    with_dropout = spec.with_(dropout=DROPOUT)
+    dropped = subject.call(subject.instantiate(with_dropout.materialize()), case.x, case.h0, seed=spec.seed)
+    tol = tolerance(spec.dtype, "self")
+    assert_close(dropped.output, without.output, tol, what=f"output (built with dropout={DROPOUT})",
+                 call=dropped.call, case=with_dropout, should="the output of the same parameters built with dropout=0")
+    assert_close(dropped.h_n, without.h_n, tol, what=f"h_n (built with dropout={DROPOUT})",
+                 call=dropped.call, case=with_dropout, should="h_n of the same parameters built with dropout=0")
+
+
 @check(
     "contract.stateless",
     title="No state carried between calls",

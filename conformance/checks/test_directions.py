@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close
+from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.tolerances import tolerance
 
@@ -78,3 +79,40 @@ def test_reverse_is_flipped_forward(subject, data):
                  call=both.call, case=spec, should="a forward run on the flipped sequence, flipped back")
     assert_close(both.h_n[1], flipped.h_n[0], tol, what="h_n[1]", call=both.call, case=spec,
                  should="the final state of a forward run on the flipped sequence")
+
+
+@check(
+    "directions.sizes",
+    title="Final states and the reverse direction at tiled sizes",
+    statement="bidirectional, when T, B, I or H crosses the tile and chunk widths of fast kernels "
+    "(each in turn up to 131): output[-1, :, :H] and output[0, :, H:] are the final states in h_n, "
+    "and (white-box) the backward half equals a forward run with the reverse parameters on "
+    "x[::-1], flipped back",
+    reference="nn.GRU: the reverse direction reads the sequence from its end; its output is in "
+    "input time order",
+    requires=("layer", "bidirectional"),
+    depends_on=("directions.forward-final-state", "directions.backward-final-state"),
+    tolerance="self",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_directions(subject, data):
+    def compare(spec) -> None:
+        case = spec.materialize()
+        both = subject.run_case(case)
+        hidden = spec.hidden_size
+        tol = tolerance(spec.dtype, "self")
+        last_layer = both.h_n.reshape(spec.num_layers, 2, spec.batch, hidden)[-1]
+        assert_close(both.output[-1, :, :hidden], last_layer[0], tol, what="output[-1, :, :H]",
+                     call=both.call, case=spec, should="the last layer's forward final state in h_n")
+        assert_close(both.output[0, :, hidden:], last_layer[1], tol, what="output[0, :, H:]",
+                     call=both.call, case=spec, should="the last layer's backward final state in h_n")
+        if not subject.white_box:
+            return
+        instance = subject.instantiate(spec.with_(bidirectional=False).materialize(),
+                                       case.params.cell(0, reverse=True))
+        flipped = subject.call(instance, case.x[::-1].copy(), None if case.h0 is None else case.h0[1:2])
+        assert_close(both.output[:, :, hidden:], flipped.output[::-1], tol, what="output[:, :, H:]",
+                     call=both.call, case=spec, should="a forward run on the flipped sequence, flipped back")
+
+    run_sweep(subject, draw_sweep(data, subject, bidirectional=True, num_layers=1), compare)

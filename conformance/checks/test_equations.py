@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from conformance.catalogue import check
 from conformance.compare import assert_close, max_abs_error
 from conformance.oracle import gru_forward
+from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.subject import AdapterError
 from conformance.tolerances import tolerance
@@ -116,7 +117,7 @@ def torch_reference(case) -> tuple[np.ndarray, np.ndarray]:
     """``torch.nn.GRU`` in float64 on the case's parameters and inputs."""
     spec = case.spec
     gru = torch.nn.GRU(spec.input_size, spec.hidden_size, spec.num_layers,
-                       bidirectional=spec.bidirectional, dtype=torch.float64)
+                       bidirectional=spec.bidirectional, bias=spec.bias, dtype=torch.float64)
     gru.load_state_dict(case.params.tensors(torch.float64))
     x = torch.tensor(case.x)
     h0 = None if case.h0 is None else torch.tensor(case.h0)
@@ -147,3 +148,32 @@ def test_agrees_with_torch_gru(subject, data):
     error = max(error, assert_close(got.h_n, want_h_n, tol, what="h_n", call=got.call, case=spec,
                                     should="torch.nn.GRU's h_n"))
     subject.record_error("equations.torch-reference", spec.dtype, error)
+
+
+@check(
+    "equations.sizes",
+    title="Whole sequence matches the equations at tiled sizes",
+    statement="output and h_n equal the oracle's when T, B, I or H crosses the tile and chunk "
+    "widths of fast kernels (each in turn up to 131, 1-2 layers, both directions): a tail "
+    "tile, a partial batch tile, a chunk boundary or a workspace of a few steps shows here",
+    reference="eq. (1)-(4) applied over t; kernels tile hidden units, batch rows and input "
+    "features and chunk time, with widths from 2 to 128",
+    requires=("white_box",),
+    depends_on=("equations.sequence",),
+    tolerance="sizes",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_match_oracle(subject, data):
+    def compare(spec) -> None:
+        case = spec.materialize()
+        want = case.oracle(subject.reset)
+        got = subject.run_case(case)
+        tol = tolerance(spec.dtype, "sizes")
+        error = assert_close(got.output, want.output, tol, what="output", call=got.call, case=spec,
+                             should="the oracle's output")
+        error = max(error, assert_close(got.h_n, want.h_n, tol, what="h_n", call=got.call, case=spec,
+                                        should="the oracle's final states"))
+        subject.record_error("equations.sizes", spec.dtype, error)
+
+    run_sweep(subject, draw_sweep(data, subject), compare)

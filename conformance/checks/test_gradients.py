@@ -22,6 +22,7 @@ from conformance.catalogue import check
 from conformance.compare import CheckFailure, max_abs_error
 from conformance.grads import finite_differences, implementation_gradients
 from conformance.reference_autograd import LossWeights, reference_gradients, torch_gru_gradients
+from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.tolerances import Tolerance, tolerance
 
@@ -195,3 +196,34 @@ def test_backward_matches_finite_differences(subject, data):
                 f"should be {p.numerical:.8g}, the finite difference of the forward pass (tolerance atol "
                 f"{GRADCHECK_ATOL:g} + rtol {GRADCHECK_RTOL:g}): the backward pass is not the derivative of "
                 f"the forward pass [{call}, then backward]", case=spec)
+
+
+@check(
+    "gradients.sizes",
+    title="Input and h0 gradients match the oracle's at tiled sizes",
+    statement="when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn up "
+    "to 131; one layer, both directions), the gradients of the generated loss with respect to x and "
+    "h0 equal the float64 oracle's",
+    reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd, equal to the oracle)",
+    requires=("autograd", "white_box"),
+    depends_on=("gradients.sequence",),
+    tolerance="grad-sizes",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_input_gradients(subject, data):
+    with_h0 = _takes_h0(subject)
+
+    def compare(spec) -> None:
+        case = spec.materialize()
+        weights = LossWeights.for_case(spec)
+        want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+        got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
+        wanted = {k: want[k] for k in ("x", "h0") if k in want}
+        error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad-sizes"), hidden=spec.hidden_size,
+                                   call=call, case=spec, should="the float64 oracle's gradient")
+        subject.record_error("gradients.sizes", spec.dtype, error)
+
+    # One layer: back-propagating through T = 131 steps of two layers costs the reference and a
+    # cell implementation twice as much, and layer chaining is graded by gradients.sequence.
+    run_sweep(subject, draw_sweep(data, subject, dtypes=GRAD_DTYPES, with_h0=with_h0, num_layers=1), compare)

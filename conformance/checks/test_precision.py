@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from conformance.catalogue import check
 from conformance.compare import Blocked, CheckFailure, assert_close
 from conformance.oracle import gru_forward
+from conformance.sizes import draw_long, draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.tolerances import tolerance
 
@@ -153,3 +154,59 @@ def test_float16_against_oracle(subject, data):
 @given(data=st.data())
 def test_bfloat16_against_oracle(subject, data):
     _grade_dtype(subject, data, "bfloat16", "precision.bfloat16")
+
+
+ALL_DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+def _compare_whole(subject, spec, check_id: str, kind: str = "sequence") -> None:
+    """The whole sequence of ``spec`` against the float64 oracle, with its dtype's ``kind`` bound."""
+    case = spec.materialize()
+    want = case.oracle(subject.reset)
+    got = subject.run_case(case)
+    tol = tolerance(spec.dtype, kind)
+    error = assert_close(got.output, want.output, tol, what=f"output ({spec.dtype}, T={spec.steps})",
+                         call=got.call, case=spec, should="the float64 oracle's output")
+    error = max(error, assert_close(got.h_n, want.h_n, tol, what=f"h_n ({spec.dtype}, T={spec.steps})",
+                                    call=got.call, case=spec, should="the float64 oracle's final states"))
+    subject.record_error(check_id, spec.dtype, error)
+
+
+@check(
+    "precision.sizes",
+    title="Every dtype within its tolerance at tiled sizes",
+    statement="in every dtype claimed (the four axis cases of an example take the claimed dtypes in "
+    "turn), when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn up "
+    "to 131), output and h_n are within that dtype's sequence tolerance of the float64 oracle",
+    reference="eq. (1)-(4); error bands measured at these sizes (python -m conformance.error_bands --sizes)",
+    requires=("white_box",),
+    depends_on=("equations.sequence",),
+    tolerance="sizes",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_every_dtype(subject, data):
+    sweep = draw_sweep(data, subject, dtypes=ALL_DTYPES, dtypes_in_turn=ALL_DTYPES)
+    run_sweep(subject, sweep, lambda spec: _compare_whole(subject, spec, "precision.sizes", "sizes"))
+
+
+@check(
+    "precision.long-sequence",
+    title="Every dtype within its tolerance over several hundred steps",
+    statement="in every dtype claimed, a sequence of 200 to 320 steps (both directions) "
+    "is within that dtype's sequence tolerance of the float64 oracle: errors that accumulate "
+    "(a state kept in a lower precision, a drifting direction) show here",
+    reference="eq. (1)-(4) over t; measured error does not grow with T at the default init scale "
+    "(python -m conformance.error_bands --steps 300)",
+    requires=("white_box",),
+    depends_on=("equations.sequence",),
+    tolerance="sequence",
+    sweep=True,
+)
+@given(data=st.data())
+def test_long_sequence_every_dtype(subject, data):
+    spec = draw_long(data, subject, dtypes=ALL_DTYPES)
+    for dtype in subject.dtypes(ALL_DTYPES):
+        one = spec.with_(dtype=dtype)
+        subject.current_spec = one
+        _compare_whole(subject, one, "precision.long-sequence")

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close
+from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.tolerances import tolerance
 
@@ -132,3 +133,41 @@ def test_batch_permutation(subject, data):
                  call=permuted.call, case=spec, should="the original outputs in that order")
     assert_close(permuted.h_n, batch.h_n[:, order], tol, what=f"h_n (batch order {order.tolist()})",
                  call=permuted.call, case=spec, should="the original h_n in that order")
+
+
+@check(
+    "sequence.sizes",
+    title="Split, resume and batch rows at tiled sizes",
+    statement="when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn "
+    "up to 131): x[:k] then x[k:] from h_k (k = T // 2) gives the whole sequence's outputs and "
+    "h_n, and the batch's last sample run alone gives its row of the batch",
+    reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4); eq. (1)-(4) act on each batch element separately",
+    requires=("layer", "h0"),
+    depends_on=("sequence.split-resume", "sequence.batch-independence"),
+    tolerance="self",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_split_and_batch_rows(subject, data):
+    def compare(spec) -> None:
+        case = spec.materialize()
+        instance = subject.instantiate(case)
+        whole = subject.call(instance, case.x, case.h0)
+        tol = tolerance(spec.dtype, "self")
+        if spec.steps >= 2:
+            k = spec.steps // 2
+            first = subject.call(instance, case.x[:k], case.h0)
+            second = subject.call(instance, case.x[k:], first.h_n)
+            assert_close(np.concatenate([first.output, second.output]), whole.output, tol,
+                         what=f"output (split at k={k})", call=second.call, case=spec,
+                         should="the whole-sequence output")
+            assert_close(second.h_n, whole.h_n, tol, what=f"h_n (split at k={k})", call=second.call,
+                         case=spec, should="the whole-sequence h_n")
+        b = spec.batch - 1  # the last row: in the partial tile when B is no multiple of the tile
+        alone = subject.call(instance, case.x[:, b : b + 1], case.h0[:, b : b + 1])
+        assert_close(alone.output[:, 0], whole.output[:, b], tol, what=f"output (sample {b} alone)",
+                     call=alone.call, case=spec, should=f"sample {b}'s output inside the batch")
+        assert_close(alone.h_n[:, 0], whole.h_n[:, b], tol, what=f"h_n (sample {b} alone)",
+                     call=alone.call, case=spec, should=f"sample {b}'s h_n inside the batch")
+
+    run_sweep(subject, draw_sweep(data, subject, bidirectional=False, with_h0=True), compare)

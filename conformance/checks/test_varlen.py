@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close, fail
+from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case, sequence_lengths
 from conformance.subject import AdapterError
 from conformance.tolerances import tolerance
@@ -223,3 +224,81 @@ def test_wrong_dtypes_rejected(subject, data):
         if returned is not None:
             accepted.append(f"{what} {returned}")
     _report_accepted(accepted, spec)
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def _sweep_lengths(spec) -> list[int]:
+    """Per-sample lengths in [1, T] for a sweep case, from its seed; the last sample (in the
+    partial batch tile) is shorter than T when T > 1."""
+    rng = np.random.default_rng(spec.seed + 17)
+    lengths = [int(n) for n in rng.integers(1, spec.steps + 1, spec.batch)]
+    if spec.steps > 1:
+        lengths[-1] = int(rng.integers(1, spec.steps))
+    return lengths
+
+
+@check(
+    "varlen.sizes",
+    title="Each sample stops at its own length at tiled sizes",
+    statement="with per-sample lengths, when T, B, I or H crosses the tile and chunk widths of fast "
+    "kernels (each in turn up to 131): the first and the last sample's outputs for t < lengths[b] "
+    "and their h_n equal a run on that sample alone, cut to its length, in every direction claimed",
+    reference="nn.GRU on a PackedSequence: h_n is each sequence's state after its last element",
+    requires=("layer", "lengths"),
+    depends_on=("varlen.final-state",),
+    tolerance="self",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_each_sample_stops_at_its_length(subject, data):
+    def compare(spec) -> None:
+        lengths = _sweep_lengths(spec)
+        case = spec.materialize()
+        instance = subject.instantiate(case)
+        packed = subject.call(instance, case.x, case.h0, lengths=lengths)
+        tol = tolerance(spec.dtype, "self")
+        shown = f"lengths[{spec.batch - 1}]={lengths[-1]}" if spec.batch > 8 else f"lengths={lengths}"
+        for b in sorted({0, spec.batch - 1}):
+            length = lengths[b]
+            h0 = None if case.h0 is None else case.h0[:, b : b + 1]
+            alone = subject.call(instance, case.x[:length, b : b + 1], h0)
+            assert_close(packed.output[:length, b], alone.output[:, 0], tol,
+                         what=f"output[:{length}, {b}] ({shown})", call=packed.call, case=spec,
+                         should=f"sample {b} run alone on its {length} real steps")
+            assert_close(packed.h_n[:, b], alone.h_n[:, 0], tol, what=f"h_n[:, {b}] ({shown})",
+                         call=packed.call, case=spec,
+                         should=f"sample {b}'s state after its own last step t={length - 1}, run alone")
+
+    run_sweep(subject, draw_sweep(data, subject, min_steps=2), compare)
+
+
+@check(
+    "inputs.sizes",
+    title="Non-contiguous inputs at tiled sizes",
+    statement="when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn up "
+    "to 131), x and h0 given as non-contiguous (strided) tensors give the same output and h_n as "
+    "contiguous tensors with the same values",
+    reference="nn.GRU accepts any strides; a kernel's fast path for wide inputs may assume contiguous memory",
+    # One instance for both calls (half the building): state kept between calls is
+    # contract.stateless' finding, which blocks this check rather than being reported here.
+    depends_on=("inputs.non-contiguous", "contract.stateless"),
+    tolerance="self",
+    sweep=True,
+)
+@given(data=st.data())
+def test_sizes_non_contiguous(subject, data):
+    def compare(spec) -> None:
+        case = spec.materialize()
+        instance = subject.instantiate(case)
+        contiguous = subject.call(instance, case.x, case.h0, seed=spec.seed)
+        strided = subject.call(instance, case.x, case.h0, seed=spec.seed, strides="strided")
+        call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
+        tol = tolerance(spec.dtype, "self")
+        assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
+                     case=spec, should="the output for contiguous inputs")
+        assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,
+                     case=spec, should="h_n for contiguous inputs")
+
+    run_sweep(subject, draw_sweep(data, subject), compare)

@@ -27,7 +27,8 @@ from conformance.variants import CLAIMED, CellVariant
 SCOPE = ("forward values of ordinary calls in float64 or float32 (float16 and bfloat16 where claimed): "
          "the equations' convention and the terms each gate reads, directions and layers, h0, layouts, "
          "unbatched, variable-length and non-contiguous input, repeated calls, batch rows and saturating "
-         "inputs; gradients, devices and input validation are graded by their checks only")
+         "inputs, at the probes' sizes; larger sizes (the size sweep, long sequences), bias=False, dropout, "
+         "gradients, devices and input validation are graded by their checks only")
 
 
 def conforming_claim(ctx: Context, fitted: CellVariant) -> str | None:
