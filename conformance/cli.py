@@ -37,7 +37,13 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
             # hypothesis, a pytest plugin) costs a second at each start; the
             # unraisable-exception plugin's final gc.collect() of torch's heap another.
             "--assert=plain", "-p", "no:unraisableexception"]
-    names = list(args.names)
+    from conformance.autowrap import narrow_names, narrowing_from_arguments
+
+    try:
+        names = narrow_names(list(args.names), narrowing_from_arguments(args))
+    except ValueError as exc:
+        print(f"grade: {exc}", file=sys.stderr)
+        return 2
     if args.all and names:  # every registered implementation, and the named ones too
         from conformance.loading import registry
 
@@ -154,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="address-space limit of each worker process (default 4096; 0 for none)")
     g.add_argument("--hide", action="append", default=[], metavar="PATH",
                    help="a path the implementations' workers must not see (repeatable)")
+    from conformance import adapting, autowrap
+
+    autowrap.add_narrowing_arguments(g)
+
+    a = sub.add_parser("adapt", help="probe a GRU that keeps its parameters in its own layout, write an adapter "
+                       "for it and grade it", description=adapting.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    adapting.add_arguments(a)
 
     r = sub.add_parser("report", help="render (and merge) saved JSON results into one HTML report")
     r.add_argument("results", nargs="+", help="results.json files, folders of them, or glob patterns")
@@ -176,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade":
         return grade(args, extra)
+    if args.command == "adapt":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return adapting.run(args)
     if args.command == "grade-folder":
         return fleet.run(args, extra)  # unknown options go to each grading process's pytest
     if extra:

@@ -97,14 +97,28 @@ def split_spec(target: str) -> tuple[str, str, bool]:
 
 
 def resolve(name: str) -> Target:
-    """A registry id, an entry-point name, ``module:Class`` or ``file.py:Class``, named."""
+    """A registry id, an entry-point name, ``module:Class`` or ``file.py:Class``, named.
+    A class's name may carry the narrowing of its claims (``file.py:MyGRU#no-bidirectional``,
+    ``conformance.autowrap``), which goes to the worker with it."""
+    from conformance.autowrap import NARROWING_MARK, parse_narrowing, split_narrowing
+
+    source = name
+    name, narrowing = split_narrowing(name)
     entries = registry_by_id()
+    points = _entry_points()
+    if narrowing and (name in entries or name in points):
+        raise AdapterLoadError(f"{source!r}: claims are narrowed only for classes graded without an adapter "
+                               f"(named as module:Class or path/to/file.py:Class); {name} is a registered adapter")
     if name in entries:
         entry = entries[name]
         return Target(entry.id, entry.adapter, entry.adapter, entry)
-    points = _entry_points()
     if name in points:
         return Target(name, points[name], points[name])
+    try:
+        parse_narrowing(narrowing)
+    except ValueError as exc:
+        raise AdapterLoadError(f"{source!r}: {exc}") from None
+    suffix = f"{NARROWING_MARK}{narrowing}" if narrowing else ""
     where, attr, is_file = split_spec(name)
     if is_file:
         path = Path(where)
@@ -114,8 +128,8 @@ def resolve(name: str) -> Target:
         # A submission folder (name/adapter.py with its neighbours) is the folder; else the file.
         files = (str(resolved.parent),) if resolved.name == "adapter.py" else (str(resolved),)
         where_name = resolved.parent.name if resolved.name == "adapter.py" else resolved.stem
-        return Target(_id_of(attr, where_name), f"{resolved}:{attr}", name, None, files)
-    return Target(_id_of(attr, where.rpartition(".")[2]), name, name)
+        return Target(_id_of(attr, where_name), f"{resolved}:{attr}{suffix}", source, None, files)
+    return Target(_id_of(attr, where.rpartition(".")[2]), f"{name}{suffix}", source)
 
 
 def _id_of(attr: str, where: str) -> str:
@@ -185,8 +199,19 @@ def _instantiate(obj: Any, target: str) -> Any:
 
 
 def load_adapter(spec: str) -> Any:
-    """Import ``spec`` (``module:Class`` or ``file.py:Class``) and make its adapter."""
-    return _instantiate(resolve_object(spec), spec)
+    """Import ``spec`` (``module:Class`` or ``file.py:Class``) and make its adapter; a class
+    that is not an adapter is wrapped when it is nn.GRU-like or nn.GRUCell-like
+    (``conformance.autowrap``, which also reads the narrowing a spec may carry)."""
+    from conformance import autowrap
+
+    spec, narrowing = autowrap.split_narrowing(spec)
+    obj = resolve_object(spec)
+    if autowrap.is_adapter(obj):
+        if narrowing:
+            raise AdapterLoadError(f"{spec} is an adapter: its claims are its own (narrowing {narrowing!r} applies "
+                                   f"to classes graded without an adapter); grade it in a command of its own")
+        return _instantiate(obj, spec)
+    return autowrap.wrap(obj, spec, narrowing)
 
 
 # Subjects -----------------------------------------------------------------------------
