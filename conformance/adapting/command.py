@@ -1,0 +1,168 @@
+"""``python -m conformance adapt``: probe (in the sandbox), ask, write, tell, grade."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from conformance.adapting import construct
+from conformance.adapting.writer import capabilities_code, missing_capabilities, render, shape_text
+from conformance.adapting.roles import Role
+
+
+def probe_in_sandbox(spec: str, given: dict[str, str], own: list[str], timeout: float) -> dict[str, Any]:
+    """Run the probe in a process of its own, in the sandbox the workers use."""
+    from conformance.sandbox import Limits, Sandbox, launcher
+
+    argv = [sys.executable, "-m", "conformance.adapting.probe", spec]
+    for name, value in given.items():
+        argv += ["--arg", f"{name}={value}"]
+    limits = Limits(check_seconds=timeout)
+    sandbox = Sandbox.detect(limits)
+    command = launcher(sandbox.command(argv, own=own), limits, None)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout, env=env, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "message": f"probing took longer than {timeout:.0f} s (--timeout)"}
+    try:
+        return json.loads(done.stdout.decode("utf-8", "replace"))
+    except json.JSONDecodeError:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-8:]
+        return {"status": "error", "message": f"the probing process ended with status {done.returncode} without "
+                f"findings: " + "\n".join(tail)}
+
+
+def probe(spec: str, given: dict[str, str], args: argparse.Namespace, own: list[str]) -> dict[str, Any]:
+    if args.no_isolation:
+        from conformance.adapting.probe import findings
+
+        return findings(spec, given)
+    return probe_in_sandbox(spec, given, own, args.timeout)
+
+
+def ask(missing: list[list[str]], class_name: str, given: dict[str, str]) -> None:
+    """Ask for each missing constructor argument at the terminal."""
+    for name, note in missing:
+        if name.startswith("?"):
+            size = name[1:].replace("_", " ")
+            answer = input(f"Which argument of {class_name}'s constructor is the {size}? ({note}): ").strip()
+            given[answer] = name[1:]
+        else:
+            hint = f" ({note})" if note else ""
+            answer = input(f"{class_name}'s constructor needs {name}{hint}: input_size, hidden_size or a Python "
+                           f"literal: ").strip()
+            given[name] = construct.literal_text(answer)
+
+
+def default_output(spec: str, class_name: str) -> Path:
+    where = spec.rpartition(":")[0]
+    if where.endswith(".py") or "/" in where:
+        path = Path(where)
+        return path.with_name(f"{path.stem}_adapter.py")
+    return Path(f"{class_name.lower()}_adapter.py")
+
+
+def summary(findings: dict[str, Any], out: Path, adapter_class: str, seconds: float) -> list[str]:
+    lines = [f"adapt: {findings['class_name']} ({findings['spec'].rpartition(':')[0]}), probed in "
+             f"{findings['probed_dtype']} in {seconds:.1f} s ({findings['probe']['calls']} calls)"]
+    from conformance.adapting.construct import Constructor
+
+    lines.append(f"  built as    {Constructor.from_json(findings['constructor']).code(findings['class_name'])}")
+    forms = findings["probe"]["forms"]
+    chosen = f" (chosen by values among {len(forms)} that fit by shape)" if len(forms) > 1 else ""
+    lines.append(f"  call form   {findings['form_text']}{chosen}")
+    error = findings["error"]
+    runner = findings.get("runner_up")
+    if findings["exact"]:
+        sure = f"exact: max error {error:.2g} in {findings['probed_dtype']} over 2 random cases"
+        if runner:
+            rival = f"{runner['error']:.2g}" if runner["error"] is not None else "a failure"
+            sure += f"; the next best convention (reset {runner['reset']}, update {runner['update']}) errs by {rival}"
+    else:
+        sure = f"NOT exact: the closest fit errs by {error:.3g}" if error is not None else "NOT exact: it fails"
+    lines.append(f"  convention  reset {findings['reset']}, update {findings['update']}: {sure}")
+    mapped = [s for s in findings["slots"] if s["role"]]
+    for n, slot in enumerate(findings["slots"]):
+        role = Role.from_json(slot["role"]) if slot["role"] else None
+        what = slot["describe"] if role else "left as built (no GRU role fits)"
+        lines.append(f"  {'layout' if n == 0 else '':<11} {slot['name']} {shape_text(slot['shape'], role)}: {what}")
+    if findings["equivalents"]:
+        lines.append(f"              ({findings['equivalents']} other mapping(s) fit as exactly and compute the same "
+                     f"function: b_i and b_h of a gate act only summed)")
+    claims = f'reset="{findings["reset"]}", update="{findings["update"]}", {capabilities_code(findings)}'
+    lines.append(f"  claims      {claims}")
+    problems = findings["undetermined"] + [
+        f"{c['slot']} is named for gate {c['declared']} but acts as gate {c['acts_as']}: the adapter maps it by its "
+        f"name (TODO in the file)" for c in findings.get("conflicts", [])]
+    if not problems and mapped:
+        lines.append("  sure        " + ("certain: every tensor's role and the convention are decided by exact fits"
+                                         if findings["exact"] else ""))
+    for note in findings["notes"]:
+        lines.append(f"  note        {note}")
+    if problems:
+        lines.append("")
+        lines.append("  COULD NOT DETERMINE (the adapter has a TODO for each):")
+        lines += [f"    - {p}" for p in problems]
+    lines.append(f"  wrote       {out}  ({adapter_class})")
+    return lines
+
+
+def grade(out: Path, adapter_class: str, args: argparse.Namespace, class_name: str) -> int:
+    results = Path(args.results) if args.results else Path("reports") / "adapt" / f"{class_name}.json"
+    command = [sys.executable, "-m", "conformance", "grade", f"{out}:{adapter_class}", "--profile", args.profile,
+               "--results", str(results), "--html", str(results.with_suffix(".html"))]
+    print(f"grading: {' '.join(command[1:])}", flush=True)
+    return subprocess.run(command).returncode
+
+
+def run(args: argparse.Namespace) -> int:
+    from conformance.loading import AdapterLoadError, resolve
+
+    start = time.perf_counter()
+    try:
+        given = construct.parse_given(args.arg)
+        target = resolve(args.target)
+    except (ValueError, AdapterLoadError) as exc:
+        print(f"adapt: {exc}", file=sys.stderr)
+        return 2
+    spec = target.spec
+    while True:
+        findings = probe(spec, given, args, list(target.files))
+        if findings.get("status") != "missing":
+            break
+        missing = findings["missing"]
+        names = ", ".join(m[0].lstrip("?") if not m[0].startswith("?") else f"which argument is the {m[0][1:]}"
+                          for m in missing)
+        if args.no_input or not sys.stdin.isatty():
+            print(f"adapt: cannot build {args.target}: its constructor needs {names}. Give them with --arg NAME=VALUE "
+                  f"(VALUE: input_size, hidden_size or a Python literal), e.g. --arg {missing[0][0].lstrip('?')}=...",
+                  file=sys.stderr)
+            return 2
+        ask(missing, args.target.rpartition(":")[2], given)
+        print("adapt: next time: " + " ".join(f"--arg {k}={v}" for k, v in given.items()))
+    if findings.get("status") != "ok":
+        print(f"adapt: {findings.get('message', findings)}", file=sys.stderr)
+        return 2
+    out = Path(args.output) if args.output else default_output(args.target, findings["class_name"])
+    text, adapter_class = render(findings, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print("\n".join(summary(findings, out, adapter_class, time.perf_counter() - start)), flush=True)
+    unsure = bool(findings["undetermined"] or findings.get("conflicts") or not findings["exact"])
+    lacking = missing_capabilities(findings)
+    if lacking:
+        print(f"adapt: not graded: the adapter claims {', '.join(lacking)}, which this version of the suite does "
+              f"not have (Capabilities has no {', '.join(lacking)})", file=sys.stderr)
+        return 1
+    if args.no_grade:
+        return 1 if unsure else 0
+    code = grade(out, adapter_class, args, findings["class_name"])
+    print(f"adapt: done in {time.perf_counter() - start:.1f} s")
+    return 1 if unsure or code else 0

@@ -1,0 +1,343 @@
+"""Probing one implementation: ``python -m conformance.adapting.probe SPEC [--arg NAME=VALUE ...]``.
+
+Imports and builds the thing named by SPEC, finds its tensors and call forms, searches
+for the mapping and the convention (``conformance.adapting.search``), checks which
+dtypes it computes in and whether gradients flow, and answers with the findings as one
+JSON document on its standard output, which it keeps for that alone (what the
+implementation prints goes to standard error). ``adapt`` runs it in the sandbox the
+workers use; ``findings(spec, given)`` does the same in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from conformance.adapting import construct
+from conformance.adapting.calls import CallForm, Runner, entry_methods, try_forms
+from conformance.adapting.choose import Choice, choose, relabelled, trusted_names
+from conformance.adapting.roles import Role, candidates
+from conformance.adapting.search import CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, search, verify
+from conformance.adapting.slots import Slot, Writer, find_slots, framework_of
+
+#: The probe's sizes: I, H, 2H, 3H, I + H and B all differ, so no role is mistaken for another.
+SIZES = {"input_size": 3, "hidden_size": 5, "batch": 4, "steps": 6}
+TOLERANCE = {"float64": 1e-7, "float32": 2e-4}
+
+
+class ProbeError(Exception):
+    """Nothing could be probed: the thing cannot be imported, built or called."""
+
+
+def _import(spec: str) -> Any:
+    from conformance.loading import AdapterLoadError, resolve_object
+
+    try:
+        return resolve_object(spec)
+    except AdapterLoadError as exc:
+        raise ProbeError(str(exc)) from None
+
+
+def _build(cls: Any, plan: construct.Constructor, dtype_name: str | None) -> Any:
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = np.random.get_state()
+        np.random.seed(0)
+        try:
+            obj = plan.build(cls, SIZES)
+        finally:
+            np.random.set_state(state)
+    if dtype_name and framework_of(obj) == "torch":
+        obj = obj.to(getattr(torch, dtype_name))
+        obj.eval()
+    return obj
+
+
+def _numpy_dtype(slots: list[Slot]) -> Any:
+    kinds = {np.asarray(s.ref).dtype for s in slots}
+    return np.float32 if kinds == {np.dtype(np.float32)} else np.float64
+
+
+class Session:
+    """One probing run: the class, how to build it, and what was found."""
+
+    def __init__(self, spec: str, given: dict[str, str]) -> None:
+        self.spec = spec
+        self.cls = _import(spec)
+        if not isinstance(self.cls, type):
+            raise ProbeError(f"{spec} is a {type(self.cls).__name__}, not a class: adapt builds a fresh instance for "
+                             f"every configuration, so it needs the class")
+        self.plan = construct.plan(self.cls, given)
+        self.notes: list[str] = []
+        self.undetermined: list[str] = []
+
+    def instance(self, dtype_name: str | None) -> tuple[Any, list[Slot], Runner, str]:
+        """A fresh instance (torch: in ``dtype_name``), its tensors and a runner."""
+        try:
+            obj = _build(self.cls, self.plan, dtype_name)
+        except Exception as exc:  # noqa: BLE001
+            raise ProbeError(f"building {self.plan.code(self.cls.__name__, 'sizes')} with input_size="
+                             f"{SIZES['input_size']}, hidden_size={SIZES['hidden_size']} raised "
+                             f"{type(exc).__name__}: {exc}") from None
+        framework = framework_of(obj)
+        slots = find_slots(obj)
+        if framework == "torch":
+            import torch
+
+            dtype: Any = getattr(torch, dtype_name or "float32")
+            name = dtype_name or "float32"
+        else:
+            dtype = _numpy_dtype(slots)
+            name = np.dtype(dtype).name
+        return obj, slots, Runner(obj, framework, dtype, SIZES["hidden_size"]), name
+
+    # The whole run ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        obj, slots, runner, dtype_name = self.instance("float64")
+        framework = runner.framework
+        if not slots:
+            raise ProbeError(f"{self.cls.__name__} has no parameters adapt can find: "
+                             + ("no nn.Parameter" if framework == "torch" else
+                                "no float NumPy array among its attributes, in a dict attribute or a list attribute"))
+        methods = entry_methods(obj, framework)
+        trial = try_forms(runner, methods, SIZES)
+        if not trial.forms and framework == "torch":
+            # Some modules only run in float32 (they make float32 tensors of their own).
+            obj, slots, runner, dtype_name = self.instance("float32")
+            float32_trial = try_forms(runner, methods, SIZES)
+            if float32_trial.forms:
+                trial = float32_trial
+                self.notes.append("it does not run in float64 (probed in float32)")
+        if not trial.forms:
+            tried = "; ".join(trial.errors[:8]) or "no callable found"
+            raise ProbeError(f"no call form of {self.cls.__name__} gives a GRU's output: tried {tried}")
+        tolerance = TOLERANCE.get(dtype_name, 2e-4)
+        sizes = Sizes(SIZES["input_size"], SIZES["hidden_size"], SIZES["batch"])
+        writer = Writer(slots)
+        prober = Prober(runner, writer, slots, sizes, tolerance)
+        fits: list[Fit] = []
+        searches = []
+        form_rank = {form: n for n, form in enumerate(trial.forms)}
+        for form in trial.forms:
+            result = search(prober, form)
+            searches.append(result)
+            fits += result.fits
+            if any(exact(f, tolerance) for f in result.fits):
+                break
+        options = {i: list(roles) for s in searches for i, roles in s.survivors.items()}
+        shape_options = {i: candidates(s.shape, sizes.input_size, sizes.hidden_size) for i, s in enumerate(slots)}
+        trusted = trusted_names(slots, shape_options)
+        choice = choose(fits, slots, trusted, tolerance, form_rank)
+        if choice is None:
+            unmatched = [f"{s.name} {s.shape}" for i, s in enumerate(slots) if not options.get(i)]
+            raise ProbeError(
+                f"no assignment of {self.cls.__name__}'s tensors to W_ih, W_hh, b_ih and b_hh holds every gate block "
+                f"once (called as {trial.forms[0].describe()}); tensors no GRU role fits: "
+                f"{', '.join(unmatched) or 'none'}; " + "; ".join(
+                    f"{slots[i].name} could hold {', '.join(r.describe() for r in rs[:3])}"
+                    for i, rs in options.items() if rs)[:1500])
+        if choice.conflicts:
+            choice = self._follow_names(choice, prober, trusted)
+        writer.restore()
+        fit = choice.fit
+        dtypes = self._dtypes(fit, framework, dtype_name)
+        autograd = self._autograd(fit) if framework == "torch" else False
+        self._undetermined(choice, slots, options, tolerance)
+        found = self._document(choice, slots, framework, dtype_name, tolerance, dtypes, autograd, trial, options)
+        found["probe"] = {"calls": prober.calls, "seconds": round(time.perf_counter() - start, 3),
+                          "hypotheses": sum(s.hypotheses for s in searches),
+                          "forms": [f.describe() for f in trial.forms]}
+        return found
+
+    def _follow_names(self, choice: Choice, prober: Prober, trusted: dict[int, str]) -> Choice:
+        """The fit by behaviour contradicts the names: map by the names (the declared layout)."""
+        roles = relabelled(choice.fit, trusted)
+        if roles is None:
+            self.notes.append("the names of some tensors declare other gates than they act as, and mapping by the "
+                              "names would hold a block twice: the adapter maps by behaviour")
+            return choice
+        rng = np.random.default_rng(11)
+        fits = verify(prober, choice.fit.form, roles, CONVENTIONS, dense_draws(prober, choice.fit.form, rng), 0)
+        declared = min(fits, key=lambda f: f.error)
+        return Choice(declared, exact(declared, prober.tolerance), conflicts=choice.conflicts,
+                      behaviour=choice.fit, runner_up=choice.runner_up)
+
+    def _load(self, slots: list[Slot], fit: Fit, params: Any) -> None:
+        from conformance import layouts
+        from conformance.conventions import complement_params
+
+        loaded = complement_params(params) if fit.update == "complement" else params
+        per_gate = layouts.per_gate(loaded)
+        Writer(slots).write({i: r.value(loaded, per_gate, fit.reset) for i, r in fit.roles.items()}, set())
+
+    def _dtypes(self, fit: Fit, framework: str, probed: str) -> list[str]:
+        """The dtypes it runs in: a torch module is tried in float32 and float64 on a fresh
+        instance loaded with the fitted mapping (whether its values are right there is the
+        grading's business); a NumPy object computes in its arrays' dtype."""
+        if framework != "torch":
+            return [probed]
+        from conformance.adapting.search import _without_b_hn
+        from conformance.params import random_params
+
+        params = random_params(np.random.default_rng(3), SIZES["input_size"], SIZES["hidden_size"], bias=fit.biases)
+        if fit.needs_zero_b_hn:
+            params = _without_b_hn(params)
+        rng = np.random.default_rng(4)
+        x = rng.normal(size=(3, SIZES["batch"], SIZES["input_size"]))
+        takes_h0 = fit.form.kind == "cell" or fit.form.h0 != "none"
+        h0 = rng.uniform(-1, 1, (SIZES["batch"], SIZES["hidden_size"])) if takes_h0 else None
+        claimed = []
+        for name in ("float32", "float64"):
+            try:
+                _, slots, runner, _ = self.instance(name)
+                self._load(slots, fit, params)
+                output, h_n = runner.run(fit.form, x, h0)
+            except Exception:  # noqa: BLE001 - a dtype it cannot run in is not claimed
+                continue
+            got = output if output is not None else h_n
+            if got is not None and np.all(np.isfinite(got)):
+                claimed.append(name)
+        return claimed or [probed]
+
+    def _autograd(self, fit: Fit) -> bool:
+        """Gradients reach x (and h0) through a call in float64."""
+        import torch
+
+        try:
+            obj, slots, runner, _ = self.instance("float64")
+            fn = runner.function(fit.form)
+            x = torch.randn(3, SIZES["batch"], SIZES["input_size"], dtype=torch.float64, requires_grad=True)
+            if fit.form.kind == "cell":
+                h = torch.zeros(SIZES["batch"], SIZES["hidden_size"], dtype=torch.float64)
+                for t in range(3):
+                    returned = fn(x[t], h) if fit.form.order == "xh" else fn(h, x[t])
+                    h = returned if fit.form.state_index is None else returned[fit.form.state_index]
+                total = h.sum()
+            else:
+                xs = x.transpose(0, 1) if fit.form.batch_first else x
+                returned = fn(xs) if fit.form.h0 == "none" or fit.form.h0_optional else fn(
+                    xs, torch.zeros((1,) * (fit.form.h0 == "3d") + (SIZES["batch"], SIZES["hidden_size"]),
+                                    dtype=torch.float64))
+                if isinstance(returned, (tuple, list)):
+                    returned = returned[fit.form.out_index if fit.form.returns != "state" else fit.form.hn_index]
+                total = returned.sum()
+            total.backward()
+            return x.grad is not None and bool(torch.isfinite(x.grad).all()) and bool(x.grad.abs().sum() > 0)
+        except Exception:  # noqa: BLE001 - no gradient is no claim
+            return False
+
+    def _undetermined(self, choice: Choice, slots: list[Slot], options: dict[int, list[Role]],
+                      tolerance: float) -> None:
+        fit = choice.fit
+        if choice.other_conventions:
+            self.undetermined.append(
+                "the convention: " + " and ".join(f"reset {r}, update {u}" for r, u in
+                                                  [(fit.reset, fit.update)] + choice.other_conventions)
+                + " fit equally well (the adapter claims the first)")
+        if not choice.exact and not choice.conflicts:
+            hint = (" (a folded candidate bias cannot hold b_hn in the reset-after GRU: it has no b_hn)"
+                    if fit.needs_zero_b_hn else "")
+            self.undetermined.append(
+                f"an exact fit: no mapping and convention reproduce it (closest: reset {fit.reset}, update "
+                f"{fit.update}, max error {fit.error:.3g} over 2 random cases{hint}). Either it computes something "
+                f"other than a GRU in the four conventions (grading says where it departs), or its layout is one "
+                f"adapt does not know")
+        unmapped = [slots[i].name for i in range(len(slots)) if i not in fit.roles]
+        if unmapped:
+            self.notes.append(f"left as built (no GRU role fits): {', '.join(unmapped)}")
+
+    def _document(self, choice: Choice, slots: list[Slot], framework: str, dtype_name: str, tolerance: float,
+                  dtypes: list[str], autograd: bool, trial: Any, options: dict[int, list[Role]]) -> dict[str, Any]:
+        fit = choice.fit
+        hidden_access = next((slots[i].access + f".shape[{axis}]" for i in sorted(fit.roles)
+                              for axis, d in enumerate(slots[i].shape) if d == SIZES["hidden_size"]), None)
+        behaviour = choice.behaviour.roles if choice.behaviour else {}
+        return {
+            "status": "ok",
+            "spec": self.spec,
+            "class_name": self.cls.__name__,
+            "module": getattr(self.cls, "__module__", ""),
+            "framework": framework,
+            "probed_dtype": dtype_name,
+            "constructor": self.plan.to_json(),
+            "form": fit.form.to_json(),
+            "form_text": fit.form.describe(),
+            "reset": fit.reset,
+            "update": fit.update,
+            "biases": fit.biases,
+            "exact": choice.exact,
+            "error": fit.error if np.isfinite(fit.error) else None,
+            "failure": fit.failure,
+            "tolerance": tolerance,
+            "needs_zero_b_hn": fit.needs_zero_b_hn,
+            "equivalents": choice.equivalents,
+            "runner_up": None if choice.runner_up is None else {
+                "reset": choice.runner_up.reset, "update": choice.runner_up.update,
+                "error": choice.runner_up.error if np.isfinite(choice.runner_up.error) else None},
+            "slots": [{**s.to_json(),
+                       "role": fit.roles[i].to_json() if i in fit.roles else None,
+                       "expression": fit.roles[i].expression(fit.reset) if i in fit.roles else None,
+                       "describe": fit.roles[i].describe() if i in fit.roles else None,
+                       "behaviour": (behaviour[i].expression(fit.reset) if i in behaviour and
+                                     behaviour[i] != fit.roles.get(i) else None),
+                       "behaviour_describe": (behaviour[i].describe() if i in behaviour and
+                                              behaviour[i] != fit.roles.get(i) else None)}
+                      for i, s in enumerate(slots)],
+            "conflicts": [{"slot": slots[i].name, "declared": d, "acts_as": a} for i, d, a in choice.conflicts],
+            "behaviour_exact": choice.behaviour is not None,
+            "dtypes": dtypes,
+            "autograd": autograd,
+            "hidden_access": hidden_access,
+            "undetermined": self.undetermined,
+            "notes": self.notes + ([f"{len(trial.forms)} call forms fit by shape; chosen by values"]
+                                   if len(trial.forms) > 1 else []),
+        }
+
+
+def findings(spec: str, given: dict[str, str] | None = None) -> dict[str, Any]:
+    """Probe ``spec`` in this process: the findings, or why there are none
+    (``{"status": "missing", ...}`` or ``{"status": "error", ...}``)."""
+    try:
+        session = Session(spec, dict(given or {}))
+        return session.run()
+    except construct.Missing as exc:
+        return {"status": "missing", "spec": spec, "missing": [list(m) for m in exc.names]}
+    except ProbeError as exc:
+        return {"status": "error", "spec": spec, "message": str(exc)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Keep standard output for the findings: what the implementation prints goes to stderr.
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    parser = argparse.ArgumentParser(prog="python -m conformance.adapting.probe")
+    parser.add_argument("spec")
+    parser.add_argument("--arg", action="append", default=[])
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        given = construct.parse_given(args.arg)
+    except ValueError as exc:
+        result: dict[str, Any] = {"status": "error", "spec": args.spec, "message": str(exc)}
+    else:
+        result = findings(args.spec, given)
+    sys.stdout.flush()
+    channel.write(json.dumps(result))
+    channel.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
