@@ -247,8 +247,9 @@ def _describe(runner: Runner, returned: Any) -> str:
 
 
 def _preferred(forms: list[CallForm]) -> list[CallForm]:
-    """Forms in the order in which equally fitting ones are preferred: an initial state
-    taken (3d before 2d), then what nn.GRU does."""
+    """Forms in the order in which equally fitting ones are preferred: the one that returns
+    most (output and h_n: a form that reads only h_n can fit where a broadcast state makes
+    the output malformed), then an initial state taken (3d before 2d), then nn.GRU's layout."""
     rank = {"3d": 0, "2d": 1, "none": 2}
     unique = list(dict.fromkeys(forms))
-    return sorted(unique, key=lambda f: (f.kind != "cell", rank[f.h0], f.batch_first, f.returns != "both"))
+    return sorted(unique, key=lambda f: (f.kind != "cell", f.returns != "both", rank[f.h0], f.batch_first))

@@ -49,7 +49,9 @@ def trusted_names(slots: list[Slot], options: dict[int, list[Role]]) -> dict[int
 def _side(name: str) -> str | None:
     found = set()
     for token in tokens(name):
-        if token in ("ih", "input", "x", "xh", "inp", "i2h", "x2h") or token.startswith(("ih", "input")):
+        if len(token) == 3 and token[0] in "wub" and token[1] in "xih" and token[2] in "rzn":
+            found.add("h" if token[1] == "h" else "i")
+        elif token in ("ih", "input", "x", "xh", "inp", "i2h", "x2h") or token.startswith(("ih", "input")):
             found.add("i")
         elif token in ("hh", "hidden", "recurrent", "rec", "h2h", "u") or token.startswith(("hh", "recurrent")):
             found.add("h")
@@ -62,8 +64,9 @@ def _conflicts(fit: Fit, trusted: dict[int, str]) -> list[tuple[int, str, str]]:
 
 
 def _penalty(fit: Fit, slots: list[Slot]) -> int:
-    """Readability of equivalent fits: a module's weight and bias on one side and gate,
-    names that say a side kept."""
+    """What a layout usually is, to rank equivalent fits (and close ones): one gate order
+    for the fused tensors, a module's weight and bias on one side and gate, the side names
+    say kept."""
     penalty = 0
     by_owner: dict[str, list[Role]] = {}
     for i, role in fit.roles.items():
@@ -72,6 +75,9 @@ def _penalty(fit: Fit, slots: list[Slot]) -> int:
         side = _side(slots[i].name)
         if side and role.kind == "bias" and role.source in "ih" and role.source != side:
             penalty += 1
+    # Tensors holding all three gates keep one gate order (a layout has one).
+    orders = {r.gates for r in fit.roles.values() if len(r.gates) == 3}
+    penalty += max(0, len(orders) - 1)
     matching = {"i": "i", "h": "h", "xh": "f", "hx": "f"}
     for roles in by_owner.values():
         weights = [r for r in roles if r.kind == "weight"]
@@ -115,7 +121,7 @@ def choose(fits: list[Fit], slots: list[Slot], trusted: dict[int, str], toleranc
     else:
         # The weights' structure first (it decides reset placement and gate order), then
         # the whole error: a bias in the wrong place is a bug of a layout, not another layout.
-        best = min(fits, key=lambda f: (f.weights_error > tolerance, f.error) + key(f))
+        best = min(fits, key=lambda f: (f.weights_error > tolerance, f.penalty, f.error) + key(f))
         choice = Choice(best, False)
     rivals = [f for f in fits if f.roles == best.roles and f.form == best.form and
               (f.reset, f.update) != (best.reset, best.update)]

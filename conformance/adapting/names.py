@@ -6,11 +6,11 @@ when that contradicts its name, the code uses the gates swapped relative to its 
 names, which is reported (the written adapter follows the names, with a TODO).
 
 Only unambiguous tokens count: a gate word (reset, update, candidate, new), a lone gate
-letter (r, z, n), or a side letter and a gate letter (``ir``, ``hz``, ``xn``; ``w``, ``u`` or
-``b`` and a gate letter). ``h`` is never read as a gate (Keras and d2l call the candidate
-h, PyTorch calls the hidden side h). And names are trusted only as a set: the
-one-gate parameters of one shape must name each gate equally often, so a stray
-``proj_in`` does not read as "the input side of n".
+letter (r, z, n), a side letter and a gate letter (``ir``, ``hz``, ``xn``; ``w``, ``u`` or
+``b`` and a gate letter), or all three (``Wxr``, ``bhz``). ``h`` is never read as a gate (Keras and d2l call the candidate
+h, PyTorch calls the hidden side h). And names are trusted only as a set: every
+one-gate parameter of one shape must name a gate, and all three gates must be named,
+so a stray ``proj_in`` does not read as "the input side of n".
 """
 
 from __future__ import annotations
@@ -35,17 +35,19 @@ def declared_gate(name: str) -> str | None:
             gates.add(GATE_WORDS[token])
         elif len(token) == 2 and token[0] in SIDE_LETTERS and token[1] in "rzn":
             gates.add(token[1])
+        elif len(token) == 3 and token[0] in "wub" and token[1] in "xih" and token[2] in "rzn":
+            gates.add(token[2])  # Wxr, Whz, bxn: matrix or bias, side, gate
     return gates.pop() if len(gates) == 1 else None
 
 
 def trusted_gates(groups: dict[tuple[int, ...], list[tuple[int, str]]]) -> dict[int, str]:
     """For each group of one-gate parameters of one shape ((slot index, name) pairs), the
-    gates their names declare, kept only when every gate is named equally often."""
+    gates their names declare, kept only when each names a gate and all three are named."""
     trusted: dict[int, str] = {}
     for members in groups.values():
         declared = {index: declared_gate(name) for index, name in members}
         counts = Counter(declared.values())
-        if None in counts or len(counts) != 3 or len(set(counts.values())) != 1:
+        if None in counts or len(counts) != 3:
             continue
         trusted.update({i: g for i, g in declared.items() if g is not None})
     return trusted

@@ -23,7 +23,7 @@ from conformance.adapting import construct
 from conformance.adapting.calls import CallForm, Runner, entry_methods, try_forms
 from conformance.adapting.choose import Choice, choose, relabelled, trusted_names
 from conformance.adapting.roles import Role, candidates
-from conformance.adapting.search import CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, search, verify
+from conformance.adapting.search import Fit, Prober, Sizes, dense_draws, exact, search, verify
 from conformance.adapting.slots import Slot, Writer, find_slots, framework_of
 
 #: The probe's sizes: I, H, 2H, 3H, I + H and B all differ, so no role is mistaken for another.
@@ -166,8 +166,9 @@ class Session:
                               "names would hold a block twice: the adapter maps by behaviour")
             return choice
         rng = np.random.default_rng(11)
-        fits = verify(prober, choice.fit.form, roles, CONVENTIONS, dense_draws(prober, choice.fit.form, rng), 0)
-        declared = min(fits, key=lambda f: f.error)
+        # The convention is the behaviour's: the swap is the finding, not another convention.
+        convention = [(choice.fit.reset, choice.fit.update)]
+        declared = verify(prober, choice.fit.form, roles, convention, dense_draws(prober, choice.fit.form, rng), 0)[0]
         return Choice(declared, exact(declared, prober.tolerance), conflicts=choice.conflicts,
                       behaviour=choice.fit, runner_up=choice.runner_up)
 

@@ -32,6 +32,8 @@ from conformance.adapting.slots import Slot, Writer
 CONVENTIONS = (("after", "pytorch"), ("before", "pytorch"), ("after", "complement"), ("before", "complement"))
 #: Hypotheses enumerated at most (a guard: real layouts give a handful).
 MAX_HYPOTHESES = 4000
+#: Nearest hypotheses verified at most when nothing fits (each costs 16 calls).
+NEAREST_HYPOTHESES = 200
 ROUNDS = 4
 
 
@@ -176,7 +178,11 @@ class Prober:
 
 
 # 1. Sparse probes ---------------------------------------------------------------------------
-def identify(prober: Prober, form: CallForm, rng: np.random.Generator) -> dict[int, dict[Role, set[tuple[str, str]]]]:
+def identify(prober: Prober, form: CallForm, rng: np.random.Generator,
+             scores: dict[int, dict[Role, float]] | None = None) -> dict[int, dict[Role, set[tuple[str, str]]]]:
+    """The roles each tensor can have, with the conventions each fits in; ``scores`` gets
+    every role's smallest error in its last round (for the nearest fit when none is left)."""
+    scores = {} if scores is None else scores
     sizes = prober.sizes
     survivors = {i: {role: set(CONVENTIONS) for role in candidates(prober.slots[i].shape, sizes.input_size,
                                                                       sizes.hidden_size)}
@@ -196,11 +202,14 @@ def identify(prober: Prober, form: CallForm, rng: np.random.Generator) -> dict[i
                     changed = True
                     continue
                 params = canonical({**backdrop, **block_arrays(sorted(role.blocks()), sizes, rng)}, sizes)
+                smallest = float("inf")
                 for reset, update in list(roles[role]):
                     values, used = prober.values({**background, i: role}, params, reset, update)
                     error, _ = prober.error(form, values, used, reset, x, h0)
+                    smallest = min(smallest, error)
                     if not error <= prober.tolerance:
                         roles[role].discard((reset, update))
+                scores.setdefault(i, {})[role] = smallest
                 if not roles[role]:
                     del roles[role]
                     changed = True
@@ -212,14 +221,16 @@ def identify(prober: Prober, form: CallForm, rng: np.random.Generator) -> dict[i
 
 
 # 2. Hypotheses ------------------------------------------------------------------------------
-def hypotheses(options: dict[int, list[Role]]) -> list[dict[int, Role]]:
+def hypotheses(options: dict[int, list[Role]], allowed: Any = None, limit: int = MAX_HYPOTHESES,
+               ) -> list[dict[int, Role]]:
     """Assignments of one role per tensor holding no block twice, every weight block, and
-    every bias block or none (tensors without options are left as they were built)."""
+    every bias block or none (tensors without options are left as they were built);
+    ``allowed(chosen, i, role)`` can refuse a role given those chosen before it."""
     order = sorted((i for i in options if options[i]), key=lambda i: (len(options[i]), i))
     found: list[dict[int, Role]] = []
 
     def extend(k: int, held: frozenset[str], chosen: dict[int, Role]) -> None:
-        if len(found) >= MAX_HYPOTHESES:
+        if len(found) >= limit:
             return
         if k == len(order):
             biases = held & set(BIAS_BLOCKS)
@@ -229,7 +240,7 @@ def hypotheses(options: dict[int, list[Role]]) -> list[dict[int, Role]]:
         i = order[k]
         for role in options[i]:
             blocks = role.blocks()
-            if blocks & held:
+            if blocks & held or (allowed is not None and not allowed(chosen, i, role)):
                 continue
             chosen[i] = role
             extend(k + 1, held | blocks, chosen)
@@ -237,6 +248,32 @@ def hypotheses(options: dict[int, list[Role]]) -> list[dict[int, Role]]:
 
     extend(0, frozenset(), {})
     return found
+
+
+def nearest(options: dict[int, list[Role]], scores: dict[int, dict[Role, float]]) -> dict[int, list[Role]]:
+    """For tensors the sparse probes left no role, every role their shape allows, the ones
+    that came closest first: an implementation that computes no GRU exactly still has a
+    layout, and the nearest one is the adapter to grade it with."""
+    out = dict(options)
+    for i, errors in scores.items():
+        if not options.get(i):
+            out[i] = [role for role, _ in sorted(errors.items(), key=lambda item: item[1])]
+    return out
+
+
+def usual_layout(slots: list[Slot]) -> Any:
+    """What a layout usually is, as a constraint on the nearest hypotheses: one gate order
+    for every tensor holding all three gates, and a module's weight and bias on one gate."""
+
+    def allowed(chosen: dict[int, Role], i: int, role: Role) -> bool:
+        for j, other in chosen.items():
+            if len(role.gates) == 3 and len(other.gates) == 3 and role.gates != other.gates:
+                return False
+            if slots[i].owner and slots[i].owner == slots[j].owner and role.gates != other.gates:
+                return False
+        return True
+
+    return allowed
 
 
 def widened(options: dict[int, list[Role]], slots: list[Slot], sizes: Sizes) -> dict[int, list[Role]]:
@@ -286,16 +323,24 @@ def dense_draws(prober: Prober, form: CallForm, rng: np.random.Generator, count:
 
 def search(prober: Prober, form: CallForm, seed: int = 0) -> Search:
     rng = np.random.default_rng(seed)
-    survivors = identify(prober, form, rng)
+    scores: dict[int, dict[Role, float]] = {}
+    survivors = identify(prober, form, rng, scores)
     result = Search(form, survivors)
     draws = dense_draws(prober, form, rng)
-    options = {i: list(roles) for i, roles in survivors.items()}
+    strict = {i: list(roles) for i, roles in survivors.items()}
     tried: set[tuple[tuple[int, Role], ...]] = set()
-    for widen in (False, True):
-        if widen:
-            options = widened(options, prober.slots, prober.sizes)
-            result.widened = True
-        for n, hypothesis in enumerate(hypotheses(options)):
+    # Strictly what the sparse probes left; then every bias source; then, for tensors left
+    # with no role, the nearest roles.
+    stages = [strict, widened(strict, prober.slots, prober.sizes),
+              widened(nearest(strict, scores), prober.slots, prober.sizes)]
+    for stage, options in enumerate(stages):
+        if stage and options == stages[stage - 1]:
+            continue
+        result.widened = stage > 0
+        widen = stage > 0
+        found = hypotheses(options) if stage < 2 else hypotheses(options, usual_layout(prober.slots),
+                                                                 limit=NEAREST_HYPOTHESES)
+        for n, hypothesis in enumerate(found):
             key = tuple(sorted(hypothesis.items(), key=lambda item: item[0]))
             if key in tried:
                 continue
