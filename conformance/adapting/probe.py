@@ -23,7 +23,7 @@ from conformance.adapting import construct
 from conformance.adapting.calls import CallForm, Runner, entry_methods, try_forms
 from conformance.adapting.choose import Choice, choose, relabelled, trusted_names
 from conformance.adapting.roles import Role, candidates
-from conformance.adapting.search import Fit, Prober, Sizes, dense_draws, exact, search, verify
+from conformance.adapting.search import CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, search, verify
 from conformance.adapting.slots import Slot, Writer, find_slots, framework_of
 
 #: The probe's sizes: I, H, 2H, 3H, I + H and B all differ, so no role is mistaken for another.
@@ -75,9 +75,21 @@ class Session:
         if not isinstance(self.cls, type):
             raise ProbeError(f"{spec} is a {type(self.cls).__name__}, not a class: adapt builds a fresh instance for "
                              f"every configuration, so it needs the class")
+        from conformance.autowrap import NotGRULike, detect, is_adapter
+
+        if is_adapter(self.cls):
+            raise ProbeError(f"{spec} is already an adapter: grade it with python -m conformance grade {spec}")
         self.plan = construct.plan(self.cls, given)
         self.notes: list[str] = []
         self.undetermined: list[str] = []
+        try:
+            found = detect(self.cls, spec)
+        except NotGRULike:
+            pass
+        else:
+            imitated = "nn.GRU" if found.kind == "layer" else "nn.GRUCell"
+            self.notes.append(f"it is {imitated}-like: python -m conformance grade {spec} grades it without an "
+                              f"adapter, claiming everything {imitated} does")
 
     def instance(self, dtype_name: str | None) -> tuple[Any, list[Slot], Runner, str]:
         """A fresh instance (torch: in ``dtype_name``), its tensors and a runner."""
@@ -147,6 +159,12 @@ class Session:
                     for i, rs in options.items() if rs)[:1500])
         if choice.conflicts:
             choice = self._follow_names(choice, prober, trusted)
+        elif choice.exact:
+            # How sure the convention is: the same mapping in the other three conventions.
+            others = [c for c in CONVENTIONS if c != (choice.fit.reset, choice.fit.update)]
+            rivals = verify(prober, choice.fit.form, choice.fit.roles, others,
+                            dense_draws(prober, choice.fit.form, np.random.default_rng(12)), 0)
+            choice.runner_up = min(rivals, key=lambda f: f.error)
         writer.restore()
         fit = choice.fit
         dtypes = self._dtypes(fit, framework, dtype_name)
@@ -299,8 +317,7 @@ class Session:
             "autograd": autograd,
             "hidden_access": hidden_access,
             "undetermined": self.undetermined,
-            "notes": self.notes + ([f"{len(trial.forms)} call forms fit by shape; chosen by values"]
-                                   if len(trial.forms) > 1 else []),
+            "notes": self.notes,
         }
 
 

@@ -152,9 +152,15 @@ def load_code(findings: dict[str, Any], instance: str) -> list[str]:
     lines = []
     slots = findings["slots"]
     expressions = [s["expression"] for s in slots if s["expression"]]
+    if not findings["exact"] and not findings.get("conflicts"):
+        error = findings["error"]
+        closest = f"the closest, this one, errs by {error:.3g}" if error is not None else "every one raised"
+        lines += _comment(f"TODO: no mapping and convention reproduced it exactly ({closest}): it computes no GRU "
+                          f"in the four conventions (grading says where it departs), or keeps its parameters in a "
+                          f"layout adapt does not know.")
     if findings["update"] == "complement":
-        lines.append("# update = \"complement\": params arrive with the update gate's rows negated (the suite does "
-                     "it), which makes the complement GRU the PyTorch one; nothing to do here.")
+        lines += _comment("update = \"complement\": params arrive with the update gate's rows negated (the suite "
+                          "does it), which makes the complement GRU the PyTorch one: the layout is used as it is.")
     if any('w["' in e for e in expressions) or any(s.get("behaviour") and 'w["' in s["behaviour"] for s in slots):
         lines.append("w = layouts.per_gate(params)  # one array per gate and input: W_ir ... W_hn, b_ir ... b_hn")
     conflicts = {c["slot"]: c for c in findings.get("conflicts", [])}
@@ -167,15 +173,43 @@ def load_code(findings: dict[str, Any], instance: str) -> list[str]:
         lines.append(f"# {slot['name']} {shape}: {slot['describe']}")
         if slot["name"] in conflicts and slot.get("behaviour"):
             c = conflicts[slot["name"]]
-            lines.append(f"# TODO: named for the {_gate_word(c['declared'])} gate, it acts as the "
-                         f"{_gate_word(c['acts_as'])} gate in the code. Mapped by its name, so grading shows the "
-                         f"swap; if the name is the mistake, map it by what it does instead:")
+            lines += _comment(f"TODO: named for the {_gate_word(c['declared'])} gate, it acts as the "
+                              f"{_gate_word(c['acts_as'])} gate in the code. Mapped by its name, so grading shows "
+                              f"the swap; if the name is the mistake, map it by what it does instead:")
             lines.append(f"#     _put({instance}{slot['access']}, {slot['behaviour']})")
         if "folded_bias" in slot["expression"] and findings["reset"] == "after" and findings.get("needs_zero_b_hn"):
-            lines.append("# TODO: in the reset-after GRU b_hn sits inside r * (W_hn h + b_hn): one bias per gate "
-                         "has no place for it, so this raises for a non-zero b_hn (it cannot compute that GRU).")
-        lines.append(f"_put({instance}{slot['access']}, {slot['expression']})")
+            lines += _comment("TODO: in the reset-after GRU b_hn sits inside r * (W_hn h + b_hn): one bias per "
+                              "gate has no place for it, so this raises for a non-zero b_hn (it cannot compute "
+                              "that GRU).")
+        lines += _wrapped(f"_put({instance}{slot['access']}, ", slot["expression"], ")")
     return lines
+
+
+def _comment(text: str, width: int = 108) -> list[str]:
+    import textwrap
+
+    return [f"# {line}" for line in textwrap.wrap(text, width)]
+
+
+def _wrapped(head: str, expression: str, tail: str, width: int = 112) -> list[str]:
+    """``head + expression + tail`` on one line, or, when too long, a stacked list of
+    arrays one item a line."""
+    line = head + expression + tail
+    for opener in ("np.stack([", "np.concatenate(["):
+        if len(line) <= width or not expression.startswith(opener) or not expression.endswith("])"):
+            continue
+        items, depth, current = [], 0, ""
+        for ch in expression[len(opener):-2]:
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if ch == "," and depth == 0:
+                items.append(current.strip())
+                current = ""
+            else:
+                current += ch
+        items.append(current.strip())
+        return [head + opener] + [f"    {item}," for item in items] + ["])" + tail]
+    return [line]
 
 
 def _gate_word(gate: str) -> str:
@@ -204,6 +238,9 @@ def docstring(findings: dict[str, Any], adapter_path: Path, adapter_class: str) 
     for conflict in findings.get("conflicts", []):
         lines.append(f"  TODO: {conflict['slot']} is named for the {_gate_word(conflict['declared'])} gate but acts "
                      f"as the {_gate_word(conflict['acts_as'])} gate")
+    forms = findings.get("probe", {}).get("forms", [])
+    if len(forms) > 1:
+        lines.append(f"  note: {len(forms)} call forms fit by shape; values chose this one")
     for note in findings["notes"]:
         lines.append(f"  note: {note}")
     lines += ["", f"Grade it: python -m conformance grade {adapter_path.name}:{adapter_class}"]
