@@ -112,6 +112,14 @@ def test_every_step_of_load_has_a_comment(tmp_path: Path):
         assert lines[n - 1].strip().startswith("#"), f"got {lines[n]!r} without a comment above it"
 
 
+def test_readme_shows_the_load_adapt_writes(tmp_path: Path):
+    """The README's example of a written adapter is what adapt writes for that file."""
+    _, text, _, _ = adapted(CASES[[c.spec for c in CASES].index("keras_kernels.py:KerasLayoutCell")], tmp_path)
+    load = text[text.index("    def load("):text.index("    def step(")].rstrip()
+    readme = (ROOT / "README.md").read_text()
+    assert load in readme, f"got a README whose adapt example differs from what adapt writes:\n{load}"
+
+
 def test_name_conflict_is_reported_and_the_behaviour_mapping_offered(tmp_path: Path):
     found, text, _, _ = adapted(CASES[[c.spec for c in CASES].index("swapped_gates.py:SwappedGatesCell")], tmp_path)
     conflicts = {(c["slot"], c["declared"], c["acts_as"]) for c in found["conflicts"]}

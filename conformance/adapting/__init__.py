@@ -21,7 +21,6 @@ when nothing could be written (the thing cannot be built or called).
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

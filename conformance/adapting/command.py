@@ -118,7 +118,7 @@ def grade(out: Path, adapter_class: str, args: argparse.Namespace, class_name: s
     results = Path(args.results) if args.results else Path("reports") / "adapt" / f"{class_name}.json"
     command = [sys.executable, "-m", "conformance", "grade", f"{out}:{adapter_class}", "--profile", args.profile,
                "--results", str(results), "--html", str(results.with_suffix(".html"))]
-    print(f"grading: {' '.join(command[1:])}", flush=True)
+    print(f"grading: python {' '.join(command[1:])}", flush=True)
     return subprocess.run(command).returncode
 
 

@@ -7,8 +7,8 @@ names, which is reported (the written adapter follows the names, with a TODO).
 
 Only unambiguous tokens count: a gate word (reset, update, candidate, new), a lone gate
 letter (r, z, n), a side letter and a gate letter (``ir``, ``hz``, ``xn``; ``w``, ``u`` or
-``b`` and a gate letter), or all three (``Wxr``, ``bhz``). ``h`` is never read as a gate (Keras and d2l call the candidate
-h, PyTorch calls the hidden side h). And names are trusted only as a set: every
+``b`` and a gate letter), or all three (``Wxr``, ``bhz``). ``h`` is never read as a gate
+(Keras and d2l call the candidate h, PyTorch calls the hidden side h). And names are trusted only as a set: every
 one-gate parameter of one shape must name a gate, and all three gates must be named,
 so a stray ``proj_in`` does not read as "the input side of n".
 """

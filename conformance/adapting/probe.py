@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapting import construct
-from conformance.adapting.calls import CallForm, Runner, entry_methods, try_forms
+from conformance.adapting.calls import Runner, entry_methods, try_forms
 from conformance.adapting.choose import Choice, choose, relabelled, trusted_names
 from conformance.adapting.roles import Role, candidates
 from conformance.adapting.search import CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, search, verify

@@ -129,7 +129,8 @@ class Role:
                 body = " | ".join(f"b_{g}" for g in self.gates) + " (one bias per gate: b_i + b_h)"
             else:
                 body = " | ".join(f"b_{self.source}{g}" for g in self.gates)
-            return body if len(self.gates) == 1 else f"{body}, {'stacked' if self.arrangement == 'stack' else 'concatenated'}"
+            joined = "stacked" if self.arrangement == "stack" else "concatenated"
+            return body if len(self.gates) == 1 else f"{body}, {joined}"
         what = {"i": "W_i", "h": "W_h", "xh": "[W_i | W_h]", "hx": "[W_h | W_i]"}[self.source]
         if self.source in ("xh", "hx"):
             names = ", ".join(f"{GATE_WORDS[g]} gate" for g in self.gates)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapting.calls import CallForm, Runner
-from conformance.adapting.roles import ALL_BLOCKS, BIAS_BLOCKS, GATES, WEIGHT_BLOCKS, Role, candidates
+from conformance.adapting.roles import BIAS_BLOCKS, GATES, WEIGHT_BLOCKS, Role, candidates
 from conformance.adapting.slots import Slot, Writer
 
 CONVENTIONS = (("after", "pytorch"), ("before", "pytorch"), ("after", "complement"), ("before", "complement"))

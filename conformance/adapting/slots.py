@@ -130,5 +130,5 @@ class Writer:
                 self._write(slot, self.built[i])
 
     def restore(self) -> None:
-        for slot, values in zip(self.slots, self.built):
+        for slot, values in zip(self.slots, self.built, strict=True):
             self._write(slot, values)
