@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.catalogue import check
-from conformance.compare import assert_close, fail
+from conformance.compare import assert_close, fail, returned
 from conformance.devices import claimed_devices, device_available, dtypes_on
 from conformance.strategies import draw_case
 from conformance.subject import AdapterError
@@ -59,7 +59,7 @@ def _grade_on(subject, data, device: str) -> None:
     case = spec.materialize()
     probe = device == "cpu" and any(d != "cpu" for d in claimed_devices(subject))
     result = _run_on(subject, case, probe=probe)
-    if not (np.all(np.isfinite(result.output)) and np.all(np.isfinite(result.h_n))):
+    if not all(np.all(np.isfinite(v)) for v in returned(result.output, result.h_n)):
         fail(f"output or h_n is not finite on {device}", call=result.call, case=spec)
     if subject.white_box:
         want = case.oracle(subject.reset)

@@ -19,7 +19,7 @@ from conformance.tolerances import tolerance
     title="Last output is the forward final state",
     statement="output[-1, :, :H] == h_n.view(L, D, B, H)[-1, 0]; unidirectional: output[-1] == h_n[-1]",
     reference="nn.GRU: h_n holds each direction's state after its last step",
-    requires=("layer",),
+    requires=("layer", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -39,7 +39,7 @@ def test_last_output_is_forward_final_state(subject, data):
     statement="output[0, :, H:] == h_n.view(L, 2, B, H)[-1, 1]: the backward half is stored in "
     "input time order, so its final state is at t = 0",
     reference="nn.GRU: the backward half of output is in input time order",
-    requires=("layer", "bidirectional"),
+    requires=("layer", "bidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -59,7 +59,7 @@ def test_first_output_is_backward_final_state(subject, data):
     statement="the backward half of a bidirectional layer equals a forward layer with the "
     "reverse parameters run on x[::-1], flipped back; its final state equals that run's h_n",
     reference="nn.GRU: the reverse direction reads the sequence from its end",
-    requires=("layer", "bidirectional", "white_box"),
+    requires=("layer", "bidirectional", "white_box", "unidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -90,7 +90,7 @@ def test_reverse_is_flipped_forward(subject, data):
     "x[::-1], flipped back",
     reference="nn.GRU: the reverse direction reads the sequence from its end; its output is in "
     "input time order",
-    requires=("layer", "bidirectional"),
+    requires=("layer", "bidirectional", "unidirectional", "output", "h_n"),
     depends_on=("directions.forward-final-state", "directions.backward-final-state"),
     tolerance="self",
     sweep=True,

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import CheckFailure, max_abs_error
-from conformance.grads import finite_differences, implementation_gradients
-from conformance.reference_autograd import LossWeights, reference_gradients, torch_gru_gradients
+from conformance.grads import as_claimed, finite_differences, implementation_gradients, loss_weights
+from conformance.reference_autograd import reference_gradients, torch_gru_gradients
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.tolerances import Tolerance, tolerance
@@ -106,9 +106,9 @@ def _draw(data, subject):
 def test_input_gradients_match_oracle(subject, data):
     spec = _draw(data, subject)
     case = spec.materialize()
-    weights = LossWeights.for_case(spec)
+    weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+    want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
     got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
     wanted = {k: want[k] for k in ("x", "h0") if k in want}
     error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
@@ -132,9 +132,9 @@ def test_input_gradients_match_oracle(subject, data):
 def test_parameter_gradients_match_oracle(subject, data):
     spec = _draw(data, subject)
     case = spec.materialize()
-    weights = LossWeights.for_case(spec)
+    weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+    want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
     got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
                                          with_h0=with_h0, parameters=True)
     wanted = {k: v for k, v in want.items() if k not in ("x", "h0")}
@@ -158,9 +158,9 @@ def test_parameter_gradients_match_oracle(subject, data):
 def test_gradients_agree_with_torch_gru(subject, data):
     spec = _draw(data, subject)
     case = spec.materialize()
-    weights = LossWeights.for_case(spec)
+    weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = torch_gru_gradients(case, weights, with_h0=with_h0)
+    want = as_claimed(subject, torch_gru_gradients(case, weights, with_h0=with_h0))
     parameters = subject.has_grads
     got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
                                          with_h0=with_h0, parameters=parameters)
@@ -216,8 +216,8 @@ def test_sizes_input_gradients(subject, data):
 
     def compare(spec) -> None:
         case = spec.materialize()
-        weights = LossWeights.for_case(spec)
-        want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+        weights = loss_weights(subject, spec)
+        want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
         got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
         wanted = {k: want[k] for k in ("x", "h0") if k in want}
         error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad-sizes"), hidden=spec.hidden_size,

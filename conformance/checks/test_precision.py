@@ -19,7 +19,7 @@ from conformance.catalogue import check
 from conformance.compare import Blocked, CheckFailure, assert_close
 from conformance.oracle import gru_forward
 from conformance.sizes import draw_long, draw_sweep, run_sweep
-from conformance.strategies import draw_case
+from conformance.strategies import draw_case, per_slot_states
 from conformance.tolerances import tolerance
 
 
@@ -65,7 +65,7 @@ def _grade_dtype(subject, data, dtype: str, check_id: str) -> None:
 
 
 def _compare_dtype(subject, data, dtype: str, check_id: str) -> None:
-    spec = draw_case(data, subject, dtypes=(dtype,))
+    spec = draw_case(data, subject, dtypes=(dtype,), **per_slot_states(subject))
     case = spec.materialize()
     oracle = case.oracle(subject.reset)
     instance = subject.instantiate(case)
@@ -103,7 +103,7 @@ STATEMENT = ("computed in {dtype}, each step (from the oracle's own previous sta
     statement=STATEMENT.format(dtype="float64") + "; an implementation computing float64 input "
     "in float32 inside errs by about 1e-7 and fails",
     reference="eq. (1)-(4); float64 unit roundoff 1.1e-16",
-    requires=("white_box", "float64"),
+    requires=("white_box", "float64", "per_slot_h0"),
     tolerance="step",
 )
 @given(data=st.data())
@@ -117,7 +117,7 @@ def test_float64_against_oracle(subject, data):
     statement=STATEMENT.format(dtype="float32") + "; computing float32 input in bfloat16 "
     "(mixed precision left on) errs by about 4e-3 and fails",
     reference="eq. (1)-(4); measured float32 error about 2e-7 at the default init scale",
-    requires=("white_box", "float32"),
+    requires=("white_box", "float32", "per_slot_h0"),
     # A float64 failure (wrong equations or lost precision) is the root: it blocks this one.
     depends_on=("precision.float64",),
     tolerance="step",
@@ -133,7 +133,7 @@ def test_float32_against_oracle(subject, data):
     statement=STATEMENT.format(dtype="float16") + "; computing float16 input in bfloat16 "
     "(8 bits of mantissa, not 11) errs by about 4e-3 and fails",
     reference="eq. (1)-(4); measured float16 error about 5e-4 (max 1.6e-3) at the default init scale",
-    requires=("white_box", "float16"),
+    requires=("white_box", "float16", "per_slot_h0"),
     depends_on=("equations.sequence",),
     tolerance="step",
 )
@@ -147,7 +147,7 @@ def test_float16_against_oracle(subject, data):
     title="bfloat16 within its tolerance",
     statement=STATEMENT.format(dtype="bfloat16"),
     reference="eq. (1)-(4); measured bfloat16 error about 4e-3 (max 1.2e-2) at the default init scale",
-    requires=("white_box", "bfloat16"),
+    requires=("white_box", "bfloat16", "per_slot_h0"),
     depends_on=("equations.sequence",),
     tolerance="step",
 )

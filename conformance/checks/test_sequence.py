@@ -20,7 +20,7 @@ from conformance.tolerances import tolerance
     statement="running one time step at a time, feeding h_n back as h0, gives the same "
     "outputs and final state as the whole sequence",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4)",
-    requires=("layer", "h0"),
+    requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -48,7 +48,7 @@ def test_stepwise_equals_whole(subject, data):
     statement="running x[:k] then x[k:] from the state h_k gives the same outputs and "
     "final state as the whole sequence, for any k",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4)",
-    requires=("layer", "h0"),
+    requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -142,7 +142,7 @@ def test_batch_permutation(subject, data):
     "up to 131): x[:k] then x[k:] from h_k (k = T // 2) gives the whole sequence's outputs and "
     "h_n, and the batch's last sample run alone gives its row of the batch",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4); eq. (1)-(4) act on each batch element separately",
-    requires=("layer", "h0"),
+    requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),
     depends_on=("sequence.split-resume", "sequence.batch-independence"),
     tolerance="self",
     sweep=True,

@@ -56,7 +56,7 @@ def _compare_with_truncated(subject, spec, lengths, halves: str) -> None:
     statement="in a padded batch with per-sample lengths, output[t, b] is zero for every "
     "t >= lengths[b], whatever the padding holds",
     reference="nn.GRU on a PackedSequence; pad_packed_sequence pads with zeros",
-    requires=("layer", "lengths"),
+    requires=("layer", "lengths", "output"),
 )
 @given(data=st.data())
 def test_outputs_past_length_are_zero(subject, data):
@@ -78,7 +78,7 @@ def test_outputs_past_length_are_zero(subject, data):
     statement="with per-sample lengths, sample b's outputs for t < lengths[b] and its h_n equal "
     "a run on that sample alone, cut to its length: h_n holds the state at its own last step",
     reference="nn.GRU on a PackedSequence: h_n is each sequence's state after its last element",
-    requires=("layer", "lengths"),
+    requires=("layer", "lengths", "unidirectional"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -189,7 +189,9 @@ def test_wrong_shapes_rejected(subject, data):
         attempts.append((f"h0 with batch 1 for a batch of {spec.batch}", x, h0[:, :1]))
         attempts.append((f"h0 with hidden size {spec.hidden_size + 1} (the instance has {spec.hidden_size})",
                          x, np.concatenate([h0, h0[..., :1]], axis=-1)))
-        if not subject.is_cell:  # a cell never sees h0 whole: the suite's unroller indexes it
+        # A cell never sees h0 whole (the suite's unroller indexes it), nor does an
+        # implementation taking one shared state (it is handed slot 0).
+        if not subject.is_cell and not subject.capabilities.h0_shared:
             attempts.append((f"h0 with {h0.shape[0] + 1} layer*direction slots (should be {h0.shape[0]})",
                              x, np.concatenate([h0, h0[:1]], axis=0)))
     accepted = []
