@@ -62,7 +62,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "gru-conformance-benchmarks/1"
+from conformance.results import BENCHMARKS_SCHEMA as SCHEMA, read_benchmarks  # noqa: F401 - re-exported
+
 REFERENCE = "torch.nn.GRU"
 MODES = ("forward", "forward+backward")
 ELEMENTWISE_FLOPS_PER_UNIT = 17
@@ -302,13 +303,6 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_benchmarks(path: str | Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text())
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a benchmarks file of schema {SCHEMA!r} (got {data.get('schema')!r})")
-    return data
-
-
 def table(section: dict[str, Any]) -> str:
     """Plain-text table of a benchmarks section (printed by the command)."""
     lines = [f"{'config':<22} {'mode':<17} {'implementation':<22} {'median':>10} {'x nn.GRU':>9} {'GFLOP/s':>8} {'eff.':>6}"]
@@ -349,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"benchmarks: {out}")
     results = Path(args.results)
     if results.is_file():
-        from conformance.fleet import render
+        from conformance.merging import render
         from conformance.results import read_results, write_results
 
         data = read_results(results)

@@ -24,7 +24,8 @@ import jinja2
 from conformance.catalogue import FAMILIES
 from conformance.conventions import CONVENTIONS
 from conformance.outcome import root_cause
-from conformance.repro import snippet
+from conformance.results import BENCHMARKS_SCHEMA
+from conformance.snippets import snippet
 
 #: status -> (symbol, short label for the scoreboard, css class, what it means)
 STATUS: dict[str, tuple[str, str, str, str]] = {
@@ -475,13 +476,12 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
     }
 
 
-BENCHMARK_SCHEMA = "gru-conformance-benchmarks/1"
 
 
 def _benchmarks(section: Any) -> dict[str, Any] | None:
     """Timings grouped by configuration, when the section has the known schema
     (anything else is shown as it is)."""
-    if not isinstance(section, dict) or section.get("schema") != BENCHMARK_SCHEMA:
+    if not isinstance(section, dict) or section.get("schema") != BENCHMARKS_SCHEMA:
         return None
     results = [r for r in section.get("results") or [] if isinstance(r, dict)]
     configs = []

@@ -5,23 +5,23 @@ Every failure in the HTML report comes with a snippet that calls
 generated case from its spec (sizes, dtype, seed...), runs it, and prints how
 far the result is from the float64 oracle (for the variant the adapter claims)
 and from ``torch.nn.GRU`` in float64, where the first difference appears
-(time step, batch element, unit) and the largest state magnitude.
+(time step, batch element, unit) and the largest state magnitude. It runs the
+implementation in this process, so a debugger can step into it.
 
     >>> from conformance.repro import reproduce
     >>> reproduce("doc000-cell", {"steps": 1, "batch": 1, "input_size": 1, "hidden_size": 1,
     ...                           "with_h0": False}, check_id="equations.step")  # doctest: +SKIP
 
-``snippet`` writes that call as copy-pasteable Python for the report.
+``conformance.snippets`` writes that call as copy-pasteable Python for the report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the report imports this module for ``snippet`` without loading torch
+if TYPE_CHECKING:  # torch is imported only when a case is reproduced
     from conformance.cases import CaseSpec
     from conformance.subject import Subject
 
@@ -232,38 +232,3 @@ def reproduce(
     if show:
         print(found)
     return found
-
-
-def _literal(value: Any) -> str:
-    """``value`` (from JSON) as a Python literal; anything else becomes a string literal."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return repr(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_literal(str(k))}: {_literal(v)}" for k, v in value.items()) + "}"
-    return repr(str(value))
-
-
-def snippet(impl: str, case: dict[str, Any], check_id: str | None = None) -> str:
-    """Copy-pasteable Python that reproduces ``case`` for ``impl`` from the repository root.
-    Every value is written as a Python literal, so nothing in a name or a message can
-    break out of its string."""
-    items = [f"{_literal(str(k))}: {_literal(v)}" for k, v in case.items()]
-    lines, current = [], ""
-    for item in items:
-        if current and len(current) + len(item) > 72:
-            lines.append(current.rstrip())
-            current = ""
-        current += item + ", "
-    if current:
-        lines.append(current.rstrip().rstrip(","))
-    body = "\n".join(f"     {line}" for line in lines)
-    call = ["from conformance.repro import reproduce", "", "reproduce(", f"    {_literal(impl)},",
-            "    {" + body.lstrip() + "},"]
-    if check_id is not None:
-        call.append(f"    check_id={_literal(check_id)},")
-    call.append(")")
-    return "\n".join(call) + "\n"

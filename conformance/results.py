@@ -41,6 +41,8 @@ from conformance.outcome import FAILING, Outcome
 from conformance.tolerances import tolerances_json
 
 SCHEMA = "gru-conformance-results/1"
+#: The benchmarks section's schema (``tox -e bench``, ``conformance.bench``).
+BENCHMARKS_SCHEMA = "gru-conformance-benchmarks/1"
 
 def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "",
                     update: str = "pytorch") -> str:
@@ -173,6 +175,14 @@ def read_results(path: str | Path) -> dict[str, Any]:
     data = json.loads(Path(path).read_text())
     if data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a results file of schema {SCHEMA!r} (got {data.get('schema')!r})")
+    return data
+
+
+def read_benchmarks(path: str | Path) -> dict[str, Any]:
+    data = json.loads(Path(path).read_text())
+    if data.get("schema") != BENCHMARKS_SCHEMA:
+        raise ValueError(f"{path}: not a benchmarks file of schema {BENCHMARKS_SCHEMA!r} "
+                         f"(got {data.get('schema')!r})")
     return data
 
 
