@@ -211,11 +211,11 @@ def reference_runner(config: BenchConfig, mode: str) -> Callable[[], Any]:
 
     from conformance.cases import DTYPES
 
+    from conformance.reference import torch_gru
+
     case = _case(config)
     dtype = DTYPES[config.dtype]
-    gru = torch.nn.GRU(config.input_size, config.hidden_size, num_layers=config.num_layers,
-                       bidirectional=config.bidirectional, dtype=dtype)
-    gru.load_state_dict(case.params.tensors(dtype))
+    gru = torch_gru(case.params, dtype)
     x = torch.tensor(case.x, dtype=dtype)
     h0 = torch.tensor(case.h0, dtype=dtype)
     return _timed(lambda: gru(x, h0), mode, x)

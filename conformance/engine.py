@@ -72,7 +72,7 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
 
         overrides["max_examples"] = sweep_examples(overrides.get("max_examples", settings.default.max_examples))
     start = time.perf_counter()
-    subject.begin_check(check_id, time_limit)
+    subject.begin_check(CHECKS[check_id], time_limit)
     try:
         outcome, lost = _attempt(fn, subject, overrides)
         # Known failures (no shrinking) stop at their first failure; a lost worker would only be lost again.

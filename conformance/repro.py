@@ -181,7 +181,7 @@ def reproduce(
     from conformance.catalogue import CHECKS, load_all
     from conformance.compare import max_abs_error
     from conformance.loading import load_subject
-    from conformance.oracle import gru_forward
+    from conformance.reference import torch_reference
     from conformance.subject import AdapterError, Subject
     from conformance.tolerances import tolerance
 
@@ -215,18 +215,15 @@ def reproduce(
                 _first_divergence(result.output, oracle.output, found.tolerance, "output", ("t", "b", "unit"))
                 or _first_divergence(result.h_n, oracle.h_n, found.tolerance, "h_n", ("layer*dir", "b", "unit"))
             )
-            from conformance.checks.test_equations import torch_reference
-
             want_output, want_h_n = torch_reference(materialized)
             found.error_vs_torch = max(max_abs_error(result.output, want_output),
                                        max_abs_error(result.h_n, want_h_n))
             if subject.is_cell or subject.capabilities.h0:
                 for t in range(spec.steps):
-                    h_prev = oracle.step_initial_state(t)
-                    want = gru_forward(materialized.x[t : t + 1], materialized.params, h_prev, reset=subject.reset)
+                    h_prev, want_output, want_h_n = oracle.teacher_forced(t)
                     got = subject.call(instance, materialized.x[t : t + 1], h_prev)
-                    found.step_errors.append(max(max_abs_error(got.output, want.output),
-                                                 max_abs_error(got.h_n, want.h_n)))
+                    found.step_errors.append(max(max_abs_error(got.output, want_output),
+                                                 max_abs_error(got.h_n, want_h_n)))
     except AdapterError as exc:
         found.error = str(exc)
     if show:

@@ -22,9 +22,11 @@ import numpy as np
 
 from conformance.adapter import AdapterInfo, Capabilities, GRUConfig, _Adapter
 from conformance.cases import DTYPES, Case, CaseSpec, dtype_name
+from conformance.catalogue import Check
 from conformance.compare import NOT_RETURNED, NotReturned
 from conformance.conventions import RESETS, UPDATES, complement_grads, complement_params
 from conformance.params import CanonicalParams
+from conformance.tolerances import Tolerance, tolerance
 
 
 class AdapterError(Exception):
@@ -280,8 +282,10 @@ class Subject:
         self.current_spec: CaseSpec | None = None
         #: Process-wide state the implementation changed: [{"text", "restored", "check"}].
         self.state_changes: list[dict[str, Any]] = []
-        #: The check now running (state changes and output are filed under it).
+        #: The check now running (state changes and output are filed under it), and its
+        #: metadata when the engine runs a catalogued check.
         self.current_check = ""
+        self.check: Check | None = None
         #: Checks in a row that lost the implementation's process, and the last cause.
         self.lost_in_a_row = 0
         self.last_loss = ""
@@ -400,14 +404,26 @@ class Subject:
         return [v for v, ok in ((False, caps.time_major), (True, caps.batch_first)) if ok]
 
     # Measurements -----------------------------------------------------------
-    def record_error(self, check_id: str, dtype: str, error: float, tolerance: Any = None) -> None:
-        """Keep the largest error a check saw per dtype (shown against the tolerance)."""
-        per_dtype = self.measurements.setdefault(check_id, {}).setdefault("max_error", {})
+    def tolerance(self, dtype: str) -> Tolerance:
+        """The running check's own tolerance for ``dtype``: the kind its metadata declares."""
+        kind = self.check.tolerance if self.check is not None else None
+        if kind is None:
+            raise RuntimeError(f"the running check ({self.current_check or 'none'}) declares no tolerance")
+        return tolerance(dtype, kind)
+
+    def measured(self, check_id: str | None = None) -> dict[str, Any]:
+        """The measurements of ``check_id`` (default: the running check), to add to."""
+        return self.measurements.setdefault(check_id or self.current_check, {})
+
+    def record_error(self, dtype: str, error: float, *, check_id: str | None = None) -> None:
+        """Keep the largest error the running check (or ``check_id``) saw per dtype, shown
+        against its tolerance."""
+        per_dtype = self.measured(check_id).setdefault("max_error", {})
         if not np.isfinite(error) or error > per_dtype.get(dtype, -1.0):
             per_dtype[dtype] = float(error)
 
-    def record(self, check_id: str, key: str, value: Any) -> None:
-        self.measurements.setdefault(check_id, {})[key] = value
+    def record(self, key: str, value: Any, *, check_id: str | None = None) -> None:
+        self.measured(check_id)[key] = value
 
     # The channel ----------------------------------------------------------------
     def _note_state(self, answer: dict[str, Any], during: str = "") -> None:
@@ -645,9 +661,11 @@ class Subject:
         return grads
 
     # Checks ------------------------------------------------------------------------
-    def begin_check(self, check_id: str, seconds: float | None = None) -> None:
-        """A check starts: changes and output are filed under it; ``seconds`` bounds it."""
-        self.current_check = check_id
+    def begin_check(self, check: Check | str, seconds: float | None = None) -> None:
+        """A check starts (its metadata, or a name for work outside the catalogue): changes,
+        output and measurements are filed under it; ``seconds`` bounds it."""
+        self.check = check if isinstance(check, Check) else None
+        self.current_check = check.id if isinstance(check, Check) else check
         self.backend.begin(seconds)
 
     def checkpoint(self) -> None:
@@ -666,7 +684,7 @@ class Subject:
         them back), then what the implementation printed during the check."""
         self.checkpoint()
         printed = self.backend.end()
-        self.current_check = ""
+        self.current_check, self.check = "", None
         return printed
 
     def close(self) -> None:

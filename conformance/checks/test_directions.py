@@ -3,7 +3,6 @@ what the reverse direction computes."""
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +10,6 @@ from conformance.catalogue import check
 from conformance.compare import assert_close
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
-from conformance.tolerances import tolerance
 
 
 @check(
@@ -28,7 +26,7 @@ def test_last_output_is_forward_final_state(subject, data):
     result = subject.run_case(spec.materialize())
     hidden, dirs = spec.hidden_size, spec.num_directions
     last_layer = result.h_n.reshape(spec.num_layers, dirs, spec.batch, hidden)[-1]
-    assert_close(result.output[-1, :, :hidden], last_layer[0], tolerance(spec.dtype, "self"),
+    assert_close(result.output[-1, :, :hidden], last_layer[0], subject.tolerance(spec.dtype),
                  what="output[-1, :, :H]", call=result.call, case=spec,
                  should="the last layer's forward final state in h_n")
 
@@ -48,7 +46,7 @@ def test_first_output_is_backward_final_state(subject, data):
     result = subject.run_case(spec.materialize())
     hidden = spec.hidden_size
     last_layer = result.h_n.reshape(spec.num_layers, 2, spec.batch, hidden)[-1]
-    assert_close(result.output[0, :, hidden:], last_layer[1], tolerance(spec.dtype, "self"),
+    assert_close(result.output[0, :, hidden:], last_layer[1], subject.tolerance(spec.dtype),
                  what="output[0, :, H:]", call=result.call, case=spec,
                  should="the last layer's backward final state in h_n")
 
@@ -74,7 +72,7 @@ def test_reverse_is_flipped_forward(subject, data):
     h0 = None if case.h0 is None else case.h0[1:2]
     flipped = subject.call(instance, case.x[::-1].copy(), h0)
     hidden = spec.hidden_size
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(both.output[:, :, hidden:], flipped.output[::-1], tol, what="output[:, :, H:]",
                  call=both.call, case=spec, should="a forward run on the flipped sequence, flipped back")
     assert_close(both.h_n[1], flipped.h_n[0], tol, what="h_n[1]", call=both.call, case=spec,
@@ -101,7 +99,7 @@ def test_sizes_directions(subject, data):
         case = spec.materialize()
         both = subject.run_case(case)
         hidden = spec.hidden_size
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         last_layer = both.h_n.reshape(spec.num_layers, 2, spec.batch, hidden)[-1]
         assert_close(both.output[-1, :, :hidden], last_layer[0], tol, what="output[-1, :, :H]",
                      call=both.call, case=spec, should="the last layer's forward final state in h_n")

@@ -24,7 +24,6 @@ from conformance.compare import assert_close, fail
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case, sequence_lengths
 from conformance.subject import AdapterError
-from conformance.tolerances import tolerance
 
 
 def _draw_varlen(data, subject, **constraints):
@@ -38,7 +37,7 @@ def _compare_with_truncated(subject, spec, lengths, halves: str) -> None:
     case = spec.materialize()
     instance = subject.instantiate(case)
     packed = subject.call(instance, case.x, case.h0, lengths=lengths)
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     for b, length in enumerate(lengths):
         h0 = None if case.h0 is None else case.h0[:, b : b + 1]
         alone = subject.call(instance, case.x[:length, b : b + 1], h0)
@@ -122,7 +121,7 @@ def test_non_contiguous_inputs(subject, data):
     contiguous = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed)
     strided = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed, strides="strided")
     call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
                  case=spec, should="the output for contiguous inputs")
     assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,
@@ -260,7 +259,7 @@ def test_sizes_each_sample_stops_at_its_length(subject, data):
         case = spec.materialize()
         instance = subject.instantiate(case)
         packed = subject.call(instance, case.x, case.h0, lengths=lengths)
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         shown = f"lengths[{spec.batch - 1}]={lengths[-1]}" if spec.batch > 8 else f"lengths={lengths}"
         for b in sorted({0, spec.batch - 1}):
             length = lengths[b]
@@ -297,7 +296,7 @@ def test_sizes_non_contiguous(subject, data):
         contiguous = subject.call(instance, case.x, case.h0, seed=spec.seed)
         strided = subject.call(instance, case.x, case.h0, seed=spec.seed, strides="strided")
         call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
                      case=spec, should="the output for contiguous inputs")
         assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,
