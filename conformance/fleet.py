@@ -362,14 +362,14 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     elif message:  # partial results: what was graded is kept, the verdict says it did not finish
         data["complete"] = False
         for impl in data["implementations"]:
-            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"], message
+            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"].text, message
     for impl in data["implementations"]:
         impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
         impl.setdefault("source", sub.spec)
         memory = "" if impl["verdict"] == "error" else _memory_failure({"implementations": [impl]})
         if memory:
             message = f"ran out of memory ({limits}) in {memory}"
-            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"], message
+            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"].text, message
         impl["grading"] = {
             "spec": sub.spec, "exit_code": code, "seconds": seconds, "timed_out": timed_out,
             "time_limit_s": time_limit, "memory_limit_mb": memory_mb,

@@ -114,7 +114,7 @@ def implementation_record(
         "adapter": vars(info) if info is not None else None,
         "claimed_variant": claimed.description if claimed is not None else "",
         "verdict": verdict,
-        "verdict_text": VERDICTS[verdict],
+        "verdict_text": VERDICTS[verdict].text,
         "score": score(checks),
         "load_error": load_error,
         "checks": {cid: o.to_json() for cid, o in checks.items()},
