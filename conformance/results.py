@@ -81,7 +81,7 @@ def environment(profile: str = "", seed: Any = None, isolation: dict[str, Any] |
         "machine": platform.machine(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hypothesis_profile": profile,
-        "hypothesis_seed": "derandomized" if seed is None else seed,
+        "hypothesis_seed": "fixed per check" if seed is None else seed,
         "command": " ".join(sys.argv),
         # Where the implementations ran: conformance.sandbox.Sandbox.describe (or IN_PROCESS).
         "isolation": isolation or {},

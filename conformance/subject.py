@@ -383,9 +383,17 @@ class Subject:
         return [v for v, ok in ((False, caps.unidirectional), (True, caps.bidirectional)) if ok]
 
     def fitted(self, spec: CaseSpec) -> CaseSpec:
-        """A fixed case made to fit the claims: a direction and layout claimed, no biases for
-        an implementation without, equal h0 slots for one taking a shared initial state."""
+        """A fixed case made to fit the claims: a direction, layout and dtype claimed, one
+        layer for an implementation of one, no h0 for one that takes none, no biases for one
+        without, equal h0 slots for one taking a shared initial state."""
         caps = self.capabilities
+        if spec.num_layers > 1 and not caps.multi_layer:
+            spec = spec.with_(num_layers=1)
+        if spec.with_h0 and not (self.is_cell or caps.h0):
+            spec = spec.with_(with_h0=False)
+        claimed = self.dtypes(("float64", "float32", "float16", "bfloat16"))
+        if claimed and spec.dtype not in claimed:
+            spec = spec.with_(dtype=claimed[0])
         if spec.bidirectional not in self.directions():
             spec = spec.with_(bidirectional=self.directions()[0])
         if spec.batch_first not in self.layouts():
