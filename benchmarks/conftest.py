@@ -47,7 +47,7 @@ def skip(impl: str, config_name: str, mode: str, reason: str) -> None:
 def describe(benchmark: Any, kind: str, config_name: str, mode: str, impl: str = "") -> None:
     benchmark.group = f"{config_name} {mode}"
     benchmark.extra_info.update(kind=kind, impl=impl, config=config_name, mode=mode,
-                                config_spec=bench.CONFIGS[config_name].to_json())
+                                config_spec=bench.CONFIGS[config_name].describe())
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict) -> None:

@@ -69,6 +69,16 @@ class Capabilities:
     #: Builds without bias tensors when ``GRUConfig.bias`` is False (``nn.GRU(bias=False)``):
     #: cases without bias are then drawn, whose canonical parameters have no bias tensors.
     bias_free: bool = False
+    #: Has biases at all; False: none (every case is drawn with bias=False, as for nn.GRU(bias=False)).
+    biases: bool = True
+    #: Runs one direction; with ``bidirectional=True`` and this False: bidirectional only.
+    unidirectional: bool = True
+    #: Takes one initial state (B, H) for every layer and direction instead of (L*D, B, H)
+    #: (``run`` then receives that (B, H) tensor, or None).
+    h0_shared: bool = False
+    #: What ``run`` returns (layer adapters): "both" (output, h_n); "output", the output
+    #: sequence only; or "state", the final state h_n only (a bare tensor, or a pair with None).
+    returns: str = "both"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

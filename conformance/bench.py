@@ -58,29 +58,31 @@ import json
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "gru-conformance-benchmarks/1"
+import torch
+
+from conformance.cases import DTYPES, CaseSpec
+from conformance.reference import torch_gru
+from conformance.results import BENCHMARKS_SCHEMA as SCHEMA
+
 REFERENCE = "torch.nn.GRU"
 MODES = ("forward", "forward+backward")
 ELEMENTWISE_FLOPS_PER_UNIT = 17
 
 
-@dataclass(frozen=True)
-class BenchConfig:
-    steps: int
-    batch: int
-    input_size: int
-    hidden_size: int
-    num_layers: int = 1
-    bidirectional: bool = False
-    dtype: str = "float32"
+#: The benchmark configuration fields of the results JSON (the rest of a case is fixed).
+CONFIG_FIELDS = ("steps", "batch", "input_size", "hidden_size", "num_layers", "bidirectional", "dtype")
 
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
+
+@dataclass(frozen=True)
+class BenchConfig(CaseSpec):
+    """One timed configuration: a case like the checks' (same generator, one fixed seed),
+    with the FLOPs that time stands for."""
+
+    seed: int = 20240601
 
     def layer_input_size(self, layer: int) -> int:
         return self.input_size if layer == 0 else self.num_directions * self.hidden_size
@@ -96,9 +98,11 @@ class BenchConfig:
     def matmul_shape(self) -> tuple[int, int, int]:
         return (self.steps * self.batch, self.input_size + self.hidden_size, 3 * self.hidden_size)
 
-    def to_json(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
+        """The configuration as the benchmarks JSON holds it."""
         m, k, n = self.matmul_shape()
-        return {**asdict(self), "flops": {mode: self.flops(mode) for mode in MODES},
+        return {**{name: getattr(self, name) for name in CONFIG_FIELDS},
+                "flops": {mode: self.flops(mode) for mode in MODES},
                 "matmul": {"shape": [m, k, n], "flops": 2 * m * k * n}}
 
 
@@ -130,8 +134,6 @@ def unsupported(subject: Any, config: BenchConfig, mode: str) -> str | None:
 
 def _step_loop(adapter: Any, cells: dict[tuple[int, int], Any], x: Any, h0: Any, layers: int, directions: int):
     """A cell unrolled as a user would: no per-step bookkeeping, so the cell is what is timed."""
-    import torch
-
     inputs, finals = x, []
     for layer in range(layers):
         halves = []
@@ -149,16 +151,10 @@ def _step_loop(adapter: Any, cells: dict[tuple[int, int], Any], x: Any, h0: Any,
 
 
 def _case(config: BenchConfig, batch_first: bool = False, with_h0: bool = True) -> Any:
-    from conformance.cases import CaseSpec
-
-    return CaseSpec(config.steps, config.batch, config.input_size, config.hidden_size,
-                    config.num_layers, config.bidirectional, batch_first, config.dtype,
-                    seed=20240601, with_h0=with_h0).materialize()
+    return config.with_(batch_first=batch_first, with_h0=with_h0).materialize()
 
 
 def _timed(call: Callable[[], tuple[Any, Any]], mode: str, x: Any) -> Callable[[], Any]:
-    import torch
-
     if mode == "forward":
         def forward() -> Any:
             with torch.no_grad():
@@ -181,8 +177,6 @@ def subject_runner(subject: Any, config: BenchConfig, mode: str) -> Callable[[],
 
     White-box adapters get the same parameters as the reference; cells are
     unrolled by a plain loop. Raises what the implementation raises."""
-    import torch
-
     caps = subject.capabilities
     batch_first = not subject.is_cell and not caps.time_major
     with_h0 = subject.is_cell or caps.h0
@@ -206,24 +200,15 @@ def subject_runner(subject: Any, config: BenchConfig, mode: str) -> Callable[[],
 
 def reference_runner(config: BenchConfig, mode: str) -> Callable[[], Any]:
     """``torch.nn.GRU`` on the same case (time-major, with h0)."""
-    import torch
-
-    from conformance.cases import DTYPES
-
     case = _case(config)
     dtype = DTYPES[config.dtype]
-    gru = torch.nn.GRU(config.input_size, config.hidden_size, num_layers=config.num_layers,
-                       bidirectional=config.bidirectional, dtype=dtype)
-    gru.load_state_dict(case.params.tensors(dtype))
+    gru = torch_gru(case.params, dtype)
     x = torch.tensor(case.x, dtype=dtype)
     h0 = torch.tensor(case.h0, dtype=dtype)
     return _timed(lambda: gru(x, h0), mode, x)
 
 
 def matmul_runner(config: BenchConfig) -> Callable[[], Any]:
-    import torch
-
-    from conformance.cases import DTYPES
 
     m, k, n = config.matmul_shape()
     gen = torch.Generator().manual_seed(0)
@@ -235,8 +220,6 @@ def matmul_runner(config: BenchConfig) -> Callable[[], Any]:
 # Summarising pytest-benchmark's JSON -------------------------------------------------
 def environment() -> dict[str, Any]:
     import numpy
-    import torch
-
     try:
         from importlib.metadata import version
 
@@ -302,13 +285,6 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_benchmarks(path: str | Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text())
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a benchmarks file of schema {SCHEMA!r} (got {data.get('schema')!r})")
-    return data
-
-
 def table(section: dict[str, Any]) -> str:
     """Plain-text table of a benchmarks section (printed by the command)."""
     lines = [f"{'config':<22} {'mode':<17} {'implementation':<22} {'median':>10} {'x nn.GRU':>9} {'GFLOP/s':>8} {'eff.':>6}"]
@@ -349,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"benchmarks: {out}")
     results = Path(args.results)
     if results.is_file():
-        from conformance.fleet import render
+        from conformance.merging import render
         from conformance.results import read_results, write_results
 
         data = read_results(results)

@@ -53,6 +53,9 @@ class CaseSpec:
     bias: bool = True
     #: nn.GRU's ``dropout`` the instance is built with (inactive in eval mode).
     dropout: float = 0.0
+    #: One initial state for every layer and direction: h0's slots are all equal (for
+    #: implementations claiming ``h0_shared``).
+    h0_shared: bool = False
 
     def __repr__(self) -> str:
         defaults = CaseSpec(0, 0, 0, 0)
@@ -116,6 +119,8 @@ class Case:
         self.x = rng.normal(0.0, spec.input_scale, (spec.steps, spec.batch, spec.input_size))
         h0_shape = (spec.num_layers * spec.num_directions, spec.batch, spec.hidden_size)
         h0 = rng.uniform(-1.0, 1.0, h0_shape)  # drawn always, so x and params do not depend on with_h0
+        if spec.h0_shared:
+            h0 = np.broadcast_to(h0[:1], h0_shape).copy()
         self.h0: np.ndarray | None = h0 if spec.with_h0 else None
         self._oracle_runs: dict[str, OracleRun] = {}
 

@@ -47,6 +47,13 @@ REQUIREMENTS: dict[str, str] = {
     "parameter_grads": "the adapter has no grads method, so the implementation's parameter "
     "gradients cannot be read in canonical layout",
     "lengths": "the implementation does not claim variable-length input (PackedSequence or lengths)",
+    "unidirectional": "the implementation claims bidirectional only, and this check needs a single direction",
+    "h0_full": "the implementation takes one shared initial state, and this check hands it a state per "
+    "layer and direction (its own h_n fed back)",
+    "per_slot_h0": "the implementation takes one shared initial state and is bidirectional only, so no case "
+    "has a single state slot to hand it the oracle's own state",
+    "output": "the implementation returns only its final state, and this check reads the output sequence",
+    "h_n": "the implementation returns only its output sequence, and this check reads the final state",
     "cpu": "the implementation does not claim the cpu device",
     "cuda": "the implementation does not claim the cuda device, or no CUDA device is present",
     "mps": "the implementation does not claim the mps device, or no MPS device is present",
@@ -155,6 +162,11 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "autograd": caps.autograd,
         "parameter_grads": subject.has_grads,
         "lengths": caps.lengths,
+        "unidirectional": caps.unidirectional,
+        "h0_full": not caps.h0_shared,
+        "per_slot_h0": not caps.h0_shared or caps.unidirectional,
+        "output": caps.returns != "state",
+        "h_n": caps.returns != "output",
     }
     for requirement in meta.requires:
         if requirement in DYNAMIC_REQUIREMENTS:

@@ -14,14 +14,6 @@ from pathlib import Path
 import conformance.checks as checks_package
 
 
-def _render(data: dict, html: Path) -> Path | None:
-    try:
-        from conformance.report import render_html
-    except ImportError:  # the HTML report is optional for grading
-        return None
-    return render_html(data, html)
-
-
 def grade(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
@@ -84,23 +76,24 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
 
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     code = int(pytest.main(argv + extra))
+    from conformance.merging import render
     from conformance.results import read_results
 
     if results.is_file() and not args.no_html:
-        html = _render(read_results(results), Path(args.html))
+        html = render(read_results(results), Path(args.html))
         if html is not None:
             print(f"report: {html}")
     return code
 
 
 def report(args: argparse.Namespace) -> int:
-    from conformance.fleet import FleetError, merge
+    from conformance.merging import MergeError, merge
 
     # Files, folders of results files and glob patterns: this is also the merge
     # step of a fleet (``grade-folder``) run on one or many machines.
     try:
         _, html = merge(args.results, json_out=args.json, html=Path(args.output), benchmarks=args.benchmarks)
-    except (FleetError, OSError, ValueError) as exc:
+    except (MergeError, OSError, ValueError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     if html is None:

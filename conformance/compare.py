@@ -11,6 +11,27 @@ from conformance.cases import CaseSpec
 from conformance.tolerances import Tolerance
 
 
+class NotReturned:
+    """A result the implementation does not return, as it claims (``Capabilities.returns``):
+    any part of it is itself, and a comparison with it is not made."""
+
+    shape: tuple[int, ...] = ()
+
+    def __getitem__(self, index: Any) -> "NotReturned":
+        return self
+
+    def __repr__(self) -> str:
+        return "NOT_RETURNED"
+
+
+NOT_RETURNED = NotReturned()
+
+
+def returned(*values: Any) -> list[Any]:
+    """The values that were returned (those that are not ``NOT_RETURNED``)."""
+    return [v for v in values if not isinstance(v, NotReturned)]
+
+
 class CheckFailure(AssertionError):
     """A check's statement does not hold. Carries the case and the measured error."""
 
@@ -56,8 +77,8 @@ def max_abs_error(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def assert_close(
-    got: np.ndarray,
-    want: np.ndarray,
+    got: np.ndarray | NotReturned,
+    want: np.ndarray | NotReturned,
     tol: Tolerance,
     *,
     what: str,
@@ -66,7 +87,12 @@ def assert_close(
     should: str = "",
 ) -> float:
     """Raise ``CheckFailure`` unless |got - want| <= atol + rtol*|want| everywhere.
-    Returns the largest absolute error (for the report's error-vs-tolerance table)."""
+    Returns the largest absolute error (for the report's error-vs-tolerance table).
+
+    ``got`` (or ``want``) ``NOT_RETURNED``: a result the implementation does not return, as
+    it claims (``Capabilities.returns``); nothing is compared."""
+    if isinstance(got, NotReturned) or isinstance(want, NotReturned):
+        return 0.0
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     if got.shape != want.shape:

@@ -55,15 +55,31 @@ CONVENTIONS: dict[tuple[str, str], Convention] = {
         "Wikipedia, dm-haiku)"),
 }
 
-#: Verdict id -> its text, the conformant ones from the conventions.
-VERDICTS: dict[str, str] = {
-    **{c.verdict: f"conformant to {c.name}" for c in CONVENTIONS.values()},
-    "consistent": "no violation found (black-box only: the adapter gives no weight access)",
-    "nonconformant": "nonconformant",
-    "error": "could not be graded",
+@dataclass(frozen=True)
+class Verdict:
+    """What a graded implementation is called, in every place that shows it."""
+
+    id: str
+    text: str
+    #: "pass", "consistent", "fail" or "error": how reports colour it.
+    kind: str
+    #: Sort order on the scoreboard, worst first.
+    rank: int
+    #: The scoreboard's short label.
+    short: str
+
+
+#: Verdict id -> the verdict, the conformant ones from the conventions.
+VERDICTS: dict[str, Verdict] = {
+    "error": Verdict("error", "could not be graded", "error", 0, "not graded (error)"),
+    "nonconformant": Verdict("nonconformant", "nonconformant", "fail", 1, "nonconformant"),
+    "consistent": Verdict("consistent", "no violation found (black-box only: the adapter gives no weight access)",
+                          "consistent", 2, "consistent (black-box)"),
+    **{c.verdict: Verdict(c.verdict, f"conformant to {c.name}", "pass", 3, f"conformant ({c.short})")
+       for c in CONVENTIONS.values()},
 }
 #: Verdicts that pass (grade-folder's exit status, the registry's expectations).
-PASSING = tuple(c.verdict for c in CONVENTIONS.values()) + ("consistent",)
+PASSING = tuple(v.id for v in VERDICTS.values() if v.kind in ("pass", "consistent"))
 
 
 def convention(reset: str, update: str = "pytorch") -> Convention | None:

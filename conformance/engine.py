@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from hypothesis import Phase, settings
 
-from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, ordered_ids, unmet_requirement
+from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, check_of, load_all, ordered_ids, unmet_requirement
 from conformance.outcome import FAILING, Outcome, classify, merge
 from conformance.strategies import SIZE_FIELDS, sizes_at_least
 from conformance.subject import Subject
@@ -19,19 +20,34 @@ from conformance.subject import Subject
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
+def check_seed(check_id: str) -> int:
+    """The seed a check draws its cases from: fixed by the check's id, so that editing a
+    check's code (hypothesis' own derandomized seed hashes the source) does not change
+    which cases it draws; ``--hypothesis-seed`` varies it."""
+    from hypothesis import core
+
+    given = core.global_force_seed
+    return zlib.crc32(check_id.encode() if given is None else f"{check_id}:{given}".encode())
+
+
 @contextlib.contextmanager
 def hypothesis_overrides(fn: Any, **changes: Any) -> Iterator[None]:
-    """Temporarily change one @given test's settings (e.g. no shrinking for known failures)."""
-    if not changes or not hasattr(fn, "_hypothesis_internal_use_settings"):
-        yield  # nothing to change, or a check that draws no examples
+    """Run one @given check with its own seed (``check_seed``) and, temporarily, changed
+    settings (e.g. no shrinking for known failures)."""
+    if not hasattr(fn, "_hypothesis_internal_use_settings"):
+        yield  # a check that draws no examples
         return
-    attr = "_hypothesis_internal_use_settings"
-    original = getattr(fn, attr)
-    setattr(fn, attr, settings(original, **changes))
+    saved = {name: getattr(fn, name) for name in ("_hypothesis_internal_use_settings", "_hypothesis_internal_use_seed")}
+    meta = check_of(fn)
+    if meta is not None and saved["_hypothesis_internal_use_seed"] is None:
+        fn._hypothesis_internal_use_seed = check_seed(meta.id)
+    if changes:
+        fn._hypothesis_internal_use_settings = settings(saved["_hypothesis_internal_use_settings"], **changes)
     try:
         yield
     finally:
-        setattr(fn, attr, original)
+        for name, value in saved.items():
+            setattr(fn, name, value)
 
 
 #: After this many checks in a row that each lost the implementation's process (it died
@@ -72,7 +88,7 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
 
         overrides["max_examples"] = sweep_examples(overrides.get("max_examples", settings.default.max_examples))
     start = time.perf_counter()
-    subject.begin_check(check_id, time_limit)
+    subject.begin_check(CHECKS[check_id], time_limit)
     try:
         outcome, lost = _attempt(fn, subject, overrides)
         # Known failures (no shrinking) stop at their first failure; a lost worker would only be lost again.

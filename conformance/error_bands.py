@@ -22,7 +22,6 @@ import torch
 from conformance.cases import CaseSpec
 from conformance.grads import implementation_gradients
 from conformance.loading import load_subject
-from conformance.oracle import gru_forward
 from conformance.sizes import AXES, SWEEP_LAYERS, SWEEP_MAX
 from conformance.reference_autograd import LossWeights, reference_gradients
 from conformance.strategies import MAX_BATCH, MAX_LAYERS, MAX_SIZE, MAX_STEPS
@@ -67,10 +66,9 @@ def forward_errors(subject: Subject, spec: CaseSpec, max_step_checks: int | None
     sequence = max(np.abs(got.output - want.output).max(), np.abs(got.h_n - want.h_n).max())
     step = 0.0
     for t in range(spec.steps if max_step_checks is None else min(spec.steps, max_step_checks)):
-        h_prev = want.step_initial_state(t)
-        one = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
+        h_prev, want_output, want_h_n = want.teacher_forced(t)
         got_t = subject.call(instance, case.x[t : t + 1], h_prev)
-        step = max(step, np.abs(got_t.output - one.output).max(), np.abs(got_t.h_n - one.h_n).max())
+        step = max(step, np.abs(got_t.output - want_output).max(), np.abs(got_t.h_n - want_h_n).max())
     return float(step), float(sequence)
 
 

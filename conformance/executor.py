@@ -83,6 +83,8 @@ def _describe_value(value: Any) -> dict[str, Any]:
     """A returned value as plain data: its kind, dtype, device, shape and float64 values."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
         value = torch.from_numpy(np.ascontiguousarray(value))
+    if value is None:
+        return {"kind": "none"}  # not returned (Capabilities.returns)
     if not isinstance(value, torch.Tensor):
         return {"kind": type(value).__name__}
     info: dict[str, Any] = {
@@ -130,6 +132,7 @@ class Executor:
         self.guard = guard or StateGuard()
         self.is_cell = isinstance(adapter, CellAdapter)
         self.load_takes_config = _takes_config(adapter.load)
+        self.caps = adapter.capabilities
 
     # Dispatch --------------------------------------------------------------------
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -304,15 +307,32 @@ class Executor:
                 raise AdapterFailure("variable-length batches are graded on layer adapters only", "protocol")
             return self._unroll(built, x, h0)
         adapter: LayerAdapter = self.adapter  # type: ignore[assignment]
+        if h0 is not None and self.caps.h0_shared:
+            h0 = h0[0]  # one state for every layer and direction (the cases make the slots equal)
         if lengths is not None:
             return self._invoke_lengths(built, x, h0, torch.as_tensor(list(lengths), dtype=torch.int64))
         try:
             returned = adapter.run(built.impl, x, h0)
         except Exception as exc:  # noqa: BLE001
             raise AdapterFailure(f"run raised {_text(exc)}", "run") from None
+        output, h_n = self._pair(returned)
+        return output, h_n, []
+
+    def _pair(self, returned: Any) -> tuple[Any, Any]:
+        """What ``run`` returned as (output, h_n); an implementation returning only one of
+        them (``Capabilities.returns``) gets None for the other."""
+        returns = self.caps.returns
+        if returns != "both" and not isinstance(returned, (tuple, list)):
+            return (returned, None) if returns == "output" else (None, returned)
         if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-            raise AdapterFailure(f"run returned {type(returned).__name__}, but should return (output, h_n)", "run")
-        return returned[0], returned[1], []
+            shape = "(output, h_n)" if returns == "both" else f"its {returns} (or a pair with None)"
+            raise AdapterFailure(f"run returned {type(returned).__name__}, but should return {shape}", "run")
+        output, h_n = returned
+        if returns == "output":
+            h_n = None
+        elif returns == "state":
+            output = None
+        return output, h_n
 
     def _invoke_lengths(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None,
                         lengths: torch.Tensor) -> tuple[Any, Any, list[str]]:
@@ -330,9 +350,7 @@ class Executor:
                 returned = adapter.run(built.impl, packed, h0)
         except Exception as exc:  # noqa: BLE001
             raise AdapterFailure(f"run raised {_text(exc)}", "run") from None
-        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-            raise AdapterFailure(f"run returned {type(returned).__name__}, but should return (output, h_n)", "run")
-        output, h_n = returned
+        output, h_n = self._pair(returned)
         if isinstance(output, PackedSequence):
             total = x.shape[1] if batch_first else x.shape[0]
             try:
@@ -394,8 +412,8 @@ class Executor:
             raise AdapterFailure("backward without a call made with grad", "protocol")
         terms = []
         for key in ("output", "h_n"):
-            value, upstream = pending[key], request[f"{key}_grad"]
-            if isinstance(value, torch.Tensor) and value.requires_grad:
+            value, upstream = pending[key], request.get(f"{key}_grad")
+            if isinstance(value, torch.Tensor) and value.requires_grad and upstream is not None:
                 # In float64, as the reference gradients' loss is (conformance.reference_autograd).
                 weights = torch.tensor(upstream, dtype=torch.float64, device=value.device).reshape(value.shape)
                 terms.append((value.to(torch.float64) * weights).sum())

@@ -45,7 +45,6 @@ Each implementation record of a fleet run carries a ``grading`` object::
 from __future__ import annotations
 
 import ast
-import glob
 import json
 import os
 import re
@@ -363,14 +362,14 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     elif message:  # partial results: what was graded is kept, the verdict says it did not finish
         data["complete"] = False
         for impl in data["implementations"]:
-            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"], message
+            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"].text, message
     for impl in data["implementations"]:
         impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
         impl.setdefault("source", sub.spec)
         memory = "" if impl["verdict"] == "error" else _memory_failure({"implementations": [impl]})
         if memory:
             message = f"ran out of memory ({limits}) in {memory}"
-            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"], message
+            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"].text, message
         impl["grading"] = {
             "spec": sub.spec, "exit_code": code, "seconds": seconds, "timed_out": timed_out,
             "time_limit_s": time_limit, "memory_limit_mb": memory_mb,
@@ -399,68 +398,6 @@ def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
                 if progress is not None:
                     progress(graded, len(done), len(subs))
     return [done[s.id] for s in subs]
-
-
-# Merging -----------------------------------------------------------------------
-def results_paths(inputs: Iterable[str]) -> list[Path]:
-    """Files, folders (their ``*.json`` results files, sorted) and glob patterns -> results files.
-
-    JSON files of another kind inside a folder (benchmarks, say) are left out;
-    a file named explicitly must be a results file."""
-    from conformance.results import SCHEMA
-
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            for candidate in sorted(path.glob("*.json")):
-                try:
-                    if json.loads(candidate.read_text()).get("schema") == SCHEMA:
-                        paths.append(candidate)
-                except (OSError, ValueError, AttributeError):
-                    continue
-        elif any(ch in item for ch in "*?["):
-            matched = sorted(glob.glob(item))
-            if not matched:
-                raise FleetError(f"{item}: matches no file")
-            paths += [Path(m) for m in matched]
-        elif path.is_file():
-            paths.append(path)
-        else:
-            raise FleetError(f"{item}: no such file or folder")
-    if not paths:
-        raise FleetError(f"no results files in {', '.join(inputs)}")
-    return paths
-
-
-def merge(inputs: Iterable[str], *, json_out: str | Path | None = None, html: str | Path | None = None,
-          benchmarks: str | Path | None = None) -> tuple[dict[str, Any], Path | None]:
-    """One scoreboard from many results files (and optionally a benchmarks file)."""
-    from conformance.results import merge_results, read_results, write_results
-
-    files = [read_results(p) for p in results_paths(inputs)]
-    data = merge_results(files)
-    if benchmarks is not None:
-        from conformance.bench import read_benchmarks
-
-        data["benchmarks"] = read_benchmarks(benchmarks)
-    else:  # a section one of the inputs carries (the last wins, like repeated ids)
-        sections = [f["benchmarks"] for f in files if f.get("benchmarks")]
-        data.pop("benchmarks", None)
-        if sections:
-            data["benchmarks"] = sections[-1]
-    if json_out is not None:
-        write_results(data, json_out)
-    rendered = render(data, Path(html)) if html is not None else None
-    return data, rendered
-
-
-def render(data: dict[str, Any], html: Path) -> Path | None:
-    try:
-        from conformance.report import render_html
-    except ImportError:  # the HTML report is optional
-        return None
-    return render_html(data, html)
 
 
 # Command line ----------------------------------------------------------------------
@@ -514,6 +451,8 @@ def run(args: Any, extra: Sequence[str] = ()) -> int:
     graded = grade_all(subs, folder, jobs=args.jobs, progress=progress, time_limit=args.time_limit,
                        memory_mb=args.memory_mb or None, profile=args.profile, extra=list(extra))
     if not args.no_merge:
+        from conformance.merging import merge
+
         _, html = merge([str(g.results) for g in graded], json_out=out / "results.json", html=out / "index.html")
         print(f"results: {out / 'results.json'}" + (f"\nreport: {html}" if html else ""))
     from conformance.conventions import PASSING

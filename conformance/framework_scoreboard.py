@@ -26,14 +26,15 @@ from typing import Any
 import jinja2
 
 from conformance.catalogue import FAMILIES
+from conformance.conventions import VERDICTS
 
 #: Status rank, worst first: a cell takes the worst status of its checks.
 _RANK = ["error", "fail", "blocked", "xfail", "xpass", "warn", "pass", "not_applicable"]
 _CSS = {"error": "error", "fail": "fail", "blocked": "blocked", "xfail": "fail", "xpass": "warn",
         "warn": "warn", "pass": "pass", "not_applicable": "na", None: "missing"}
 
-#: Convention column -> (what the claim is read from, the checks that test it).
-CONVENTIONS: list[tuple[str, str, tuple[str, ...]]] = [
+#: Claim column -> (what the claim is read from, the checks that test it).
+CLAIM_COLUMNS: list[tuple[str, str, tuple[str, ...]]] = [
     ("equations", "the variant claimed: reset applied after (PyTorch) or before the recurrent matmul",
      ("equations.step", "equations.sequence", "equations.torch-reference")),
     ("layout", "input layouts claimed: time-major (T, B, I), batch-first (B, T, I), unbatched (T, I)",
@@ -46,6 +47,11 @@ CONVENTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("dtypes", "dtypes claimed, each graded against the float64 oracle with its own tolerance",
      ("precision.float64", "precision.float32", "precision.float16", "precision.bfloat16", "contract.dtype")),
 ]
+
+
+def _verdict_css(verdict: str) -> str:
+    kind = VERDICTS[verdict].kind if verdict in VERDICTS else "fail"
+    return {"consistent": "warn"}.get(kind, kind)
 
 
 def _worst(statuses: list[str]) -> str | None:
@@ -121,10 +127,9 @@ def scoreboard_view(data: dict[str, Any]) -> dict[str, Any]:
             "document": impl.get("document", ""),
             "notes": (impl.get("adapter") or {}).get("notes", ""),
             "verdict": impl.get("verdict_text", impl.get("verdict", "")),
-            "verdict_css": {"nonconformant": "fail", "error": "error", "consistent": "warn"}.get(
-                impl.get("verdict", ""), "pass"),
+            "verdict_css": _verdict_css(impl.get("verdict", "")),
             "score": impl.get("score", {}),
-            "conventions": [_cell(claims[name], checks, ids) for name, _, ids in CONVENTIONS],
+            "conventions": [_cell(claims[name], checks, ids) for name, _, ids in CLAIM_COLUMNS],
             "families": [_family(checks, catalogue, f) for f in families],
             "findings": _findings(impl),
             "load_error": impl.get("load_error", ""),
@@ -134,7 +139,7 @@ def scoreboard_view(data: dict[str, Any]) -> dict[str, Any]:
     env = data.get("environment", {})
     return {
         "rows": rows,
-        "conventions": [(name, what) for name, what, _ in CONVENTIONS],
+        "conventions": [(name, what) for name, what, _ in CLAIM_COLUMNS],
         "families": [(f, FAMILIES[f]) for f in families],
         "lanes": lanes,
         "stamp": [(k, env.get(k, "")) for k in ("python", "torch", "numpy", "hypothesis", "platform", "date")],

@@ -18,9 +18,33 @@ from typing import Any
 
 import numpy as np
 
-from conformance.compare import fail
+from conformance.compare import NotReturned, fail
 from conformance.reference_autograd import LossWeights
 from conformance.subject import Instance, Subject
+
+
+def loss_weights(subject: Subject, spec: Any) -> LossWeights:
+    """The generated loss's weights for ``spec``, without the term of a result the
+    implementation does not return (``Capabilities.returns``): the reference gradients
+    are then those of the loss it can be asked about."""
+    weights = LossWeights.for_case(spec)
+    returns = subject.capabilities.returns
+    if returns == "output":
+        return LossWeights(weights.output, np.zeros_like(weights.h_n))
+    if returns == "state":
+        return LossWeights(np.zeros_like(weights.output), weights.h_n)
+    return weights
+
+
+def as_claimed(subject: Subject, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Reference gradients as the implementation can give them: with one initial state
+    shared by every slot (``h0_shared``) the gradient reaches that one state, the sum of
+    the slots' gradients, and the worker hands it slot 0 (the other slots get none)."""
+    if not subject.capabilities.h0_shared or "h0" not in reference:
+        return reference
+    shared = np.zeros_like(reference["h0"])
+    shared[0] = reference["h0"].sum(axis=0)
+    return {**reference, "h0": shared}
 
 
 def initial_state(case: Any, with_h0: bool) -> np.ndarray | None:
@@ -79,7 +103,7 @@ def finite_differences(subject: Subject, instance: Instance, case: Any, *, with_
         u = rng.normal(size=value.shape)
         directions[name] = u / max(np.linalg.norm(u), 1e-300)
     first = subject.call(instance, x, h0)
-    outputs = {"output": first.output, "h_n": first.h_n}
+    outputs = {k: v for k, v in (("output", first.output), ("h_n", first.h_n)) if not isinstance(v, NotReturned)}
     upstream = {}
     for name, value in outputs.items():
         v = rng.normal(size=value.shape)
@@ -92,12 +116,12 @@ def finite_differences(subject: Subject, instance: Instance, case: Any, *, with_
         result = subject.read(instance, returned)
         call = result.call
         for what, value in (("output", returned.output), ("h_n", returned.h_n)):
-            if not value.requires_grad:
+            if what in outputs and not value.requires_grad:
                 fail(f"{what} does not require grad: it is detached from the autograd graph, but should "
                      f"carry gradients back to x and h0", call=call, case=case.spec)
         zeros = {k: np.zeros_like(v) for k, v in outputs.items()}
         weights = {**zeros, out_name: upstream[out_name]}
-        grads = subject.backward(instance, returned, weights["output"], weights["h_n"])
+        grads = subject.backward(instance, returned, weights.get("output"), weights.get("h_n"))
         for in_name in inputs:
             analytical[(in_name, out_name)] = float(np.sum(grads[in_name] * directions[in_name]))
     # Central differences of the forward pass along u, once per input.

@@ -17,9 +17,11 @@ import importlib.metadata
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from conformance.entry import Entry
 
 #: Installed packages register adapters under this entry-point group.
 ENTRY_POINT_GROUP = "gru_conformance.adapters"
@@ -27,22 +29,6 @@ ENTRY_POINT_GROUP = "gru_conformance.adapters"
 
 class AdapterLoadError(Exception):
     """An implementation could not be found or is not a usable adapter."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One registered implementation (``implementations/registry.py``).
-
-    ``expected_failures`` says what the suite must find, check id -> why: the
-    self-tests hold the suite to it, and ``--check-expectations`` grades against it.
-    """
-
-    id: str
-    adapter: str
-    description: str
-    document: str = ""
-    expected_failures: dict[str, str] = field(default_factory=dict)
-    #: Checks expected not applicable are not listed: applicability follows from the claims.
 
 
 def registry() -> list[Entry]:

@@ -106,6 +106,12 @@ class OracleRun:
         """All layers' and directions' states at time t, shaped like h_n."""
         return np.stack([states[t] for directions in self.states for states in directions])
 
+    def teacher_forced(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step t on its own, from the oracle's own previous states (teacher forcing): the h0
+        to give a length-1 run on ``x[t:t+1]``, and the output (1, B, D*H) and h_n (L*D, B, H)
+        it should return. Errors of earlier steps cannot accumulate into it."""
+        return self.step_initial_state(t), self.output[t : t + 1], self.step_state(t)
+
 
 def gru_forward(
     x: np.ndarray,
@@ -150,3 +156,16 @@ def gru_forward(
         ]
     ) if steps else h0.copy()
     return OracleRun(output=layer_input, h_n=h_n, states=all_states, h0=h0)
+
+
+def teacher_forced_steps(
+    run: OracleRun, x: np.ndarray, params: CanonicalParams, *, reset: Reset = "after", takes_h0: bool = True,
+) -> list[tuple[int, np.ndarray | None, np.ndarray, np.ndarray]]:
+    """The single steps a step-by-step comparison makes, as (t, h0 to give, output, h_n it
+    should return): every t from the oracle's own previous states, or, for an implementation
+    that takes no h0 (``takes_h0`` False), x[0:1] alone from zeros, the only state it can be given."""
+    if takes_h0:
+        return [(t, *run.teacher_forced(t)) for t in range(run.output.shape[0])]
+    alone = gru_forward(x[:1], params, None, reset=reset)
+    return [(0, None, alone.output, alone.h_n)]
+

@@ -419,6 +419,9 @@ class GradingSession:
     def _diagnosis_note(self, subject: Subject, info: Any) -> str:
         if info is not None and not info.white_box:
             return diagnosis.BLACK_BOX_NOTE
+        claims = SimpleNamespace(**info.capabilities) if info is not None else None
+        if claims is not None and diagnosis.unsupported_claims(claims):
+            return diagnosis.unsupported_claims(claims)
         if not self.diagnose:
             return "not diagnosed: grading ran with --no-diagnosis"
         return "not diagnosed: none of its checks ran"

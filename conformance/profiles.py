@@ -1,4 +1,5 @@
-"""Hypothesis profiles. Grading is derandomized and keeps no example database:
+"""Hypothesis profiles. Grading is reproducible (derandomized here, and seeded per check id
+by ``conformance.engine``) and keeps no example database:
 implementations share one test function, so a database would replay one
 implementation's counterexample on another.
 

@@ -165,10 +165,10 @@ def reference_gradients(
 
 def torch_gru_gradients(case, weights: LossWeights, *, with_h0: bool = True) -> dict[str, np.ndarray]:
     """The same gradients from ``torch.nn.GRU`` in float64 (reset-after only)."""
+    from conformance.reference import torch_gru
+
     spec = case.spec
-    gru = torch.nn.GRU(spec.input_size, spec.hidden_size, spec.num_layers,
-                       bidirectional=spec.bidirectional, bias=spec.bias, dtype=torch.float64)
-    gru.load_state_dict(case.params.tensors(torch.float64))
+    gru = torch_gru(case.params)
     x = torch.tensor(case.x, dtype=torch.float64, requires_grad=True)
     h0 = None
     if with_h0:

@@ -22,9 +22,10 @@ from typing import Any
 import jinja2
 
 from conformance.catalogue import FAMILIES
-from conformance.conventions import CONVENTIONS
+from conformance.conventions import CONVENTIONS, VERDICTS
 from conformance.outcome import root_cause
-from conformance.repro import snippet
+from conformance.results import BENCHMARKS_SCHEMA
+from conformance.snippets import snippet
 
 #: status -> (symbol, short label for the scoreboard, css class, what it means)
 STATUS: dict[str, tuple[str, str, str, str]] = {
@@ -38,14 +39,6 @@ STATUS: dict[str, tuple[str, str, str, str]] = {
     "not_applicable": ("\u2013", "n/a", "na", "not applicable: the implementation does not claim what it needs"),
 }
 NOT_RUN = ("\u00b7", "not run", "missing", "not graded in this run")
-
-#: verdict -> css class, sort rank (worst first), short label for the scoreboard
-VERDICTS: dict[str, tuple[str, int, str]] = {
-    "error": ("error", 0, "not graded (error)"),
-    "nonconformant": ("fail", 1, "nonconformant"),
-    "consistent": ("consistent", 2, "consistent (black-box)"),
-    **{c.verdict: ("pass", 3, f"conformant ({c.short})") for c in CONVENTIONS.values()},
-}
 
 #: Statuses explained in an implementation's detail section.
 ATTENTION = ("fail", "error", "xfail", "xpass", "warn")
@@ -433,8 +426,9 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
             not_applicable.setdefault(outcome.get("message") or "no reason given", []).append(col["id"])
 
     verdict = impl.get("verdict", "")
-    verdict_css, verdict_rank, verdict_short = VERDICTS.get(
-        verdict, ("unknown", 1, impl.get("verdict_text") or verdict or "unknown"))
+    known = VERDICTS.get(verdict)
+    verdict_css, verdict_rank, verdict_short = ((known.kind, known.rank, known.short) if known else
+                                                ("unknown", 1, impl.get("verdict_text") or verdict or "unknown"))
     score = impl.get("score") or {}
     passed, applicable = score.get("passed", 0), score.get("applicable", 0)
     adapter = impl.get("adapter") or None
@@ -475,13 +469,12 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
     }
 
 
-BENCHMARK_SCHEMA = "gru-conformance-benchmarks/1"
 
 
 def _benchmarks(section: Any) -> dict[str, Any] | None:
     """Timings grouped by configuration, when the section has the known schema
     (anything else is shown as it is)."""
-    if not isinstance(section, dict) or section.get("schema") != BENCHMARK_SCHEMA:
+    if not isinstance(section, dict) or section.get("schema") != BENCHMARKS_SCHEMA:
         return None
     results = [r for r in section.get("results") or [] if isinstance(r, dict)]
     configs = []

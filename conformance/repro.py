@@ -5,23 +5,23 @@ Every failure in the HTML report comes with a snippet that calls
 generated case from its spec (sizes, dtype, seed...), runs it, and prints how
 far the result is from the float64 oracle (for the variant the adapter claims)
 and from ``torch.nn.GRU`` in float64, where the first difference appears
-(time step, batch element, unit) and the largest state magnitude.
+(time step, batch element, unit) and the largest state magnitude. It runs the
+implementation in this process, so a debugger can step into it.
 
     >>> from conformance.repro import reproduce
     >>> reproduce("doc000-cell", {"steps": 1, "batch": 1, "input_size": 1, "hidden_size": 1,
     ...                           "with_h0": False}, check_id="equations.step")  # doctest: +SKIP
 
-``snippet`` writes that call as copy-pasteable Python for the report.
+``conformance.snippets`` writes that call as copy-pasteable Python for the report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the report imports this module for ``snippet`` without loading torch
+if TYPE_CHECKING:  # torch is imported only when a case is reproduced
     from conformance.cases import CaseSpec
     from conformance.subject import Subject
 
@@ -181,7 +181,7 @@ def reproduce(
     from conformance.catalogue import CHECKS, load_all
     from conformance.compare import max_abs_error
     from conformance.loading import load_subject
-    from conformance.oracle import gru_forward
+    from conformance.reference import torch_reference
     from conformance.subject import AdapterError, Subject
     from conformance.tolerances import tolerance
 
@@ -215,55 +215,17 @@ def reproduce(
                 _first_divergence(result.output, oracle.output, found.tolerance, "output", ("t", "b", "unit"))
                 or _first_divergence(result.h_n, oracle.h_n, found.tolerance, "h_n", ("layer*dir", "b", "unit"))
             )
-            from conformance.checks.test_equations import torch_reference
-
             want_output, want_h_n = torch_reference(materialized)
             found.error_vs_torch = max(max_abs_error(result.output, want_output),
                                        max_abs_error(result.h_n, want_h_n))
             if subject.is_cell or subject.capabilities.h0:
                 for t in range(spec.steps):
-                    h_prev = oracle.step_initial_state(t)
-                    want = gru_forward(materialized.x[t : t + 1], materialized.params, h_prev, reset=subject.reset)
+                    h_prev, want_output, want_h_n = oracle.teacher_forced(t)
                     got = subject.call(instance, materialized.x[t : t + 1], h_prev)
-                    found.step_errors.append(max(max_abs_error(got.output, want.output),
-                                                 max_abs_error(got.h_n, want.h_n)))
+                    found.step_errors.append(max(max_abs_error(got.output, want_output),
+                                                 max_abs_error(got.h_n, want_h_n)))
     except AdapterError as exc:
         found.error = str(exc)
     if show:
         print(found)
     return found
-
-
-def _literal(value: Any) -> str:
-    """``value`` (from JSON) as a Python literal; anything else becomes a string literal."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return repr(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_literal(str(k))}: {_literal(v)}" for k, v in value.items()) + "}"
-    return repr(str(value))
-
-
-def snippet(impl: str, case: dict[str, Any], check_id: str | None = None) -> str:
-    """Copy-pasteable Python that reproduces ``case`` for ``impl`` from the repository root.
-    Every value is written as a Python literal, so nothing in a name or a message can
-    break out of its string."""
-    items = [f"{_literal(str(k))}: {_literal(v)}" for k, v in case.items()]
-    lines, current = [], ""
-    for item in items:
-        if current and len(current) + len(item) > 72:
-            lines.append(current.rstrip())
-            current = ""
-        current += item + ", "
-    if current:
-        lines.append(current.rstrip().rstrip(","))
-    body = "\n".join(f"     {line}" for line in lines)
-    call = ["from conformance.repro import reproduce", "", "reproduce(", f"    {_literal(impl)},",
-            "    {" + body.lstrip() + "},"]
-    if check_id is not None:
-        call.append(f"    check_id={_literal(check_id)},")
-    call.append(")")
-    return "\n".join(call) + "\n"

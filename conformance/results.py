@@ -41,6 +41,8 @@ from conformance.outcome import FAILING, Outcome
 from conformance.tolerances import tolerances_json
 
 SCHEMA = "gru-conformance-results/1"
+#: The benchmarks section's schema (``tox -e bench``, ``conformance.bench``).
+BENCHMARKS_SCHEMA = "gru-conformance-benchmarks/1"
 
 def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "",
                     update: str = "pytorch") -> str:
@@ -79,7 +81,7 @@ def environment(profile: str = "", seed: Any = None, isolation: dict[str, Any] |
         "machine": platform.machine(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hypothesis_profile": profile,
-        "hypothesis_seed": "derandomized" if seed is None else seed,
+        "hypothesis_seed": "fixed per check" if seed is None else seed,
         "command": " ".join(sys.argv),
         # Where the implementations ran: conformance.sandbox.Sandbox.describe (or IN_PROCESS).
         "isolation": isolation or {},
@@ -112,7 +114,7 @@ def implementation_record(
         "adapter": vars(info) if info is not None else None,
         "claimed_variant": claimed.description if claimed is not None else "",
         "verdict": verdict,
-        "verdict_text": VERDICTS[verdict],
+        "verdict_text": VERDICTS[verdict].text,
         "score": score(checks),
         "load_error": load_error,
         "checks": {cid: o.to_json() for cid, o in checks.items()},
@@ -173,6 +175,14 @@ def read_results(path: str | Path) -> dict[str, Any]:
     data = json.loads(Path(path).read_text())
     if data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a results file of schema {SCHEMA!r} (got {data.get('schema')!r})")
+    return data
+
+
+def read_benchmarks(path: str | Path) -> dict[str, Any]:
+    data = json.loads(Path(path).read_text())
+    if data.get("schema") != BENCHMARKS_SCHEMA:
+        raise ValueError(f"{path}: not a benchmarks file of schema {BENCHMARKS_SCHEMA!r} "
+                         f"(got {data.get('schema')!r})")
     return data
 
 

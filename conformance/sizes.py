@@ -8,9 +8,10 @@ width and wrong past it, so the ordinary checks' cases (T <= 6, B <= 4, I and
 H <= 5) cannot see them.
 
 A *sweep* example draws one small case (``conformance.strategies``) and one size
-per axis, T, B, I and H, each in [1, 131] (131 is a prime past 128: it is no
-multiple of any tile width up to 130, so every tiling leaves a partial tile and
-every chunking a boundary). The check then runs one case per axis: the small
+per axis, T, B, I and H, each in [1, 131], most often a prime between 64 and 131
+(``PAST_TILES``): a prime is no multiple of any smaller width, so every tiling
+narrower than it leaves a partial tile and every chunking a boundary; 131, past
+128, does so for every width up to 130. Uniform sizes would seldom reach those. The check then runs one case per axis: the small
 case with that axis set to its drawn size. One large axis at a time keeps a
 case cheap (the oracle steps through T in NumPy; a large B, I and H at once
 would cost a hundred times more) while each example reaches every axis.
@@ -36,6 +37,12 @@ from conformance.strategies import draw_case
 
 #: The largest size drawn on each axis: a prime past 128, the widest tile the sweep aims at.
 SWEEP_MAX = 131
+#: Primes past 64: each leaves a partial tile of every width up to 64 (131: up to 130).
+PAST_TILES = (67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131)
+#: One axis' size: any size, a prime past the tiles, or 131 itself, a third of the time
+#: each. Any size comes first: hypothesis shrinks toward the first branch, so a failure
+#: still ends at the smallest size that shows it.
+SWEEP_SIZES = st.one_of(st.integers(1, SWEEP_MAX), st.sampled_from(PAST_TILES), st.just(SWEEP_MAX))
 #: The axes swept, in the order they are run, with the names the report uses.
 AXES: dict[str, str] = {"steps": "T", "batch": "B", "input_size": "I", "hidden_size": "H"}
 #: Layers in sweep cases (layer k > 0 reads D*H inputs, so H reaches the input width too).
@@ -80,7 +87,7 @@ def draw_sweep(data: Any, subject: Any, **constraints: Any) -> Sweep:
     constraints.setdefault("with_h0", True if takes_h0 else False)
     constraints.setdefault("max_layers", SWEEP_LAYERS)
     base = draw_case(data, subject, **constraints)
-    sizes = {axis: data.draw(st.integers(1, SWEEP_MAX), label=f"{AXES[axis]} (size sweep)") for axis in axes}
+    sizes = {axis: data.draw(SWEEP_SIZES, label=f"{AXES[axis]} (size sweep)") for axis in axes}
     dtypes = None
     claimed = subject.dtypes(tuple(in_turn)) if in_turn else []
     if claimed:

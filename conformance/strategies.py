@@ -75,7 +75,7 @@ def case_specs(
     ``None`` means "any the subject supports"."""
     caps = subject.capabilities
     if bidirectional is None:
-        bidirectional = draw(st.booleans()) if caps.bidirectional else False
+        bidirectional = draw(st.sampled_from(subject.directions()))
     if num_layers is None:
         num_layers = draw(st.integers(1, max_layers)) if caps.multi_layer else 1
     claimed = subject.dtypes(dtypes)
@@ -100,7 +100,9 @@ def case_specs(
     if bias is None:
         # Drawn last, and only for adapters claiming bias_free, so that the cases every
         # other adapter gets are unchanged; the simplest case (what shrinking goes to) has bias.
-        bias = not draw(st.booleans()) if caps.bias_free else True
+        bias = not draw(st.booleans()) if caps.bias_free and caps.biases else caps.biases
+    if caps.h0_shared and with_h0:
+        spec = spec.with_(h0_shared=True)
     return spec.with_(bias=bias) if not bias else spec
 
 
@@ -113,6 +115,13 @@ def sequence_lengths(draw: Any, steps: int, batch: int) -> list[int]:
         short = draw(st.integers(0, batch - 1))
         lengths[short] = draw(st.integers(1, steps - 1))
     return lengths
+
+
+def per_slot_states(subject: Any) -> dict[str, Any]:
+    """Constraints for checks that hand the implementation the oracle's own state of each
+    layer and direction (teacher forcing): one slot for an implementation taking one shared
+    initial state (its requirement ``per_slot_h0`` keeps the bidirectional-only ones out)."""
+    return {"num_layers": 1, "bidirectional": False} if subject.capabilities.h0_shared else {}
 
 
 def draw_case(data: Any, subject: Any, **constraints: Any) -> CaseSpec:

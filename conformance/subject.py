@@ -22,8 +22,11 @@ import numpy as np
 
 from conformance.adapter import AdapterInfo, Capabilities, GRUConfig, _Adapter
 from conformance.cases import DTYPES, Case, CaseSpec, dtype_name
+from conformance.catalogue import Check
+from conformance.compare import NOT_RETURNED, NotReturned
 from conformance.conventions import RESETS, UPDATES, complement_grads, complement_params
 from conformance.params import CanonicalParams
+from conformance.tolerances import Tolerance, tolerance
 
 
 class AdapterError(Exception):
@@ -134,8 +137,10 @@ class Returned:
 class Result:
     """What one call returned, read into time-major float64 arrays."""
 
-    output: np.ndarray  # (T, B, D*H), or (T, D*H) unbatched
-    h_n: np.ndarray  # (L*D, B, H), or (L*D, H) unbatched
+    #: (T, B, D*H), or (T, D*H) unbatched; ``NOT_RETURNED`` when the implementation does not return it.
+    output: Any
+    #: (L*D, B, H), or (L*D, H) unbatched; ``NOT_RETURNED`` when the implementation does not return it.
+    h_n: Any
     call: str
     returned: Returned
     #: Shapes that differed from nn.GRU's but could be read (same number of elements).
@@ -155,6 +160,10 @@ MAX_NAME = 200
 MAX_NOTES = 4000
 MAX_MESSAGE = 4000
 MAX_STATE_TEXT = 400
+
+
+#: What a layer adapter's ``run`` may return (``Capabilities.returns``).
+RETURNS = ("both", "output", "state")
 
 
 class Malformed(Exception):
@@ -204,6 +213,10 @@ def read_info(data: Any) -> AdapterInfo:
             if not isinstance(value, list) or not all(isinstance(v, str) and len(v) < 20 for v in value):
                 raise Malformed(f"devices {value!r}")
             checked[key] = list(value)
+        elif key == "returns":
+            if value not in RETURNS:
+                raise Malformed(f"returns {value!r} is not one of {', '.join(RETURNS)}")
+            checked[key] = value
         elif isinstance(value, bool):
             checked[key] = value
         else:
@@ -269,8 +282,10 @@ class Subject:
         self.current_spec: CaseSpec | None = None
         #: Process-wide state the implementation changed: [{"text", "restored", "check"}].
         self.state_changes: list[dict[str, Any]] = []
-        #: The check now running (state changes and output are filed under it).
+        #: The check now running (state changes and output are filed under it), and its
+        #: metadata when the engine runs a catalogued check.
         self.current_check = ""
+        self.check: Check | None = None
         #: Checks in a row that lost the implementation's process, and the last cause.
         self.lost_in_a_row = 0
         self.last_loss = ""
@@ -354,12 +369,40 @@ class Subject:
         caps = Capabilities(**data)
         if self.is_cell:
             caps = dataclasses.replace(caps, bidirectional=True, multi_layer=True, time_major=True,
-                                       batch_first=False, h0=True)  # unbatched: the cell's own claim
+                                       batch_first=False, h0=True, unidirectional=True, h0_shared=False,
+                                       returns="both")  # unbatched: the cell's own claim
         return caps
 
     def dtypes(self, allowed: tuple[str, ...] = ("float32", "float64")) -> list[str]:
         claimed = [dtype_name(d) for d in self.capabilities.dtypes]
         return [d for d in claimed if d in allowed]
+
+    def directions(self) -> list[bool]:
+        """Supported values of bidirectional."""
+        caps = self.capabilities
+        return [v for v, ok in ((False, caps.unidirectional), (True, caps.bidirectional)) if ok]
+
+    def fitted(self, spec: CaseSpec) -> CaseSpec:
+        """A fixed case made to fit the claims: a direction, layout and dtype claimed, one
+        layer for an implementation of one, no h0 for one that takes none, no biases for one
+        without, equal h0 slots for one taking a shared initial state."""
+        caps = self.capabilities
+        if spec.num_layers > 1 and not caps.multi_layer:
+            spec = spec.with_(num_layers=1)
+        if spec.with_h0 and not (self.is_cell or caps.h0):
+            spec = spec.with_(with_h0=False)
+        claimed = self.dtypes(("float64", "float32", "float16", "bfloat16"))
+        if claimed and spec.dtype not in claimed:
+            spec = spec.with_(dtype=claimed[0])
+        if spec.bidirectional not in self.directions():
+            spec = spec.with_(bidirectional=self.directions()[0])
+        if spec.batch_first not in self.layouts():
+            spec = spec.with_(batch_first=self.layouts()[0])
+        if not caps.biases:
+            spec = spec.with_(bias=False)
+        if caps.h0_shared and spec.with_h0:
+            spec = spec.with_(h0_shared=True)
+        return spec
 
     def layouts(self) -> list[bool]:
         """Supported values of batch_first."""
@@ -369,14 +412,26 @@ class Subject:
         return [v for v, ok in ((False, caps.time_major), (True, caps.batch_first)) if ok]
 
     # Measurements -----------------------------------------------------------
-    def record_error(self, check_id: str, dtype: str, error: float, tolerance: Any = None) -> None:
-        """Keep the largest error a check saw per dtype (shown against the tolerance)."""
-        per_dtype = self.measurements.setdefault(check_id, {}).setdefault("max_error", {})
+    def tolerance(self, dtype: str) -> Tolerance:
+        """The running check's own tolerance for ``dtype``: the kind its metadata declares."""
+        kind = self.check.tolerance if self.check is not None else None
+        if kind is None:
+            raise RuntimeError(f"the running check ({self.current_check or 'none'}) declares no tolerance")
+        return tolerance(dtype, kind)
+
+    def measured(self, check_id: str | None = None) -> dict[str, Any]:
+        """The measurements of ``check_id`` (default: the running check), to add to."""
+        return self.measurements.setdefault(check_id or self.current_check, {})
+
+    def record_error(self, dtype: str, error: float, *, check_id: str | None = None) -> None:
+        """Keep the largest error the running check (or ``check_id``) saw per dtype, shown
+        against its tolerance."""
+        per_dtype = self.measured(check_id).setdefault("max_error", {})
         if not np.isfinite(error) or error > per_dtype.get(dtype, -1.0):
             per_dtype[dtype] = float(error)
 
-    def record(self, check_id: str, key: str, value: Any) -> None:
-        self.measurements.setdefault(check_id, {})[key] = value
+    def record(self, key: str, value: Any, *, check_id: str | None = None) -> None:
+        self.measured(check_id)[key] = value
 
     # The channel ----------------------------------------------------------------
     def _note_state(self, answer: dict[str, Any], during: str = "") -> None:
@@ -523,9 +578,13 @@ class Subject:
         unbatched = returned.unbatched
         problems = list(returned.shape_problems)
         x_shape = returned.x_shape
+        given = {"both": ("output", "h_n"), "output": ("output",), "state": ("h_n",)}[self.capabilities.returns]
         for what, value in (("output", returned.output), ("h_n", returned.h_n)):
+            if value.kind == "none" and what not in given:
+                continue  # not returned, as claimed: comparisons of it are not made
             if value.kind != "tensor":
-                raise AdapterError(f"{what} is a {value.kind}, not a tensor", call)
+                kind = "None" if value.kind == "none" else f"a {value.kind}"
+                raise AdapterError(f"{what} is {kind}, not a tensor", call)
         batch_major = config.batch_first and not self.is_cell and not unbatched
         if unbatched:
             steps, batch = x_shape[0], None
@@ -541,8 +600,11 @@ class Subject:
             out_shape, hn_shape = (batch, steps, width), (states, batch, config.hidden_size)
         else:
             out_shape, hn_shape = (steps, batch, width), (states, batch, config.hidden_size)
-        arrays = []
+        arrays: list[Any] = []
         for what, value, shape in (("output", returned.output, out_shape), ("h_n", returned.h_n, hn_shape)):
+            if value.kind == "none":
+                arrays.append(NOT_RETURNED)
+                continue
             if value.shape != shape:
                 if int(np.prod(value.shape)) != int(np.prod(shape)):
                     raise AdapterError(f"{what} has shape {value.shape}, but should have shape {shape}", call)
@@ -552,7 +614,7 @@ class Subject:
                                    call)
             arrays.append(value.values.reshape(shape))
         out, hn = arrays
-        if batch_major:
+        if batch_major and not isinstance(out, NotReturned):
             out = out.transpose(1, 0, 2)
         return Result(out, hn, call, returned, problems)
 
@@ -565,7 +627,8 @@ class Subject:
         return self.call(self.instantiate(case), case.x, case.h0)
 
     # Gradients ----------------------------------------------------------------
-    def backward(self, instance: Instance, returned: Returned, output_grad: np.ndarray, h_n_grad: np.ndarray,
+    def backward(self, instance: Instance, returned: Returned, output_grad: np.ndarray | None,
+                 h_n_grad: np.ndarray | None,
                  *, parameters: bool = False) -> dict[str, np.ndarray]:
         """Back-propagate ``sum(output * output_grad) + sum(h_n * h_n_grad)`` (time-major
         upstream gradients) through the last call made with ``grad``; returns the
@@ -573,10 +636,13 @@ class Subject:
         ``parameters``, every canonical parameter the adapter's ``grads`` reads."""
         config = instance.config
         batch_major = config.batch_first and not self.is_cell
-        out_grad = output_grad.transpose(1, 0, 2) if batch_major else output_grad
-        message = {"op": "backward", "instance": instance.handle, "parameters": parameters,
-                   "output_grad": np.ascontiguousarray(out_grad).reshape(returned.output.shape),
-                   "h_n_grad": np.ascontiguousarray(h_n_grad).reshape(returned.h_n.shape)}
+        message: dict[str, Any] = {"op": "backward", "instance": instance.handle, "parameters": parameters,
+                                   "output_grad": None, "h_n_grad": None}
+        if output_grad is not None and returned.output.kind == "tensor":
+            out_grad = output_grad.transpose(1, 0, 2) if batch_major else output_grad
+            message["output_grad"] = np.ascontiguousarray(out_grad).reshape(returned.output.shape)
+        if h_n_grad is not None and returned.h_n.kind == "tensor":
+            message["h_n_grad"] = np.ascontiguousarray(h_n_grad).reshape(returned.h_n.shape)
         call = f"{returned.call}, then backward of the generated loss"
         answer = self._send(instance, message, call)
         grads: dict[str, np.ndarray] = {}
@@ -603,9 +669,11 @@ class Subject:
         return grads
 
     # Checks ------------------------------------------------------------------------
-    def begin_check(self, check_id: str, seconds: float | None = None) -> None:
-        """A check starts: changes and output are filed under it; ``seconds`` bounds it."""
-        self.current_check = check_id
+    def begin_check(self, check: Check | str, seconds: float | None = None) -> None:
+        """A check starts (its metadata, or a name for work outside the catalogue): changes,
+        output and measurements are filed under it; ``seconds`` bounds it."""
+        self.check = check if isinstance(check, Check) else None
+        self.current_check = check.id if isinstance(check, Check) else check
         self.backend.begin(seconds)
 
     def checkpoint(self) -> None:
@@ -624,7 +692,7 @@ class Subject:
         them back), then what the implementation printed during the check."""
         self.checkpoint()
         printed = self.backend.end()
-        self.current_check = ""
+        self.current_check, self.check = "", None
         return printed
 
     def close(self) -> None:

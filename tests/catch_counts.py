@@ -69,8 +69,8 @@ def counting(fn: Any) -> Iterator[dict[str, Any]]:
         return
     inner = fn.hypothesis.inner_test
 
-    # wraps() keeps the body's source and signature visible, so the derandomized
-    # seed (a digest of them) and hence the generated examples are grading's own.
+    # wraps() keeps the body's signature visible to hypothesis; the engine's seed per
+    # check id keeps the generated examples grading's own.
     @functools.wraps(inner)
     def counted(*args: Any, **kwargs: Any) -> Any:
         tally["calls"] += 1

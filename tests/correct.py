@@ -21,7 +21,7 @@ Each also claims autograd and reads its parameter gradients back in canonical la
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -304,6 +304,77 @@ class ComplementCell(CellAdapter):
         return cell(x, h)
 
 
+# --------------------------------------------------------------------------- claims of real code
+
+
+class _TorchGRU(LayerAdapter):
+    """nn.GRU, the base of the implementations below, each of which claims one thing real
+    code does differently (no biases, one direction only, a shared initial state, one result)."""
+
+    reset = "after"
+    bias = True
+    always_bidirectional = False
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, batch_first=True,
+                                dtypes=FLOATS, autograd=True)
+
+    def build(self, config: GRUConfig) -> nn.GRU:
+        return nn.GRU(config.input_size, config.hidden_size, config.num_layers, bias=self.bias,
+                      batch_first=config.batch_first,
+                      bidirectional=config.bidirectional or self.always_bidirectional, dtype=config.dtype)
+
+    def load(self, gru: nn.GRU, params: CanonicalParams) -> None:
+        gru.load_state_dict(params.tensors(gru.weight_ih_l0.dtype))
+
+    def run(self, gru, x, h0):
+        return gru(x, h0)
+
+    def grads(self, gru):
+        return {name: p.grad for name, p in gru.named_parameters()}
+
+
+class NoBiasGRU(_TorchGRU):
+    """nn.GRU(bias=False): it has no biases at all."""
+
+    bias = False
+    capabilities = replace(_TorchGRU.capabilities, biases=False)
+
+
+class BidirectionalOnlyGRU(_TorchGRU):
+    """Always bidirectional (an encoder that never runs one direction)."""
+
+    always_bidirectional = True
+    capabilities = replace(_TorchGRU.capabilities, unidirectional=False)
+
+
+class SharedH0GRU(_TorchGRU):
+    """Takes one initial state (B, H) and starts every layer and direction from it."""
+
+    capabilities = replace(_TorchGRU.capabilities, h0_shared=True)
+
+    def run(self, gru, x, h0):
+        if h0 is not None:
+            h0 = h0.unsqueeze(0).expand(gru.num_layers * (2 if gru.bidirectional else 1), *h0.shape).contiguous()
+        return gru(x, h0)
+
+
+class OutputOnlyGRU(_TorchGRU):
+    """Returns only the output sequence (a sequence-labelling encoder)."""
+
+    capabilities = replace(_TorchGRU.capabilities, returns="output")
+
+    def run(self, gru, x, h0):
+        return gru(x, h0)[0]
+
+
+class StateOnlyGRU(_TorchGRU):
+    """Returns only the final state h_n (a classifier's encoder)."""
+
+    capabilities = replace(_TorchGRU.capabilities, returns="state")
+
+    def run(self, gru, x, h0):
+        return gru(x, h0)[1]
+
+
 # --------------------------------------------------------------------------- catalogue
 
 
@@ -329,6 +400,11 @@ CORRECT: list[Correct] = [
             "the unmutated reference of tests/mutants.py as a cell, claiming everything it supports"),
     Correct("complement-cell", ComplementCell,
             "h' = (1 - u) h + u n with the update gate's weights and biases negated on load"),
+    Correct("no-bias-gru", NoBiasGRU, "nn.GRU(bias=False), claiming no biases"),
+    Correct("bidirectional-only-gru", BidirectionalOnlyGRU, "always bidirectional, claiming it"),
+    Correct("shared-h0-gru", SharedH0GRU, "one (B, H) initial state for every layer and direction"),
+    Correct("output-only-gru", OutputOnlyGRU, "returns only the output sequence"),
+    Correct("state-only-gru", StateOnlyGRU, "returns only the final state"),
 ]
 
 __all__ = ["CORRECT", "Correct"]

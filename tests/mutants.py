@@ -867,6 +867,19 @@ class LongChunkHalfStateGRU(ReferenceGRU):
         return torch.stack(outs), h
 
 
+class SharedH0FirstLayerGRU(ReferenceGRU):
+    """Takes one shared initial state (B, H) but starts only layer 0 from it: the deeper
+    layers start from zeros."""
+
+    def forward(self, x, h0=None, lengths=None):
+        if h0 is not None:
+            directions = self.config.num_directions
+            full = torch.zeros(self.config.num_layers * directions, *h0.shape, dtype=h0.dtype, device=h0.device)
+            full[:directions] = h0
+            h0 = full
+        return super().forward(x, h0, lengths)
+
+
 def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceLayer]:
     """A layer adapter for ``gru``; ``claims`` change the reference's capabilities."""
     return type(f"{gru.__name__}Layer", (ReferenceLayer,),
@@ -1138,6 +1151,23 @@ MUTANTS: list[Mutant] = [
        "no public GRU report: nn.GRU accepts any strides; BRIEF section 8 (thresholds)",
        "for I > 24, x and h0 are read through as_strided with row-major strides",
        {"inputs.sizes"}),
+    _m("no-biases-keeps-its-own", _layer(BiasIgnoredGRU, "claims no biases, keeps its own", biases=False),
+       "claims no biases but has them", "no public GRU report: a cell said to have no biases keeps a default init",
+       "claiming no biases, it adds randomly initialized biases of its own",
+       {"equations.step"}),
+    _m("bidirectional-only-reverse-forward", _layer(ReverseNotReversedGRU, "bidirectional only, reverse forward",
+                                                    unidirectional=False),
+       "reverse direction starts at the wrong end (in a bidirectional-only model)", "onnx-tensorflow#342",
+       "claiming bidirectional only, its backward half is a forward run with the reverse weights",
+       {"equations.sequence", "directions.backward-final-state"}),
+    _m("shared-h0-first-layer-only", _layer(SharedH0FirstLayerGRU, "shared h0 for layer 0 only", h0_shared=True),
+       "shared initial state not given to every layer", "no public GRU report: a shared h0 meant for every layer",
+       "one shared initial state starts layer 0; deeper layers start from zeros",
+       {"equations.sequence"}),
+    _m("state-only-wrong-end", _layer(HnWrongEndGRU, "returns h_n only, from output[-1]", returns="state"),
+       "h_n's backward slot holds the wrong end's state (returned alone)", "onnxruntime#4187, webnn#801",
+       "returning only h_n, its reverse slots hold the reverse state after one step",
+       {"equations.sequence"}),
     _m("bias-false-ignored", _layer(BiasIgnoredGRU, "bias=False ignored", bias_free=True),
        "bias=False accepted but ignored",
        "no public GRU report: nn.GRU(bias=False) has no bias tensors",
@@ -1239,7 +1269,7 @@ class Float32ZerosGRU(HnWrongEndGRU):
 
 #: Every contract check a crash at small sizes reaches: one bug, reported once (grouped).
 CRASH_REACHES = {"contract.output-shape", "contract.dtype", "contract.inputs-unchanged", "contract.deterministic",
-                 "contract.stateless", "contract.unbatched"}
+                 "contract.stateless", "contract.unbatched", "contract.dropout-eval"}
 
 MUTANTS += [
     _m("no-input-rz", _cell(NoInputRZGRU, "r, z without input"),

@@ -9,7 +9,7 @@ import torch
 
 from conformance import Capabilities, LayerAdapter, bench, loading
 from conformance.catalogue import load_all
-from conformance.results import build_results, environment, implementation_record, read_results
+from conformance.results import build_results, environment, implementation_record, read_benchmarks, read_results
 from conformance.subject import Subject
 
 SMALL_BIDI = bench.BenchConfig(steps=5, batch=3, input_size=4, hidden_size=6, num_layers=2, bidirectional=True)
@@ -73,13 +73,13 @@ def test_unsupported_names_the_missing_claim():
 
 def raw_entry(kind: str, config: str, mode: str, median: float, impl: str = "") -> dict:
     return {"extra_info": {"kind": kind, "impl": impl, "config": config, "mode": mode,
-                           "config_spec": bench.CONFIGS[config].to_json()},
+                           "config_spec": bench.CONFIGS[config].describe()},
             "stats": {"median": median, "min": median * 0.9, "mean": median * 1.1, "stddev": 0.0, "rounds": 5}}
 
 
 def test_summary_gives_ratios_and_efficiency():
     config = bench.CONFIGS["T64-B32-H128"]
-    matmul_s = config.to_json()["matmul"]["flops"] / 100e9  # a 100 GFLOP/s matmul
+    matmul_s = config.describe()["matmul"]["flops"] / 100e9  # a 100 GFLOP/s matmul
     gru_s = config.flops() / 25e9  # the reference reaches 25 GFLOP/s
     raw = {"benchmarks": [
         raw_entry("matmul", "T64-B32-H128", "forward", matmul_s),
@@ -112,13 +112,13 @@ def test_command_writes_the_section_and_attaches_it(tmp_path, capsys):
     code = bench.main([str(tmp_path / "raw.json"), "-o", str(tmp_path / "b.json"), "--results", str(results),
                        "--html", str(tmp_path / "index.html")])
     assert code == 0, f"got exit code {code} [{capsys.readouterr()}]"
-    section = bench.read_benchmarks(tmp_path / "b.json")
+    section = read_benchmarks(tmp_path / "b.json")
     assert read_results(results)["benchmarks"] == section, "got results.json without the benchmarks section"
     assert section["configs"]["small"]["steps"] == config.steps
     (tmp_path / "empty.json").write_text('{"benchmarks": []}')
     assert bench.main([str(tmp_path / "empty.json"), "-o", str(tmp_path / "c.json")]) == 2
     with pytest.raises(ValueError, match="not a benchmarks file"):
-        bench.read_benchmarks(results)
+        read_benchmarks(results)
 
 
 def test_matmul_runner_multiplies():

@@ -1,6 +1,6 @@
 """The documented examples (``examples/``) are graded and held to their verdicts: a NumPy
 cell with per-gate parameters, a function of a parameter list, a cell in the complement
-update polarity. Each uses ``conformance.layouts`` for its parameter layout."""
+update polarity, an encoder that returns only its final state. Each uses ``conformance.layouts`` for its parameter layout."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EXPECTED = {
     "numpy_cell.py:NumpyCell": "conformant-pytorch",
     "function_gru.py:FunctionGRU": "conformant-reset-before",
     "complement_cell.py:ComplementCell": "conformant-reset-before-complement",
+    "final_state_model.py:EncoderAdapter": "conformant-pytorch",
 }
 
 

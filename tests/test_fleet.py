@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import fleet
+from conformance import fleet, merging
 from conformance.catalogue import load_all
 from conformance.outcome import Outcome
 from conformance.results import SCHEMA, build_results, environment, implementation_record, read_results
@@ -117,7 +117,7 @@ def test_merge_takes_files_folders_and_globs(tmp_path):
     (folder / "b.log").write_text("log")
     single = results_file(tmp_path / "c.json", "c")
     again = results_file(tmp_path / "a-again.json", "a", "fail")
-    data, _ = fleet.merge([str(folder), str(single), str(tmp_path / "a-*.json")], json_out=tmp_path / "merged.json")
+    data, _ = merging.merge([str(folder), str(single), str(tmp_path / "a-*.json")], json_out=tmp_path / "merged.json")
     ids = [impl["id"] for impl in data["implementations"]]
     assert ids == ["a", "b", "c"], f"got {ids}, but should be one row per id in input order"
     verdicts = {impl["id"]: impl["verdict"] for impl in data["implementations"]}
@@ -127,13 +127,13 @@ def test_merge_takes_files_folders_and_globs(tmp_path):
 
 
 def test_merge_reports_bad_inputs(tmp_path):
-    with pytest.raises(fleet.FleetError, match="no such file"):
-        fleet.results_paths([str(tmp_path / "nope.json")])
-    with pytest.raises(fleet.FleetError, match="matches no file"):
-        fleet.results_paths([str(tmp_path / "*.json")])
+    with pytest.raises(merging.MergeError, match="no such file"):
+        merging.results_paths([str(tmp_path / "nope.json")])
+    with pytest.raises(merging.MergeError, match="matches no file"):
+        merging.results_paths([str(tmp_path / "*.json")])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(fleet.FleetError, match="no results files"):
-        fleet.results_paths([str(tmp_path / "empty")])
+    with pytest.raises(merging.MergeError, match="no results files"):
+        merging.results_paths([str(tmp_path / "empty")])
 
 
 def test_report_command_merges_a_folder_and_attaches_benchmarks(tmp_path):

@@ -51,7 +51,7 @@ class ClaimsEverything(LayerAdapter):
     still does not apply to it cannot run on this machine (a device it lacks)."""
 
     capabilities = Capabilities(**{
-        f.name: (True if isinstance(f.default, bool) else
+        f.name: (f.name != "h0_shared" if isinstance(f.default, bool) else
                  (torch.float32, torch.float64, torch.float16, torch.bfloat16) if f.name == "dtypes" else
                  ("cpu", "cuda", "mps") if f.name == "devices" else f.default)
         for f in dataclasses.fields(Capabilities)})

@@ -199,6 +199,9 @@ def test_step_initial_state_reproduces_each_step(spec, data):
         error = worst(one.h_n, run.step_state(t))
         assert error <= 1e-12, (f"got the step-{t} h_n off step_state({t}) by {error:.3g}, but should be "
                                 f"within 1e-12 [gru_forward(x[{t}:{t + 1}], step_initial_state({t})) {spec!r}]")
+        h_prev, want_output, want_h_n = run.teacher_forced(t)
+        assert np.array_equal(h_prev, run.step_initial_state(t)) and worst(one.output, want_output) <= 1e-12 \
+            and worst(one.h_n, want_h_n) <= 1e-12, f"got teacher_forced({t}) unlike the length-1 run [{spec!r}]"
     # The first forward step and the last reverse step start from h0 itself.
     h0 = run.h0
     first, last = run.step_initial_state(0), run.step_initial_state(spec.steps - 1)

@@ -138,3 +138,19 @@ def test_known_failures_are_not_shrunk(pytester: pytest.Pytester):
         f"but a known failure should not be shrunk (at most one replay)")
     assert shrunk["calls"] > known["calls"], (
         f"got {shrunk['calls']} runs unlisted and {known['calls']} listed, but shrinking should take more")
+
+
+def test_each_check_draws_from_a_seed_of_its_own():
+    """A check's cases come from a seed fixed by its id, not by its source code (refactoring
+    a check does not change what it draws); ``--hypothesis-seed`` changes every seed."""
+    from hypothesis import core
+
+    seeds = {check_id: engine.check_seed(check_id) for check_id in ("equations.step", "equations.sequence")}
+    assert len(set(seeds.values())) == 2, f"got seeds {seeds}, but two checks should draw from two seeds"
+    assert engine.check_seed("equations.step") == seeds["equations.step"], "got another seed for the same check"
+    saved, core.global_force_seed = core.global_force_seed, 12345
+    try:
+        given = engine.check_seed("equations.step")
+    finally:
+        core.global_force_seed = saved
+    assert given != seeds["equations.step"], f"got seed {given} with --hypothesis-seed 12345, but should be another"

@@ -24,7 +24,8 @@ import pytest
 
 from conformance import catalogue, engine, loading, results
 from conformance.report import render_html, render_page
-from conformance.repro import reproduce, snippet
+from conformance.repro import reproduce
+from conformance.snippets import snippet
 
 # One worker grades once for the whole module (pytest-xdist --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("report")

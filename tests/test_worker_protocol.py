@@ -202,8 +202,8 @@ def test_a_correct_implementation_changes_nothing():
     no change: the guard does not blame implementations for the suite's own work."""
     for correct in CORRECT:
         subject = Subject(correct.id, correct.adapter())
-        case = CaseSpec(steps=3, batch=3, input_size=2, hidden_size=3, num_layers=2, bidirectional=True,
-                        dtype="float64").materialize()
+        case = subject.fitted(CaseSpec(steps=3, batch=3, input_size=2, hidden_size=3, num_layers=2,
+                                       bidirectional=True, dtype="float64")).materialize()
         subject.call(subject.instantiate(case), case.x, case.h0)
         subject.checkpoint()
         assert not subject.state_changes, f"got {subject.state_changes} for {correct.id}"

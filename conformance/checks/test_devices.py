@@ -17,11 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.catalogue import check
-from conformance.compare import assert_close, fail
+from conformance.compare import assert_close, fail, returned
 from conformance.devices import claimed_devices, device_available, dtypes_on
 from conformance.strategies import draw_case
 from conformance.subject import AdapterError
-from conformance.tolerances import tolerance
 
 #: The default device set while an implementation claiming GPUs runs on CPU.
 PROBE_DEVICE = "meta"
@@ -59,16 +58,16 @@ def _grade_on(subject, data, device: str) -> None:
     case = spec.materialize()
     probe = device == "cpu" and any(d != "cpu" for d in claimed_devices(subject))
     result = _run_on(subject, case, probe=probe)
-    if not (np.all(np.isfinite(result.output)) and np.all(np.isfinite(result.h_n))):
+    if not all(np.all(np.isfinite(v)) for v in returned(result.output, result.h_n)):
         fail(f"output or h_n is not finite on {device}", call=result.call, case=spec)
     if subject.white_box:
         want = case.oracle(subject.reset)
-        tol = tolerance(spec.dtype, "sequence" if device == "cpu" else "device")
+        tol = subject.tolerance(spec.dtype)
         error = assert_close(result.output, want.output, tol, what=f"output (on {device})", call=result.call,
                              case=spec, should="the float64 oracle's output")
         error = max(error, assert_close(result.h_n, want.h_n, tol, what=f"h_n (on {device})",
                                         call=result.call, case=spec, should="the float64 oracle's final states"))
-        subject.record_error(f"devices.{device}", spec.dtype, error)
+        subject.record_error(spec.dtype, error)
 
 
 DEVICE_STATEMENT = ("built for {device} and given inputs there, the implementation returns output "
@@ -133,7 +132,7 @@ def test_same_results_on_every_device(subject, data):
     devices = [d for d in claimed_devices(subject) if device_available(d)]
     spec = _draw_on(data, subject, "cpu", devices)
     on_cpu = _run_on(subject, spec.materialize(), probe=False)
-    tol = tolerance(spec.dtype, "device")
+    tol = subject.tolerance(spec.dtype)
     worst = 0.0
     for device in devices[1:]:
         elsewhere = _run_on(subject, spec.with_(device=device).materialize(), probe=False)
@@ -141,4 +140,4 @@ def test_same_results_on_every_device(subject, data):
                                         call=elsewhere.call, case=spec, should="the output on cpu"))
         worst = max(worst, assert_close(elsewhere.h_n, on_cpu.h_n, tol, what=f"h_n (on {device})",
                                         call=elsewhere.call, case=spec, should="h_n on cpu"))
-    subject.record_error("devices.cross-device", spec.dtype, worst)
+    subject.record_error(spec.dtype, worst)

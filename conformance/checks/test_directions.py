@@ -3,7 +3,6 @@ what the reverse direction computes."""
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +10,6 @@ from conformance.catalogue import check
 from conformance.compare import assert_close
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
-from conformance.tolerances import tolerance
 
 
 @check(
@@ -19,7 +17,7 @@ from conformance.tolerances import tolerance
     title="Last output is the forward final state",
     statement="output[-1, :, :H] == h_n.view(L, D, B, H)[-1, 0]; unidirectional: output[-1] == h_n[-1]",
     reference="nn.GRU: h_n holds each direction's state after its last step",
-    requires=("layer",),
+    requires=("layer", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -28,7 +26,7 @@ def test_last_output_is_forward_final_state(subject, data):
     result = subject.run_case(spec.materialize())
     hidden, dirs = spec.hidden_size, spec.num_directions
     last_layer = result.h_n.reshape(spec.num_layers, dirs, spec.batch, hidden)[-1]
-    assert_close(result.output[-1, :, :hidden], last_layer[0], tolerance(spec.dtype, "self"),
+    assert_close(result.output[-1, :, :hidden], last_layer[0], subject.tolerance(spec.dtype),
                  what="output[-1, :, :H]", call=result.call, case=spec,
                  should="the last layer's forward final state in h_n")
 
@@ -39,7 +37,7 @@ def test_last_output_is_forward_final_state(subject, data):
     statement="output[0, :, H:] == h_n.view(L, 2, B, H)[-1, 1]: the backward half is stored in "
     "input time order, so its final state is at t = 0",
     reference="nn.GRU: the backward half of output is in input time order",
-    requires=("layer", "bidirectional"),
+    requires=("layer", "bidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -48,7 +46,7 @@ def test_first_output_is_backward_final_state(subject, data):
     result = subject.run_case(spec.materialize())
     hidden = spec.hidden_size
     last_layer = result.h_n.reshape(spec.num_layers, 2, spec.batch, hidden)[-1]
-    assert_close(result.output[0, :, hidden:], last_layer[1], tolerance(spec.dtype, "self"),
+    assert_close(result.output[0, :, hidden:], last_layer[1], subject.tolerance(spec.dtype),
                  what="output[0, :, H:]", call=result.call, case=spec,
                  should="the last layer's backward final state in h_n")
 
@@ -59,7 +57,7 @@ def test_first_output_is_backward_final_state(subject, data):
     statement="the backward half of a bidirectional layer equals a forward layer with the "
     "reverse parameters run on x[::-1], flipped back; its final state equals that run's h_n",
     reference="nn.GRU: the reverse direction reads the sequence from its end",
-    requires=("layer", "bidirectional", "white_box"),
+    requires=("layer", "bidirectional", "white_box", "unidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -74,7 +72,7 @@ def test_reverse_is_flipped_forward(subject, data):
     h0 = None if case.h0 is None else case.h0[1:2]
     flipped = subject.call(instance, case.x[::-1].copy(), h0)
     hidden = spec.hidden_size
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(both.output[:, :, hidden:], flipped.output[::-1], tol, what="output[:, :, H:]",
                  call=both.call, case=spec, should="a forward run on the flipped sequence, flipped back")
     assert_close(both.h_n[1], flipped.h_n[0], tol, what="h_n[1]", call=both.call, case=spec,
@@ -90,7 +88,7 @@ def test_reverse_is_flipped_forward(subject, data):
     "x[::-1], flipped back",
     reference="nn.GRU: the reverse direction reads the sequence from its end; its output is in "
     "input time order",
-    requires=("layer", "bidirectional"),
+    requires=("layer", "bidirectional", "unidirectional", "output", "h_n"),
     depends_on=("directions.forward-final-state", "directions.backward-final-state"),
     tolerance="self",
     sweep=True,
@@ -101,7 +99,7 @@ def test_sizes_directions(subject, data):
         case = spec.materialize()
         both = subject.run_case(case)
         hidden = spec.hidden_size
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         last_layer = both.h_n.reshape(spec.num_layers, 2, spec.batch, hidden)[-1]
         assert_close(both.output[-1, :, :hidden], last_layer[0], tol, what="output[-1, :, :H]",
                      call=both.call, case=spec, should="the last layer's forward final state in h_n")

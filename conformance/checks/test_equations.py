@@ -3,18 +3,16 @@ parameters, against the float64 oracle and against ``torch.nn.GRU``."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
 from hypothesis import given, target
 from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close, max_abs_error
-from conformance.oracle import gru_forward
+from conformance.oracle import teacher_forced_steps
+from conformance.reference import torch_reference
 from conformance.sizes import draw_sweep, run_sweep
-from conformance.strategies import draw_case
+from conformance.strategies import draw_case, per_slot_states
 from conformance.subject import AdapterError
-from conformance.tolerances import tolerance
 
 #: The fixed case whose per-step error the report plots (error against time step).
 PROFILE_STEPS = 24
@@ -26,45 +24,39 @@ PROFILE_STEPS = 24
     statement="h_t = GRU(x_t, h_{t-1}) for every t, layer and direction, with h_{t-1} "
     "taken from the oracle (teacher forcing), so errors cannot accumulate",
     reference="eq. (1)-(4); eq. (3') for reset-before claims",
-    requires=("white_box",),
+    requires=("white_box", "per_slot_h0"),
     tolerance="step",
 )
 @given(data=st.data())
 def test_step_matches_oracle(subject, data):
     # Recorded here too: when this check fails, equations.sequence is blocked, and the
     # report's error-per-step plot is most needed exactly then.
-    _error_profile(subject, "equations.step", quiet=True)
-    spec = draw_case(data, subject)
+    _error_profile(subject, quiet=True)
+    spec = draw_case(data, subject, **per_slot_states(subject))
     case = spec.materialize()
     oracle = case.oracle(subject.reset)
     instance = subject.instantiate(case)
-    tol = tolerance(spec.dtype, "step")
-    # Without an h0 the only state an implementation can be given is zero: step 0.
-    times = range(spec.steps) if (subject.is_cell or subject.capabilities.h0) else [0]
+    tol = subject.tolerance(spec.dtype)
     worst = 0.0
-    for t in times:
-        if subject.is_cell or subject.capabilities.h0:
-            h_prev = oracle.step_initial_state(t)
-        else:
-            h_prev = None
-        want = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
+    for t, h_prev, want_output, want_h_n in teacher_forced_steps(
+            oracle, case.x, case.params, reset=subject.reset, takes_h0=subject.is_cell or subject.capabilities.h0):
         got = subject.call(instance, case.x[t : t + 1], h_prev)
         worst = max(worst, assert_close(
-            got.output, want.output, tol, what=f"output (step t={t})", call=got.call, case=spec,
+            got.output, want_output, tol, what=f"output (step t={t})", call=got.call, case=spec,
             should=f"the oracle's step from its own state at t={t}",
         ))
         worst = max(worst, assert_close(
-            got.h_n, want.h_n, tol, what=f"h_n (step t={t})", call=got.call, case=spec,
+            got.h_n, want_h_n, tol, what=f"h_n (step t={t})", call=got.call, case=spec,
         ))
-    subject.record_error("equations.step", spec.dtype, worst)
+    subject.record_error(spec.dtype, worst)
     target(worst, label="step error")
 
 
-def _error_profile(subject, check_id: str = "equations.sequence", *, quiet: bool = False) -> None:
-    """Record the largest error at each time step of one fixed long case under
-    ``check_id``'s measurements. ``quiet``: adapter trouble is recorded in the
+def _error_profile(subject, *, quiet: bool = False) -> None:
+    """Record the largest error at each time step of one fixed long case under the
+    running check's measurements. ``quiet``: adapter trouble is recorded in the
     profile instead of raised (the calling check reports it its own way)."""
-    if "profile" in subject.measurements.get(check_id, {}):
+    if "profile" in subject.measured():
         return
     from conformance.cases import CaseSpec
 
@@ -74,17 +66,22 @@ def _error_profile(subject, check_id: str = "equations.sequence", *, quiet: bool
         batch_first=subject.layouts()[0], dtype=dtypes[0] if dtypes else "float32",
         seed=2024, with_h0=subject.is_cell or subject.capabilities.h0,
     )
+    spec = subject.fitted(spec)
+    if subject.capabilities.returns == "state":
+        subject.record("profile", {"case": spec.to_json(),
+                                   "error": "the implementation returns only its final state"})
+        return
     case = spec.materialize()
     try:
         got = subject.run_case(case)
     except AdapterError as exc:
         if not quiet:
             raise
-        subject.record(check_id, "profile", {"case": spec.to_json(), "error": str(exc)})
+        subject.record("profile", {"case": spec.to_json(), "error": str(exc)})
         return
     want = case.oracle(subject.reset)
     per_step = [max_abs_error(got.output[t], want.output[t]) for t in range(spec.steps)]
-    subject.record(check_id, "profile", {"case": spec.to_json(), "max_error_per_step": per_step})
+    subject.record("profile", {"case": spec.to_json(), "max_error_per_step": per_step})
 
 
 @check(
@@ -104,26 +101,13 @@ def test_sequence_matches_oracle(subject, data):
     case = spec.materialize()
     want = case.oracle(subject.reset)
     got = subject.run_case(case)
-    tol = tolerance(spec.dtype, "sequence")
+    tol = subject.tolerance(spec.dtype)
     error = assert_close(got.output, want.output, tol, what="output", call=got.call, case=spec,
                          should="the oracle's output")
     error = max(error, assert_close(got.h_n, want.h_n, tol, what="h_n", call=got.call, case=spec,
                                     should="the oracle's final states"))
-    subject.record_error("equations.sequence", spec.dtype, error)
+    subject.record_error(spec.dtype, error)
     target(error, label="sequence error")
-
-
-def torch_reference(case) -> tuple[np.ndarray, np.ndarray]:
-    """``torch.nn.GRU`` in float64 on the case's parameters and inputs."""
-    spec = case.spec
-    gru = torch.nn.GRU(spec.input_size, spec.hidden_size, spec.num_layers,
-                       bidirectional=spec.bidirectional, bias=spec.bias, dtype=torch.float64)
-    gru.load_state_dict(case.params.tensors(torch.float64))
-    x = torch.tensor(case.x)
-    h0 = None if case.h0 is None else torch.tensor(case.h0)
-    with torch.no_grad():
-        output, h_n = gru(x, h0)
-    return output.numpy(), h_n.numpy()
 
 
 @check(
@@ -142,12 +126,12 @@ def test_agrees_with_torch_gru(subject, data):
     case = spec.materialize()
     want_output, want_h_n = torch_reference(case)
     got = subject.run_case(case)
-    tol = tolerance(spec.dtype, "sequence")
+    tol = subject.tolerance(spec.dtype)
     error = assert_close(got.output, want_output, tol, what="output", call=got.call, case=spec,
                          should="torch.nn.GRU's output")
     error = max(error, assert_close(got.h_n, want_h_n, tol, what="h_n", call=got.call, case=spec,
                                     should="torch.nn.GRU's h_n"))
-    subject.record_error("equations.torch-reference", spec.dtype, error)
+    subject.record_error(spec.dtype, error)
 
 
 @check(
@@ -169,11 +153,11 @@ def test_sizes_match_oracle(subject, data):
         case = spec.materialize()
         want = case.oracle(subject.reset)
         got = subject.run_case(case)
-        tol = tolerance(spec.dtype, "sizes")
+        tol = subject.tolerance(spec.dtype)
         error = assert_close(got.output, want.output, tol, what="output", call=got.call, case=spec,
                              should="the oracle's output")
         error = max(error, assert_close(got.h_n, want.h_n, tol, what="h_n", call=got.call, case=spec,
                                         should="the oracle's final states"))
-        subject.record_error("equations.sizes", spec.dtype, error)
+        subject.record_error(spec.dtype, error)
 
     run_sweep(subject, draw_sweep(data, subject), compare)

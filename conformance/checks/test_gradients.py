@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import CheckFailure, max_abs_error
-from conformance.grads import finite_differences, implementation_gradients
-from conformance.reference_autograd import LossWeights, reference_gradients, torch_gru_gradients
+from conformance.grads import as_claimed, finite_differences, implementation_gradients, loss_weights
+from conformance.reference_autograd import reference_gradients, torch_gru_gradients
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
-from conformance.tolerances import Tolerance, tolerance
+from conformance.tolerances import Tolerance
 
 #: Gradients are graded in the dtypes autograd is ordinarily used in.
 GRAD_DTYPES = ("float32", "float64")
@@ -106,14 +106,14 @@ def _draw(data, subject):
 def test_input_gradients_match_oracle(subject, data):
     spec = _draw(data, subject)
     case = spec.materialize()
-    weights = LossWeights.for_case(spec)
+    weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+    want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
     got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
     wanted = {k: want[k] for k in ("x", "h0") if k in want}
-    error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+    error = assert_grads_close(got, wanted, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                call=call, case=spec, should="the float64 oracle's gradient")
-    subject.record_error("gradients.sequence", spec.dtype, error)
+    subject.record_error(spec.dtype, error)
     target(error, label="gradient error")
 
 
@@ -132,15 +132,15 @@ def test_input_gradients_match_oracle(subject, data):
 def test_parameter_gradients_match_oracle(subject, data):
     spec = _draw(data, subject)
     case = spec.materialize()
-    weights = LossWeights.for_case(spec)
+    weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+    want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
     got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
                                          with_h0=with_h0, parameters=True)
     wanted = {k: v for k, v in want.items() if k not in ("x", "h0")}
-    error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+    error = assert_grads_close(got, wanted, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                call=call, case=spec, should="the float64 oracle's gradient")
-    subject.record_error("gradients.parameters", spec.dtype, error)
+    subject.record_error(spec.dtype, error)
     target(error, label="gradient error")
 
 
@@ -158,17 +158,17 @@ def test_parameter_gradients_match_oracle(subject, data):
 def test_gradients_agree_with_torch_gru(subject, data):
     spec = _draw(data, subject)
     case = spec.materialize()
-    weights = LossWeights.for_case(spec)
+    weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = torch_gru_gradients(case, weights, with_h0=with_h0)
+    want = as_claimed(subject, torch_gru_gradients(case, weights, with_h0=with_h0))
     parameters = subject.has_grads
     got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
                                          with_h0=with_h0, parameters=parameters)
     if not parameters:
         want = {k: v for k, v in want.items() if k in ("x", "h0")}
-    error = assert_grads_close(got, want, tolerance(spec.dtype, "grad"), hidden=spec.hidden_size,
+    error = assert_grads_close(got, want, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                call=call, case=spec, should="torch.nn.GRU's gradient")
-    subject.record_error("gradients.torch-reference", spec.dtype, error)
+    subject.record_error(spec.dtype, error)
 
 
 @check(
@@ -216,13 +216,13 @@ def test_sizes_input_gradients(subject, data):
 
     def compare(spec) -> None:
         case = spec.materialize()
-        weights = LossWeights.for_case(spec)
-        want = reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0)
+        weights = loss_weights(subject, spec)
+        want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
         got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
         wanted = {k: want[k] for k in ("x", "h0") if k in want}
-        error = assert_grads_close(got, wanted, tolerance(spec.dtype, "grad-sizes"), hidden=spec.hidden_size,
+        error = assert_grads_close(got, wanted, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                    call=call, case=spec, should="the float64 oracle's gradient")
-        subject.record_error("gradients.sizes", spec.dtype, error)
+        subject.record_error(spec.dtype, error)
 
     # One layer: back-propagating through T = 131 steps of two layers costs the reference and a
     # cell implementation twice as much, and layer chaining is graded by gradients.sequence.

@@ -17,18 +17,18 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import Blocked, CheckFailure, assert_close
-from conformance.oracle import gru_forward
+from conformance.oracle import teacher_forced_steps
 from conformance.sizes import draw_long, draw_sweep, run_sweep
-from conformance.strategies import draw_case
+from conformance.strategies import draw_case, per_slot_states
 from conformance.tolerances import tolerance
 
 
-def _record(subject, check_id: str, dtype: str, step_error: float, sequence_error: float) -> None:
-    subject.record_error(check_id, dtype, step_error)
+def _record(subject, dtype: str, step_error: float, sequence_error: float) -> None:
+    subject.record_error(dtype, step_error)
     # The whole-sequence error is shown next to its own (looser) bound.
-    per_dtype = subject.measurements.setdefault(check_id, {}).setdefault("sequence_max_error", {})
+    per_dtype = subject.measured().setdefault("sequence_max_error", {})
     per_dtype[dtype] = max(per_dtype.get(dtype, 0.0), sequence_error)
-    subject.record(check_id, "tolerances", {
+    subject.record("tolerances", {
         "step": tolerance(dtype, "step").to_json(), "sequence": tolerance(dtype, "sequence").to_json()})
 
 
@@ -44,16 +44,16 @@ def _ceiling(dtype: str) -> float:
     return lower.atol + lower.rtol
 
 
-def _grade_dtype(subject, data, dtype: str, check_id: str) -> None:
+def _grade_dtype(subject, data, dtype: str) -> None:
     if dtype not in _CEILING_OF:
-        _compare_dtype(subject, data, dtype, check_id)
+        _compare_dtype(subject, data, dtype)
         return
     # precision.float64 and precision.float32 do not depend on equations.step, so that a
     # computation in a lower precision fails them although equations.step (which draws both
     # dtypes) fails too; an error too large for any rounding is an equations failure and is
     # reported blocked.
     try:
-        _compare_dtype(subject, data, dtype, check_id)
+        _compare_dtype(subject, data, dtype)
     except CheckFailure as exc:
         ceiling = _ceiling(dtype)
         if exc.max_error is not None and not exc.max_error <= ceiling:
@@ -64,20 +64,17 @@ def _grade_dtype(subject, data, dtype: str, check_id: str) -> None:
         raise
 
 
-def _compare_dtype(subject, data, dtype: str, check_id: str) -> None:
-    spec = draw_case(data, subject, dtypes=(dtype,))
+def _compare_dtype(subject, data, dtype: str) -> None:
+    spec = draw_case(data, subject, dtypes=(dtype,), **per_slot_states(subject))
     case = spec.materialize()
     oracle = case.oracle(subject.reset)
     instance = subject.instantiate(case)
-    step_tol = tolerance(dtype, "step")
-    takes_h0 = subject.is_cell or subject.capabilities.h0
+    step_tol = subject.tolerance(dtype)
     step_error = 0.0
-    # Without an h0 the only state an implementation can be given is zero: step 0.
-    for t in range(spec.steps) if takes_h0 else [0]:
-        h_prev = oracle.step_initial_state(t) if takes_h0 else None
-        want = gru_forward(case.x[t : t + 1], case.params, h_prev, reset=subject.reset)
+    for t, h_prev, want_output, want_h_n in teacher_forced_steps(
+            oracle, case.x, case.params, reset=subject.reset, takes_h0=subject.is_cell or subject.capabilities.h0):
         got = subject.call(instance, case.x[t : t + 1], h_prev)
-        for what, g, w in (("output", got.output, want.output), ("h_n", got.h_n, want.h_n)):
+        for what, g, w in (("output", got.output, want_output), ("h_n", got.h_n, want_h_n)):
             step_error = max(step_error, assert_close(
                 g, w, step_tol, what=f"{what} (step t={t}, {dtype})", call=got.call, case=spec,
                 should=f"the float64 oracle's step from its own state at t={t}"))
@@ -88,7 +85,7 @@ def _compare_dtype(subject, data, dtype: str, check_id: str) -> None:
     sequence_error = max(sequence_error, assert_close(
         whole.h_n, oracle.h_n, seq_tol, what=f"h_n ({dtype})", call=whole.call, case=spec,
         should="the float64 oracle's final states"))
-    _record(subject, check_id, dtype, step_error, sequence_error)
+    _record(subject, dtype, step_error, sequence_error)
     target(step_error, label=f"{dtype} step error")
 
 
@@ -103,12 +100,12 @@ STATEMENT = ("computed in {dtype}, each step (from the oracle's own previous sta
     statement=STATEMENT.format(dtype="float64") + "; an implementation computing float64 input "
     "in float32 inside errs by about 1e-7 and fails",
     reference="eq. (1)-(4); float64 unit roundoff 1.1e-16",
-    requires=("white_box", "float64"),
+    requires=("white_box", "float64", "per_slot_h0"),
     tolerance="step",
 )
 @given(data=st.data())
 def test_float64_against_oracle(subject, data):
-    _grade_dtype(subject, data, "float64", "precision.float64")
+    _grade_dtype(subject, data, "float64")
 
 
 @check(
@@ -117,14 +114,14 @@ def test_float64_against_oracle(subject, data):
     statement=STATEMENT.format(dtype="float32") + "; computing float32 input in bfloat16 "
     "(mixed precision left on) errs by about 4e-3 and fails",
     reference="eq. (1)-(4); measured float32 error about 2e-7 at the default init scale",
-    requires=("white_box", "float32"),
+    requires=("white_box", "float32", "per_slot_h0"),
     # A float64 failure (wrong equations or lost precision) is the root: it blocks this one.
     depends_on=("precision.float64",),
     tolerance="step",
 )
 @given(data=st.data())
 def test_float32_against_oracle(subject, data):
-    _grade_dtype(subject, data, "float32", "precision.float32")
+    _grade_dtype(subject, data, "float32")
 
 
 @check(
@@ -133,13 +130,13 @@ def test_float32_against_oracle(subject, data):
     statement=STATEMENT.format(dtype="float16") + "; computing float16 input in bfloat16 "
     "(8 bits of mantissa, not 11) errs by about 4e-3 and fails",
     reference="eq. (1)-(4); measured float16 error about 5e-4 (max 1.6e-3) at the default init scale",
-    requires=("white_box", "float16"),
+    requires=("white_box", "float16", "per_slot_h0"),
     depends_on=("equations.sequence",),
     tolerance="step",
 )
 @given(data=st.data())
 def test_float16_against_oracle(subject, data):
-    _grade_dtype(subject, data, "float16", "precision.float16")
+    _grade_dtype(subject, data, "float16")
 
 
 @check(
@@ -147,29 +144,29 @@ def test_float16_against_oracle(subject, data):
     title="bfloat16 within its tolerance",
     statement=STATEMENT.format(dtype="bfloat16"),
     reference="eq. (1)-(4); measured bfloat16 error about 4e-3 (max 1.2e-2) at the default init scale",
-    requires=("white_box", "bfloat16"),
+    requires=("white_box", "bfloat16", "per_slot_h0"),
     depends_on=("equations.sequence",),
     tolerance="step",
 )
 @given(data=st.data())
 def test_bfloat16_against_oracle(subject, data):
-    _grade_dtype(subject, data, "bfloat16", "precision.bfloat16")
+    _grade_dtype(subject, data, "bfloat16")
 
 
 ALL_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
-def _compare_whole(subject, spec, check_id: str, kind: str = "sequence") -> None:
-    """The whole sequence of ``spec`` against the float64 oracle, with its dtype's ``kind`` bound."""
+def _compare_whole(subject, spec) -> None:
+    """The whole sequence of ``spec`` against the float64 oracle, within the check's tolerance."""
     case = spec.materialize()
     want = case.oracle(subject.reset)
     got = subject.run_case(case)
-    tol = tolerance(spec.dtype, kind)
+    tol = subject.tolerance(spec.dtype)
     error = assert_close(got.output, want.output, tol, what=f"output ({spec.dtype}, T={spec.steps})",
                          call=got.call, case=spec, should="the float64 oracle's output")
     error = max(error, assert_close(got.h_n, want.h_n, tol, what=f"h_n ({spec.dtype}, T={spec.steps})",
                                     call=got.call, case=spec, should="the float64 oracle's final states"))
-    subject.record_error(check_id, spec.dtype, error)
+    subject.record_error(spec.dtype, error)
 
 
 @check(
@@ -187,7 +184,7 @@ def _compare_whole(subject, spec, check_id: str, kind: str = "sequence") -> None
 @given(data=st.data())
 def test_sizes_every_dtype(subject, data):
     sweep = draw_sweep(data, subject, dtypes=ALL_DTYPES, dtypes_in_turn=ALL_DTYPES)
-    run_sweep(subject, sweep, lambda spec: _compare_whole(subject, spec, "precision.sizes", "sizes"))
+    run_sweep(subject, sweep, lambda spec: _compare_whole(subject, spec))
 
 
 @check(
@@ -209,4 +206,4 @@ def test_long_sequence_every_dtype(subject, data):
     for dtype in subject.dtypes(ALL_DTYPES):
         one = spec.with_(dtype=dtype)
         subject.current_spec = one
-        _compare_whole(subject, one, "precision.long-sequence")
+        _compare_whole(subject, one)

@@ -15,8 +15,7 @@ from __future__ import annotations
 from conformance.cases import CaseSpec
 from conformance.catalogue import check
 from conformance.compare import fail
-from conformance.grads import implementation_gradients
-from conformance.reference_autograd import LossWeights
+from conformance.grads import implementation_gradients, loss_weights
 
 
 def _exercise(subject) -> None:
@@ -26,12 +25,13 @@ def _exercise(subject) -> None:
     spec = CaseSpec(steps=3, batch=3, input_size=2, hidden_size=3, num_layers=2 if caps.multi_layer else 1,
                     bidirectional=caps.bidirectional, batch_first=subject.layouts()[0],
                     dtype=(subject.dtypes() or ["float32"])[0], seed=7, with_h0=subject.is_cell or caps.h0)
+    spec = subject.fitted(spec)
     subject.current_spec = spec
     case = spec.materialize()
     instance = subject.instantiate(case)
     subject.call(instance, case.x, case.h0)
     if caps.autograd and spec.dtype in ("float32", "float64"):
-        implementation_gradients(subject, subject.instantiate(case), case, LossWeights.for_case(spec),
+        implementation_gradients(subject, subject.instantiate(case), case, loss_weights(subject, spec),
                                  with_h0=subject.is_cell or caps.h0)
 
 

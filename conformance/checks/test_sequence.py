@@ -11,7 +11,6 @@ from conformance.catalogue import check
 from conformance.compare import assert_close
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case
-from conformance.tolerances import tolerance
 
 
 @check(
@@ -20,7 +19,7 @@ from conformance.tolerances import tolerance
     statement="running one time step at a time, feeding h_n back as h0, gives the same "
     "outputs and final state as the whole sequence",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4)",
-    requires=("layer", "h0"),
+    requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -35,7 +34,7 @@ def test_stepwise_equals_whole(subject, data):
         step = subject.call(instance, case.x[t : t + 1], h)
         outputs.append(step.output[0])
         h = step.h_n
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(np.stack(outputs), whole.output, tol, what="output (stepwise)", call=step.call,
                  case=spec, should="the whole-sequence output")
     assert_close(h, whole.h_n, tol, what="h_n (stepwise)", call=step.call, case=spec,
@@ -48,7 +47,7 @@ def test_stepwise_equals_whole(subject, data):
     statement="running x[:k] then x[k:] from the state h_k gives the same outputs and "
     "final state as the whole sequence, for any k",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4)",
-    requires=("layer", "h0"),
+    requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -60,7 +59,7 @@ def test_split_and_resume(subject, data):
     whole = subject.call(instance, case.x, case.h0)
     first = subject.call(instance, case.x[:k], case.h0)
     second = subject.call(instance, case.x[k:], first.h_n)
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(np.concatenate([first.output, second.output]), whole.output, tol,
                  what=f"output (split at k={k})", call=second.call, case=spec,
                  should="the whole-sequence output")
@@ -84,7 +83,7 @@ def test_zero_h0_equals_no_h0(subject, data):
     zeros = np.zeros((spec.num_layers * spec.num_directions, spec.batch, spec.hidden_size))
     omitted = subject.call(instance, case.x, None)
     given_zeros = subject.call(instance, case.x, zeros)
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(omitted.output, given_zeros.output, tol, what="output (h0 omitted)", call=omitted.call,
                  case=spec, should="the output with h0 = zeros")
     assert_close(omitted.h_n, given_zeros.h_n, tol, what="h_n (h0 omitted)", call=omitted.call,
@@ -106,7 +105,7 @@ def test_sample_alone_equals_sample_in_batch(subject, data):
     instance = subject.instantiate(case)
     batch = subject.call(instance, case.x, case.h0)
     alone = subject.call(instance, case.x[:, b : b + 1], None if case.h0 is None else case.h0[:, b : b + 1])
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(alone.output[:, 0], batch.output[:, b], tol, what=f"output (sample {b} alone)",
                  call=alone.call, case=spec, should=f"sample {b}'s output inside the batch")
     assert_close(alone.h_n[:, 0], batch.h_n[:, b], tol, what=f"h_n (sample {b} alone)",
@@ -128,7 +127,7 @@ def test_batch_permutation(subject, data):
     instance = subject.instantiate(case)
     batch = subject.call(instance, case.x, case.h0)
     permuted = subject.call(instance, case.x[:, order], None if case.h0 is None else case.h0[:, order])
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(permuted.output, batch.output[:, order], tol, what=f"output (batch order {order.tolist()})",
                  call=permuted.call, case=spec, should="the original outputs in that order")
     assert_close(permuted.h_n, batch.h_n[:, order], tol, what=f"h_n (batch order {order.tolist()})",
@@ -142,7 +141,7 @@ def test_batch_permutation(subject, data):
     "up to 131): x[:k] then x[k:] from h_k (k = T // 2) gives the whole sequence's outputs and "
     "h_n, and the batch's last sample run alone gives its row of the batch",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4); eq. (1)-(4) act on each batch element separately",
-    requires=("layer", "h0"),
+    requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),
     depends_on=("sequence.split-resume", "sequence.batch-independence"),
     tolerance="self",
     sweep=True,
@@ -153,7 +152,7 @@ def test_sizes_split_and_batch_rows(subject, data):
         case = spec.materialize()
         instance = subject.instantiate(case)
         whole = subject.call(instance, case.x, case.h0)
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         if spec.steps >= 2:
             k = spec.steps // 2
             first = subject.call(instance, case.x[:k], case.h0)

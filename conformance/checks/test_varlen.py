@@ -24,7 +24,6 @@ from conformance.compare import assert_close, fail
 from conformance.sizes import draw_sweep, run_sweep
 from conformance.strategies import draw_case, sequence_lengths
 from conformance.subject import AdapterError
-from conformance.tolerances import tolerance
 
 
 def _draw_varlen(data, subject, **constraints):
@@ -38,7 +37,7 @@ def _compare_with_truncated(subject, spec, lengths, halves: str) -> None:
     case = spec.materialize()
     instance = subject.instantiate(case)
     packed = subject.call(instance, case.x, case.h0, lengths=lengths)
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     for b, length in enumerate(lengths):
         h0 = None if case.h0 is None else case.h0[:, b : b + 1]
         alone = subject.call(instance, case.x[:length, b : b + 1], h0)
@@ -56,7 +55,7 @@ def _compare_with_truncated(subject, spec, lengths, halves: str) -> None:
     statement="in a padded batch with per-sample lengths, output[t, b] is zero for every "
     "t >= lengths[b], whatever the padding holds",
     reference="nn.GRU on a PackedSequence; pad_packed_sequence pads with zeros",
-    requires=("layer", "lengths"),
+    requires=("layer", "lengths", "output"),
 )
 @given(data=st.data())
 def test_outputs_past_length_are_zero(subject, data):
@@ -78,7 +77,7 @@ def test_outputs_past_length_are_zero(subject, data):
     statement="with per-sample lengths, sample b's outputs for t < lengths[b] and its h_n equal "
     "a run on that sample alone, cut to its length: h_n holds the state at its own last step",
     reference="nn.GRU on a PackedSequence: h_n is each sequence's state after its last element",
-    requires=("layer", "lengths"),
+    requires=("layer", "lengths", "unidirectional"),
     tolerance="self",
 )
 @given(data=st.data())
@@ -122,7 +121,7 @@ def test_non_contiguous_inputs(subject, data):
     contiguous = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed)
     strided = subject.call(subject.instantiate(case), case.x, case.h0, seed=spec.seed, strides="strided")
     call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
-    tol = tolerance(spec.dtype, "self")
+    tol = subject.tolerance(spec.dtype)
     assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
                  case=spec, should="the output for contiguous inputs")
     assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,
@@ -189,7 +188,9 @@ def test_wrong_shapes_rejected(subject, data):
         attempts.append((f"h0 with batch 1 for a batch of {spec.batch}", x, h0[:, :1]))
         attempts.append((f"h0 with hidden size {spec.hidden_size + 1} (the instance has {spec.hidden_size})",
                          x, np.concatenate([h0, h0[..., :1]], axis=-1)))
-        if not subject.is_cell:  # a cell never sees h0 whole: the suite's unroller indexes it
+        # A cell never sees h0 whole (the suite's unroller indexes it), nor does an
+        # implementation taking one shared state (it is handed slot 0).
+        if not subject.is_cell and not subject.capabilities.h0_shared:
             attempts.append((f"h0 with {h0.shape[0] + 1} layer*direction slots (should be {h0.shape[0]})",
                              x, np.concatenate([h0, h0[:1]], axis=0)))
     accepted = []
@@ -258,7 +259,7 @@ def test_sizes_each_sample_stops_at_its_length(subject, data):
         case = spec.materialize()
         instance = subject.instantiate(case)
         packed = subject.call(instance, case.x, case.h0, lengths=lengths)
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         shown = f"lengths[{spec.batch - 1}]={lengths[-1]}" if spec.batch > 8 else f"lengths={lengths}"
         for b in sorted({0, spec.batch - 1}):
             length = lengths[b]
@@ -295,7 +296,7 @@ def test_sizes_non_contiguous(subject, data):
         contiguous = subject.call(instance, case.x, case.h0, seed=spec.seed)
         strided = subject.call(instance, case.x, case.h0, seed=spec.seed, strides="strided")
         call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
-        tol = tolerance(spec.dtype, "self")
+        tol = subject.tolerance(spec.dtype)
         assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
                      case=spec, should="the output for contiguous inputs")
         assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,

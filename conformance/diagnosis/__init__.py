@@ -68,7 +68,7 @@ def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | N
     the convention from). Never raises: failures become a diagnosis with status "error"."""
     from conformance.isolation import WorkerLost
 
-    if not subject.white_box:
+    if not subject.white_box or unsupported(subject):
         return None
     start = time.perf_counter()
     try:
@@ -97,8 +97,30 @@ def diagnose_isolated(subject: Subject, time_limit: float | None = None) -> dict
         subject.end_check()
 
 
+def unsupported(subject: Subject) -> str:
+    """Why the probes cannot read this implementation ("" when they can): they need both
+    results, a state per layer and direction, one direction available and biases."""
+    return unsupported_claims(subject.capabilities)
+
+
+def unsupported_claims(caps: Any) -> str:
+    """``unsupported`` from the capabilities alone (an object with their fields)."""
+    reasons = [why for claimed, why in (
+        (caps.returns != "both", f"it returns only its {'output sequence' if caps.returns == 'output' else 'final state'}"),
+        (caps.h0_shared, "it takes one shared initial state"),
+        (not caps.unidirectional, "it runs bidirectional only"),
+        (not caps.biases, "it has no biases"),
+    ) if claimed]
+    if not reasons:
+        return ""
+    return ("not diagnosed: the probes read both results, a state per layer and direction, one direction and "
+            "the biases, but " + "; ".join(reasons) + " (its checks grade it)")
+
+
 def diagnosis_note(subject: Subject) -> str:
-    return "" if subject.white_box else BLACK_BOX_NOTE
+    if not subject.white_box:
+        return BLACK_BOX_NOTE
+    return unsupported(subject)
 
 
 def _jsonable(value: Any) -> Any:

@@ -77,9 +77,8 @@ def _teacher_forced(ctx: Context, case: Case, params: CanonicalParams, oracle: O
     instance = ctx.subject.instantiate(case, params)
     dirs = spec.num_directions
     for t in range(spec.steps):
-        h_prev = oracle.step_initial_state(t)
+        h_prev, _, want = oracle.teacher_forced(t)
         got, _ = ctx.call(instance, case.x[t:t + 1], h_prev)
-        want = oracle.step_state(t)
         for slot in range(want.shape[0]):
             layer, d = divmod(slot, dirs)
             if errors(got.h_n[slot], want[slot], ctx.step_tol)[1] > 0:

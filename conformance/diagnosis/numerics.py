@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from conformance.cases import DTYPES, Case, dtype_name
 from conformance.diagnosis.context import Context, errors, fmt
@@ -13,6 +12,7 @@ from conformance.diagnosis.names import describe_variant
 from conformance.diagnosis.registry import probe
 from conformance.oracle import gru_forward
 from conformance.params import CanonicalParams
+from conformance.reference import torch_gru_run
 from conformance.tolerances import TOLERANCES, tolerance
 from conformance.variants import PYTORCH, CellBlocks, variant_forward, variant_step
 
@@ -101,14 +101,9 @@ def low_precision(ctx: Context) -> None:
 def torch_gru_error(case: Case, params: CanonicalParams, h0: np.ndarray | None, dtype: str) -> float | None:
     """The error of torch.nn.GRU computed in ``dtype`` against the float64 oracle: how large
     plain rounding in that dtype is on this case (None where torch cannot run it)."""
-    spec = case.spec
     try:
-        gru = torch.nn.GRU(spec.input_size, spec.hidden_size, dtype=DTYPES[dtype])
-        gru.load_state_dict(params.tensors(DTYPES[dtype]))
-        with torch.no_grad():
-            output, _ = gru(torch.tensor(case.x, dtype=DTYPES[dtype]),
-                            None if h0 is None else torch.tensor(h0, dtype=DTYPES[dtype]))
+        output, _ = torch_gru_run(params, case.x, h0, DTYPES[dtype])
     except (RuntimeError, TypeError):
         return None
     want = gru_forward(case.x, params, h0).output
-    return float(np.abs(output.to(torch.float64).numpy() - want).max())
+    return float(np.abs(output - want).max())

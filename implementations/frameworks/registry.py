@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.loading import Entry
+from conformance.entry import Entry
 
 _PACKAGE = "implementations.frameworks"
 _ONNX = f"{_PACKAGE}.onnx_gru"

@@ -5,7 +5,6 @@ it conforms."""
 import atexit
 import glob
 import json
-import os
 
 from _gru import SwappedGRU
 
