@@ -286,15 +286,11 @@ def detect(cls: Any, target: str) -> Detection:
 
 
 def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
-    """An adapter instance for the nn.GRU-like or nn.GRUCell-like class ``cls``."""
-    from conformance.loading import AdapterLoadError
-
-    try:
-        claims = parse_narrowing(narrowing)
-        found = detect(cls, target)
-        caps = narrowed(full_contract(found.kind), claims)
-    except (NotGRULike, ValueError) as exc:
-        raise AdapterLoadError(str(exc)) from None
+    """An adapter instance for the nn.GRU-like or nn.GRUCell-like class ``cls``; raises
+    ``NotGRULike`` when it is neither, ``ValueError`` for a narrowing that does not parse."""
+    claims = parse_narrowing(narrowing)
+    found = detect(cls, target)
+    caps = narrowed(full_contract(found.kind), claims)
     imitated = "nn.GRU" if found.kind == "layer" else "nn.GRUCell"
     notes = [f"graded without an adapter: {cls.__name__} has {imitated}'s constructor, parameter names and call "
              f"form, so it claims everything {imitated} does"]
@@ -405,14 +401,11 @@ def _bases() -> tuple[type, type]:
 
 
 
-def narrow_names(names: list[str], claims: dict[str, Any]) -> list[str]:
+def narrow_names(names: list[str], claims: dict[str, Any], adapters: set[str]) -> list[str]:
     """``grade``'s names with ``claims`` appended to each class named by file or module
-    (registered ids are adapters, whose claims are their own)."""
+    (``adapters``, the registered ids and entry points, claim for themselves)."""
     if not claims:
         return names
-    from conformance.loading import _entry_points, registry_by_id
-
-    adapters = set(registry_by_id()) | set(_entry_points())
     narrowed_names = [with_narrowing(n, claims) if ":" in n and n not in adapters else n for n in names]
     if narrowed_names == names:
         raise ValueError("the claim options (--no-bidirectional, --dtypes ...) narrow classes graded without an "

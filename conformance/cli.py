@@ -30,9 +30,10 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
             # unraisable-exception plugin's final gc.collect() of torch's heap another.
             "--assert=plain", "-p", "no:unraisableexception"]
     from conformance.autowrap import narrow_names, narrowing_from_arguments
+    from conformance.loading import adapter_names
 
     try:
-        names = narrow_names(list(args.names), narrowing_from_arguments(args))
+        names = narrow_names(list(args.names), narrowing_from_arguments(args), adapter_names())
     except ValueError as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2

@@ -52,6 +52,11 @@ def registry_by_id() -> dict[str, Entry]:
     return {e.id: e for e in [*registry(), *framework_registry()]}
 
 
+def adapter_names() -> set[str]:
+    """Names that load an adapter: registered ids and installed entry points."""
+    return set(registry_by_id()) | set(_entry_points())
+
+
 # Naming (the grader's side: nothing is imported) ------------------------------------
 @dataclass(frozen=True)
 class Target:
@@ -197,7 +202,10 @@ def load_adapter(spec: str) -> Any:
             raise AdapterLoadError(f"{spec} is an adapter: its claims are its own (narrowing {narrowing!r} applies "
                                    f"to classes graded without an adapter); grade it in a command of its own")
         return _instantiate(obj, spec)
-    return autowrap.wrap(obj, spec, narrowing)
+    try:
+        return autowrap.wrap(obj, spec, narrowing)
+    except (autowrap.NotGRULike, ValueError) as exc:
+        raise AdapterLoadError(str(exc)) from None
 
 
 # Subjects -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.report_plots", "conformance.sandbox", "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "implementations", "implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
-    "model": ("conformance.adapter", "conformance.layouts", "conformance.oracle", "conformance.reference",
+    "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle", "conformance.reference",
               "conformance.reference_autograd", "conformance.variants", "implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reporting": ("conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
                   "conformance.report"),
     # Entry points: commands, the pytest plugin, the worker process.
-    "commands": ("conformance.__main__", "conformance.cli", "conformance.fleet", "conformance.plugin",
+    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli", "conformance.fleet", "conformance.plugin",
                  "conformance.worker", "implementations.frameworks.__main__", "implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.
