@@ -42,3 +42,19 @@ def test_example_adapter_grades_conformant():
     assert not bad, f"got {bad} for the README's example adapter, but it should pass every applicable check"
     verdict = overall_verdict(subject.reset, subject.white_box, outcomes)
     assert verdict == "conformant-pytorch", f"got verdict {verdict}, but should be conformant-pytorch"
+
+
+def test_layout_section_names_every_module():
+    """The README's layout section is the map of the tree: every module of the suite, the
+    implementations' registries and every top-level folder appear in it."""
+    layout = README.split("## Layout", 1)[1]
+    block = re.search(r"```text\n(.*?)```", layout, re.S)
+    assert block, "got no text block in the README's layout section, but it should draw the tree"
+    words = set(re.findall(r"[\w.\-]+/?", block.group(1)))
+    wanted = {p.name for p in (ROOT / "conformance").glob("*.py") if p.name != "__init__.py"}
+    wanted |= {f"{p.name}/" for p in (ROOT / "conformance").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    wanted |= {f"{p.name}/" for p in ROOT.iterdir()
+               if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in ("build", "dist")
+               and not p.name.endswith(".egg-info")}
+    missing = sorted(wanted - words)
+    assert not missing, f"got {missing} missing from the README's layout section, but it should match the tree"

@@ -5,6 +5,7 @@ document implementations are graded in the configurations their documents use.""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from conformance.cases import CaseSpec
 from conformance.engine import grade
 from conformance.loading import registry, resolve_object, load_subject
+from conformance.conventions import VERDICTS
+from conformance.results import overall_verdict, score
 from conformance.tolerances import tolerance
 
 ENTRIES = registry()
@@ -35,6 +38,28 @@ def test_failures_match_expected_failures(entry):
     assert not unexpected and not missing and not unknown, (
         f"got failing checks {sorted(failing)} for {entry.id}, but should be exactly {sorted(expected)}: "
         f"unexpected {unexpected}; expected but {missing}; expected but not in the catalogue {unknown}")
+    _readme_row_states(entry.id, outcomes)
+
+
+def _readme_row_states(impl_id: str, outcomes) -> None:
+    """The README's registered-implementations table says what grading found: the verdict,
+    the score and each failing or warning check (held here, where grading is done anyway)."""
+    subject = load_subject(impl_id)
+    verdict = VERDICTS[overall_verdict(subject.reset, subject.white_box, outcomes, update=subject.update)].text
+    tally = score(outcomes)
+    row = next((line for line in REGISTERED_TABLE if f"`{impl_id}`" in line), None)
+    assert row is not None, f"got no row for {impl_id} in the README's registered table, but each entry needs one"
+    said = row.split(" | ")[-1]
+    assert verdict in said, f"got README verdict {said!r} for {impl_id}, but grading says {verdict!r}"
+    assert f"{tally['passed']}/{tally['applicable']}" in said, (
+        f"got README score {said!r} for {impl_id}, but grading scores {tally['passed']}/{tally['applicable']}")
+    named = sorted(c for c, o in outcomes.items() if o.status in ("fail", "error", "warn"))
+    unnamed = [c for c in named if f"`{c}`" not in row]
+    assert not unnamed, f"got {unnamed} failing or warning on {impl_id} but not named in its README row {said!r}"
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+REGISTERED_TABLE = README.split("## Registered implementations", 1)[1].split("\n## ", 1)[0].splitlines()
 
 
 #: Document 002 runs its GRUModel with n_layers in {1, 2} and bidirectional in {False, True}.
