@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 import conformance.checks as checks_package
+from conformance.profiles import PROFILES
 
 
-def grade(args: argparse.Namespace, extra: list[str]) -> int:
+def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     if not args.names and not args.all:
@@ -25,9 +26,9 @@ def grade(args: argparse.Namespace, extra: list[str]) -> int:
     argv = [str(Path(checks_package.__file__).parent), "-p", "conformance.plugin",
             "-p", "no:cacheprovider", "--results", str(results),
             "--junitxml", str(results.with_name("junit.xml")), "-q",
-            # The checks have no bare asserts: rewriting them (and every module of
-            # hypothesis, a pytest plugin) costs a second at each start; the
-            # unraisable-exception plugin's final gc.collect() of torch's heap another.
+            # The checks have no bare asserts, so assertion rewriting (of them and of
+            # every module of hypothesis, a pytest plugin) only slows each start; so does
+            # the unraisable-exception plugin's final gc.collect() of torch's heap.
             "--assert=plain", "-p", "no:unraisableexception"]
     from conformance.autowrap import narrow_names, narrowing_from_arguments
     from conformance.loading import adapter_names
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="Unknown options are passed to pytest (e.g. -n 2, -k equations).")
     g.add_argument("names", nargs="*", help="registry id, entry-point name, module:Class or path/to/file.py:Class")
     g.add_argument("--all", action="store_true", help="grade every registered implementation (and any named)")
-    g.add_argument("--profile", choices=["quick", "grade", "thorough"], help="hypothesis profile (default: grade)")
+    g.add_argument("--profile", choices=list(PROFILES), help="hypothesis profile (default: grade)")
     g.add_argument("--results", default="reports/results.json", help="JSON results path")
     g.add_argument("--html", default="reports/index.html", help="HTML report path")
     g.add_argument("--no-html", action="store_true", help="write JSON and JUnit XML only")
@@ -169,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", help="also write the merged JSON here")
     r.add_argument("--benchmarks", help="benchmarks JSON (tox -e bench) to show in the report")
 
-    from conformance import fleet
+    from conformance import grade_folder
 
     f = sub.add_parser("grade-folder", help="grade many implementations, each in its own process with "
                        "time and memory limits, then merge one scoreboard",
-                       description=fleet.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    fleet.add_arguments(f)
+                       description=grade_folder.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade_folder.add_arguments(f)
 
     sub.add_parser("checks", help="list the checks (id, statement, reference) as a Markdown table")
 
@@ -183,13 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         print(checks_table())
         return 0
     if args.command == "grade":
-        return grade(args, extra)
+        return grade_command(args, extra)
     if args.command == "adapt":
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return adapting.run(args)
     if args.command == "grade-folder":
-        return fleet.run(args, extra)  # unknown options go to each grading process's pytest
+        return grade_folder.run(args, extra)  # unknown options go to each grading process's pytest
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return report(args)

@@ -32,7 +32,6 @@ from conformance.cases import CaseSpec
 from conformance.compare import Blocked, CheckFailure
 from conformance.subject import AdapterError
 
-STATUSES = ("pass", "fail", "error", "not_applicable", "blocked", "xfail", "xpass", "warn")
 #: Statuses that count against conformance.
 FAILING = ("fail", "error", "xfail", "blocked")
 

@@ -452,7 +452,7 @@ class GradingSession:
             entry = item.entry
             records.append(results.implementation_record(
                 item.id, info=info, source=item.source, checks={} if load_error else checks,
-                document=getattr(entry, "document", ""), description=getattr(entry, "description", ""),
+                document=entry.document if entry else "", description=entry.description if entry else "",
                 load_error=load_error,
                 diagnosis=self.diagnoses.get(item.id),
                 diagnosis_note="" if item.id in self.diagnoses else self._diagnosis_note(item, info),

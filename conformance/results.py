@@ -102,7 +102,7 @@ def implementation_record(
 ) -> dict[str, Any]:
     checks = checks or {}
     reset = info.reset if info is not None else ""
-    update = getattr(info, "update", "pytorch") if info is not None else "pytorch"
+    update = info.update if info is not None else "pytorch"
     white_box = bool(info and info.white_box)
     verdict = overall_verdict(reset, white_box, checks, load_error, update)
     claimed = convention(reset, update)

@@ -1,6 +1,6 @@
 """How many generated examples each mutant needs before each of its checks catches it.
 
-For every mutant of the catalogue (``tests/mutants.py``, ``tests/mutants_extra.py``)
+For every mutant of the catalogue (``tests/mutants.py``)
 and every check of its ``caught_by``,
 the check runs as grading runs it (same derandomized generation) but without
 shrinking, and a counter around the check's body records at which example the
@@ -31,18 +31,6 @@ from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, unmet_requi
 from conformance.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.subject import Subject
 from tests.mutants import MUTANTS, Mutant
-
-
-def all_mutants() -> list[Mutant]:
-    """The whole catalogue: tests/mutants.py and, when present, tests/mutants_extra.py
-    (the newer check families); an id listed in both counts once."""
-    mutants = list(MUTANTS)
-    try:
-        from tests.mutants_extra import MUTANTS as EXTRA
-    except ImportError:
-        EXTRA = []
-    seen = {m.id for m in mutants}
-    return mutants + [m for m in EXTRA if m.id not in seen]
 
 
 @dataclass
@@ -113,7 +101,7 @@ def all_counts(profile: str, mutants: list[Mutant] | None = None) -> list[CatchC
     """Every (mutant, caught_by check) pair under one profile's example budget."""
     budget = PROFILES[profile].max_examples
     return [examples_to_catch(m, check_id, budget)
-            for m in (all_mutants() if mutants is None else mutants) for check_id in sorted(m.caught_by)]
+            for m in (MUTANTS if mutants is None else mutants) for check_id in sorted(m.caught_by)]
 
 
 def _cell(c: CatchCount) -> str:

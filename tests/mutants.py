@@ -9,9 +9,11 @@ implementations (the report is named in the catalogue).
 ``gru_class`` to its mutated subclass and claims what the bug needs (autograd,
 lengths, a dtype); ``FullReferenceLayer`` and ``FullReferenceCell`` claim everything.
 
-``MUTANTS`` is the catalogue: for each mutant, the bug class, the report it comes
-from, what it really computes, and ``caught_by``, the checks that must fail
-(status "fail" or "error"; "warn" for a warning-level check) when it is graded.
+``MUTANTS`` is the catalogue: ``FORWARD_MUTANTS``, bugs in the equations, and
+``MACHINERY_MUTANTS``, forward right and the bug elsewhere (``tests/wrong_machinery.py``).
+For each mutant: the bug class, the report it comes from, what it really computes, and
+``caught_by``, the checks that must fail (status "fail" or "error"; "warn" for a
+warning-level check) when it is graded.
 Every check of the catalogue that can run here is in some mutant's ``caught_by``:
 a check no mutant fails would be untested.
 """
@@ -26,6 +28,10 @@ import torch
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams, param_name
+from tests.wrong_machinery import (GPUS, BatchOfOneSqueezed, Bfloat16WeightsInFloat8, DefaultDeviceZeros,
+                                   DtypeConverted, Float16InBfloat16, Float32InBfloat16, Float64InFloat32,
+                                   H0Broadcast, HalfOnGPU, HnDetached, LengthsIgnored, PaddingHoldsLastState,
+                                   ReverseIgnoresLengths, StridesIgnored, WrongBackwardCell)
 
 # --------------------------------------------------------------------------- reference
 
@@ -1306,9 +1312,117 @@ MUTANTS += [
        CRASH_REACHES),
 ]
 
+#: Mutants whose bug is in the forward equations (graded with shrinking, test_mutants).
+FORWARD_MUTANTS: list[Mutant] = MUTANTS
+
+# ------------------------------------------------ wrong machinery: forward right, bug elsewhere
+
+GRADIENT_CHECKS = {"gradients.sequence", "gradients.parameters", "gradients.torch-reference",
+                   "gradients.gradcheck"}
+
+MACHINERY_MUTANTS: list[Mutant] = [
+    _m("wrong-backward", WrongBackwardCell,
+       "wrong backward pass in a custom autograd.Function (forward exact)",
+       "no public GRU report: hand-written GRU kernels ship their own backward",
+       "the reset gate's gradient uses W_hn h instead of W_hn h + b_hn",
+       GRADIENT_CHECKS),
+    _m("hn-detached", HnDetached,
+       "state detached from the autograd graph",
+       "no public GRU report: detaching the state is how truncated BPTT is written",
+       "h_n carries no gradient: dL/dh_n never reaches x, h0 or the parameters",
+       GRADIENT_CHECKS),
+    _m("float64-in-float32", Float64InFloat32,
+       "silent precision loss: float64 claimed, float32 computed",
+       "no public GRU report: a kernel or conversion with float32 weights only",
+       "float64 results carry float32 rounding (about 1e-7) while their dtype says float64",
+       {"equations.step", "precision.float64"},
+       # float32 rounding also breaks the float64 self-consistency bounds (1e-10).
+       {"sequence.stepwise", "sequence.split-resume", "sequence.batch-independence",
+        "sequence.batch-permutation", "contract.deterministic", "contract.stateless",
+        "directions.reverse-is-flipped-forward", "inputs.batch-of-one", "inputs.non-contiguous",
+        "directions.sizes", "sequence.sizes", "inputs.sizes"}),
+    _m("float16-computed-in-bfloat16", Float16InBfloat16,
+       "silent precision loss: float16 claimed, bfloat16 computed",
+       "no public GRU report: backends without float16 kernels fall back to bfloat16",
+       "float16 results carry bfloat16 rounding (about 4e-3, float16's is about 5e-4)",
+       {"precision.float16"},
+       # The size sweep and long sequences grade every claimed dtype, float16 included.
+       {"precision.sizes", "precision.long-sequence"}),
+    _m("float32-computed-in-bfloat16", Float32InBfloat16,
+       "silent precision loss: float32 claimed, bfloat16 computed",
+       "no public GRU report: autocast (bfloat16 on CPU) left on at inference",
+       "float32 results carry bfloat16 rounding (about 4e-3)",
+       {"equations.step", "precision.float32"},
+       {"sequence.stepwise", "sequence.split-resume", "sequence.batch-independence",
+        "sequence.batch-permutation", "contract.deterministic", "contract.stateless",
+        "directions.reverse-is-flipped-forward", "inputs.non-contiguous"}),
+    _m("bfloat16-float8-weights", Bfloat16WeightsInFloat8,
+       "silent precision loss: bfloat16 claimed, float8 weights",
+       "no public GRU report: weight-only float8 quantization applied without being asked",
+       "bfloat16 results from weights rounded to 3 bits of mantissa (errors about 3e-2)",
+       {"precision.bfloat16"},
+       # Long sequences grade every claimed dtype, bfloat16 included.
+       {"precision.long-sequence"}),
+    _m("reverse-ignores-lengths", ReverseIgnoresLengths,
+       "variable-length: reverse direction starts at the padded end",
+       "onnx-tensorflow#342",
+       "the reverse direction of a short sample starts at t = T-1, in the padding",
+       {"varlen.reverse-start"},
+       {"varlen.sizes"}),
+    _m("lengths-ignored", LengthsIgnored,
+       "variable-length: lengths used only to zero the output",
+       "onnx-tensorflow#342 (lengths not passed to the recurrence)",
+       "both directions run over the padding; h_n is every sample's state after T steps",
+       {"varlen.final-state", "varlen.reverse-start"}),
+    _m("padding-holds-last-state", PaddingHoldsLastState,
+       "variable-length: padded outputs not zero",
+       "Keras masking semantics (a masked step repeats the previous output) where nn.GRU pads with zeros",
+       "output[t, b] for t >= lengths[b] repeats output[lengths[b] - 1, b]",
+       {"varlen.padding-zero"}),
+    _m("strides-ignored", StridesIgnored,
+       "non-contiguous input read as contiguous",
+       "no public GRU report: custom kernels reading the data pointer without .contiguous()",
+       "a strided x or h0 is read from the wrong elements of its storage",
+       {"inputs.non-contiguous"}),
+    _m("batch-of-one-squeezed", BatchOfOneSqueezed,
+       "state returned with the wrong shape (batch axis squeezed)", "keras#20173",
+       "with B = 1, output is (T, D*H) and h_n (L*D, H)",
+       {"inputs.batch-of-one"}, {"contract.output-shape"}),
+    _m("h0-expanded", H0Broadcast,
+       "h0 of the wrong shape silently accepted", "pytorch#3259",
+       "an h0 with one batch row is broadcast to every sample (warning-level)",
+       {"inputs.wrong-shape"}),
+    _m("dtype-converted", DtypeConverted,
+       "input of the wrong dtype silently converted",
+       "no public GRU report: nn.GRU rejects a dtype that is not its parameters'",
+       "x and h0 of another dtype are cast to the module's (warning-level)",
+       {"inputs.wrong-dtype"}),
+    _m("zeros-on-default-device", DefaultDeviceZeros,
+       "internal tensor created on the default device, not the input's",
+       "seeds/000 (GRU implementation from Scratch): SimpleGRU's torch.zeros(batch, hidden)",
+       "with h0 = None, the zero state is made on torch's default device: fails off CPU",
+       {"devices.cpu"} | {f"devices.{d}" for d in GPUS}),
+]
+
+if GPUS:  # only a machine with a GPU can show a result that depends on the device
+    MACHINERY_MUTANTS.append(_m(
+        "bfloat16-off-cpu", HalfOnGPU, "results depend on the backend", "pytorch#32023, pytorch#94691",
+        "off CPU the layer computes in bfloat16 (errors about 1e-2), on CPU in the dtype asked for",
+        {f"devices.{d}" for d in GPUS} | {"devices.cross-device"}))
+
+#: Checks no mutant can fail on this machine: those of devices it does not have.
+UNTESTABLE_HERE: frozenset[str] = frozenset(
+    {f"devices.{d}" for d in ("cuda", "mps") if d not in GPUS} | (set() if GPUS else {"devices.cross-device"}))
+
+#: The families the wrong machinery is for: a mutant of MACHINERY_ONLY passes every other family.
+MACHINERY_FAMILIES = ("precision", "gradients", "varlen", "inputs", "devices")
+
+#: The whole catalogue.
+MUTANTS = FORWARD_MUTANTS + MACHINERY_MUTANTS
 MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
 
-__all__ = ["MUTANTS", "MUTANTS_BY_ID", "FullReferenceCell", "FullReferenceLayer", "Mutant", "ReferenceCell",
+__all__ = ["FORWARD_MUTANTS", "MACHINERY_MUTANTS", "MUTANTS", "MUTANTS_BY_ID", "FullReferenceCell",
+           "FullReferenceLayer", "Mutant", "ReferenceCell", "FullReferenceCell", "FullReferenceLayer", "Mutant", "ReferenceCell",
            "ReferenceGRU", "ReferenceLayer", "Weights"]
 
 

@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reporting": ("conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
                   "conformance.report"),
     # Entry points: commands, the pytest plugin, the worker process.
-    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli", "conformance.fleet", "conformance.plugin",
+    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli", "conformance.grade_folder", "conformance.plugin",
                  "conformance.worker", "implementations.frameworks.__main__", "implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.

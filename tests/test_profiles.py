@@ -15,10 +15,9 @@ from conformance import engine
 from conformance.catalogue import CHECK_FUNCTIONS, load_all
 from conformance.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.subject import Subject
-from tests.catch_counts import all_mutants, counting, examples_to_catch
-from tests.mutants import MUTANTS_BY_ID, Mutant
+from tests.catch_counts import counting, examples_to_catch
+from tests.mutants import MUTANTS, MUTANTS_BY_ID, Mutant
 
-CATALOGUE = all_mutants()
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS_DIR = ROOT / "conformance" / "checks"
@@ -50,7 +49,7 @@ def test_profile_option_reaches_hypothesis(tmp_path):
     assert profile == "quick", f"got profile {profile!r} in the results, but should be 'quick'"
 
 
-@pytest.mark.parametrize("mutant", CATALOGUE, ids=[m.id for m in CATALOGUE])
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
 def test_default_profile_catches_each_mutant(mutant: Mutant, record_property):
     """Every check of a mutant's caught_by fails within the default profile's example
     budget; the number of examples each needed is recorded (JUnit property

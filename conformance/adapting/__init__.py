@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 
+from conformance.profiles import PROFILES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="path/to/file.py:Class or module:Class (a torch module, or a NumPy "
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the adapter file to write (default: <file>_adapter.py beside the file, or "
                         "<class>_adapter.py here for a module)")
     parser.add_argument("--no-grade", action="store_true", help="write the adapter without grading it")
-    parser.add_argument("--profile", choices=["quick", "grade", "thorough"], default="grade",
+    parser.add_argument("--profile", choices=list(PROFILES), default="grade",
                         help="hypothesis profile of the grading it runs (default: grade)")
     parser.add_argument("--results", metavar="PATH",
                         help="JSON results of that grading (default: reports/adapt/<class>.json, with the "

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conformance.profiles import PROFILES
 from implementations.frameworks.registry import FRAMEWORKS, LANES, MODULE_LANE, SLOW_GRADING, Lane
 
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-documents", action="store_true",
                         help="do not grade the document implementations when their results are absent")
     parser.add_argument("--html", default="reports/index.html", help="HTML report path (not with --lane)")
-    parser.add_argument("--profile", choices=["quick", "grade", "thorough"],
+    parser.add_argument("--profile", choices=list(PROFILES),
                         help="hypothesis profile for the entries graded in full")
     parser.add_argument("-n", "--numprocesses", help="pytest-xdist workers of each grading process")
     parser.add_argument("-j", "--jobs", type=int, default=2,

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conformance.profiles import PROFILES
 from implementations.frameworks.registry import LANES, Lane
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parallel", type=int, default=1,
                         help="lanes graded at once (default 1; with more, each lane's output goes to "
                         "reports/frameworks-logs/<lane>.log)")
-    parser.add_argument("--profile", choices=["quick", "grade", "thorough"],
+    parser.add_argument("--profile", choices=list(PROFILES),
                         help="hypothesis profile for the entries graded in full")
     parser.add_argument("--reports", default="reports", help="reports folder (default reports)")
     parser.add_argument("--no-documents", action="store_true",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import fleet, merging
+from conformance import grade_folder, merging
 from conformance.catalogue import load_all
 from conformance.outcome import Outcome
 from conformance.results import SCHEMA, build_results, environment, implementation_record, read_results
@@ -42,7 +42,7 @@ def write_adapter(path: Path, name: str = "Sub", body: str = "return cell(x, h)"
 def test_collect_reads_a_folder_without_importing_it():
     """Every name.py and name/adapter.py of the example folder is a submission whose
     adapter class is found in its source; nothing is imported (crashes.py would end us)."""
-    subs = {s.id: s for s in fleet.collect([str(EXAMPLES)])}
+    subs = {s.id: s for s in grade_folder.collect([str(EXAMPLES)])}
     expected = {"crashes", "greedy", "hangs", "pytorch_cell", "swapped_gates", "wrapped_gru"}
     assert set(subs) == expected, f"got {sorted(subs)}, but should be {sorted(expected)}"
     assert subs["pytorch_cell"].spec.endswith("pytorch_cell.py:Adapter"), f"got {subs['pytorch_cell'].spec}"
@@ -60,7 +60,7 @@ def test_collect_reports_unusable_submissions_as_problems(tmp_path):
     two.write_text(two.read_text() + "\n\nclass Second(conformance.LayerAdapter):\n    pass\n")
     write_adapter(tmp_path / "ok.py")
     (tmp_path / "_private.py").write_text("raise SystemExit")
-    subs = {s.id: s for s in fleet.collect([str(tmp_path)])}
+    subs = {s.id: s for s in grade_folder.collect([str(tmp_path)])}
     assert set(subs) == {"broken", "plain", "two", "ok"}, f"got {sorted(subs)}, but should skip _private.py"
     assert "does not parse" in subs["broken"].problem, f"got {subs['broken'].problem!r}"
     assert "no class deriving from CellAdapter or LayerAdapter" in subs["plain"].problem, f"got {subs['plain'].problem!r}"
@@ -78,7 +78,7 @@ def test_collect_finds_adapters_deriving_from_other_adapter_classes(tmp_path):
     (tmp_path / "beside.py").write_text("from _base import SharedBase as Base\n\n\nclass MyGRU(Base):\n    pass\n")
     (tmp_path / "elsewhere.py").write_text("from somewhere import Base\n\n\nclass Adapter(Base):\n    pass\n")
     (tmp_path / "unknown.py").write_text("from somewhere import Base\n\n\nclass MyGRU(Base):\n    pass\n")
-    subs = {s.id: s for s in fleet.collect([str(tmp_path)])}
+    subs = {s.id: s for s in grade_folder.collect([str(tmp_path)])}
     assert subs["same_file"].problem and "several adapter classes (SharedBase, Derived)" in subs["same_file"].problem
     assert subs["beside"].spec.endswith("beside.py:MyGRU"), f"got {subs['beside']}"
     assert subs["elsewhere"].spec.endswith("elsewhere.py:Adapter"), f"got {subs['elsewhere']}"
@@ -87,16 +87,16 @@ def test_collect_finds_adapters_deriving_from_other_adapter_classes(tmp_path):
 
 def test_collect_names_ids_and_keeps_them_unique(tmp_path):
     write_adapter(tmp_path / "alice.py")
-    subs = fleet.collect(["torch-gru", "torch-gru", f"bob={tmp_path / 'alice.py'}", str(tmp_path / "alice.py"),
+    subs = grade_folder.collect(["torch-gru", "torch-gru", f"bob={tmp_path / 'alice.py'}", str(tmp_path / "alice.py"),
                           "implementations.torch_reference:TorchGRU"])
     ids = [s.id for s in subs]
     assert ids == ["torch-gru", "torch-gru-2", "bob", "alice", "torch_reference-TorchGRU"], f"got {ids}"
     assert subs[0].spec == "torch-gru", f"got {subs[0].spec}, but a registry id should be passed on as is"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(fleet.FleetError, match="no submissions"):
-        fleet.collect([str(tmp_path / "empty")])
-    with pytest.raises(fleet.FleetError, match="not a folder"):
-        fleet.collect([str(tmp_path / "missing" / "thing.txt")])
+    with pytest.raises(grade_folder.SubmissionError, match="no submissions"):
+        grade_folder.collect([str(tmp_path / "empty")])
+    with pytest.raises(grade_folder.SubmissionError, match="not a folder"):
+        grade_folder.collect([str(tmp_path / "missing" / "thing.txt")])
 
 
 # Merging -----------------------------------------------------------------------------
@@ -160,11 +160,11 @@ def test_a_process_that_exits_cleanly_without_results_is_an_error(tmp_path):
     submission graded without isolation) gets an error verdict, and a results file left by
     an earlier run does not pass for this one."""
     path = write_adapter(tmp_path / "quits.py", body="import os; os._exit(0)")
-    sub = fleet.collect([str(path)])[0]
+    sub = grade_folder.collect([str(path)])[0]
     out = tmp_path / "out"
     out.mkdir()
     results_file(out / "quits.json", "quits")  # stale, and passing
-    graded = fleet.grade_one(sub, out, time_limit=120, memory_mb=fleet.DEFAULT_MEMORY_MB, profile="quick",
+    graded = grade_folder.grade_one(sub, out, time_limit=120, memory_mb=grade_folder.DEFAULT_MEMORY_MB, profile="quick",
                              extra=["--no-isolation"])
     data = read_results(graded.results)
     impl = data["implementations"][0]
@@ -175,7 +175,7 @@ def test_a_process_that_exits_cleanly_without_results_is_an_error(tmp_path):
 
 
 def test_a_bad_pytest_option_is_not_blamed_on_the_submission(tmp_path):
-    graded = fleet.grade_one(fleet.Submission("ref", "torch-gru"), tmp_path, time_limit=300,
+    graded = grade_folder.grade_one(grade_folder.Submission("ref", "torch-gru"), tmp_path, time_limit=300,
                              extra=["--no-such-option"])
     assert graded.verdict == "error" and graded.exit_code == 4, f"got {graded.verdict}, exit {graded.exit_code}"
     assert "pytest could not run" in graded.message and "unrecognized arguments" in graded.message, \
@@ -184,8 +184,8 @@ def test_a_bad_pytest_option_is_not_blamed_on_the_submission(tmp_path):
 
 def test_a_submission_that_cannot_be_read_is_not_launched(tmp_path):
     (tmp_path / "empty.py").write_text("x = 1\n")
-    sub = fleet.collect([str(tmp_path / "empty.py")])[0]
-    graded = fleet.grade_one(sub, tmp_path / "out", time_limit=300)
+    sub = grade_folder.collect([str(tmp_path / "empty.py")])[0]
+    graded = grade_folder.grade_one(sub, tmp_path / "out", time_limit=300)
     impl = read_results(graded.results)["implementations"][0]
     assert graded.exit_code is None and impl["verdict"] == "error", f"got exit {graded.exit_code}, {impl['verdict']}"
     assert "defines no class deriving from CellAdapter or LayerAdapter" in impl["load_error"], f"got {impl['load_error']!r}"

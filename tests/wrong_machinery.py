@@ -1,14 +1,12 @@
-"""Mutants for the gradients, precision, varlen, inputs and devices families.
+"""Wrong machinery: GRUs whose forward equations are right and whose bug is elsewhere.
 
-Each mutant's forward pass is what the older families grade, and it is right
-there: the bug is in the backward pass, in a dtype those families do not
-draw, in the variable-length path, in how unusual inputs are handled or in
-where internal tensors are created. ``MUTANTS`` uses ``tests.mutants.Mutant``;
-for a warning-level check (``severity="warning"``) "caught" means status "warn".
+The bug is in the backward pass, in a dtype the equation checks do not draw, in the
+variable-length path, in how unusual inputs are handled or in where internal tensors are
+created. Their catalogue entries are ``tests.mutants.MACHINERY_MUTANTS``.
 
-``CORRECT`` lists implementations of the same machinery done right (an
-analytic backward, explicit lengths with a per-sample reversal): they must pass
-every check, so the new checks are not merely strict.
+``CORRECT`` lists the same machinery done right (an analytic backward, explicit lengths
+with a per-sample reversal, nn.GRU given a PackedSequence): they must pass every check,
+so the checks that catch the mutants are not merely strict.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
 from conformance.devices import device_available
 from conformance.params import CanonicalParams
-from tests.mutants import Mutant
 
 F32_F64 = (torch.float32, torch.float64)
 
@@ -414,111 +411,8 @@ class WrongBackwardCell(CustomBackwardCell):
     function = WrongBackwardFunction
 
 
-# --------------------------------------------------------------------------- catalogue
-
-
-def _m(id: str, adapter: type, bug: str, source: str, truth: str, caught_by: set[str],
-       may_also_fail: set[str] = frozenset()) -> Mutant:  # type: ignore[assignment]
-    return Mutant(id, adapter, bug, source, truth, frozenset(caught_by), frozenset(may_also_fail))
-
-
 #: GPUs present here: device checks for them can be exercised.
 GPUS = [d for d in ("cuda", "mps") if device_available(d)]
-
-GRADIENT_CHECKS = {"gradients.sequence", "gradients.parameters", "gradients.torch-reference",
-                   "gradients.gradcheck"}
-
-MUTANTS: list[Mutant] = [
-    _m("wrong-backward", WrongBackwardCell,
-       "wrong backward pass in a custom autograd.Function (forward exact)",
-       "no public GRU report: hand-written GRU kernels ship their own backward",
-       "the reset gate's gradient uses W_hn h instead of W_hn h + b_hn",
-       GRADIENT_CHECKS),
-    _m("hn-detached", HnDetached,
-       "state detached from the autograd graph",
-       "no public GRU report: detaching the state is how truncated BPTT is written",
-       "h_n carries no gradient: dL/dh_n never reaches x, h0 or the parameters",
-       GRADIENT_CHECKS),
-    _m("float64-in-float32", Float64InFloat32,
-       "silent precision loss: float64 claimed, float32 computed",
-       "no public GRU report: a kernel or conversion with float32 weights only",
-       "float64 results carry float32 rounding (about 1e-7) while their dtype says float64",
-       {"equations.step", "precision.float64"},
-       # float32 rounding also breaks the float64 self-consistency bounds (1e-10).
-       {"sequence.stepwise", "sequence.split-resume", "sequence.batch-independence",
-        "sequence.batch-permutation", "contract.deterministic", "contract.stateless",
-        "directions.reverse-is-flipped-forward", "inputs.batch-of-one", "inputs.non-contiguous",
-        "directions.sizes", "sequence.sizes", "inputs.sizes"}),
-    _m("float16-computed-in-bfloat16", Float16InBfloat16,
-       "silent precision loss: float16 claimed, bfloat16 computed",
-       "no public GRU report: backends without float16 kernels fall back to bfloat16",
-       "float16 results carry bfloat16 rounding (about 4e-3, float16's is about 5e-4)",
-       {"precision.float16"},
-       # The size sweep and long sequences grade every claimed dtype, float16 included.
-       {"precision.sizes", "precision.long-sequence"}),
-    _m("float32-computed-in-bfloat16", Float32InBfloat16,
-       "silent precision loss: float32 claimed, bfloat16 computed",
-       "no public GRU report: autocast (bfloat16 on CPU) left on at inference",
-       "float32 results carry bfloat16 rounding (about 4e-3)",
-       {"equations.step", "precision.float32"},
-       {"sequence.stepwise", "sequence.split-resume", "sequence.batch-independence",
-        "sequence.batch-permutation", "contract.deterministic", "contract.stateless",
-        "directions.reverse-is-flipped-forward", "inputs.non-contiguous"}),
-    _m("bfloat16-float8-weights", Bfloat16WeightsInFloat8,
-       "silent precision loss: bfloat16 claimed, float8 weights",
-       "no public GRU report: weight-only float8 quantization applied without being asked",
-       "bfloat16 results from weights rounded to 3 bits of mantissa (errors about 3e-2)",
-       {"precision.bfloat16"}),
-    _m("reverse-ignores-lengths", ReverseIgnoresLengths,
-       "variable-length: reverse direction starts at the padded end",
-       "onnx-tensorflow#342",
-       "the reverse direction of a short sample starts at t = T-1, in the padding",
-       {"varlen.reverse-start"},
-       {"varlen.sizes"}),
-    _m("lengths-ignored", LengthsIgnored,
-       "variable-length: lengths used only to zero the output",
-       "onnx-tensorflow#342 (lengths not passed to the recurrence)",
-       "both directions run over the padding; h_n is every sample's state after T steps",
-       {"varlen.final-state", "varlen.reverse-start"}),
-    _m("padding-holds-last-state", PaddingHoldsLastState,
-       "variable-length: padded outputs not zero",
-       "Keras masking semantics (a masked step repeats the previous output) where nn.GRU pads with zeros",
-       "output[t, b] for t >= lengths[b] repeats output[lengths[b] - 1, b]",
-       {"varlen.padding-zero"}),
-    _m("strides-ignored", StridesIgnored,
-       "non-contiguous input read as contiguous",
-       "no public GRU report: custom kernels reading the data pointer without .contiguous()",
-       "a strided x or h0 is read from the wrong elements of its storage",
-       {"inputs.non-contiguous"}),
-    _m("batch-of-one-squeezed", BatchOfOneSqueezed,
-       "state returned with the wrong shape (batch axis squeezed)", "keras#20173",
-       "with B = 1, output is (T, D*H) and h_n (L*D, H)",
-       {"inputs.batch-of-one"}, {"contract.output-shape"}),
-    _m("h0-expanded", H0Broadcast,
-       "h0 of the wrong shape silently accepted", "pytorch#3259",
-       "an h0 with one batch row is broadcast to every sample (warning-level)",
-       {"inputs.wrong-shape"}),
-    _m("dtype-converted", DtypeConverted,
-       "input of the wrong dtype silently converted",
-       "no public GRU report: nn.GRU rejects a dtype that is not its parameters'",
-       "x and h0 of another dtype are cast to the module's (warning-level)",
-       {"inputs.wrong-dtype"}),
-    _m("zeros-on-default-device", DefaultDeviceZeros,
-       "internal tensor created on the default device, not the input's",
-       "seeds/000 (GRU implementation from Scratch): SimpleGRU's torch.zeros(batch, hidden)",
-       "with h0 = None, the zero state is made on torch's default device: fails off CPU",
-       {"devices.cpu"} | {f"devices.{d}" for d in GPUS}),
-]
-
-if GPUS:  # only a machine with a GPU can show a result that depends on the device
-    MUTANTS.append(_m(
-        "bfloat16-off-cpu", HalfOnGPU, "results depend on the backend", "pytorch#32023, pytorch#94691",
-        "off CPU the layer computes in bfloat16 (errors about 1e-2), on CPU in the dtype asked for",
-        {f"devices.{d}" for d in GPUS} | {"devices.cross-device"}))
-
-#: Checks no mutant can fail on this machine: those of devices it does not have.
-UNTESTABLE_HERE: frozenset[str] = frozenset(
-    {f"devices.{d}" for d in ("cuda", "mps") if d not in GPUS} | (set() if GPUS else {"devices.cross-device"}))
 
 #: The same machinery done right: every check must pass (or not apply).
 CORRECT: list[tuple[str, type]] = [
@@ -526,8 +420,3 @@ CORRECT: list[tuple[str, type]] = [
     ("explicit-lengths", LengthsLayer),
     ("packed-nn-gru", PackedTorchGRU),
 ]
-
-MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
-
-#: The families these mutants are for: each mutant must pass every other family.
-NEW_FAMILIES = ("precision", "gradients", "varlen", "inputs", "devices")

@@ -26,8 +26,8 @@ from conformance.reference_autograd import (LossWeights, gru_forward_torch, leaf
 from conformance.results import implementation_record, overall_verdict
 from conformance.subject import Subject
 from conformance.tolerances import TOLERANCES, tolerance
-from tests.mutants import MUTANTS as BASE_MUTANTS
-from tests.mutants_extra import CORRECT, MUTANTS, NEW_FAMILIES, UNTESTABLE_HERE, H0Broadcast
+from tests.mutants import FORWARD_MUTANTS, MACHINERY_FAMILIES, MACHINERY_MUTANTS
+from tests.wrong_machinery import CORRECT, H0Broadcast
 
 load_all()
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,23 +162,14 @@ def _failed(check_id: str, status: str) -> bool:
     return status == "warn" and CHECKS[check_id].severity == "warning"
 
 
-def test_every_new_check_is_caught_by_a_mutant():
-    """Each check of the new families is in some mutant's caught_by, except checks of
-    devices this machine does not have (nothing can fail them here)."""
-    covered = set().union(*(m.caught_by for m in MUTANTS), *(m.caught_by for m in BASE_MUTANTS))
-    new = {cid for cid, meta in CHECKS.items() if meta.family in NEW_FAMILIES}
-    missing = sorted(new - covered - UNTESTABLE_HERE)
-    assert not missing, f"got new checks no mutant must fail: {missing}, but each should catch some mutant"
+#: Bugs only the machinery families can see: every other family passes them.
+MACHINERY_ONLY = ("wrong-backward", "hn-detached", "float16-computed-in-bfloat16", "reverse-ignores-lengths")
 
 
-#: The issue's three bug classes: caught by the new families and by nothing else.
-ONLY_NEW = ("wrong-backward", "hn-detached", "float16-computed-in-bfloat16", "reverse-ignores-lengths")
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
-def test_new_mutant_is_caught(mutant):
+@pytest.mark.parametrize("mutant", MACHINERY_MUTANTS, ids=[m.id for m in MACHINERY_MUTANTS])
+def test_machinery_mutant_is_caught(mutant):
     """The mutant fails every check of its caught_by and nothing outside caught_by and
-    may_also_fail; the headline ones pass every check of the older families."""
+    may_also_fail; those of MACHINERY_ONLY pass every check of the other families."""
     outcomes = grade(Subject(mutant.id, mutant.adapter()), shrink=False)
     failing = {cid for cid, o in outcomes.items() if _failed(cid, o.status)}
     summary = "; ".join(f"{c}={o.status}" for c, o in outcomes.items() if o.status != "not_applicable")
@@ -188,10 +179,10 @@ def test_new_mutant_is_caught(mutant):
     assert not stray, f"got unexpected failures {stray} on mutant {mutant.id}, but should be none [{summary}]"
     internal = [cid for cid, o in outcomes.items() if "internal error in the suite" in o.message]
     assert not internal, f"got internal errors in {internal} on mutant {mutant.id}, but should be none"
-    if mutant.id in ONLY_NEW:
+    if mutant.id in MACHINERY_ONLY:
         old = sorted(c for c, o in outcomes.items()
-                     if CHECKS[c].family not in NEW_FAMILIES and o.status not in ("pass", "not_applicable"))
-        assert not old, f"got {old} on {mutant.id}, but only the new families should catch it [{summary}]"
+                     if CHECKS[c].family not in MACHINERY_FAMILIES and o.status not in ("pass", "not_applicable"))
+        assert not old, f"got {old} on {mutant.id}, but only the machinery families should catch it [{summary}]"
     for cid in failing:
         message = outcomes[cid].message
         if outcomes[cid].status == "error":  # the implementation raised: its message, with the call
@@ -203,19 +194,19 @@ def test_new_mutant_is_caught(mutant):
 @pytest.mark.parametrize("name,adapter", CORRECT, ids=[c[0] for c in CORRECT])
 def test_correct_machinery_passes(name, adapter):
     """An analytic backward done right, explicit lengths done right and nn.GRU given a
-    PackedSequence pass every applicable check, the new families included."""
+    PackedSequence pass every applicable check, the machinery families included."""
     outcomes = grade(Subject(name, adapter()), shrink=False)
     bad = {c: f"{o.status}: {o.message.splitlines()[0] if o.message else ''}"
            for c, o in outcomes.items() if o.status in ("fail", "error", "blocked", "warn")}
     assert not bad, f"got {bad} on the correct {name}, but should pass every applicable check"
-    ran = {c for c, o in outcomes.items() if o.status == "pass" and CHECKS[c].family in NEW_FAMILIES}
-    assert ran, f"got no new-family check run on {name}, but its claims make some apply"
+    ran = {c for c, o in outcomes.items() if o.status == "pass" and CHECKS[c].family in MACHINERY_FAMILIES}
+    assert ran, f"got no machinery-family check run on {name}, but its claims make some apply"
 
 
 def test_precision_float64_blocks_on_equation_bugs():
     """An equations bug is reported by equations.step; precision.float64 then says
     "blocked by equations.step" instead of failing a second time."""
-    mutant = next(m for m in BASE_MUTANTS if m.id == "reset-before")
+    mutant = next(m for m in FORWARD_MUTANTS if m.id == "reset-before")
     outcomes = grade(Subject(mutant.id, mutant.adapter()), ["equations.step", "precision.float64"], shrink=False)
     assert outcomes["equations.step"].status == "fail"
     outcome = outcomes["precision.float64"]
@@ -277,7 +268,7 @@ def test_warning_through_pytest(tmp_path):
     """The same through the pytest plugin: exit code 0, status "warn" in the JSON."""
     results = tmp_path / "results.json"
     command = [sys.executable, "-m", "pytest", str(ROOT / "conformance" / "checks"), "-p", "conformance.plugin",
-               "-p", "no:cacheprovider", "-q", "--impl", "tests.mutants_extra:H0Broadcast", "--impl", "torch-gru",
+               "-p", "no:cacheprovider", "-q", "--impl", "tests.wrong_machinery:H0Broadcast", "--impl", "torch-gru",
                "-k", "wrong_shapes or cuda", "--results", str(results), "--hypothesis-profile", "quick"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"got exit code {run.returncode}, but should be 0:\n{run.stdout[-2000:]}{run.stderr[-2000:]}"

@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.profiles import PROFILES
+
 ADAPTER_BASES = ("CellAdapter", "LayerAdapter")
 DEFAULT_TIME_LIMIT = 300.0
 DEFAULT_MEMORY_MB = 2048
@@ -68,7 +70,7 @@ MEMORY_EXHAUSTED = re.compile(
 )
 
 
-class FleetError(Exception):
+class SubmissionError(Exception):
     """A source that names no submission, or a bad option."""
 
 
@@ -112,7 +114,7 @@ def _parse(path: Path) -> ast.Module:
     try:
         return ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
     except SyntaxError as exc:
-        raise FleetError(f"{path} does not parse: {exc.msg} (line {exc.lineno})") from exc
+        raise SubmissionError(f"{path} does not parse: {exc.msg} (line {exc.lineno})") from exc
 
 
 def adapter_classes(path: Path, _seen: frozenset[Path] = frozenset()) -> list[str]:
@@ -128,7 +130,7 @@ def adapter_classes(path: Path, _seen: frozenset[Path] = frozenset()) -> list[st
             if neighbour.is_file() and neighbour not in _seen:
                 try:
                     theirs = set(adapter_classes(neighbour, _seen | {path}))
-                except FleetError:
+                except SubmissionError:
                     continue
                 adapters |= {alias.asname or alias.name for alias in node.names if alias.name in theirs}
     found = []
@@ -142,7 +144,7 @@ def adapter_classes(path: Path, _seen: frozenset[Path] = frozenset()) -> list[st
 def find_adapter_class(path: Path) -> str:
     """The adapter class a submission file defines, read from its source.
 
-    Raises ``FleetError`` with the reason when there is none or the choice is ambiguous."""
+    Raises ``SubmissionError`` with the reason when there is none or the choice is ambiguous."""
     classes = adapter_classes(path)
     if len(classes) == 1:
         return classes[0]
@@ -151,10 +153,10 @@ def find_adapter_class(path: Path) -> str:
     if not classes:
         if any(isinstance(n, ast.ClassDef) and n.name == "Adapter" for n in _parse(path).body):
             return "Adapter"  # derives from a class defined elsewhere: the conventional name decides
-        raise FleetError(f"{path} defines no class deriving from CellAdapter or LayerAdapter (directly, or "
+        raise SubmissionError(f"{path} defines no class deriving from CellAdapter or LayerAdapter (directly, or "
                          f"through a class of its own or of a module beside it): name its adapter class "
                          f"'Adapter', or pass '{path}:Class'")
-    raise FleetError(f"{path} defines several adapter classes ({', '.join(classes)}): name one "
+    raise SubmissionError(f"{path} defines several adapter classes ({', '.join(classes)}): name one "
                      f"'Adapter', or pass '{path}:Class'")
 
 
@@ -163,7 +165,7 @@ def _submission_of_path(path: Path, sub_id: str) -> Submission:
     paths = (str(path.resolve()),)
     try:
         return Submission(sub_id, f"{module.resolve()}:{find_adapter_class(module)}", paths=paths)
-    except FleetError as exc:
+    except SubmissionError as exc:
         return Submission(sub_id, str(module.resolve()), problem=str(exc), paths=paths)
 
 
@@ -185,7 +187,7 @@ def collect(sources: Iterable[str]) -> list[Submission]:
             entries = sorted(p for p in path.iterdir() if not p.name.startswith(("_", ".")))
             members = [p for p in entries if (p.suffix == ".py" and p.is_file()) or _is_submission_dir(p)]
             if not members:
-                raise FleetError(f"{source}: no submissions (no name.py files, no name/adapter.py folders)")
+                raise SubmissionError(f"{source}: no submissions (no name.py files, no name/adapter.py folders)")
             found += [_submission_of_path(p, p.stem if p.is_file() else p.name) for p in members]
         elif _is_submission_dir(path) or (path.suffix == ".py" and path.is_file()):
             found.append(_submission_of_path(path, explicit or (path.name if path.is_dir() else path.stem)))
@@ -196,7 +198,7 @@ def collect(sources: Iterable[str]) -> list[Submission]:
             paths = (str(Path(where).resolve()),) if where.endswith(".py") else ()
             found.append(Submission(explicit or _id_of_spec(source), spec, paths=paths))
         else:
-            raise FleetError(f"{source}: not a folder, a .py file or an implementation name")
+            raise SubmissionError(f"{source}: not a folder, a .py file or an implementation name")
     seen: set[str] = set()
     for sub in found:
         base, n = sub.id, 2
@@ -235,7 +237,7 @@ def limited(cmd: Sequence[str], memory_mb: int | None) -> list[str]:
     return [sys.executable, "-c", _LAUNCHER, str(int(memory_mb)), *cmd]
 
 
-def grade_command(sub: Submission, results: Path, *, profile: str | None = None,
+def submission_command(sub: Submission, results: Path, *, profile: str | None = None,
                   extra: Sequence[str] = (), hide: Sequence[str] = ()) -> list[str]:
     """The per-submission command (also what a job runner on another machine runs).
     ``hide``: paths its worker must not see (the other submissions, the output folder)."""
@@ -315,7 +317,7 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     if not message:
         with open(log, "wb") as sink:
             proc = subprocess.Popen(
-                limited(grade_command(sub, results, profile=profile, hide=hide,
+                limited(submission_command(sub, results, profile=profile, hide=hide,
                                       extra=[*(["--memory-mb", str(memory_mb)] if memory_mb else []), *extra]),
                         memory_mb),
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
@@ -413,7 +415,7 @@ def add_arguments(parser: Any) -> None:
                         help=f"seconds per submission before its process is killed (default {DEFAULT_TIME_LIMIT:g})")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"address-space limit per process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
-    parser.add_argument("--profile", choices=["quick", "grade", "thorough"], help="hypothesis profile (default: grade)")
+    parser.add_argument("--profile", choices=list(PROFILES), help="hypothesis profile (default: grade)")
     parser.add_argument("--no-merge", action="store_true",
                         help="grade only; merge later with: python -m conformance report OUT/submissions")
 
@@ -431,7 +433,7 @@ def run(args: Any, extra: Sequence[str] = ()) -> int:
         return 2
     try:
         subs = collect(sources)
-    except FleetError as exc:
+    except SubmissionError as exc:
         print(f"grade-folder: {exc}", file=sys.stderr)
         return 2
     if args.jobs < 1 or args.time_limit <= 0 or args.memory_mb < 0:
