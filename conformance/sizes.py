@@ -11,8 +11,8 @@ A *sweep* example draws one small case (``conformance.strategies``) and one size
 per axis, T, B, I and H, each in [1, 131], most often a prime between 64 and 131
 (``PAST_TILES``): a prime is no multiple of any smaller width, so every tiling
 narrower than it leaves a partial tile and every chunking a boundary; 131, past
-128, does so for every width up to 130. Uniform sizes would seldom reach those. The check then runs one case per axis: the small
-case with that axis set to its drawn size. One large axis at a time keeps a
+128, does so for every width up to 130. The check then runs one case per axis: the
+small case with that axis set to its drawn size. One large axis at a time keeps a
 case cheap (the oracle steps through T in NumPy; a large B, I and H at once
 would cost a hundred times more) while each example reaches every axis.
 Hypothesis shrinks each drawn size as an integer, so a failure ends at the
@@ -39,10 +39,13 @@ from conformance.strategies import draw_case
 SWEEP_MAX = 131
 #: Primes past 64: each leaves a partial tile of every width up to 64 (131: up to 130).
 PAST_TILES = (67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131)
-#: One axis' size: any size, a prime past the tiles, or 131 itself, a third of the time
-#: each. Any size comes first: hypothesis shrinks toward the first branch, so a failure
-#: still ends at the smallest size that shows it.
-SWEEP_SIZES = st.one_of(st.integers(1, SWEEP_MAX), st.sampled_from(PAST_TILES), st.just(SWEEP_MAX))
+#: One axis' size. One integer k is drawn and read as a size: k < 131 is the size k + 1
+#: (any size), a larger k one of the primes past the tiles (two thirds of the range).
+#: Hypothesis shrinks k towards 0, through the sizes in order, so a failure still ends at
+#: the smallest size that shows it (separate strategies per kind, as in one_of, would
+#: stop shrinking at the kind that was drawn).
+SWEEP_SIZES = st.integers(0, 3 * SWEEP_MAX - 1).map(
+    lambda k: k + 1 if k < SWEEP_MAX else PAST_TILES[(k - SWEEP_MAX) % len(PAST_TILES)])
 #: The axes swept, in the order they are run, with the names the report uses.
 AXES: dict[str, str] = {"steps": "T", "batch": "B", "input_size": "I", "hidden_size": "H"}
 #: Layers in sweep cases (layer k > 0 reads D*H inputs, so H reaches the input width too).

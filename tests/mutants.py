@@ -1361,8 +1361,8 @@ MACHINERY_MUTANTS: list[Mutant] = [
        "no public GRU report: weight-only float8 quantization applied without being asked",
        "bfloat16 results from weights rounded to 3 bits of mantissa (errors about 3e-2)",
        {"precision.bfloat16"},
-       # Long sequences grade every claimed dtype, bfloat16 included.
-       {"precision.long-sequence"}),
+       # The size sweep and long sequences grade every claimed dtype, bfloat16 included.
+       {"precision.sizes", "precision.long-sequence"}),
     _m("reverse-ignores-lengths", ReverseIgnoresLengths,
        "variable-length: reverse direction starts at the padded end",
        "onnx-tensorflow#342",

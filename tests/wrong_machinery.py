@@ -281,7 +281,8 @@ class ReverseIgnoresLengths(LengthsLayer):
 
     def reverse_direction(self, gru, xt, lengths, h0):
         reverse = _direction_gru(gru, True)
-        out, h_n = reverse(xt.flip(0), h0)
+        out, h_n = reverse(_time_major(xt.flip(0), gru.batch_first), h0)  # its own layout, unpacked
+        out = _time_major(out, gru.batch_first)
         return out.flip(0) * _mask(lengths, xt.shape[0], out), h_n
 
 
