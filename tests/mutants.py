@@ -1419,14 +1419,46 @@ MACHINERY_FAMILIES = ("precision", "gradients", "varlen", "inputs", "devices")
 
 #: The whole catalogue.
 MUTANTS = FORWARD_MUTANTS + MACHINERY_MUTANTS
+#: Graded in the quick subset of the self-tests (``-m "not slow"``): one bug of each kind.
+QUICK_SAMPLE = frozenset({"reset-before", "bhn-outside-reset", "update-complement", "reverse-not-reversed",
+                          "hn-wrong-end", "wrong-backward", "lengths-ignored"})
 MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
 
-__all__ = ["FORWARD_MUTANTS", "MACHINERY_MUTANTS", "MUTANTS", "MUTANTS_BY_ID", "FullReferenceCell",
-           "FullReferenceLayer", "Mutant", "ReferenceCell", "FullReferenceCell", "FullReferenceLayer", "Mutant", "ReferenceCell",
-           "ReferenceGRU", "ReferenceLayer", "Weights"]
+__all__ = ["FORWARD_MUTANTS", "MACHINERY_MUTANTS", "MUTANTS", "MUTANTS_BY_ID", "QUICK_SAMPLE", "FullReferenceCell",
+           "FullReferenceLayer", "Mutant", "ReferenceCell", "ReferenceGRU", "ReferenceLayer", "Weights", "grade_mutant",
+           "mutant_params"]
 
 
 def describe(mutant: Mutant) -> dict[str, Any]:
     """A JSON-friendly row of the catalogue."""
     return {"id": mutant.id, "kind": mutant.adapter.kind, "bug": mutant.bug, "source": mutant.source,
             "truth": mutant.truth, "caught_by": sorted(mutant.caught_by)}
+
+
+def mutant_params(mutants: list[Mutant]) -> list[Any]:
+    """``mutants`` as pytest parameters named by id, those outside QUICK_SAMPLE marked slow."""
+    import pytest
+
+    return [pytest.param(m, id=m.id, marks=() if m.id in QUICK_SAMPLE else pytest.mark.slow) for m in mutants]
+
+
+def grade_mutant(mutant: Mutant, **overrides: Any) -> dict[str, Any]:
+    """Every check on the mutant, in order (dependencies first): those it must or may fail
+    at the default profile's example budget, the others, which it should pass, at the
+    quick profile's. Every check still runs on every mutant (no internal error, no stray
+    failure) at about half the cost; correct implementations are graded at the full
+    budget (tests/test_correct.py)."""
+    from conformance.catalogue import load_all, ordered_ids
+    from conformance.engine import run_check, skip_reason
+    from conformance.profiles import PROFILES
+    from conformance.subject import Subject
+
+    load_all()
+    subject = Subject(mutant.id, mutant.adapter())
+    aimed = mutant.caught_by | mutant.may_also_fail
+    quick = {"max_examples": PROFILES["quick"].max_examples}
+    done: dict[str, Any] = {}
+    for check_id in ordered_ids():
+        done[check_id] = skip_reason(check_id, subject, done) or run_check(
+            check_id, subject, **overrides, **({} if check_id in aimed else quick))
+    return done

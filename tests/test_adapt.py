@@ -157,6 +157,7 @@ def test_nothing_callable_is_said_exactly(tmp_path: Path):
     assert found["status"] == "error" and "no call form" in found["message"], f"got {found}"
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("adapt-cli")
 def test_adapt_command_writes_grades_and_is_fast(tmp_path: Path):
     """The command as a user runs it: probing in a sandboxed process, the adapter written

@@ -22,8 +22,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.report_plots", "conformance.sandbox", "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "implementations", "implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
-    "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle", "conformance.reference",
-              "conformance.reference_autograd", "conformance.variants", "implementations.*"),
+    "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
+              "conformance.reference", "conformance.reference_autograd", "conformance.variants", "implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
     # Running an implementation: in a worker or in this process.
@@ -38,8 +38,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reporting": ("conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
                   "conformance.report"),
     # Entry points: commands, the pytest plugin, the worker process.
-    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli", "conformance.grade_folder", "conformance.plugin",
-                 "conformance.worker", "implementations.frameworks.__main__", "implementations.frameworks.lanes"),
+    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli",
+                 "conformance.grade_folder", "conformance.plugin", "conformance.worker",
+                 "implementations.frameworks.__main__", "implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {}

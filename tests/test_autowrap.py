@@ -105,6 +105,7 @@ def test_narrowing_cannot_add_claims():
         load_subject(f"{GRU_LIKE}:LoopGRUCell#devices=tpu")
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("autowrap-cli")
 def test_grade_command_wraps_in_the_worker_with_narrowing_options(tmp_path: Path):
     """The command line: the class is imported only in its worker, the options reach it."""

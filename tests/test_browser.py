@@ -37,7 +37,7 @@ from test_report import HOSTILE, build, grade_records, hostile_results  # noqa: 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
 
-pytestmark = pytest.mark.xdist_group("browser")  # one install, one browser at a time
+pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.slow]  # one install, one browser at a time
 
 
 def find_chromium() -> str:
@@ -174,14 +174,15 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
+# Session scope: a module-scoped fixture is rebuilt whenever a worker runs another module's test in between.
+@pytest.fixture(scope="session")
 def browser():
     instance = Browser(find_chromium())
     yield instance
     instance.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def registered_report(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
     """Every registered implementation graded in-process (few examples, no shrinking:
     the page is what is tested here) and rendered like ``python -m conformance report``."""

@@ -48,7 +48,7 @@ from conformance.variants import (
 )
 from implementations.doc001 import Doc001Cell
 from tests.correct import CORRECT
-from tests.mutants import FORWARD_MUTANTS, ReferenceCell, ReferenceGRU
+from tests.mutants import FORWARD_MUTANTS, ReferenceCell, ReferenceGRU, mutant_params
 
 ROOT = Path(__file__).resolve().parents[1]
 ZRN = PYTORCH.with_order((1, 0, 2))
@@ -384,7 +384,7 @@ def test_every_mutant_has_an_expectation():
     assert not missing, f"got mutants {missing} without an expected diagnosis, but every mutant needs one"
 
 
-@pytest.mark.parametrize("mutant", FORWARD_MUTANTS, ids=lambda m: m.id)
+@pytest.mark.parametrize("mutant", mutant_params(FORWARD_MUTANTS))
 def test_mutant_diagnosed_as_its_bug(mutant):
     """The diagnosis names the mutant's true convention and bug, and never calls it conforming
     (outside its scope: names the true convention and claims no more than the forward values)."""
@@ -642,6 +642,7 @@ class BlackBoxGRU(LayerAdapter):
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("xdist", [False, True], ids=["in-process", "xdist"])
 def test_grading_records_the_diagnosis(tmp_path: Path, xdist: bool):
     """Grading stores one diagnosis per white-box implementation in its JSON record (from an

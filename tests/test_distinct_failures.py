@@ -24,7 +24,7 @@ from conformance.subject import AdapterError, Subject
 from tests.mutants import MUTANTS_BY_ID
 
 # One worker grades the two mutants once for the whole module.
-pytestmark = pytest.mark.xdist_group("distinct-failures")
+pytestmark = [pytest.mark.xdist_group("distinct-failures"), pytest.mark.slow]
 
 TWO_BUGS = {
     # mutant id -> (words of its crash, the check that must also show the numeric bug)
@@ -112,7 +112,8 @@ def test_size_floor_raises_the_drawn_sizes():
 # --------------------------------------------------------------------------- two-bug mutants
 
 
-@pytest.fixture(scope="module")
+# Session scope: a module-scoped fixture is rebuilt whenever a worker runs another module's test in between.
+@pytest.fixture(scope="session")
 def graded() -> dict[str, Any]:
     records = []
     for mutant_id in TWO_BUGS:

@@ -23,6 +23,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list(EXPECTED))
 def test_example_gets_its_verdict(spec: str):
     subject = load_subject(f"{EXAMPLES / spec}")

@@ -92,6 +92,7 @@ def test_registry_imports_no_framework():
     assert out.stdout.strip() == "[]", f"got {out.stdout.strip()} imported, but should be []"
 
 
+@pytest.mark.slow
 def test_missing_framework_is_a_clear_load_error():
     """Without its framework, an id gives one AdapterLoadError naming the extra to install."""
     code = ("import sys; sys.modules['keras'] = None\n"
@@ -138,6 +139,7 @@ def test_every_lane_has_its_environment_and_extra():
     assert optional == ["mindspore"], f"got optional lanes {optional}, but should be ['mindspore'] (the heavy one)"
 
 
+@pytest.mark.slow
 def test_lane_without_its_framework_is_reported_not_failed(tmp_path: Path):
     """A lane whose framework is not installed here exits 0 and writes a results file
     saying so (no implementations), which the scoreboard lists."""
@@ -464,6 +466,7 @@ def test_onnx_graded_runner_merges(tmp_path: Path):
             assert impl in html, f"got no {impl} in the HTML report, but should show both side by side"
 
 
+@pytest.mark.slow
 def test_runner_rejects_unknown_ids():
     out = subprocess.run([sys.executable, "-m", "implementations.frameworks", "no-such-gru"], cwd=ROOT,
                          capture_output=True, text=True)

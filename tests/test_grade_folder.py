@@ -155,6 +155,7 @@ def test_report_command_merges_a_folder_and_attaches_benchmarks(tmp_path):
 
 
 # Isolation ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_process_that_exits_cleanly_without_results_is_an_error(tmp_path):
     """A grading process that exits with code 0 and no results (os._exit(0), here from a
     submission graded without isolation) gets an error verdict, and a results file left by
@@ -174,6 +175,7 @@ def test_a_process_that_exits_cleanly_without_results_is_an_error(tmp_path):
     assert impl["grading"]["spec"] == sub.spec and impl["id"] == "quits", f"got {impl['id']}, {impl['grading']}"
 
 
+@pytest.mark.slow
 def test_a_bad_pytest_option_is_not_blamed_on_the_submission(tmp_path):
     graded = grade_folder.grade_one(grade_folder.Submission("ref", "torch-gru"), tmp_path, time_limit=300,
                              extra=["--no-such-option"])
@@ -191,7 +193,8 @@ def test_a_submission_that_cannot_be_read_is_not_launched(tmp_path):
     assert "defines no class deriving from CellAdapter or LayerAdapter" in impl["load_error"], f"got {impl['load_error']!r}"
 
 
-@pytest.fixture(scope="module")
+# Session scope, one worker: a module-scoped fixture is rebuilt whenever a worker runs another module's test in between.
+@pytest.fixture(scope="session")
 def example_run(tmp_path_factory):
     """The documented example: grade the example folder, two at a time, with limits."""
     work = tmp_path_factory.mktemp("fleet")
@@ -202,6 +205,8 @@ def example_run(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("example-folder")
 def test_example_folder_grades_every_submission(example_run):
     proc, out = example_run
     assert proc.returncode == 1, (f"got exit code {proc.returncode}, but should be 1 (some submissions fail) "
@@ -218,6 +223,8 @@ def test_example_folder_grades_every_submission(example_run):
     assert swapped["checks"]["equations.step"]["status"] == "fail", f"got {swapped['checks']['equations.step']}"
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("example-folder")
 def test_crash_hang_and_memory_hog_each_get_a_clear_error(example_run):
     _, out = example_run
     impls = {i["id"]: i for i in read_results(out / "results.json")["implementations"]}
@@ -235,6 +242,8 @@ def test_crash_hang_and_memory_hog_each_get_a_clear_error(example_run):
         f"got {greedy['load_error']!r}"
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("example-folder")
 def test_the_merge_command_rebuilds_the_same_scoreboard(example_run, tmp_path):
     _, out = example_run
     code = subprocess.run([sys.executable, "-m", "conformance", "report", str(out / "submissions"),
@@ -288,6 +297,7 @@ def test_implementation_of_nodeid_reads_the_check_parameter():
         assert implementation_of_nodeid(other) is None, f"got an implementation for {other!r}, but should be None"
 
 
+@pytest.mark.slow
 def test_xdist_keeps_each_implementation_in_one_worker_in_order(tmp_path):
     """With -n 2 no check runs after one it depends on failed: each is reported blocked, as
     in one process, because an implementation's checks run in one worker, in order."""

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
 SANDBOXED = bool(Sandbox.detect().tool)
 
-pytestmark = pytest.mark.xdist_group("isolation")
+pytestmark = [pytest.mark.xdist_group("isolation"), pytest.mark.slow]
 
 
 def spec(name: str) -> str:

@@ -26,7 +26,8 @@ from conformance.reference_autograd import (LossWeights, gru_forward_torch, leaf
 from conformance.results import implementation_record, overall_verdict
 from conformance.subject import Subject
 from conformance.tolerances import TOLERANCES, tolerance
-from tests.mutants import FORWARD_MUTANTS, MACHINERY_FAMILIES, MACHINERY_MUTANTS
+from tests.mutants import (FORWARD_MUTANTS, MACHINERY_FAMILIES, MACHINERY_MUTANTS, grade_mutant,
+                           mutant_params)
 from tests.wrong_machinery import CORRECT, H0Broadcast
 
 load_all()
@@ -134,6 +135,7 @@ def _finite_difference_grads(subject: Subject, spec: CaseSpec, weights: LossWeig
 GRADS_ADAPTERS = [e.id for e in registry() if load_subject(e.id).has_grads]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", GRADS_ADAPTERS)
 def test_adapter_grads_are_the_canonical_derivatives(impl):
     """Each registered adapter's ``grads`` gives d loss / d the canonical parameters it
@@ -166,11 +168,11 @@ def _failed(check_id: str, status: str) -> bool:
 MACHINERY_ONLY = ("wrong-backward", "hn-detached", "float16-computed-in-bfloat16", "reverse-ignores-lengths")
 
 
-@pytest.mark.parametrize("mutant", MACHINERY_MUTANTS, ids=[m.id for m in MACHINERY_MUTANTS])
+@pytest.mark.parametrize("mutant", mutant_params(MACHINERY_MUTANTS))
 def test_machinery_mutant_is_caught(mutant):
     """The mutant fails every check of its caught_by and nothing outside caught_by and
     may_also_fail; those of MACHINERY_ONLY pass every check of the other families."""
-    outcomes = grade(Subject(mutant.id, mutant.adapter()), shrink=False)
+    outcomes = grade_mutant(mutant, shrink=False)
     failing = {cid for cid, o in outcomes.items() if _failed(cid, o.status)}
     summary = "; ".join(f"{c}={o.status}" for c, o in outcomes.items() if o.status != "not_applicable")
     missed = sorted(mutant.caught_by - failing)
@@ -191,6 +193,7 @@ def test_machinery_mutant_is_caught(mutant):
         assert "should" in message and "[" in message, f"got {cid} message {message!r}, but should read 'got X, but should be Y [call]'"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,adapter", CORRECT, ids=[c[0] for c in CORRECT])
 def test_correct_machinery_passes(name, adapter):
     """An analytic backward done right, explicit lengths done right and nn.GRU given a
@@ -264,6 +267,7 @@ def test_warning_level_check_warns_without_failing():
     assert record["score"] == {"passed": 1, "applicable": 1, "warnings": 1}, record["score"]
 
 
+@pytest.mark.slow
 def test_warning_through_pytest(tmp_path):
     """The same through the pytest plugin: exit code 0, status "warn" in the JSON."""
     results = tmp_path / "results.json"

@@ -16,7 +16,7 @@ from conformance.catalogue import load_all, unmet_requirement
 from conformance.engine import grade
 from conformance.outcome import Outcome
 from conformance.subject import Subject
-from tests.mutants import FORWARD_MUTANTS, MUTANTS, Mutant
+from tests.mutants import FORWARD_MUTANTS, MUTANTS, Mutant, grade_mutant, mutant_params
 
 CHECKS = load_all()
 
@@ -107,12 +107,12 @@ def _summary(outcomes: dict[str, Outcome]) -> str:
     return "; ".join(f"{cid}={o.status}" for cid, o in outcomes.items())
 
 
-@pytest.mark.parametrize("mutant", FORWARD_MUTANTS, ids=[m.id for m in FORWARD_MUTANTS])
+@pytest.mark.parametrize("mutant", mutant_params(FORWARD_MUTANTS))
 def test_mutant_is_caught(mutant: Mutant):
-    """Graded with conformance.engine.grade, the mutant fails (or errors on) every check of
+    """Graded (``grade_mutant``), the mutant fails (or errors on) every check of
     its caught_by; its failures read as failures of those checks, and the suite itself
     neither crashes nor fails contract checks the bug does not touch."""
-    outcomes = grade(Subject(mutant.id, mutant.adapter()))
+    outcomes = grade_mutant(mutant)
     failing = {cid for cid, o in outcomes.items() if failed(cid, o)}
 
     missed = sorted(mutant.caught_by - failing)
@@ -180,6 +180,7 @@ def test_stale_workspace_is_wrong_only_from_batch_three():
     ("batch-tile-h0", "sequence.sizes", "batch", 7),
     ("chunk-state-dropped", "directions.sizes", "steps", 33),
 ])
+@pytest.mark.slow
 def test_size_sweep_shrinks_to_where_the_failure_starts(mutant_id: str, check_id: str, axis: str, onset: int):
     """A size-sweep failure is shrunk to the smallest size that shows it (one past the
     mutant's tile or chunk width), and its message says the failure starts there."""

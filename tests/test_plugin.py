@@ -17,6 +17,8 @@ import conformance
 import conformance.checks
 from conformance.results import SCHEMA
 
+pytestmark = pytest.mark.slow  # each test grades through a pytest run of its own
+
 ROOT = Path(conformance.__file__).resolve().parents[1]
 CHECKS_DIR = Path(conformance.checks.__file__).resolve().parent
 

@@ -16,7 +16,7 @@ from conformance.catalogue import CHECK_FUNCTIONS, load_all
 from conformance.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.subject import Subject
 from tests.catch_counts import counting, examples_to_catch
-from tests.mutants import MUTANTS, MUTANTS_BY_ID, Mutant
+from tests.mutants import MUTANTS, MUTANTS_BY_ID, Mutant, mutant_params
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,7 @@ def test_profiles_promise_reproducible_grading():
         assert Phase.explain not in PROFILES[name].phases, f"got the explain phase in {name}, but it should be off"
 
 
+@pytest.mark.slow
 def test_profile_option_reaches_hypothesis(tmp_path):
     """--profile quick is registered before hypothesis' own plugin loads it, and is recorded."""
     results = tmp_path / "results.json"
@@ -49,7 +50,7 @@ def test_profile_option_reaches_hypothesis(tmp_path):
     assert profile == "quick", f"got profile {profile!r} in the results, but should be 'quick'"
 
 
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
+@pytest.mark.parametrize("mutant", mutant_params(MUTANTS))
 def test_default_profile_catches_each_mutant(mutant: Mutant, record_property):
     """Every check of a mutant's caught_by fails within the default profile's example
     budget; the number of examples each needed is recorded (JUnit property
@@ -125,6 +126,7 @@ def _known_failure_run(pytester: pytest.Pytester, known: bool) -> tuple[dict, di
     return tally, results["implementations"][0]["checks"]["bounds.unit-interval"]
 
 
+@pytest.mark.slow
 def test_known_failures_are_not_shrunk(pytester: pytest.Pytester):
     """A check listed in --known-failures stops at its first failing example (plus
     hypothesis' one replay of it); unlisted, the same failure is shrunk."""

@@ -24,6 +24,7 @@ def failing_checks(outcomes) -> set[str]:
     return {cid for cid, o in outcomes.items() if o.status in ("fail", "error")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
 def test_failures_match_expected_failures(entry):
     """The checks that fail or error on the implementation are exactly the keys of its

@@ -96,12 +96,13 @@ def hostile_results(tmp_path: Path) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="module")
+# Session scope: a module-scoped fixture is rebuilt whenever a worker runs another module's test in between.
+@pytest.fixture(scope="session")
 def graded() -> dict[str, Any]:
     return build(grade_records(["torch-gru", "doc000-cell"]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def page(graded: dict[str, Any]) -> str:
     return render_page(graded)
 
@@ -181,6 +182,7 @@ def impl_section(tree: Tree, data: dict[str, Any], impl_id: str) -> Element:
 
 
 # The page --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_scoreboard_tells_the_true_verdicts(graded: dict[str, Any], page: str) -> None:
     tree = Tree(page)
     rows = tree.root.find("table", id="scoreboard-table").find("tbody").find_all("tr")
@@ -266,6 +268,7 @@ def test_page_is_self_contained(page: str) -> None:
     assert len(page.encode()) < 2_000_000, f"got {len(page.encode())} bytes, but should be under 2 MB"
 
 
+@pytest.mark.slow
 def test_one_and_fifty_implementations(graded: dict[str, Any]) -> None:
     """The page works for a single implementation and for many: a row each, and
     every element id (anchors, and the ids inside each inline plot) unique."""
@@ -299,6 +302,7 @@ def test_rendering_a_saved_file_gives_the_same_page(graded: dict[str, Any], page
     assert render_page(copy.deepcopy(graded)) == page, "got a different page on a second render"
 
 
+@pytest.mark.slow
 def test_snippet_reproduces_the_failure_from_the_repository_root(graded: dict[str, Any], page: str) -> None:
     doc = next(i for i in graded["implementations"] if i["id"] == "doc000-cell")
     step = doc["checks"]["equations.step"]

@@ -39,7 +39,7 @@ ATTEMPTS = {
 WRONG = ["forges_writer", "forges_comparisons", "forges_oracle", "forges_verdict", "rewrites_results_at_exit",
          "reads_neighbour", "opens_network", "returns_objects"]
 
-pytestmark = pytest.mark.xdist_group("isolation")
+pytestmark = [pytest.mark.xdist_group("isolation"), pytest.mark.slow]
 
 
 def spec(name: str) -> str:
