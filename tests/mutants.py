@@ -1443,12 +1443,13 @@ def mutant_params(mutants: list[Mutant]) -> list[Any]:
 
 
 def grade_mutant(mutant: Mutant, **overrides: Any) -> dict[str, Any]:
-    """Every check on the mutant, in order (dependencies first): those it must or may fail
-    at the default profile's example budget, the others, which it should pass, at the
-    quick profile's. Every check still runs on every mutant (no internal error, no stray
-    failure) at about half the cost; correct implementations are graded at the full
-    budget (tests/test_correct.py)."""
-    from conformance.catalogue import load_all, ordered_ids
+    """The mutant graded, in order (dependencies first): the checks it must or may fail at
+    the default profile's example budget; the others, which it should pass, at the quick
+    profile's, apart from the size sweeps and long sequences (checks with ``sweep``), which
+    are left out. Each of those is aimed at by the mutants it exists for, and every
+    correct implementation is graded by all of them at the full budget
+    (tests/test_correct.py); here they would double the cost and test nothing new."""
+    from conformance.catalogue import CHECKS, load_all, ordered_ids
     from conformance.engine import run_check, skip_reason
     from conformance.profiles import PROFILES
     from conformance.subject import Subject
@@ -1459,6 +1460,8 @@ def grade_mutant(mutant: Mutant, **overrides: Any) -> dict[str, Any]:
     quick = {"max_examples": PROFILES["quick"].max_examples}
     done: dict[str, Any] = {}
     for check_id in ordered_ids():
+        if check_id not in aimed and CHECKS[check_id].sweep:
+            continue
         done[check_id] = skip_reason(check_id, subject, done) or run_check(
             check_id, subject, **overrides, **({} if check_id in aimed else quick))
     return done
