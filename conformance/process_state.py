@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,9 @@ WATCHED = (
 )
 #: The suite's own modules are watched too: replacing one is an attempt on the grading.
 SUITE_PREFIX = "conformance"
+#: Seconds new threads get to end by themselves before they count as left running: libraries
+#: start short-lived ones (JAX's backend start-up starts a warning timer and cancels it).
+THREAD_GRACE = 2.0
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD,
                             getattr(signal, "SIGUSR1", None)) if s is not None)
 
@@ -418,7 +422,10 @@ class StateGuard:
     def _processes(self, imported: bool, deep: bool) -> list[Change]:
         found: list[Change] = []
         new_threads = [t for t in threading.enumerate() if t.ident not in self.threads and t.is_alive()]
+        deadline = time.monotonic() + THREAD_GRACE
         for thread in new_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in (t for t in new_threads if t.is_alive()):
             found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
             self.threads.add(thread.ident)  # type: ignore[arg-type]
         # Children started since the last checkpoint (a /proc scan costs: done after each check).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,24 @@ def test_warning_filters_are_compared_at_the_checkpoint():
     with guard.around(changes, deep=True):
         warnings.simplefilter("ignore")
     assert any("warning filters" in c.text() for c in changes), f"got {[c.text() for c in changes]}"
+
+
+def test_a_thread_that_ends_by_itself_is_not_left_running():
+    """A short-lived thread (a library's start-up timer, cancelled) is not a change; one
+    still running after the grace period is, named as such."""
+    guard = StateGuard()
+    brief: list = []
+    with guard.around(brief, deep=True):
+        threading.Timer(0.2, lambda: None).start()
+    assert not brief, f"got {[c.text() for c in brief]}, but a thread that ends in 0.2 s was not left running"
+    stop = threading.Event()
+    lasting: list = []
+    try:
+        with guard.around(lasting, deep=True):
+            threading.Thread(target=stop.wait, name="lingers").start()
+    finally:
+        stop.set()
+    assert any("left a thread running ('lingers'" in c.text() for c in lasting), f"got {[c.text() for c in lasting]}"
 
 
 def test_a_correct_implementation_changes_nothing():
