@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="wall time one check may take before the implementation's worker is stopped "
                    "and the check is an error (default 120)")
     g.add_argument("--memory-mb", type=int, metavar="MB",
-                   help="address-space limit of each worker process (default 4096; 0 for none)")
+                   help="memory limit (RLIMIT_DATA) of each worker process in MB (default 4096; 0 for none)")
     g.add_argument("--hide", action="append", default=[], metavar="PATH",
                    help="a path the implementations' workers must not see (repeatable)")
     from conformance import adapting, autowrap

@@ -5,7 +5,7 @@ Each submission is graded by the ordinary command, in a process of its own::
     python -m conformance grade <spec> --results <out>/submissions/<id>.json --no-html
 
 with a wall-time limit (the process group is killed when it runs out) and an
-address-space limit (``RLIMIT_AS``, so a runaway allocation fails inside the
+memory limit (``RLIMIT_DATA``, so a runaway allocation fails inside the
 submission instead of taking the machine down). A pool of ``jobs`` launchers
 runs them in parallel. Whatever happens to a child, its submission ends with one
 results file: when the child crashed (``os._exit``, a segfault), hung, or ran
@@ -224,14 +224,14 @@ def _id_of_spec(spec: str) -> str:
 _LAUNCHER = (
     "import os, resource, sys\n"
     "limit = int(sys.argv[1]) << 20\n"
-    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+    "resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))\n"
     "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"  # a crash leaves no core file behind
     "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
 
 
 def limited(cmd: Sequence[str], memory_mb: int | None) -> list[str]:
-    """``cmd`` run under an address-space limit of ``memory_mb`` (no limit: None or 0)."""
+    """``cmd`` run under a memory limit (``RLIMIT_DATA``) of ``memory_mb`` (no limit: None or 0)."""
     if not memory_mb or sys.platform == "win32":
         return list(cmd)
     return [sys.executable, "-c", _LAUNCHER, str(int(memory_mb)), *cmd]
@@ -414,7 +414,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
                         help=f"seconds per submission before its process is killed (default {DEFAULT_TIME_LIMIT:g})")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
-                        help=f"address-space limit per process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
+                        help=f"memory limit (RLIMIT_DATA) per process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--profile", choices=list(PROFILES), help="hypothesis profile (default: grade)")
     parser.add_argument("--no-merge", action="store_true",
                         help="grade only; merge later with: python -m conformance report OUT/submissions")

@@ -96,7 +96,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="wall time one check may take before the implementation's worker is stopped "
                     f"(default {Limits().check_seconds:g}; 0 for none)")
     group.addoption("--memory-mb", type=int, default=None, metavar="MB",
-                    help=f"address-space limit of a worker process (default {Limits().memory_mb}; 0 for none)")
+                    help=f"memory limit (RLIMIT_DATA) of a worker process in MB (default {Limits().memory_mb}; 0 for none)")
     group.addoption("--hide", action="append", default=[], metavar="PATH",
                     help="a path workers must not see (other submissions; repeatable)")
     group.addoption("--threads", type=int, default=None, metavar="N",

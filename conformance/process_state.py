@@ -22,6 +22,7 @@ the worker is restarted before the next check.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import signal
 import sys
@@ -314,6 +315,17 @@ def _foreign_code(value: Any) -> bool:
     return os.path.isabs(filename) and not os.path.realpath(filename).startswith(_TRUSTED_ROOTS)
 
 
+def _library_thread(thread: threading.Thread) -> bool:
+    """A thread running a library's or the standard library's Python code (a pool's
+    worker, a timer): the library's machinery, which it keeps (OpenVINO's import starts a
+    thread pool). A thread running the implementation's own code, or code that cannot be
+    placed, counts."""
+    code: Any = getattr(thread, "_target", None) or type(thread).run
+    while isinstance(code, functools.partial):
+        code = code.func
+    return bool(_code_file(code)) and not _foreign_code(code)
+
+
 def _origin(value: Any) -> str:
     return f"defined in {os.path.basename(_defined_in(value))}"
 
@@ -422,6 +434,10 @@ class StateGuard:
     def _processes(self, imported: bool, deep: bool) -> list[Change]:
         found: list[Change] = []
         new_threads = [t for t in threading.enumerate() if t.ident not in self.threads and t.is_alive()]
+        for thread in new_threads:
+            if _library_thread(thread):
+                self.threads.add(thread.ident)  # type: ignore[arg-type]
+        new_threads = [t for t in new_threads if t.ident not in self.threads]
         deadline = time.monotonic() + THREAD_GRACE
         for thread in new_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -473,6 +489,11 @@ class StateGuard:
                     continue
                 if new is not _MISSING and _library_code(new):
                     pristine[key] = new  # the library patching itself as it imports its modules
+                    continue
+                if old is _MISSING and not callable(new):
+                    # New data changes no function (pybind11 keeps its registry of bound types
+                    # in builtins, as TensorFlow's import does): removing it would break the library.
+                    pristine[key] = new
                     continue
                 verb = "added" if old is _MISSING else "deleted" if new is _MISSING else "replaced"
                 restored = True

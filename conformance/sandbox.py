@@ -10,7 +10,9 @@ With bubblewrap (Debian's ``bubblewrap`` package, ``bwrap``) the worker gets:
   injection), and death with the grader (``--die-with-parent``).
 
 Resource limits come from the kernel on every platform that has them:
-address space (``RLIMIT_AS``), CPU time (``RLIMIT_CPU``), size of any file
+memory (``RLIMIT_DATA``: heap and private writable mappings, what allocations use;
+not the address space, of which runtimes such as OpenVINO's reserve gigabytes they never
+use), CPU time (``RLIMIT_CPU``), size of any file
 written (``RLIMIT_FSIZE``), no core files, and the number of processes
 (``RLIMIT_NPROC``; for root, which that limit does not bind, a ``pids`` cgroup
 where one can be created).
@@ -241,7 +243,7 @@ def limit(kind, value):
         value = min(value, hard) if value > 0 else hard  # a limit set from outside still holds
     if value > 0:
         resource.setrlimit(kind, (value, value))
-limit(resource.RLIMIT_AS, int(memory) << 20)
+limit(resource.RLIMIT_DATA, int(memory) << 20)
 limit(resource.RLIMIT_CPU, cpu)
 limit(resource.RLIMIT_FSIZE, int(files) << 20)
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

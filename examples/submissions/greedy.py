@@ -1,7 +1,7 @@
 """Reserves memory on every step until the memory limit stops it: "error" verdict.
 
 It reserves 64 GB in 512 MB blocks it never writes to, so without a limit it
-costs address space, not RAM, and then computes a correct step."""
+costs reserved memory, not RAM, and then computes a correct step."""
 
 from __future__ import annotations
 
