@@ -28,6 +28,8 @@ so a grading process that is killed leaves what it graded in a valid file.
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -114,22 +116,63 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup``: one implementation's checks go to one worker, in order.
+    """``--dist loadgroup``: one implementation's checks go to one worker, in order, and
+    tests marked ``xdist_group`` go to one worker per group.
 
     xdist's own loadgroup reads the group from a suffix it appends to node ids,
     which pytest >= 9.2 no longer lets it set (groups are silently ignored and
-    dependencies end up in other workers); the group is read here from the
-    check's parameter, the implementation id, and anything else keeps xdist's rule."""
+    dependencies end up in other workers). The group is read here instead: a check's
+    parameter, the implementation id; for other tests, their ``xdist_group`` marks,
+    read from the test module's source (the scheduler sees node ids only)."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    class ByImplementation(LoadGroupScheduling):
+    root = config.rootpath
+
+    class ByGroup(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             impl = implementation_of_nodeid(nodeid)
-            return f"gru-conformance:{impl}" if impl is not None else super()._split_scope(nodeid)
+            if impl is not None:
+                return f"gru-conformance:{impl}"
+            group = declared_group(root, nodeid)
+            return f"xdist-group:{group}" if group is not None else super()._split_scope(nodeid)
 
-    return ByImplementation(config, log)
+    return ByGroup(config, log)
+
+
+def declared_group(root: Path, nodeid: str) -> str | None:
+    """The ``xdist_group`` a test's source gives it: its function's decorator, else the
+    module's ``pytestmark``."""
+    path, _, name = nodeid.partition("::")
+    module, functions = _declared_groups(root / path)
+    return functions.get(name.partition("[")[0], module)
+
+
+@functools.cache
+def _declared_groups(path: Path) -> tuple[str | None, dict[str, str]]:
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None, {}
+
+    def group_of(node: ast.expr) -> str | None:
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "xdist_group"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            return str(node.args[0].value)
+        return None
+
+    module = None
+    functions: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets):
+            marks = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            module = next((g for g in map(group_of, marks) if g is not None), None)
+        elif isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                if (group := group_of(decorator)) is not None:
+                    functions[node.name] = group
+    return module, functions
 
 
 def implementation_of_nodeid(nodeid: str) -> str | None:

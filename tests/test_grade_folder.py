@@ -297,6 +297,25 @@ def test_implementation_of_nodeid_reads_the_check_parameter():
         assert implementation_of_nodeid(other) is None, f"got an implementation for {other!r}, but should be None"
 
 
+def test_declared_groups_are_read_from_the_source(tmp_path):
+    """The scheduler's groups for other tests: a function's xdist_group decorator wins over
+    its module's pytestmark (a single mark or a list); unmarked tests and unreadable
+    files have none."""
+    from conformance.plugin import declared_group
+
+    (tmp_path / "test_a.py").write_text(
+        "import pytest\n"
+        "pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('module-group')]\n"
+        "def test_plain(): pass\n"
+        "@pytest.mark.xdist_group('own')\n@pytest.mark.parametrize('x', [1])\ndef test_own(x): pass\n")
+    (tmp_path / "test_b.py").write_text("def test_plain(): pass\n")
+    cases = {"test_a.py::test_plain": "module-group", "test_a.py::test_own[1]": "own",
+             "test_b.py::test_plain": None, "missing.py::test_x": None}
+    for nodeid, want in cases.items():
+        got = declared_group(tmp_path, nodeid)
+        assert got == want, f"got group {got!r} for {nodeid}, but should be {want!r}"
+
+
 @pytest.mark.slow
 def test_xdist_keeps_each_implementation_in_one_worker_in_order(tmp_path):
     """With -n 2 no check runs after one it depends on failed: each is reported blocked, as
