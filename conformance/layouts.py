@@ -8,6 +8,7 @@ needs no hand-written slicing, and the inverse of each for ``grads``.
     layouts.per_gate(params)["W_hn"]                                     # one matrix per gate and input
     layouts.concat_xh(params, "z")                                       # Linear(I + H, H) on cat(x, h)
     layouts.folded_bias(params, reset="before")                          # one bias per gate: b_i + b_h
+    layouts.fused_bias(params)                                           # r, z folded; b_hn apart (Flax)
 
 Every function takes ``layer`` and ``reverse`` for multi-layer and bidirectional
 parameters (a cell adapter's ``params`` are already its own layer and direction) and
@@ -141,6 +142,17 @@ def folded_bias(params: Mapping[str, Any], gate: str | None = None, *, reset: st
             "Keep b_hn apart (a bias on the recurrent candidate term), or claim reset='before' if the code "
             "applies r before the matmul")
     return np.concatenate([gate_rows(b_ih, g) + gate_rows(b_hh, g) for g in gates])  # type: ignore[arg-type]
+
+
+def fused_bias(params: Mapping[str, Any], *, layer: int = 0, reverse: bool = False,
+               order: str = "rzn") -> tuple[np.ndarray, np.ndarray]:
+    """The reset-after GRU's biases in two (Flax, Equinox, MLX): ``(bias, b_hn)``, where
+    bias (3H,) in ``order`` holds b_ir + b_hr, b_iz + b_hz and b_in, and b_hn (H,) stays
+    apart, inside the reset product. Exact for both reset placements."""
+    b_ih = _array(params, "bias_ih", layer, reverse)
+    b_hh = _array(params, "bias_hh", layer, reverse)
+    fused = {g: gate_rows(b_ih, g) + (gate_rows(b_hh, g) if g != "n" else 0.0) for g in GATES}
+    return np.concatenate([fused[g] for g in _order(order)]), gate_rows(b_hh, "n")
 
 
 def tensor(array: np.ndarray, like: Any) -> Any:

@@ -87,8 +87,9 @@ def versions(lane: Lane) -> dict[str, str]:
 
 def grading_runs(ids: list[str], results: Path, common: list[str]) -> list[tuple[list[str], Path, list[str]]]:
     """The grading processes for ``ids``: (ids, results path, options) each. One process
-    per adapter module and options (``SLOW_GRADING``): Keras modules need one each
-    (``OWN_PROCESS``), and separate processes let a lane grade two at once."""
+    per adapter module and options (``SLOW_GRADING``): Keras picks its backend once per
+    process and JAX's 64-bit mode is process-wide, and separate processes let a lane grade
+    two at once."""
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for impl_id in ids:
         name = module_of(impl_id).rpartition(".")[2]

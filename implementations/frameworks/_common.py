@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
+import io
+import logging
+import warnings
+from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
@@ -47,3 +52,21 @@ def capabilities(**claims) -> Capabilities:
     field for (e.g. ``lengths``), so the adapters load with older suites too."""
     known = {f.name for f in dataclasses.fields(Capabilities)}
     return Capabilities(**{name: value for name, value in claims.items() if name in known})
+
+
+@contextlib.contextmanager
+def quiet(stderr: bool = False) -> Iterator[None]:
+    """Exporters, converters and frontends print progress and warn about tracing,
+    deprecations and absent extras: keep it out of the grading output."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        if stderr:
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)

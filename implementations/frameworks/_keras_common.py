@@ -41,7 +41,7 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require
+from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -152,7 +152,7 @@ class KerasGRU(LayerAdapter):
         """A Keras result as a torch tensor (the torch backend already returns one)."""
         if isinstance(value, torch.Tensor):
             return value.detach().cpu()
-        return torch.from_numpy(np.array(self.keras.ops.convert_to_numpy(value)))
+        return tensor_of(self.keras.ops.convert_to_numpy(value))
 
 
 def keras_notes(keras: ModuleType, how: str = "") -> str:

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance import CellAdapter, GRUConfig
+from conformance import CellAdapter, GRUConfig, layouts
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, gates, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 jax = require("jax", "jax")
 jax.config.update("jax_enable_x64", True)
@@ -41,14 +41,14 @@ def equinox_gru_arrays(params: CanonicalParams, dtype: np.dtype) -> dict[str, np
     weight_ih and weight_hh are PyTorch's as they are; bias = b_ih + [b_hr, b_hz, 0];
     bias_n = b_hn.
     """
-    b_i, b_h = gates(params, "bias_ih"), gates(params, "bias_hh")
+    # The r and z hidden biases fold into the input bias; the candidate's stays apart.
+    bias, b_hn = layouts.fused_bias(params)
     return {
         # Same (3H, in) layout and r, z, n row order as PyTorch: taken as is.
         "weight_ih": params.get("weight_ih").astype(dtype),
         "weight_hh": params.get("weight_hh").astype(dtype),
-        # The r and z hidden biases fold into the input bias; the candidate's stays apart.
-        "bias": np.concatenate([b_i["r"] + b_h["r"], b_i["z"] + b_h["z"], b_i["n"]]).astype(dtype),
-        "bias_n": b_h["n"].astype(dtype),
+        "bias": bias.astype(dtype),
+        "bias_n": b_hn.astype(dtype),
     }
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance import Capabilities, CellAdapter, GRUConfig
+from conformance import Capabilities, CellAdapter, GRUConfig, layouts
 from conformance.params import CanonicalParams
 from implementations.frameworks._common import gates, np_dtype, numpy_of, require, tensor_of
 
@@ -129,10 +129,10 @@ def nnx_gru_arrays(params: CanonicalParams, dtype: np.dtype) -> dict[str, np.nda
     dense_h.kernel = [W_hr; W_hz; W_hn]^T (H, 3H). b_hn: no such parameter.
     """
     w_i, w_h = gates(params, "weight_ih"), gates(params, "weight_hh")
-    b_i, b_h = gates(params, "bias_ih"), gates(params, "bias_hh")
+    bias, _b_hn = layouts.fused_bias(params)  # nnx.GRUCell has nowhere to put b_hn
     return {
         "dense_i.kernel": np.concatenate([w_i["r"], w_i["z"], w_i["n"]]).T.astype(dtype),
-        "dense_i.bias": np.concatenate([b_i["r"] + b_h["r"], b_i["z"] + b_h["z"], b_i["n"]]).astype(dtype),
+        "dense_i.bias": bias.astype(dtype),
         "dense_h.kernel": np.concatenate([w_h["r"], w_h["z"], w_h["n"]]).T.astype(dtype),
     }
 

@@ -98,6 +98,7 @@ def run_lane(lane: Lane, reports: Path, grade_args: list[str], quiet: bool) -> d
     else:
         data = read_results(path)
         section = (data.get("lanes") or [{}])[0]
+        section.setdefault("name", lane.name)
     section.update(env_seconds=env_seconds, tox_seconds=seconds, exit_code=code)
     data["lanes"] = [section]
     write_results(data, path)

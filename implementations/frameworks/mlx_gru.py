@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance import GRUConfig, LayerAdapter
+from conformance import GRUConfig, LayerAdapter, layouts
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, gates, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 mx = require("mlx.core", "mlx")
 nn = require("mlx.nn", "mlx")
@@ -44,14 +44,14 @@ def mlx_gru_arrays(params: CanonicalParams, dtype: np.dtype) -> dict[str, np.nda
     Wx and Wh are PyTorch's weight_ih and weight_hh as they are (same rows r, z, n);
     b = [b_ir + b_hr, b_iz + b_hz, b_in]; bhn = b_hn.
     """
-    b_i, b_h = gates(params, "bias_ih"), gates(params, "bias_hh")
+    # r and z: the input and hidden biases are only ever summed, so they fuse; the
+    # candidate's hidden bias stays apart: it is multiplied by r.
+    b, bhn = layouts.fused_bias(params)
     return {
         "Wx": params.get("weight_ih").astype(dtype),
         "Wh": params.get("weight_hh").astype(dtype),
-        # r and z: the input and hidden biases are only ever summed, so they fuse.
-        "b": np.concatenate([b_i["r"] + b_h["r"], b_i["z"] + b_h["z"], b_i["n"]]).astype(dtype),
-        # The candidate's hidden bias stays apart: it is multiplied by r.
-        "bhn": b_h["n"].astype(dtype),
+        "b": b.astype(dtype),
+        "bhn": bhn.astype(dtype),
     }
 
 

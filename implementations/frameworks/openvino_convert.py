@@ -25,10 +25,7 @@ claimed for ``OpenVinoOnnxGRU`` (pinned in tests/test_frameworks.py).
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +34,7 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 from implementations.frameworks.openvino_gru import compile_model
 
 ov = require("openvino", "openvino")
@@ -46,19 +43,6 @@ onnx_gru = require("implementations.frameworks.onnx_gru", "openvino")
 
 _CORE = ov.Core()
 _PRECISION = "f32"
-
-
-@contextlib.contextmanager
-def _quiet():
-    """The exporters and frontends warn about tracing and deprecations."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)
-        try:
-            yield
-        finally:
-            logging.disable(previous)
 
 
 def read_onnx(model_bytes: bytes) -> Any:
@@ -85,7 +69,7 @@ class _Converted(LayerAdapter):
         raise NotImplementedError
 
     def load(self, instance: ConvertedInstance, params: CanonicalParams) -> None:
-        with _quiet():
+        with quiet():
             model = self.convert(instance.config, params)
         instance.compiled = compile_model(model, _PRECISION)
         instance.inputs = [port.get_any_name() for port in model.inputs]

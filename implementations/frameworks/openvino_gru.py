@@ -29,7 +29,7 @@ pinned in tests/test_frameworks.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,7 +46,7 @@ _CORE = ov.Core()
 
 
 def openvino_gru_weights(params: CanonicalParams, directions: int, linear_before_reset: bool,
-                         dtype: np.dtype, layer: int = 0) -> dict[str, np.ndarray]:
+                         dtype: np.dtype) -> dict[str, np.ndarray]:
     """Canonical parameters -> GRUSequence's W [D, 3H, I], R [D, 3H, H] and B.
 
     W[d] = [W_iz; W_ir; W_in], R[d] = [W_hz; W_hr; W_hn]; B[d] = [b_iz + b_hz, b_ir + b_hr,
@@ -55,7 +55,7 @@ def openvino_gru_weights(params: CanonicalParams, directions: int, linear_before
     w, r, b = [], [], []
     for reverse in (False, True)[:directions]:
         def block(kind: str, gate: str) -> np.ndarray:
-            return params.get(kind, layer, reverse, gate=gate)
+            return params.get(kind, 0, reverse, gate=gate)
 
         # OpenVINO's gate order is z, r, h (PyTorch's r, z, n reordered); rows stay (3H, in).
         w.append(np.concatenate([block("weight_ih", g) for g in ("z", "r", "n")]))
@@ -105,7 +105,6 @@ def gru_sequence_model(config: GRUConfig, weights: dict[str, np.ndarray], linear
 class OpenVinoInstance:
     config: GRUConfig
     compiled: Any = None
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 class _OpenVinoGRUSequence(LayerAdapter):

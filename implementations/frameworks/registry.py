@@ -87,11 +87,6 @@ EXTRAS: dict[str, str] = {module: lane.extra for lane in LANES.values() for modu
 #: The lane of each module.
 MODULE_LANE: dict[str, str] = {module: lane.name for lane in LANES.values() for module in lane.modules}
 
-#: Modules graded in a process of their own: Keras picks its backend once per process,
-#: and JAX's 64-bit mode is process-wide.
-OWN_PROCESS: frozenset[str] = frozenset({_KERAS_TORCH, _KERAS_NUMPY, _KERAS_JAX, _KERAS_JAX_X64, _KERAS_TF,
-                                         _KERAS_OPENVINO})
-
 #: Options of the slow entries: the quick profile on the key checks, without the diagnosis
 #: (its probes would convert the model dozens of times more).
 _KEY = ["--profile", "quick", "--no-diagnosis", "-k"]

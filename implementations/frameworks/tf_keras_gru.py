@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from implementations.frameworks._common import require
+from implementations.frameworks._common import require, tensor_of
 from implementations.frameworks._keras_common import KerasGRU, keras_notes
 
 tf = require("tensorflow", "tensorflow")
@@ -32,7 +32,7 @@ class _TfKerasGRU(KerasGRU):
         return tf.convert_to_tensor(value)
 
     def to_torch(self, value: Any) -> torch.Tensor:
-        return torch.from_numpy(np.array(value))
+        return tensor_of(value)
 
 
 class TfKerasGRUResetAfter(_TfKerasGRU):

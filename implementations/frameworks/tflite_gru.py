@@ -18,11 +18,7 @@ kernels compute in float32, the one dtype claimed.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,25 +27,12 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 from implementations.frameworks._keras_common import keras_gru_weights, load_keras
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the converter logs every conversion
 tf = require("tensorflow", "tensorflow")
 keras = load_keras("tensorflow", "tensorflow")
-
-
-@contextlib.contextmanager
-def _quiet():
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)
-        try:
-            yield
-        finally:
-            logging.disable(previous)
 
 
 def keras_gru_layer(config: GRUConfig, params: CanonicalParams, reset_after: bool, unroll: bool) -> Any:
@@ -75,7 +58,7 @@ def convert(layer: Any, batch: int, steps: int, input_size: int, hidden_size: in
     h_in = [keras.Input((hidden_size,), batch_size=batch, name=f"h0_{d}") for d in range(directions or 0)]
     returned = layer(x_in, initial_state=h_in or None)
     model = keras.Model([x_in, *h_in], [returned[0], keras.ops.stack(returned[1:])])
-    with _quiet():
+    with quiet(stderr=True):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         if select_tf_ops:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]

@@ -24,10 +24,7 @@ models get the exporter's own transposes around the node.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,23 +32,10 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 
 onnx = require("onnx", "onnx")
 ort = require("onnxruntime", "onnx")
-
-
-@contextlib.contextmanager
-def _quiet():
-    """The exporters print progress and warn about deprecations and absent extras."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)
-        try:
-            yield
-        finally:
-            logging.disable(previous)
 
 
 def _module(config: GRUConfig, params: CanonicalParams | None = None) -> torch.nn.GRU:
@@ -152,7 +136,7 @@ class TorchOnnxExportDynamo(_TorchOnnxExport):
             shapes: list[dict[int, Any]] = [{0 if config.batch_first else 1: batch}]
             if with_h0:
                 shapes.append({1: batch})
-            with _quiet():
+            with quiet():
                 program = torch.onnx.export(
                     _module(config), sample, dynamo=True, optimize=False, dynamic_shapes=tuple(shapes),
                     input_names=["x", "h0"][: len(sample)], output_names=["output", "h_n"],
@@ -164,7 +148,7 @@ class TorchOnnxExportDynamo(_TorchOnnxExport):
         ir = require("onnx_ir", "onnx")
         unoptimized = onnx.load_from_string(self._unoptimized(config, steps, with_h0))
         program = torch.onnx.ONNXProgram(ir.from_proto(unoptimized), None)
-        with _quiet():
+        with quiet():
             program.apply_weights(params.tensors(config.dtype))
             program.optimize()
         return program.model_proto.SerializeToString()
@@ -184,7 +168,7 @@ class TorchOnnxExportTorchScript(_TorchOnnxExport):
         if with_h0:
             axes["h0"] = {1: "batch"}
         buffer = io.BytesIO()
-        with _quiet():
+        with quiet():
             torch.onnx.export(_module(config, params), sample, buffer, dynamo=False,
                               input_names=["x", "h0"][: len(sample)], output_names=["output", "h_n"],
                               dynamic_axes=axes)
