@@ -41,7 +41,8 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     if args.all and names:  # every registered implementation, and the named ones too
         from conformance.loading import registry
 
-        names = [e.id for e in registry()] + [n for n in names if n not in {e.id for e in registry()}]
+        registered = [e.id for e in registry()]
+        names = registered + [n for n in names if n not in registered]
     for name in names:
         argv += ["--impl", name]
     if args.profile:

@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.isolation import describe_exit
 from conformance.profiles import PROFILES
 
 ADAPTER_BASES = ("CellAdapter", "LayerAdapter")
@@ -270,17 +271,6 @@ def _tail(path: Path, lines: int = 6) -> str:
     return "\n".join(text[-lines:])
 
 
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
-
-
 def error_results(sub: Submission, message: str, *, profile: str | None = None) -> dict[str, Any]:
     """A results document for a submission that could not be graded."""
     from conformance import catalogue, profiles, results
@@ -357,7 +347,7 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
                  else "the submission crashed it or ended it (e.g. os._exit)")
         tail = "\n".join(tail.splitlines()[-6:])
         what = "writing its results" if data is None else "it finished grading"
-        message = (f"the grading process {_describe_exit(code or 0)} before {what}{unreadable}: "
+        message = (f"the grading process {describe_exit(code or 0)} before {what}{unreadable}: "
                    f"{cause} [{limits}]" + (f"; last output:\n{tail}" if tail else ""))
     if data is None:
         data = error_results(sub, message, profile=profile)

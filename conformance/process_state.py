@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -317,13 +318,14 @@ def _foreign_code(value: Any) -> bool:
 
 def _library_thread(thread: threading.Thread) -> bool:
     """A thread running a library's or the standard library's Python code (a pool's
-    worker, a timer): the library's machinery, which it keeps (OpenVINO's import starts a
-    thread pool). A thread running the implementation's own code, or code that cannot be
-    placed, counts."""
-    code: Any = getattr(thread, "_target", None) or type(thread).run
+    worker, a timer's function): the library's machinery, which it keeps (OpenVINO's
+    import starts a thread pool). A thread running the implementation's own code, or code
+    that cannot be placed, counts. Not seen: the implementation's own tasks queued on a
+    pool thread (the thread runs the pool's code)."""
+    code: Any = getattr(thread, "_target", None) or getattr(thread, "function", None) or type(thread).run
     while isinstance(code, functools.partial):
         code = code.func
-    return bool(_code_file(code)) and not _foreign_code(code)
+    return os.path.isabs(_code_file(code)) and not _foreign_code(code)
 
 
 def _origin(value: Any) -> str:
@@ -356,11 +358,12 @@ class StateGuard:
     settings: list[Setting] = field(default_factory=settings)
     stuck: list[Setting] = field(default_factory=_stuck_settings)
     pristine: dict[str, dict[str, Any]] = field(default_factory=dict)
-    threads: set[int] = field(default_factory=set)
+    #: Threads seen (weakly: a thread id is reused once its thread has ended).
+    threads: weakref.WeakSet = field(default_factory=weakref.WeakSet)
 
     def __post_init__(self) -> None:
         self.pristine = {name: dict(vars(obj)) for name, obj in _namespaces()}
-        self.threads = {t.ident for t in threading.enumerate() if t.ident is not None}
+        self.threads = weakref.WeakSet(threading.enumerate())
         _watch_exit_handlers()
         self.exit_handlers_seen = len(_EXIT_HANDLERS)
         self.stuck_values = [s.read() for s in self.stuck]
@@ -433,17 +436,17 @@ class StateGuard:
 
     def _processes(self, imported: bool, deep: bool) -> list[Change]:
         found: list[Change] = []
-        new_threads = [t for t in threading.enumerate() if t.ident not in self.threads and t.is_alive()]
+        new_threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
         for thread in new_threads:
             if _library_thread(thread):
-                self.threads.add(thread.ident)  # type: ignore[arg-type]
-        new_threads = [t for t in new_threads if t.ident not in self.threads]
+                self.threads.add(thread)
+        new_threads = [t for t in new_threads if t not in self.threads]
         deadline = time.monotonic() + THREAD_GRACE
         for thread in new_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         for thread in (t for t in new_threads if t.is_alive()):
             found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
-            self.threads.add(thread.ident)  # type: ignore[arg-type]
+            self.threads.add(thread)
         # Children started since the last checkpoint (a /proc scan costs: done after each check).
         for pid in sorted(_children() - self.children) if deep else []:
             command = _command(pid)
@@ -490,9 +493,10 @@ class StateGuard:
                 if new is not _MISSING and _library_code(new):
                     pristine[key] = new  # the library patching itself as it imports its modules
                     continue
-                if old is _MISSING and not callable(new):
-                    # New data changes no function (pybind11 keeps its registry of bound types
-                    # in builtins, as TensorFlow's import does): removing it would break the library.
+                if old is _MISSING and name == "builtins" and not callable(new) and not hasattr(new, "__get__"):
+                    # New data in builtins changes no function (pybind11 keeps its registry of
+                    # bound types there, as TensorFlow's import does): removing it would break
+                    # the library. Elsewhere, or a descriptor, an addition still counts.
                     pristine[key] = new
                     continue
                 verb = "added" if old is _MISSING else "deleted" if new is _MISSING else "replaced"

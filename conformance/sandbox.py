@@ -108,9 +108,9 @@ class Sandbox:
         mounts: list[tuple[str, str]] = []
         for raw in self.hidden:
             path = Path(raw)
-            if not path.exists() or path.is_symlink():
+            if not path.exists():
                 continue
-            path = path.resolve()
+            path = path.resolve()  # a link is hidden where it leads
             if any(path == p or path in p.parents or p in path.parents for p in mine):
                 continue  # its own files, and what holds or is inside them, are never hidden from it
             if any(path == p or path in p.parents for p in needed):

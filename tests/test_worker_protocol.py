@@ -222,16 +222,23 @@ def test_threads_left_running_are_the_implementations_own():
             pool.submit(lambda: None).result()
         with guard.around(lasting, deep=True):
             threading.Thread(target=linger, name="lingers").start()
+            timer = threading.Timer(60, linger)  # its own function, run by the standard library's Timer
+            timer.name = "own-timer"
+            timer.start()
     finally:
         stop.set()
+        timer.cancel()
         pool.shutdown()
     assert not quiet, f"got {[c.text() for c in quiet]}, but neither thread was left running by the implementation"
-    assert any("left a thread running ('lingers'" in c.text() for c in lasting), f"got {[c.text() for c in lasting]}"
+    texts = [c.text() for c in lasting]
+    for name in ("lingers", "own-timer"):
+        assert any(f"left a thread running ('{name}'" in t for t in texts), f"got {texts}, but should name {name}"
 
 
 def test_data_a_library_adds_to_builtins_is_left_alone():
-    """pybind11 (TensorFlow's import) keeps its registry in builtins: new data is not a
-    patch and stays; a new function there is named and removed."""
+    """pybind11 (TensorFlow's import) keeps its registry in builtins: new data there is not
+    a patch and stays; a new function there, or a property added to a watched class, is
+    named and removed."""
     import builtins
 
     guard = StateGuard()
@@ -240,7 +247,10 @@ def test_data_a_library_adds_to_builtins_is_left_alone():
         with guard.around(changes, deep=True):
             builtins.__pybind11_internals_probe__ = object()
             builtins.gru_probe_function = lambda: None
+            torch.nn.GRU.gru_probe_data = property(lambda self: True)  # a descriptor on a class: a patch
         texts = [c.text() for c in changes]
+        assert any("added torch.nn.GRU.gru_probe_data" in t for t in texts), f"got {texts}"
+        assert not hasattr(torch.nn.GRU, "gru_probe_data"), "got the added property left on nn.GRU"
         assert hasattr(builtins, "__pybind11_internals_probe__"), "got the library's data removed from builtins"
         assert not any("__pybind11_internals_probe__" in t for t in texts), f"got {texts}, but data is no patch"
         assert any("added builtins.gru_probe_function" in t for t in texts), f"got {texts}"
@@ -249,6 +259,8 @@ def test_data_a_library_adds_to_builtins_is_left_alone():
         for name in ("__pybind11_internals_probe__", "gru_probe_function"):
             if hasattr(builtins, name):
                 delattr(builtins, name)
+        if "gru_probe_data" in vars(torch.nn.GRU):
+            del torch.nn.GRU.gru_probe_data
 
 
 def test_a_correct_implementation_changes_nothing():
@@ -279,3 +291,10 @@ def test_hidden_paths_cover_results_and_other_submissions_but_not_its_own(tmp_pa
     command = sandbox.command(["python"], own=[str(mine)])
     assert "--unshare-all" in command and command[-1] == "python", f"got {command}"
     assert ["--tmpfs", str(results)] == command[command.index(str(results)) - 1:][:2], f"got {command}"
+    # A submission or results folder named through a link is hidden where the link leads.
+    link_other, link_results = tmp_path / "other-link.py", tmp_path / "reports-link"
+    link_other.symlink_to(other)
+    link_results.symlink_to(results)
+    linked = Sandbox(Limits(), hidden=(str(link_other), str(link_results)), tool="bwrap")
+    mounts = dict((path, kind) for kind, path in linked.hidden_for([str(mine)]))
+    assert mounts.get(str(results)) == "dir" and mounts.get(str(other)) == "file", f"got {mounts}"

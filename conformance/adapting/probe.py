@@ -25,9 +25,11 @@ from conformance.adapting.choose import Choice, choose, relabelled, trusted_name
 from conformance.adapting.roles import Role, candidates
 from conformance.adapting.search import CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, search, verify
 from conformance.adapting.slots import Slot, Writer, find_slots, framework_of
+from conformance.autowrap import TRIAL
 
-#: The probe's sizes: I, H, 2H, 3H, I + H and B all differ, so no role is mistaken for another.
-SIZES = {"input_size": 3, "hidden_size": 5, "batch": 4, "steps": 6}
+#: The probe's sizes, those of the wrapping trial: I, H, 2H, 3H, I + H and B all differ, so
+#: no role is mistaken for another.
+SIZES = TRIAL
 TOLERANCE = {"float64": 1e-7, "float32": 2e-4}
 
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-GATES = ("r", "z", "n")
+from conformance.params import GATES
+
 GATE_WORDS = {"r": "reset", "z": "update", "n": "candidate"}
 WEIGHT_BLOCKS = tuple(f"W_{side}{g}" for side in "ih" for g in GATES)
 BIAS_BLOCKS = tuple(f"b_{side}{g}" for side in "ih" for g in GATES)
-ALL_BLOCKS = WEIGHT_BLOCKS + BIAS_BLOCKS
 
 
 @dataclass(frozen=True)
