@@ -1419,9 +1419,10 @@ MACHINERY_FAMILIES = ("precision", "gradients", "varlen", "inputs", "devices")
 
 #: The whole catalogue.
 MUTANTS = FORWARD_MUTANTS + MACHINERY_MUTANTS
-#: Graded in the quick subset of the self-tests (``-m "not slow"``): one bug of each kind.
-QUICK_SAMPLE = frozenset({"reset-before", "bhn-outside-reset", "update-complement", "reverse-not-reversed",
-                          "hn-wrong-end", "wrong-backward", "lengths-ignored"})
+#: Graded in the quick subset of the self-tests (``-m "not slow"``): a mutant caught by each
+#: kind of check (equations, directions, contract, bounds, precision, gradients, varlen, inputs).
+QUICK_SAMPLE = frozenset({"reset-before", "bhn-outside-reset", "reverse-not-reversed", "h0-in-place", "naive-tanh",
+                          "float64-in-float32", "wrong-backward", "lengths-ignored", "strides-ignored"})
 MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
 
 __all__ = ["FORWARD_MUTANTS", "MACHINERY_MUTANTS", "MUTANTS", "MUTANTS_BY_ID", "QUICK_SAMPLE", "FullReferenceCell",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,15 +158,14 @@ def test_nothing_callable_is_said_exactly(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("adapt-cli")
-def test_adapt_command_writes_grades_and_is_fast(tmp_path: Path):
+def test_adapt_command_writes_and_grades(tmp_path: Path):
     """The command as a user runs it: probing in a sandboxed process, the adapter written
-    beside the file, graded by the default profile, within 30 s on this machine."""
+    beside the file, graded by the default profile (its time is measured by
+    benchmarks/test_adapt_speed.py, not asserted here)."""
     source = tmp_path / "keras_kernels.py"
     source.write_text((GALLERY / "keras_kernels.py").read_text())
-    start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "conformance", "adapt", f"{source}:KerasLayoutCell", "--results",
                            str(tmp_path / "results.json")], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    seconds = time.perf_counter() - start
     assert done.returncode == 0, f"got exit {done.returncode}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
     written = tmp_path / "keras_kernels_adapter.py"
     assert written.is_file(), f"got no {written.name} beside the file"
@@ -175,5 +173,4 @@ def test_adapt_command_writes_grades_and_is_fast(tmp_path: Path):
     for phrase in ("call form", "convention  reset after, update pytorch: exact", "claims", "conformant to the "
                    "PyTorch GRU"):
         assert phrase in done.stdout, f"got no {phrase!r} in:\n{done.stdout}"
-    assert seconds < 30, f"got {seconds:.1f} s, but adapt must finish within 30 s"
     assert re.search(r"adapt: done in \d", done.stdout), done.stdout[-500:]

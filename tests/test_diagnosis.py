@@ -711,20 +711,20 @@ def test_a_new_probe_is_one_function(monkeypatch):
         probe("bad", title="bad", requires=("wings",))
 
 
-@pytest.mark.parametrize("name", ["naive-tanh", "exp-tanh-float64", "precedence-slip"])
-def test_saturation_verdict_agrees_with_diagnosis(name: str):
+@pytest.mark.parametrize("name, non_finite", [("naive-tanh", True), ("exp-tanh-float64", True),
+                                              ("precedence-slip", False)])
+def test_saturation_verdict_agrees_with_diagnosis(name: str, non_finite: bool):
     """A diagnosis that finds non-finite output under saturating inputs and a passing
-    bounds.saturation would contradict each other: the check fails exactly when the
-    diagnosis reports a saturation finding (exp-tanh-float64 overflows only past 710, in
-    the float64 it claims)."""
+    bounds.saturation would contradict each other. The two exp-based tanh mutants return
+    NaN there (exp-tanh-float64 only past 710, in the float64 it claims): the diagnosis
+    says so and the check fails. precedence-slip stays finite but leaves [-1, 1]: the
+    check fails and the diagnosis reports no non-finite output."""
     from conformance.engine import grade
 
     mutant = next(m for m in FORWARD_MUTANTS if m.id == name)
     diagnosis = diagnose(Subject(name, mutant.adapter()))
     reports_nan = any(f["kind"] == "saturation" for f in diagnosis["findings"])
+    assert reports_nan == non_finite, (f"got a saturation finding {reports_nan} in the diagnosis of {name}, "
+                                       f"but should be {non_finite}")
     status = grade(Subject(name, mutant.adapter()), ["bounds.saturation"])["bounds.saturation"].status
-    if reports_nan:
-        assert status == "fail", (f"got bounds.saturation={status} for {name} while its diagnosis reports "
-                                  f"non-finite output, but the verdict should agree (fail)")
-    assert name == "precedence-slip" or reports_nan, (
-        f"got no saturation finding in the diagnosis of {name}, but it returns NaN for large pre-activations")
+    assert status == "fail", f"got bounds.saturation={status} for {name}, but should be fail"

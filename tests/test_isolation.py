@@ -102,6 +102,7 @@ def test_output_is_captured_per_check_and_bounded(tmp_path: Path):
     run, data = grade(tmp_path, ["floods_output", "honest_a"], "-k", "test_output_shapes or test_dtype_preserved")
     flood = records(data)["floods_output"]
     assert_conformant(flood)
+    assert flood["checks"], "got no checks of floods_output, but two were graded"
     for check_id, outcome in flood["checks"].items():
         printed = outcome.get("output")
         assert printed and printed["bytes"] > 20_000 and printed["truncated"], (

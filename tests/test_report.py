@@ -182,7 +182,6 @@ def impl_section(tree: Tree, data: dict[str, Any], impl_id: str) -> Element:
 
 
 # The page --------------------------------------------------------------------------
-@pytest.mark.slow
 def test_scoreboard_tells_the_true_verdicts(graded: dict[str, Any], page: str) -> None:
     tree = Tree(page)
     rows = tree.root.find("table", id="scoreboard-table").find("tbody").find_all("tr")

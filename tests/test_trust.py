@@ -55,11 +55,11 @@ def by_id(path: Path) -> dict[str, dict]:
     return {r["id"]: r for r in json.loads(path.read_text())["implementations"]}
 
 
-def assert_true_verdicts(records: dict[str, dict], names: list[str]) -> None:
-    for name in ("honest_a", "honest_b"):
-        if name in records:
-            assert records[name]["verdict"] == "conformant-pytorch", \
-                f"got {name} {records[name]['verdict']}, but an honest GRU beside cheaters stays conformant"
+def assert_true_verdicts(records: dict[str, dict], names: list[str], honest: tuple[str, ...] = ()) -> None:
+    for name in honest:
+        assert name in records, f"got no record of {name} among {sorted(records)}, but it was graded"
+        assert records[name]["verdict"] == "conformant-pytorch", \
+            f"got {name} {records[name]['verdict']}, but an honest GRU beside cheaters stays conformant"
     for name in names:
         record = records[name]
         assert record["verdict"] == "nonconformant", \
@@ -81,7 +81,7 @@ def test_cheaters_get_true_verdicts_through_grade(tmp_path: Path):
     done = run(["grade", spec("honest_a"), *[spec(n) for n in names], spec("honest_b"), "--profile", "quick",
                 "-k", CHECKS, "--results", str(results), "--html", str(tmp_path / "reports" / "index.html")])
     records = by_id(results)
-    assert_true_verdicts(records, names)
+    assert_true_verdicts(records, names, honest=("honest_a", "honest_b"))
     assert not Path("/tmp/pwned").exists(), "got code run from a returned object: nothing may be unpickled"
     objects = records["returns_objects"]["checks"]["contract.output-shape"]
     assert objects["status"] == "error" and "output is a Payload, not a tensor" in objects["message"], \
@@ -100,7 +100,7 @@ def test_sandbox_hides_other_submissions_and_the_network(tmp_path: Path):
     run(["grade", spec("reads_neighbour"), spec("opens_network"), spec("honest_a"), "--profile", "quick",
          "-k", CHECKS, "--results", str(results), "--no-html"])
     records = by_id(results)
-    assert_true_verdicts(records, ["reads_neighbour", "opens_network"])
+    assert_true_verdicts(records, ["reads_neighbour", "opens_network"], honest=("honest_a",))
     printed = json.dumps(records["reads_neighbour"]["checks"]) + json.dumps(records["reads_neighbour"])
     network = json.dumps(records["opens_network"])
     assert "read 0 characters of honest_a.py" in printed or "could not read" in printed, \
@@ -130,11 +130,13 @@ def test_cheaters_get_true_verdicts_through_grade_folder(tmp_path: Path):
     done = run(["grade-folder", str(HOSTILE / "honest_a.py"), *[str(HOSTILE / f"{n}.py") for n in names],
                 "--out", str(out), "--profile", "quick", "-k", CHECKS, "--time-limit", "600"])
     records = by_id(out / "results.json")
-    assert_true_verdicts(records, names)
+    assert_true_verdicts(records, names, honest=("honest_a",))
     for name in names:
         line = next((ln for ln in done.stdout.splitlines() if f" {name} " in ln), "")
         assert "nonconformant" in line, f"got summary line {line!r}, but {name} is nonconformant"
-    for path in (out / "submissions").glob("*.json"):
+    files = sorted((out / "submissions").glob("*.json"))
+    assert len(files) == len(names) + 1, f"got {[f.name for f in files]}, but one results file per submission"
+    for path in files:
         data = json.loads(path.read_text())
         assert all(i["verdict"] != "conformant-pytorch" or i["id"] == "honest_a" for i in data["implementations"]), \
             f"got a rewritten results file {path.name}"
