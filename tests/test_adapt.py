@@ -156,6 +156,15 @@ def test_nothing_callable_is_said_exactly(tmp_path: Path):
     assert found["status"] == "error" and "no call form" in found["message"], f"got {found}"
 
 
+def test_narrowed_claims_are_refused_with_the_reason():
+    """Narrowing (``#no-bidirectional``) is grade's: adapt says so instead of failing to
+    read the class name."""
+    done = subprocess.run([sys.executable, "-m", "conformance", "adapt",
+                           f"{GALLERY / 'keras_kernels.py'}:KerasLayoutCell#no-bidirectional"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "is for `grade`" in done.stderr, f"got {done.returncode}: {done.stderr!r}"
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("adapt-cli")
 def test_adapt_command_writes_and_grades(tmp_path: Path):

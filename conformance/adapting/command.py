@@ -123,10 +123,14 @@ def grade(out: Path, adapter_class: str, args: argparse.Namespace, class_name: s
 
 
 def run(args: argparse.Namespace) -> int:
+    from conformance.autowrap import NARROWING_MARK
     from conformance.loading import AdapterLoadError, resolve
 
     start = time.perf_counter()
     try:
+        if NARROWING_MARK in args.target:
+            raise ValueError(f"{args.target!r}: narrowing the claims ({NARROWING_MARK}...) is for `grade`; adapt "
+                             f"writes the claims it finds into the adapter, where you can change them")
         given = construct.parse_given(args.arg)
         target = resolve(args.target)
     except (ValueError, AdapterLoadError) as exc:
