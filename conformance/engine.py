@@ -95,7 +95,7 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
         floors = _crash_sizes(outcome) if shrink and not lost else None
         if floors:
             with sizes_at_least(**floors):
-                elsewhere, _ = _attempt(fn, subject, overrides)
+                elsewhere, lost = _attempt(fn, subject, overrides)  # a worker lost there counts too
             outcome = merge(outcome, elsewhere, "with " + _join(sorted(floors, key=SIZE_FIELDS.index)) + " >= 2")
     except (KeyboardInterrupt, SystemExit):
         subject.end_check()
