@@ -123,6 +123,16 @@ class CanonicalParams(Mapping[str, np.ndarray]):
             bias=self.bias,
         )
 
+    def without_b_hn(self) -> "CanonicalParams":
+        """A copy with b_hn zero in every layer and direction (where the reset placements
+        agree: probes use it to tell other deviations from the placement)."""
+        arrays = {}
+        for name, array in self._arrays.items():
+            if name.startswith("bias_hh"):
+                arrays[name] = np.array(array, copy=True)
+                arrays[name][2 * self.hidden_size:] = 0.0
+        return self.replace(arrays)
+
 
 def random_params(
     rng: np.random.Generator,

@@ -206,12 +206,11 @@ class Session:
         grading's business); a NumPy object computes in its arrays' dtype."""
         if framework != "torch":
             return [probed]
-        from conformance.adapting.search import _without_b_hn
         from conformance.params import random_params
 
         params = random_params(np.random.default_rng(3), SIZES["input_size"], SIZES["hidden_size"], bias=fit.biases)
         if fit.needs_zero_b_hn:
-            params = _without_b_hn(params)
+            params = params.without_b_hn()
         rng = np.random.default_rng(4)
         x = rng.normal(size=(3, SIZES["batch"], SIZES["input_size"]))
         takes_h0 = fit.form.kind == "cell" or fit.form.h0 != "none"

@@ -110,15 +110,6 @@ def canonical(blocks: dict[str, np.ndarray], sizes: Sizes, bias: bool = True) ->
     return CanonicalParams(arrays, input_size=inputs, hidden_size=hidden, bias=bias)
 
 
-def _without_b_hn(params: Any) -> Any:
-    hidden = params.hidden_size
-    if "bias_hh_l0" not in params:
-        return params
-    b_hh = np.array(params["bias_hh_l0"], copy=True)
-    b_hh[2 * hidden:] = 0.0
-    return params.replace({"bias_hh_l0": b_hh})
-
-
 class Prober:
     """Loads values into the implementation's tensors and runs it in one call form."""
 
@@ -137,7 +128,7 @@ class Prober:
         from conformance import layouts
         from conformance.conventions import complement_params
 
-        for attempt in (params, _without_b_hn(params)):
+        for attempt in (params, params.without_b_hn()):
             loaded = complement_params(attempt) if update == "complement" else attempt
             per_gate = layouts.per_gate(loaded)
             try:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from conformance.cases import Case, CaseSpec
-from conformance.params import CanonicalParams, param_name
+from conformance.params import CanonicalParams
 from conformance.subject import AdapterError, Instance, Result, Subject
 from conformance.tolerances import Tolerance, tolerance
 from conformance.variants import CLAIMED, PYTORCH, STANDARD, CellVariant, Structure
@@ -123,15 +123,7 @@ class Context:
         case = spec.materialize()
         params = case.params
         if self.probe.zero_b_hn:
-            hidden = spec.hidden_size
-            arrays = {}
-            for layer in range(spec.num_layers):
-                for reverse in (False, True)[: spec.num_directions]:
-                    name = param_name("bias_hh", layer, reverse)
-                    b = params[name].copy()
-                    b[2 * hidden:] = 0.0
-                    arrays[name] = b
-            params = params.replace(arrays)
+            params = params.without_b_hn()
         self.probes.append(repr(spec))
         return case, params
 
