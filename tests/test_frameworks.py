@@ -418,15 +418,15 @@ def test_onnx_finding_dynamo_export_fixes_the_sequence_length():
     export_module()
     import onnxruntime as ort
 
-    from implementations.frameworks.torch_onnx import _quiet
+    from implementations.frameworks._common import quiet
 
     gru = torch.nn.GRU(2, 3).eval()
     sample = (torch.zeros(3, 2, 2), torch.zeros(1, 2, 3))
     steps, batch = torch.export.Dim("steps", min=1), torch.export.Dim("batch", min=1)
     shapes = ({0: steps, 1: batch}, {1: batch})
-    with _quiet(), pytest.raises(Exception, match="specialized"):
+    with quiet(), pytest.raises(Exception, match="specialized"):
         torch.export.export(gru, sample, dynamic_shapes=shapes)
-    with _quiet():
+    with quiet():
         program = torch.onnx.export(gru, sample, dynamo=True, dynamic_shapes=shapes,
                                     input_names=["x", "h0"], output_names=["output", "h_n"])
     options = ort.SessionOptions()
