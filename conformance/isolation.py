@@ -175,6 +175,8 @@ class WorkerProcess:
         #: Absolute time (time.monotonic) by which the current check must be done.
         self.deadline: float | None = None
         self.limit_seconds = self.limits.check_seconds
+        #: (absolute deadline, seconds): the time limit of all of this implementation's checks.
+        self.budget: tuple[float, float] | None = None
         self.recycle = False
         self.stats = {"starts": 0, "requests": 0, "start_seconds": 0.0}
         self._started_at = 0.0
@@ -210,10 +212,17 @@ class WorkerProcess:
         if self.proc is None:
             self.start()
         if self.hello is None:
-            deadline = time.monotonic() + max(START_SECONDS, self.limit_seconds)
+            waiting = time.monotonic()
+            deadline = waiting + max(START_SECONDS, self.limit_seconds)
+            if self.budget is not None:
+                deadline = min(deadline, max(self.budget[0], waiting))
             self.hello = self._read(deadline, "starting (importing the implementation)",
                                     max_bytes=SMALL_ANSWER_BYTES)
             self.stats["start_seconds"] += time.monotonic() - self._started_at
+            if self.deadline is not None:  # a check's time limit counts its calls, not a worker's start
+                self.deadline += time.monotonic() - waiting
+                if self.budget is not None:
+                    self.deadline = min(self.deadline, self.budget[0])
         if self.hello.get("ok") is not True:
             raise LoadFailed(str(self.hello.get("load_error") or "the worker could not load the adapter")[:4000])
         return self.hello
@@ -328,6 +337,9 @@ class WorkerProcess:
                 f"limit: --scratch-mb), so its worker process was stopped")
 
     def _timeout_message(self, what: str) -> str:
+        if self.budget is not None and time.monotonic() >= self.budget[0]:
+            return (f"the time limit of {self.budget[1]:g} s for all of this implementation's checks "
+                    f"(--time-limit) ran out during this one ({what}), so its worker process was stopped")
         return (f"the implementation did not answer within the time limit of {self.limit_seconds:g} s "
                 f"({what}), so its worker process was stopped: it hangs, or is too slow for the limit "
                 f"(--check-timeout)")

@@ -120,34 +120,69 @@ def test_output_is_captured_per_check_and_bounded(tmp_path: Path):
 
 CRASH_CHECKS = ("test_output_shapes or test_step_matches_oracle or test_non_contiguous_inputs or "
                 "test_unbatched_input or test_wrong_dtypes_rejected or process_state")
+#: The limits the fault tests grade under: small, so that filling them is cheap on a shared machine.
+FAULT_LIMITS = ("--check-timeout", "8", "--scratch-mb", "16", "--no-diagnosis")
+#: What each fault costs: the check it happens in (check id -> a word of its message).
+FAULTS = {
+    "crashes_midway": {"inputs.non-contiguous": "exited with code 3"},
+    "segfaults": {"inputs.wrong-dtype": "SIGSEGV"},
+    "aborts": {"contract.unbatched": "SIGABRT"},
+    "hangs": {"inputs.non-contiguous": "time limit of 8 s"},
+    "exhausts_memory": {"inputs.non-contiguous": "memory limit"},
+    # /dev/shm is limited in the sandbox only (the README says so).
+    "fills_scratch": {"inputs.non-contiguous": "scratch", **({"contract.unbatched": "scratch space is limited"}
+                                                              if SANDBOXED else {})},
+    "answers_too_much": {"contract.unbatched": "refused unread"},
+}
+
+
+def assert_faults_cost_one_check_each(got: dict[str, dict], names: list[str]) -> None:
+    for name in names:
+        failing = FAULTS[name]
+        assert_only(got[name], failing)
+        statuses = {c: o["status"] for c, o in got[name]["checks"].items()}
+        for check_id in failing:
+            assert statuses[check_id] == "error", f"got {name} {check_id} {statuses[check_id]}, but should be error"
+        later = [c for c in statuses if c.startswith("process.")]
+        assert later and all(statuses[c] == "pass" for c in later), \
+            f"got {name} statuses {statuses}: the checks after the fault should still be graded"
 
 
 def test_crashes_hangs_and_memory_cost_one_check_each(tmp_path: Path):
-    """A process that dies (exit code, segfault, abort), hangs past the check's time limit
-    or runs out of memory makes the check it happened in an error with the cause; the
-    implementation's other checks are graded, and so is everything beside it."""
-    names = ["honest_a", "crashes_midway", "segfaults", "aborts", "hangs", "exhausts_memory", "honest_b"]
-    run, data = grade(tmp_path, names, "-k", CRASH_CHECKS, "--check-timeout", "8", "--no-diagnosis")
+    """A process that dies (exit code, segfault, abort), hangs past the check's time limit,
+    runs out of memory or of scratch space, or answers far more than the case can need
+    makes the check it happened in an error with the cause; the implementation's other
+    checks are graded, and so is everything beside it."""
+    names = ["honest_a", *FAULTS, "honest_b"]
+    run, data = grade(tmp_path, names, "-k", CRASH_CHECKS, *FAULT_LIMITS)
     got = records(data)
     assert data["complete"] is True, f"got complete={data['complete']}, but grading finished"
     assert_conformant(got["honest_a"])
     assert_conformant(got["honest_b"])
-    expected = {
-        "crashes_midway": {"inputs.non-contiguous": "exited with code 3"},
-        "segfaults": {"inputs.wrong-dtype": "SIGSEGV"},
-        "aborts": {"contract.unbatched": "SIGABRT"},
-        "hangs": {"inputs.non-contiguous": "time limit of 8 s"},
-        "exhausts_memory": {"inputs.non-contiguous": "memory limit"},
-    }
-    for name, failing in expected.items():
-        assert_only(got[name], failing)
-        statuses = {c: o["status"] for c, o in got[name]["checks"].items()}
-        (check_id,) = failing
-        assert statuses[check_id] == "error", f"got {name} {check_id} {statuses[check_id]}, but should be error"
-        later = [c for c in statuses if c.startswith("process.")]
-        assert later and all(statuses[c] == "pass" for c in later), \
-            f"got {name} statuses {statuses}: the checks after the crash should still be graded"
+    assert_faults_cost_one_check_each(got, list(FAULTS))
+    refused = got["answers_too_much"]["checks"]["contract.unbatched"]["message"]
+    assert "answered with 64.0 MB of arrays" in refused, f"got {refused[:300]!r}, but should give the declared size"
     assert "index.html" in run.stdout or (tmp_path / "out" / "index.html").is_file()
+
+
+def test_grade_folder_gives_each_fault_the_verdict_grade_gives(tmp_path: Path):
+    """``grade-folder`` grades each submission under ``grade``'s limits, passed on: a crash,
+    a hang, memory, scratch space or an answer too large cost the check they happen in, as
+    through ``grade`` (above), never "could not be graded"; the honest one beside them
+    stays conformant."""
+    names = ["honest_a", "hangs", "exhausts_memory", "fills_scratch", "answers_too_much"]
+    out = tmp_path / "fleet"
+    argv = [sys.executable, "-m", "conformance", "grade-folder", *[str(HOSTILE / f"{n}.py") for n in names],
+            "--out", str(out), "-j", "2", "--profile", "quick", "-k", CRASH_CHECKS, "--time-limit", "600",
+            *FAULT_LIMITS, "--no-merge"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    got = {}
+    for name in names:
+        path = out / "submissions" / f"{name}.json"
+        assert path.is_file(), f"got no results for {name}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        got[name] = json.loads(path.read_text())["implementations"][0]
+    assert_conformant(got["honest_a"])
+    assert_faults_cost_one_check_each(got, names[1:])
 
 
 def test_killed_grader_leaves_valid_partial_results(tmp_path: Path):

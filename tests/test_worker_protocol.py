@@ -372,3 +372,24 @@ def test_a_hidden_path_named_through_a_link_is_hidden_where_it_leads(tmp_path: P
     sandbox = Sandbox(Limits(), hidden=(str(link),), tool="bwrap")
     inside = {Path(m.path).name for m in sandbox.view([str(paths["mine"])]) if Path(m.path).is_relative_to(tmp_path)}
     assert "other.py" not in inside and "mine.py" in inside, f"got {sorted(inside)}"
+
+
+def test_the_readme_states_the_limits_the_code_applies():
+    """The isolation section's figures are the defaults in force: each worker's limits and
+    grade-folder's, and the bound an answer is read under."""
+    from conformance import grade_folder, subject
+    from conformance.isolation import SCRATCH_POLL_SECONDS, START_SECONDS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Isolation and the trust boundary", 1)[1].split("\n## ", 1)[0]
+    limits = Limits()
+    stated = [f"`--memory-mb`, default {limits.memory_mb} MB", f"`--scratch-mb` (default {limits.scratch_mb} MB)",
+              f"size of a written file\n  ({limits.file_mb} MB)", f"`--check-timeout` seconds (default {limits.check_seconds:g})",
+              f"`grade-folder`: {grade_folder.DEFAULT_TIME_LIMIT:g})", f"{subject.ANSWER_SLACK} times over",
+              f"plus {subject.ANSWER_ROOM >> 20} MB", f"every {SCRATCH_POLL_SECONDS:g} s", f"CPU time ({limits.cpu_seconds} s)",
+              f"processes ({limits.processes}:"]
+    missing = [words for words in stated if words not in section]
+    assert not missing, f"got an isolation section without {missing}, but it should state the limits in force"
+    verdicts = readme.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    for words in (f"{grade_folder.GRACE_SECONDS:g} s past", f"within {START_SECONDS:g} s"):
+        assert words in verdicts, f"got a Verdicts section without {words!r}, but it should state the limits in force"
