@@ -51,13 +51,6 @@ SCRATCH_POLL_SECONDS = 0.5
 SMALL_ANSWER_BYTES = 1 << 20
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
 class WorkerLost(BaseException):
     """The implementation's process died, hung past its time limit or broke the protocol."""
 
@@ -404,10 +397,8 @@ class WorkerProcess:
             wire.check_sizes([len(b) for b in buffers], total)
             return wire.decode(body, buffers)
         except wire.TooLarge as exc:
-            raise self._lose(f"the implementation answered with {_size(exc.declared)} of arrays, more than this "
-                             f"{what} can need (at most {_size(exc.limit)}: what the case's shapes call for, "
-                             f"in float64, with room for a wrong shape), so the answer was refused unread and its "
-                             f"worker process stopped") from None
+            raise self._lose(f"{exc.answer(what)}, so the answer was refused unread and its worker process "
+                             f"stopped") from None
         except wire.WireError as exc:
             raise self._lose(f"the implementation's worker process sent a malformed message ({what}): {exc}") \
                 from None

@@ -75,9 +75,13 @@ class InProcess:
         return {"text": "", "bytes": 0, "truncated": False}  # output goes where the process's goes
 
     def request(self, message: dict[str, Any], answer_bytes: int | None = None) -> dict[str, Any]:
-        from conformance.wire import roundtrip
+        from conformance.wire import TooLarge, array_bytes, roundtrip
 
-        return roundtrip(self.executor.handle(roundtrip(message)))
+        answer = roundtrip(self.executor.handle(roundtrip(message)))
+        size = array_bytes(answer)
+        if answer_bytes and size > answer_bytes:  # the bound a worker's answer is read under, for the same verdict
+            raise AdapterError(TooLarge(size, answer_bytes).answer(str(message.get("op"))) + ", so it was refused")
+        return answer
 
     def close(self) -> None:
         pass

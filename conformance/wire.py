@@ -47,6 +47,30 @@ class TooLarge(WireError):
         super().__init__(f"it declares {declared} bytes of arrays, more than the {limit} bytes allowed")
         self.declared, self.limit = declared, limit
 
+    def answer(self, what: str) -> str:
+        """The grader's words for an answer to a ``what`` request refused for its size."""
+        return (f"the implementation answered with {_size(self.declared)} of arrays, more than this {what} can need "
+                f"(at most {_size(self.limit)}: what the case's shapes call for, in float64, with room for a wrong "
+                f"shape)")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def array_bytes(message: Any) -> int:
+    """The bytes of all the arrays in a plain-data message (what its head would declare)."""
+    if isinstance(message, np.ndarray):
+        return message.nbytes
+    if isinstance(message, dict):
+        return sum(array_bytes(v) for v in message.values())
+    if isinstance(message, (list, tuple)):
+        return sum(array_bytes(v) for v in message)
+    return 0
+
 
 def check_head(head: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[int, int, int]:
     """(JSON length, number of arrays, bytes of all arrays) from a message's first

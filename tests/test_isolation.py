@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.sandbox import Sandbox
+from conformance.sandbox import SANDBOX_ENV, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -33,12 +33,12 @@ def spec(name: str) -> str:
     return f"{HOSTILE / name}.py:Adapter"
 
 
-def grade(tmp_path: Path, names: list[str], *options: str, timeout: float = 900) -> tuple[subprocess.CompletedProcess,
-                                                                                           dict]:
+def grade(tmp_path: Path, names: list[str], *options: str, timeout: float = 900,
+          env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     results = tmp_path / "out" / "results.json"
     argv = [sys.executable, "-m", "conformance", "grade", *[spec(n) for n in names], "--profile", "quick",
             "--results", str(results), "--html", str(tmp_path / "out" / "index.html"), *options]
-    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     assert results.is_file(), f"got no results file, but grading should always write one:\n{run.stdout[-3000:]}" \
                               f"\n{run.stderr[-3000:]}"
     return run, json.loads(results.read_text())
@@ -183,6 +183,19 @@ def test_grade_folder_gives_each_fault_the_verdict_grade_gives(tmp_path: Path):
         got[name] = json.loads(path.read_text())["implementations"][0]
     assert_conformant(got["honest_a"])
     assert_faults_cost_one_check_each(got, names[1:])
+
+
+def test_without_bubblewrap_the_scratch_folder_is_watched(tmp_path: Path):
+    """Without bubblewrap (chosen here with GRU_CONFORMANCE_SANDBOX=landlock) a worker's
+    temporary folder is its own, and past --scratch-mb the grader stops it: the check in
+    progress is an error saying so."""
+    env = {**os.environ, SANDBOX_ENV: "landlock"}
+    run, data = grade(tmp_path, ["honest_a", "fills_scratch"], "-k", "test_output_shapes or test_non_contiguous_inputs",
+                      *FAULT_LIMITS, env=env)
+    got = records(data)
+    assert data["environment"]["isolation"]["mode"] == "process", f"got {data['environment']['isolation']}"
+    assert_conformant(got["honest_a"])
+    assert_only(got["fills_scratch"], {"inputs.non-contiguous": "wrote more than 16 MB to its scratch folder"})
 
 
 def test_killed_grader_leaves_valid_partial_results(tmp_path: Path):

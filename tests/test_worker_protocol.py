@@ -25,7 +25,7 @@ from conformance import wire
 from conformance.cases import CaseSpec
 from conformance.isolation import WorkerLost, WorkerProcess
 from conformance.process_state import StateGuard
-from conformance.sandbox import Limits, Sandbox
+from conformance.sandbox import Limits, Sandbox, Scratch
 from conformance.subject import AdapterError, Subject
 from tests.correct import CORRECT
 
@@ -372,6 +372,29 @@ def test_a_hidden_path_named_through_a_link_is_hidden_where_it_leads(tmp_path: P
     sandbox = Sandbox(Limits(), hidden=(str(link),), tool="bwrap")
     inside = {Path(m.path).name for m in sandbox.view([str(paths["mine"])]) if Path(m.path).is_relative_to(tmp_path)}
     assert "other.py" not in inside and "mine.py" in inside, f"got {sorted(inside)}"
+
+
+def test_a_scratch_folder_counts_what_is_written_and_goes_with_its_worker():
+    """Without bubblewrap a worker's temporary folder is made for it: what is written there
+    counts against its limit (nested folders too), and it is removed with the worker."""
+    scratch = Scratch(limit_mb=1)
+    try:
+        (scratch.path / "nested").mkdir()
+        (scratch.path / "nested" / "half.bin").write_bytes(b"\1" * (600 << 10))
+        assert 600 << 10 <= scratch.used() < 1 << 20 and not scratch.over(), f"got {scratch.used()} bytes used"
+        (scratch.path / "more.bin").write_bytes(b"\1" * (600 << 10))
+        assert scratch.over(), f"got {scratch.used()} bytes, but 1.2 MB is over the 1 MB limit"
+    finally:
+        scratch.remove()
+    assert not scratch.path.exists(), "got the scratch folder left behind"
+    sandbox = Sandbox(Limits(scratch_mb=1), tool="")
+    made = sandbox.scratch()
+    env = sandbox.worker_environment(made)
+    made.remove()
+    assert env["TMPDIR"] == str(made.path) and not any(k.startswith("PYTEST_") for k in env), \
+        f"got TMPDIR {env.get('TMPDIR')} and {[k for k in env if k.startswith('PYTEST_')]}: a worker's environment " \
+        "names its own scratch folder and not pytest's current test (another implementation's id)"
+    assert Sandbox(Limits(), tool="bwrap").scratch() is None, "got a scratch folder in the sandbox, whose /tmp is its own"
 
 
 def test_the_readme_states_the_limits_the_code_applies():
