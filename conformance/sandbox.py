@@ -85,7 +85,7 @@ class Sandbox:
             return cls(limits, hidden, "", f"turned off ({SANDBOX_ENV}=0)")
         plain = cls(limits, hidden, "", "", landlock.abi())
         if setting == "landlock":
-            return replace(plain, reason=f"not used ({SANDBOX_ENV}=landlock)")
+            return replace(plain, reason=f"bubblewrap not used: {SANDBOX_ENV}=landlock")
         if not sys.platform.startswith("linux"):
             return replace(plain, reason=f"bubblewrap needs Linux; this is {sys.platform}")
         tool = shutil.which("bwrap")
