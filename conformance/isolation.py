@@ -326,7 +326,8 @@ class WorkerProcess:
         return ""
 
     def _scratch_message(self) -> str:
-        return (f"the implementation wrote more than {self.limits.scratch_mb} MB to its scratch folder (TMPDIR, its "
+        where = "/tmp and /dev/shm" if self.sandbox.tool else "TMPDIR"
+        return (f"the implementation wrote more than {self.limits.scratch_mb} MB to its scratch folder ({where}, its "
                 f"limit: --scratch-mb), so its worker process was stopped")
 
     def _timeout_message(self, what: str) -> str:

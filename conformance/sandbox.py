@@ -76,6 +76,8 @@ class Sandbox:
     reason: str = ""
     #: Without the tool: the Landlock ABI the worker is restricted with (0: none).
     landlock: int = 0
+    #: The tool sizes a tmpfs (bubblewrap 0.7 and later); else /tmp and /dev/shm are a watched folder.
+    sized_tmpfs: bool = True
 
     @classmethod
     def detect(cls, limits: Limits | None = None, hidden: tuple[str, ...] = ()) -> "Sandbox":
@@ -95,7 +97,7 @@ class Sandbox:
         problem = _bwrap_works(tool)
         if problem:
             return replace(plain, reason=f"bubblewrap cannot create namespaces here: {problem}")
-        return cls(limits, hidden, tool, "")
+        return cls(limits, hidden, tool, "", sized_tmpfs=_bwrap_sizes_tmpfs(tool))
 
     def with_hidden(self, hidden: tuple[str, ...]) -> "Sandbox":
         return replace(self, hidden=tuple(dict.fromkeys(hidden)))
@@ -121,13 +123,20 @@ class Sandbox:
             return str(path if path.is_dir() else path.parent)
         return "/"
 
-    def command(self, argv: list[str], *, own: list[str] = ()) -> list[str]:  # type: ignore[assignment]
-        """``argv`` (the worker) wrapped in the sandbox tool, when there is one."""
+    def command(self, argv: list[str], *, own: list[str] = (), scratch: "Scratch | None" = None) -> list[str]:  # type: ignore[assignment]
+        """``argv`` (the worker) wrapped in the sandbox tool, when there is one; ``scratch``
+        becomes its /tmp and /dev/shm where the tool cannot size a tmpfs."""
         if not self.tool:
             return list(argv)
-        size = ["--size", str(self.limits.scratch_mb << 20)] if self.limits.scratch_mb else []
         cmd = [self.tool, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-               "--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
+               "--proc", "/proc", "--dev", "/dev"]
+        if scratch is not None:
+            for place, folder in (("/tmp", "tmp"), ("/dev/shm", "shm")):
+                (scratch.path / folder).mkdir(exist_ok=True)
+                cmd += ["--bind", str(scratch.path / folder), place]
+        else:
+            size = ["--size", str(self.limits.scratch_mb << 20)] if self.limits.scratch_mb else []
+            cmd += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
         for mount in self.view(list(own)):
             cmd += ["--symlink", mount.target, mount.path] if mount.target else ["--ro-bind", mount.path, mount.path]
         # Nothing else is writable: the root the mounts hang from and /dev are made read-only
@@ -142,7 +151,7 @@ class Sandbox:
         """The whole command of a worker: the launcher (limits, Landlock) starting the
         sandbox tool (when there is one) starting ``argv``."""
         writable = [str(scratch.path), "/dev/shm"] if scratch is not None and self.landlock and not self.tool else None
-        return launcher(self.command(argv, own=own), self.limits, cgroup, writable)
+        return launcher(self.command(argv, own=own, scratch=scratch), self.limits, cgroup, writable)
 
     def worker_environment(self, scratch: "Scratch | None" = None) -> dict[str, str]:
         """The worker's environment: the grader's, less what names the grading in progress
@@ -152,14 +161,17 @@ class Sandbox:
         suite = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join([suite, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
         env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
-        if scratch is not None:
+        if scratch is not None and not self.tool:
             env.update(TMPDIR=str(scratch.path), TMP=str(scratch.path), TEMP=str(scratch.path),
                        MPLCONFIGDIR=str(scratch.path / "matplotlib"))
         return env
 
     def scratch(self) -> "Scratch | None":
-        """A private scratch folder for a worker run without the tool (None with it: /tmp is its own)."""
-        return None if self.tool else Scratch(self.limits.scratch_mb)
+        """A private scratch folder, watched by the grader, for a worker whose scratch space
+        the kernel does not bound: without the tool, or with one that cannot size a tmpfs."""
+        if self.tool and self.sized_tmpfs:
+            return None
+        return Scratch(self.limits.scratch_mb)
 
     # What is said about it ------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -168,12 +180,15 @@ class Sandbox:
         process_limit = _process_limit_means()
         scratch = f"{self.limits.scratch_mb} MB" if self.limits.scratch_mb else "unlimited"
         if self.tool:
+            space = (f"scratch space /tmp and /dev/shm of {scratch} each" if self.sized_tmpfs else
+                     f"scratch space /tmp and /dev/shm of {scratch} together (a folder the grader watches: this "
+                     "bubblewrap cannot size a tmpfs)")
             return {
                 "mode": "sandbox",
                 "tool": f"bubblewrap {_bwrap_version(self.tool)}",
                 "summary": "each implementation runs in its own worker process, sandboxed with bubblewrap: it sees "
                            "the system, Python, the suite and its own submission, read-only, and nothing of other "
-                           f"submissions or of results; scratch space /tmp and /dev/shm of {scratch} each; no "
+                           f"submissions or of results; {space}; no "
                            "network, own PID/IPC namespaces, no capabilities; limits on memory, CPU time, file size "
                            f"and processes ({process_limit})",
                 "limits": limits,
@@ -249,6 +264,15 @@ def _bwrap_works(tool: str) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     return "" if done.returncode == 0 else (done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}")
+
+
+def _bwrap_sizes_tmpfs(tool: str) -> bool:
+    """bubblewrap has ``--size`` (0.7 and later)."""
+    try:
+        usage = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--size" in usage
 
 
 def _bwrap_version(tool: str) -> str:

@@ -14,6 +14,7 @@ listed, and the mount table names only what is visible.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import site
 import sys
@@ -82,7 +83,8 @@ def _finder_mapping(path: Path) -> list[Path]:
     return []
 
 
-def python_paths() -> list[Path]:
+@functools.lru_cache(maxsize=1)
+def python_paths() -> tuple[Path, ...]:
     """The Python installation the worker runs: prefixes, the interpreter's folder,
     site-packages and what their ``.pth`` files and editable finders point at."""
     folders = [Path(p) for p in site.getsitepackages()]
@@ -92,10 +94,11 @@ def python_paths() -> list[Path]:
              Path(os.path.realpath(sys.executable)).parent, *folders]
     for folder in folders:
         paths += _pth_paths(folder)
-    return _existing(paths)
+    return tuple(_existing(paths))
 
 
-def suite_paths() -> list[Path]:
+@functools.lru_cache(maxsize=1)
+def suite_paths() -> tuple[Path, ...]:
     """The suite's packages: ``conformance`` and the registered ``implementations`` (found
     without importing them)."""
     import importlib.util
@@ -108,7 +111,7 @@ def suite_paths() -> list[Path]:
         spec = None
     if spec is not None and spec.submodule_search_locations:
         paths += [Path(p) for p in spec.submodule_search_locations]
-    return _existing(paths)
+    return tuple(_existing(paths))
 
 
 def environment_paths(variable: str) -> list[Path]:

@@ -352,6 +352,22 @@ def test_the_view_shows_its_own_submission_and_nothing_of_the_others(tmp_path: P
         "got a writable root or /dev"
 
 
+def test_a_bubblewrap_that_cannot_size_a_tmpfs_gets_a_watched_scratch_folder(tmp_path: Path):
+    """bubblewrap before 0.7 has no --size: /tmp and /dev/shm are then a private folder of
+    the grader's, whose size it watches, as without bubblewrap."""
+    sandbox = Sandbox(Limits(scratch_mb=8), tool="bwrap", sized_tmpfs=False)
+    scratch = sandbox.scratch()
+    try:
+        command = sandbox.command(["python"], own=[], scratch=scratch)
+        binds = [command[i + 1:i + 3] for i, word in enumerate(command) if word == "--bind"]
+        assert binds == [[str(scratch.path / "tmp"), "/tmp"], [str(scratch.path / "shm"), "/dev/shm"]], \
+            f"got {binds}, but /tmp and /dev/shm should be the watched folder"
+        assert "--size" not in command and "--tmpfs" not in command, f"got {command}"
+    finally:
+        scratch.remove()
+    assert Sandbox(Limits(), tool="bwrap").scratch() is None, "got a scratch folder where the tmpfs is sized"
+
+
 def test_what_the_worker_needs_is_shown_even_inside_a_hidden_folder(tmp_path: Path):
     """Hiding a whole folder (the working directory of a grading server, say) still shows
     the submission inside it, split from the rest, and the suite and Python wherever they are."""
@@ -394,7 +410,6 @@ def test_a_scratch_folder_counts_what_is_written_and_goes_with_its_worker():
     assert env["TMPDIR"] == str(made.path) and not any(k.startswith("PYTEST_") for k in env), \
         f"got TMPDIR {env.get('TMPDIR')} and {[k for k in env if k.startswith('PYTEST_')]}: a worker's environment " \
         "names its own scratch folder and not pytest's current test (another implementation's id)"
-    assert Sandbox(Limits(), tool="bwrap").scratch() is None, "got a scratch folder in the sandbox, whose /tmp is its own"
 
 
 def test_the_readme_states_the_limits_the_code_applies():
@@ -406,7 +421,7 @@ def test_the_readme_states_the_limits_the_code_applies():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Isolation and the trust boundary", 1)[1].split("\n## ", 1)[0]
     limits = Limits()
-    stated = [f"`--memory-mb`, default {limits.memory_mb} MB", f"`--scratch-mb` (default {limits.scratch_mb} MB)",
+    stated = [f"`--memory-mb`, default {limits.memory_mb} MB", f"`--scratch-mb` (default {limits.scratch_mb} MB",
               f"size of a written file\n  ({limits.file_mb} MB)", f"`--check-timeout` seconds (default {limits.check_seconds:g})",
               f"`grade-folder`: {grade_folder.DEFAULT_TIME_LIMIT:g})", f"{subject.ANSWER_SLACK} times over",
               f"plus {subject.ANSWER_ROOM >> 20} MB", f"every {SCRATCH_POLL_SECONDS:g} s", f"CPU time ({limits.cpu_seconds} s)",
