@@ -353,9 +353,10 @@ def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
     """Grade every submission, ``jobs`` processes at a time; results keep the input order."""
     done: dict[str, Graded] = {}
     lock = threading.Lock()
-    # Each submission's worker sees neither the others nor the results being written.
-    hide = {s.id: [p for other in subs if other is not s for p in other.paths] + [str(out.resolve().parent)]
-            for s in subs}
+    # Each submission's worker sees neither the others, nor the results being written, nor the
+    # working directory (earlier gradings, whatever else is kept there).
+    hide = {s.id: [p for other in subs if other is not s for p in other.paths]
+            + [str(out.resolve().parent), os.getcwd()] for s in subs}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_one, s, out, hide=hide[s.id], **options): s for s in subs}
         for future in as_completed(futures):

@@ -226,7 +226,13 @@ def sandbox_of(config: pytest.Config) -> Sandbox | None:
                     memory_mb=defaults.memory_mb if memory is None else memory,
                     scratch_mb=defaults.scratch_mb if scratch is None else scratch)
     results = Path(config.getoption("results")).resolve()
-    return Sandbox.detect(limits, hidden=(str(results.parent), str(results), *config.getoption("hide")))
+    hidden = [str(results.parent), str(results)]
+    # Earlier gradings beside the results folder, unless that is the working directory's (reports/ in a project).
+    cwd = Path.cwd().resolve()
+    above = results.parent.parent
+    if len(above.parts) > 2 and above != cwd and above not in cwd.parents:
+        hidden.append(str(above))
+    return Sandbox.detect(limits, hidden=(*hidden, *config.getoption("hide")))
 
 
 class GradingSession:

@@ -105,19 +105,26 @@ class Sandbox:
     # What the worker sees -------------------------------------------------------------
     def view(self, own: list[str]) -> list[sandbox_view.Mount]:
         """The read-only mounts of a worker whose submission is ``own`` (files or folders):
-        the system, Python, the suite and its own, less the hidden paths inside them."""
+        the system, Python, the suite and its own, and the working directory unless it is
+        hidden (``grade-folder`` hides it), less the hidden paths inside them."""
         required = [*sandbox_view.python_paths(), *sandbox_view.suite_paths(), *sandbox_view.own_paths(own)]
-        optional = [*sandbox_view.environment_paths("PYTHONPATH"), *sandbox_view.environment_paths("LD_LIBRARY_PATH")]
-        hidden = [Path(p) for p in self.hidden]
-        mine = {Path(p).resolve() for p in own}
-        hidden = [h for h in hidden if h.resolve() not in mine]
+        optional = [Path.cwd(), *sandbox_view.environment_paths("PYTHONPATH"),
+                    *sandbox_view.environment_paths("LD_LIBRARY_PATH")]
         mounts = sandbox_view.plan([p for p in required if len(p.parts) > 1],
-                                   [p for p in optional if len(p.parts) > 1], hidden)
+                                   [p for p in optional if len(p.parts) > 1], self._hidden(own))
         return sandbox_view.system_mounts() + mounts
 
-    @staticmethod
-    def workdir(own: list[str]) -> str:
-        """Where the worker starts: its submission's folder (or /)."""
+    def _hidden(self, own: list[str]) -> list[Path]:
+        mine = {Path(p).resolve() for p in own}
+        return [Path(h) for h in self.hidden if Path(h).resolve() not in mine]
+
+    def workdir(self, own: list[str]) -> str:
+        """Where the worker starts: the working directory when it is shown, else its
+        submission's folder (or /)."""
+        cwd = Path.cwd().resolve()
+        hidden = {h.resolve() for h in self._hidden(own)}
+        if len(cwd.parts) > 1 and not any(p in hidden for p in (cwd, *cwd.parents)):
+            return str(cwd)
         for item in own:
             path = Path(item).resolve()
             return str(path if path.is_dir() else path.parent)

@@ -335,7 +335,8 @@ def test_the_view_shows_its_own_submission_and_nothing_of_the_others(tmp_path: P
     (helpers, data, its own compiled code), but not another submission, a link to it, its
     compiled code or any results; the names of what is hidden appear in no mount."""
     paths = _folder_of_submissions(tmp_path)
-    sandbox = Sandbox(Limits(), hidden=(str(paths["other"]), str(paths["results"])), tool="bwrap")
+    # As grade-folder runs it: the working directory hidden too.
+    sandbox = Sandbox(Limits(), hidden=(str(paths["other"]), str(paths["results"]), os.getcwd()), tool="bwrap")
     mounts = [m.path for m in sandbox.view([str(paths["mine"])])]
     inside = {Path(m).relative_to(tmp_path).as_posix() for m in mounts if Path(m).is_relative_to(tmp_path)}
     assert inside == {"subs/mine.py", "subs/_helper.py", "subs/data.npy", "subs/__pycache__/mine.cpython-311.pyc"}, \
@@ -345,6 +346,11 @@ def test_the_view_shows_its_own_submission_and_nothing_of_the_others(tmp_path: P
         f"got {[w for w in command if 'other' in w or 'grades' in w]}: a hidden path is named in the sandbox"
     assert command[-1] == "python" and "--unshare-all" in command, f"got {command}"
     assert command[command.index("--chdir") + 1] == str(paths["mine"].parent), "got another working folder"
+    assert str(Path.cwd()) not in [m.path for m in sandbox.view([str(paths["mine"])])], "got the hidden working directory"
+    grade = Sandbox(Limits(), hidden=(str(paths["other"]),), tool="bwrap")
+    assert str(Path.cwd().resolve()) in [m.path for m in grade.view([str(paths["mine"])])] and \
+        grade.workdir([str(paths["mine"])]) == str(Path.cwd().resolve()), \
+        "got grade's worker without its working directory (an adapter may import the project's modules from it)"
     for place in ("/tmp", "/dev/shm"):
         at = command.index(place)
         assert command[at - 3:at] == ["--size", str(512 << 20), "--tmpfs"], f"got {command[at - 3:at + 1]}"
