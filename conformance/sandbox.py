@@ -56,9 +56,11 @@ class Limits:
     memory_mb: int = 4096
     cpu_seconds: int = 3600
     processes: int = 256
-    file_mb: int = 64
+    #: The largest file a worker may write: as large as its scratch space (torch.compile's
+    #: inductor writes a 150 MB precompiled header; a smaller limit fails a correct GRU).
+    file_mb: int = 1024
     #: Scratch space: /tmp and /dev/shm, each, in the sandbox; the private TMPDIR without it.
-    scratch_mb: int = 512
+    scratch_mb: int = 1024
     #: Output (stdout and stderr) kept per check; the rest is counted, not kept.
     output_bytes: int = 4096
 

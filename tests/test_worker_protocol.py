@@ -353,7 +353,8 @@ def test_the_view_shows_its_own_submission_and_nothing_of_the_others(tmp_path: P
         "got grade's worker without its working directory (an adapter may import the project's modules from it)"
     for place in ("/tmp", "/dev/shm"):
         at = command.index(place)
-        assert command[at - 3:at] == ["--size", str(512 << 20), "--tmpfs"], f"got {command[at - 3:at + 1]}"
+        assert command[at - 3:at] == ["--size", str(Limits().scratch_mb << 20), "--tmpfs"], \
+            f"got {command[at - 3:at + 1]}"
     assert command[command.index("--remount-ro", command.index("/dev")) + 1:][:3] == ["/dev", "--remount-ro", "/"], \
         "got a writable root or /dev"
 
@@ -428,11 +429,14 @@ def test_the_readme_states_the_limits_the_code_applies():
     section = readme.split("## Isolation and the trust boundary", 1)[1].split("\n## ", 1)[0]
     limits = Limits()
     stated = [f"`--memory-mb`, default {limits.memory_mb} MB", f"`--scratch-mb` (default {limits.scratch_mb} MB",
-              f"size of a written file\n  ({limits.file_mb} MB)", f"`--check-timeout` seconds (default {limits.check_seconds:g})",
+              f"size of a written file\n  ({limits.file_mb} MB", f"`--check-timeout` seconds (default {limits.check_seconds:g})",
               f"`grade-folder`: {grade_folder.DEFAULT_TIME_LIMIT:g})", f"{subject.ANSWER_SLACK} times over",
               f"plus {subject.ANSWER_ROOM >> 20} MB", f"every {SCRATCH_POLL_SECONDS:g} s", f"CPU time ({limits.cpu_seconds} s)",
               f"processes ({limits.processes}:"]
     missing = [words for words in stated if words not in section]
+    grade_folder_line = f"(`--memory-mb` {limits.memory_mb}, `--scratch-mb` {limits.scratch_mb}, `--check-timeout` " \
+                        f"{limits.check_seconds:g} by default)"
+    missing += [grade_folder_line] if grade_folder_line not in readme else []
     assert not missing, f"got an isolation section without {missing}, but it should state the limits in force"
     verdicts = readme.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
     for words in (f"{grade_folder.GRACE_SECONDS:g} s past", f"within {START_SECONDS:g} s"):
