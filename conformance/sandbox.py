@@ -189,6 +189,7 @@ class Sandbox:
         process_limit = _process_limit_means()
         scratch = f"{self.limits.scratch_mb} MB" if self.limits.scratch_mb else "unlimited"
         if self.tool:
+            cwd = "" if self.workdir([]) == "/" else " (and the working directory)"
             space = (f"scratch space /tmp and /dev/shm of {scratch} each" if self.sized_tmpfs else
                      f"scratch space /tmp and /dev/shm of {scratch} together (a folder the grader watches: this "
                      "bubblewrap cannot size a tmpfs)")
@@ -196,8 +197,8 @@ class Sandbox:
                 "mode": "sandbox",
                 "tool": f"bubblewrap {_bwrap_version(self.tool)}",
                 "summary": "each implementation runs in its own worker process, sandboxed with bubblewrap: it sees "
-                           "the system, Python, the suite and its own submission, read-only, and nothing of other "
-                           f"submissions or of results; {space}; no "
+                           f"the system, Python, the suite and its own submission{cwd}, read-only, and nothing of "
+                           f"other submissions or of results; {space}; no "
                            "network, own PID/IPC namespaces, no capabilities; limits on memory, CPU time, file size "
                            f"and processes ({process_limit})",
                 "limits": limits,
