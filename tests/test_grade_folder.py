@@ -200,7 +200,7 @@ def example_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("fleet")
     out = work / "out"
     cmd = [sys.executable, "-m", "conformance", "grade-folder", str(EXAMPLES), "--out", str(out),
-           "-j", "2", "--time-limit", "20", "--memory-mb", "2048", "--profile", "quick"]
+           "-j", "2", "--time-limit", "300", "--check-timeout", "10", "--memory-mb", "2048", "--profile", "quick"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     return proc, out
 
@@ -236,12 +236,12 @@ def test_crash_hang_and_memory_hog_each_get_a_clear_error(example_run):
     assert any(m.startswith("not run: the implementation's worker process was lost") for m in messages), \
         f"got {messages[:5]}, but after three lost workers the remaining checks should not be run"
     assert crash["grading"]["exit_code"] == 1 and not crash["grading"]["timed_out"], f"got {crash['grading']}"
-    # The hang and the memory hog are errors of their checks, as grade reports them: the time
-    # limit stops the check in progress and the rest are not run; each allocation fails.
+    # The hang and the memory hog are errors of their checks, as grade reports them: the hang
+    # is stopped at the check's time limit (three times, then the rest are not run); each
+    # allocation fails.
     hung = [o["message"] for o in hang["checks"].values() if o["status"] == "error"]
-    assert any("the time limit of 20 s for all of this implementation's checks (--time-limit) ran out" in m
-               for m in hung), f"got {hung[:3]}, but the check in progress should be stopped at the time limit"
-    assert all(m.startswith("not run: the time limit of 20 s") for m in hung[1:]), f"got {hung[:4]}"
+    assert hung and "did not answer within the time limit of 10 s" in hung[0], f"got {hung[:3]}"
+    assert any(m.startswith("not run: the implementation's worker process was lost") for m in hung), f"got {hung[:5]}"
     assert not hang["grading"]["timed_out"] and not hang.get("load_error"), \
         f"got {hang['grading']}, {hang.get('load_error')!r}: the grading process should end by itself"
     hog = [o["message"] for o in greedy["checks"].values() if o["status"] == "error"]

@@ -185,6 +185,23 @@ def test_grade_folder_gives_each_fault_the_verdict_grade_gives(tmp_path: Path):
     assert_faults_cost_one_check_each(got, names[1:])
 
 
+def test_the_time_limit_of_all_checks_stops_the_check_in_progress(tmp_path: Path):
+    """``--time-limit`` bounds all of an implementation's checks: the check in progress when
+    it runs out is stopped, an error saying so, and the ones after it are not run, errors
+    too; the results are complete (the grading process ends by itself)."""
+    run, data = grade(tmp_path, ["hangs"], "-k", "test_output_shapes or test_non_contiguous_inputs or process_state",
+                      "--time-limit", "30", "--check-timeout", "600", "--no-diagnosis")
+    assert data["complete"] is True, f"got complete={data['complete']}, but grading ended by itself"
+    record = records(data)["hangs"]
+    messages = [(c, o["status"], o["message"]) for c, o in record["checks"].items()]
+    stopped = [i for i, (_, _, m) in enumerate(messages) if "(--time-limit) ran out during this one" in m]
+    assert len(stopped) == 1, f"got {messages}, but one check should be stopped by the time limit"
+    after = messages[stopped[0] + 1:]
+    assert after and all(s == "error" and m.startswith("not run: the time limit of 30 s") for _, s, m in after), \
+        f"got {after}, but every check after it should be not run"
+    assert record["verdict"] == "nonconformant", f"got {record['verdict']}"
+
+
 def test_without_bubblewrap_the_scratch_folder_is_watched(tmp_path: Path):
     """Without bubblewrap (chosen here with GRU_CONFORMANCE_SANDBOX=landlock) a worker's
     temporary folder is its own, and past --scratch-mb the grader stops it: the check in
