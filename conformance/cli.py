@@ -13,6 +13,7 @@ from pathlib import Path
 
 import conformance.checks as checks_package
 from conformance.profiles import PROFILES
+from conformance.sandbox import Limits
 
 
 def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
@@ -68,6 +69,10 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["--check-timeout", str(args.check_timeout)]
     if args.memory_mb is not None:
         argv += ["--memory-mb", str(args.memory_mb)]
+    if args.scratch_mb is not None:
+        argv += ["--scratch-mb", str(args.scratch_mb)]
+    if args.time_limit is not None:
+        argv += ["--time-limit", str(args.time_limit)]
     for path in args.hide:
         argv += ["--hide", path]
     # Generated cases are tiny: threads buy nothing there, and on a machine whose cores
@@ -151,9 +156,15 @@ def main(argv: list[str] | None = None) -> int:
                    "default each runs in a sandboxed worker process of its own)")
     g.add_argument("--check-timeout", type=float, metavar="SECONDS",
                    help="wall time one check may take before the implementation's worker is stopped "
-                   "and the check is an error (default 120)")
+                   f"and the check is an error (default {Limits().check_seconds:g})")
     g.add_argument("--memory-mb", type=int, metavar="MB",
-                   help="memory limit (RLIMIT_DATA) of each worker process in MB (default 4096; 0 for none)")
+                   help=f"memory limit (RLIMIT_DATA) of each worker process in MB (default {Limits().memory_mb}; 0 for none)")
+    g.add_argument("--scratch-mb", type=int, metavar="MB",
+                   help="scratch space of each worker in MB: /tmp and /dev/shm, each, in the sandbox; its private "
+                   f"temporary folder without it (default {Limits().scratch_mb}; 0 for none)")
+    g.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="wall time all of one implementation's checks may take: past it the check in progress is "
+                   "stopped and the rest are not run, each an error (default: none)")
     g.add_argument("--hide", action="append", default=[], metavar="PATH",
                    help="a path the implementations' workers must not see (repeatable)")
     from conformance import adapting, autowrap

@@ -2,23 +2,18 @@
 
 Each submission is graded by the ordinary command, in a process of its own::
 
-    python -m conformance grade <spec> --results <out>/submissions/<id>.json --no-html
+    python -m conformance grade <spec> --results <out>/submissions/<id>.json --no-html --time-limit T
 
-with a wall-time limit (the process group is killed when it runs out) and an
-memory limit (``RLIMIT_DATA``, so a runaway allocation fails inside the
-submission instead of taking the machine down). A pool of ``jobs`` launchers
-runs them in parallel. Whatever happens to a child, its submission ends with one
-results file: when the child crashed (``os._exit``, a segfault), hung, or ran
-out of memory, the parent writes a results file whose only implementation has
-the verdict ``error`` and a message saying what happened. Nothing else is lost:
-every other submission is graded as usual. ``merge`` then renders one
-scoreboard from every results file.
-
-Why a per-process limit rather than a per-test timeout: a hang inside C code
-(a deadlock in a BLAS call, a blocked read) ignores the signals a per-test
-timeout relies on, and a submission that ends its own process takes any
-in-process watchdog with it. A parent that owns the child's process group
-catches all of these, with no extra dependency.
+with the same limits ``grade`` applies (memory, scratch space, a check's time, and
+``--time-limit`` for all of its checks), so a fault gets the same verdict from both
+commands: whatever the submission does in a check is an error of that check. A pool
+of ``jobs`` launchers runs them in parallel. The grading process itself runs none of
+the submission's code; should it still not end (``GRACE_SECONDS`` past the time
+limit) or end without finishing, the parent writes a results file whose only
+implementation has the verdict ``error`` ("could not be graded") and a message
+saying what happened, keeping what was graded. Nothing else is lost: every other
+submission is graded as usual. ``merge`` then renders one scoreboard from every
+results file.
 
 Sources (``collect``) are:
 
@@ -39,7 +34,7 @@ DIR/index.html --json DIR/results.json``.
 
 Each implementation record of a fleet run carries a ``grading`` object::
 
-    {"spec", "exit_code", "seconds", "timed_out", "time_limit_s", "memory_limit_mb", "log"}
+    {"spec", "exit_code", "seconds", "timed_out", "time_limit_s", "memory_limit_mb", "scratch_mb", "log"}
 """
 
 from __future__ import annotations
@@ -61,14 +56,15 @@ from typing import Any
 
 from conformance.isolation import describe_exit
 from conformance.profiles import PROFILES
+from conformance.sandbox import Limits
 
 ADAPTER_BASES = ("CellAdapter", "LayerAdapter")
 DEFAULT_TIME_LIMIT = 300.0
-DEFAULT_MEMORY_MB = 2048
-#: What a failed allocation says: Python, torch's CPU allocator, C++ runtimes.
-MEMORY_EXHAUSTED = re.compile(
-    r"MemoryError|can't allocate memory|DefaultCPUAllocator|bad_alloc|out of memory", re.IGNORECASE
-)
+#: The same limits as ``grade``'s, so that a fault gets one verdict whatever the command.
+DEFAULT_MEMORY_MB = Limits().memory_mb
+#: Seconds a grading process gets past its time limit to stop its check and write its
+#: results, before the parent stops it.
+GRACE_SECONDS = 60.0
 
 
 class SubmissionError(Exception):
@@ -219,25 +215,6 @@ def _id_of_spec(spec: str) -> str:
 
 
 # Running one submission ----------------------------------------------------------
-#: Sets the limits, then becomes the grading command (exec keeps the pid, so killing
-#: the process group still reaches it). A launcher rather than a preexec_fn: the
-#: parent launches from several threads, where preexec_fn may deadlock.
-_LAUNCHER = (
-    "import os, resource, sys\n"
-    "limit = int(sys.argv[1]) << 20\n"
-    "resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))\n"
-    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"  # a crash leaves no core file behind
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
-
-
-def limited(cmd: Sequence[str], memory_mb: int | None) -> list[str]:
-    """``cmd`` run under a memory limit (``RLIMIT_DATA``) of ``memory_mb`` (no limit: None or 0)."""
-    if not memory_mb or sys.platform == "win32":
-        return list(cmd)
-    return [sys.executable, "-c", _LAUNCHER, str(int(memory_mb)), *cmd]
-
-
 def submission_command(sub: Submission, results: Path, *, profile: str | None = None,
                   extra: Sequence[str] = (), hide: Sequence[str] = ()) -> list[str]:
     """The per-submission command (also what a job runner on another machine runs).
@@ -249,6 +226,17 @@ def submission_command(sub: Submission, results: Path, *, profile: str | None = 
     for path in hide:
         cmd += ["--hide", path]
     return cmd + list(extra)
+
+
+def limit_options(*, time_limit: float, memory_mb: int | None, scratch_mb: int | None = None,
+                  check_timeout: float | None = None) -> list[str]:
+    """``grade``'s options for the limits a submission is graded under."""
+    options = ["--time-limit", f"{time_limit:g}", "--memory-mb", str(memory_mb or 0)]
+    if scratch_mb is not None:
+        options += ["--scratch-mb", str(scratch_mb)]
+    if check_timeout is not None:
+        options += ["--check-timeout", f"{check_timeout:g}"]
+    return options
 
 
 def _child_env() -> dict[str, str]:
@@ -280,17 +268,9 @@ def error_results(sub: Submission, message: str, *, profile: str | None = None) 
     return results.build_results([record], catalogue.load_all(), env)
 
 
-def _memory_failure(data: dict[str, Any]) -> str:
-    for impl in data.get("implementations", []):
-        for cid, outcome in impl.get("checks", {}).items():
-            if outcome.get("status") == "error" and MEMORY_EXHAUSTED.search(outcome.get("message") or ""):
-                first = (outcome["message"].splitlines() or [""])[0]
-                return f"{cid}: {first[:300]}"
-    return ""
-
-
 def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LIMIT,
-              memory_mb: int | None = DEFAULT_MEMORY_MB, profile: str | None = None,
+              memory_mb: int | None = DEFAULT_MEMORY_MB, scratch_mb: int | None = None,
+              check_timeout: float | None = None, profile: str | None = None,
               extra: Sequence[str] = (), hide: Sequence[str] = ()) -> Graded:
     """Grade one submission in its own process; always leaves ``out/<id>.json``."""
     from conformance.results import SCHEMA, VERDICTS, write_results
@@ -306,15 +286,15 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     message = sub.problem
     if not message:
         with open(log, "wb") as sink:
+            options = limit_options(time_limit=time_limit, memory_mb=memory_mb, scratch_mb=scratch_mb,
+                                    check_timeout=check_timeout)
             proc = subprocess.Popen(
-                limited(submission_command(sub, results, profile=profile, hide=hide,
-                                      extra=[*(["--memory-mb", str(memory_mb)] if memory_mb else []), *extra]),
-                        memory_mb),
+                submission_command(sub, results, profile=profile, hide=hide, extra=[*options, *extra]),
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                 env=_child_env(), start_new_session=True,
             )
             try:
-                code = proc.wait(timeout=time_limit)
+                code = proc.wait(timeout=time_limit + GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc)
@@ -324,7 +304,6 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
                     _kill_group(proc)
                     proc.wait()
     seconds = round(time.monotonic() - start, 2)
-    limits = f"time limit {time_limit:g} s, memory limit {memory_mb} MB" if memory_mb else f"time limit {time_limit:g} s"
     data: dict[str, Any] | None = None
     unreadable = ""
     if not message:
@@ -337,8 +316,8 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
             data = None
             unreadable = "" if isinstance(exc, FileNotFoundError) else f" (its results file is unreadable: {exc})"
     if not message and timed_out:
-        message = (f"grading did not finish within the time limit of {time_limit:g} s and was stopped "
-                   f"(the submission hangs or is too slow) [{limits}]")
+        message = (f"the grading process did not end within {time_limit + GRACE_SECONDS:g} s (the time limit of "
+                   f"{time_limit:g} s and {GRACE_SECONDS:g} s to stop and write its results) and was stopped")
     elif not message and (data is None or data.get("complete") is False):
         tail = _tail(log, 400)
         # pytest's own "could not even start" (a bad option, say) is not the submission's doing.
@@ -348,7 +327,7 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
         tail = "\n".join(tail.splitlines()[-6:])
         what = "writing its results" if data is None else "it finished grading"
         message = (f"the grading process {describe_exit(code or 0)} before {what}{unreadable}: "
-                   f"{cause} [{limits}]" + (f"; last output:\n{tail}" if tail else ""))
+                   f"{cause}" + (f"; last output:\n{tail}" if tail else ""))
     if data is None:
         data = error_results(sub, message, profile=profile)
     elif message:  # partial results: what was graded is kept, the verdict says it did not finish
@@ -358,13 +337,9 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
     for impl in data["implementations"]:
         impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
         impl.setdefault("source", sub.spec)
-        memory = "" if impl["verdict"] == "error" else _memory_failure({"implementations": [impl]})
-        if memory:
-            message = f"ran out of memory ({limits}) in {memory}"
-            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"].text, message
         impl["grading"] = {
             "spec": sub.spec, "exit_code": code, "seconds": seconds, "timed_out": timed_out,
-            "time_limit_s": time_limit, "memory_limit_mb": memory_mb,
+            "time_limit_s": time_limit, "memory_limit_mb": memory_mb, "scratch_mb": scratch_mb,
             "log": log.name if log.exists() else "",
         }
     write_results(data, results)
@@ -378,9 +353,10 @@ def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
     """Grade every submission, ``jobs`` processes at a time; results keep the input order."""
     done: dict[str, Graded] = {}
     lock = threading.Lock()
-    # Each submission's worker sees neither the others nor the results being written.
-    hide = {s.id: [p for other in subs if other is not s for p in other.paths] + [str(out.resolve().parent)]
-            for s in subs}
+    # Each submission's worker sees neither the others, nor the results being written, nor the
+    # working directory (earlier gradings, whatever else is kept there).
+    hide = {s.id: [p for other in subs if other is not s for p in other.paths]
+            + [str(out.resolve().parent), os.getcwd()] for s in subs}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_one, s, out, hide=hide[s.id], **options): s for s in subs}
         for future in as_completed(futures):
@@ -402,9 +378,16 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                         help="submissions graded at once (default: the number of cores)")
     parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
-                        help=f"seconds per submission before its process is killed (default {DEFAULT_TIME_LIMIT:g})")
+                        help="seconds all of a submission's checks may take: past it the check in progress is "
+                        f"stopped and the rest are not run, each an error (default {DEFAULT_TIME_LIMIT:g})")
+    parser.add_argument("--check-timeout", type=float, default=None, metavar="SECONDS",
+                        help=f"seconds one check may take (default {Limits().check_seconds:g}, as grade's)")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
-                        help=f"memory limit (RLIMIT_DATA) per process in MB, 0 for none (default {DEFAULT_MEMORY_MB})")
+                        help=f"memory limit (RLIMIT_DATA) of each submission's worker in MB, 0 for none "
+                        f"(default {DEFAULT_MEMORY_MB}, as grade's)")
+    parser.add_argument("--scratch-mb", type=int, default=None, metavar="MB",
+                        help=f"scratch space of each submission's worker in MB (default {Limits().scratch_mb}, "
+                        "as grade's)")
     parser.add_argument("--profile", choices=list(PROFILES), help="hypothesis profile (default: grade)")
     parser.add_argument("--no-merge", action="store_true",
                         help="grade only; merge later with: python -m conformance report OUT/submissions")
@@ -441,7 +424,8 @@ def run(args: Any, extra: Sequence[str] = ()) -> int:
         print(line, flush=True)
 
     graded = grade_all(subs, folder, jobs=args.jobs, progress=progress, time_limit=args.time_limit,
-                       memory_mb=args.memory_mb or None, profile=args.profile, extra=list(extra))
+                       memory_mb=args.memory_mb, scratch_mb=args.scratch_mb, check_timeout=args.check_timeout,
+                       profile=args.profile, extra=list(extra))
     if not args.no_merge:
         from conformance.merging import merge
 

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from conformance import wire
-from conformance.sandbox import Limits, Sandbox, launcher, new_cgroup, remove_cgroup
+from conformance.sandbox import Limits, Sandbox, Scratch, new_cgroup, remove_cgroup
 
 #: How long a worker may take to start and import its implementation (torch alone takes seconds).
 START_SECONDS = 180.0
@@ -40,6 +40,15 @@ START_SECONDS = 180.0
 MEMORY_EXHAUSTED = re.compile(
     r"MemoryError|can't allocate memory|DefaultCPUAllocator|bad_alloc|out of memory|Cannot allocate memory",
     re.IGNORECASE)
+#: What a full scratch space says (ENOSPC, EDQUOT), and a file past the file size limit (EFBIG).
+SCRATCH_EXHAUSTED = re.compile(r"No space left on device|Errno 28\b|ENOSPC|Disk quota exceeded", re.IGNORECASE)
+FILE_TOO_LARGE = re.compile(r"File too large|Errno 27\b|EFBIG", re.IGNORECASE)
+#: How often the grader looks at a scratch folder's size while it waits (without bubblewrap).
+SCRATCH_POLL_SECONDS = 0.5
+
+
+#: The arrays an answer may hold when the request names no bound (hello, checkpoint).
+SMALL_ANSWER_BYTES = 1 << 20
 
 
 class WorkerLost(BaseException):
@@ -64,7 +73,9 @@ def describe_exit(code: int | None, *, sandboxed: bool = False) -> str:
             name = f"signal {-code}"
         hints = {signal.SIGKILL: " (out of memory, or killed)", signal.SIGXCPU: " (its CPU time limit)",
                  signal.SIGXFSZ: " (its file size limit)", signal.SIGSEGV: " (a segmentation fault)",
-                 signal.SIGABRT: " (an abort)", signal.SIGBUS: " (a bus error)"}
+                 signal.SIGABRT: " (an abort)",
+                 signal.SIGBUS: " (a bus error: e.g. a memory-mapped file in /tmp or /dev/shm past the scratch "
+                                "space limit)"}
         return f"was killed by {name}{hints.get(-code, '')}"
     return f"exited with code {code}"
 
@@ -150,11 +161,15 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.capture: Capture | None = None
         self.cgroup = None
+        #: Without the sandbox tool: the private scratch folder whose size is watched.
+        self.scratch: Scratch | None = None
         self.hello: dict[str, Any] | None = None
         self.buffer = bytearray()
         #: Absolute time (time.monotonic) by which the current check must be done.
         self.deadline: float | None = None
         self.limit_seconds = self.limits.check_seconds
+        #: (absolute deadline, seconds): the time limit of all of this implementation's checks.
+        self.budget: tuple[float, float] | None = None
         self.recycle = False
         self.stats = {"starts": 0, "requests": 0, "start_seconds": 0.0}
         self._started_at = 0.0
@@ -167,9 +182,10 @@ class WorkerProcess:
             return
         argv = [sys.executable, "-m", "conformance.worker", self.spec, "--threads", str(self.threads)]
         self.cgroup = new_cgroup(self.limits.processes)
-        cmd = launcher(self.sandbox.command(argv, own=self.own), self.limits, self.cgroup)
+        self.scratch = self.sandbox.scratch()
+        cmd = self.sandbox.worker_command(argv, own=self.own, cgroup=self.cgroup, scratch=self.scratch)
         read_end, write_end = os.pipe()
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+        env = self.sandbox.worker_environment(self.scratch)
         if self.threads:
             env["OMP_NUM_THREADS"] = str(self.threads)
         try:
@@ -189,9 +205,17 @@ class WorkerProcess:
         if self.proc is None:
             self.start()
         if self.hello is None:
-            deadline = time.monotonic() + max(START_SECONDS, self.limit_seconds)
-            self.hello = self._read(deadline, "starting (importing the implementation)", start=True)
+            waiting = time.monotonic()
+            deadline = waiting + max(START_SECONDS, self.limit_seconds)
+            if self.budget is not None:
+                deadline = min(deadline, max(self.budget[0], waiting))
+            self.hello = self._read(deadline, "starting (importing the implementation)",
+                                    max_bytes=SMALL_ANSWER_BYTES)
             self.stats["start_seconds"] += time.monotonic() - self._started_at
+            if self.deadline is not None:  # a check's time limit counts its calls, not a worker's start
+                self.deadline += time.monotonic() - waiting
+                if self.budget is not None:
+                    self.deadline = min(self.deadline, self.budget[0])
         if self.hello.get("ok") is not True:
             raise LoadFailed(str(self.hello.get("load_error") or "the worker could not load the adapter")[:4000])
         return self.hello
@@ -212,6 +236,9 @@ class WorkerProcess:
             self.capture = None
         remove_cgroup(self.cgroup)
         self.cgroup = None
+        if self.scratch is not None:
+            self.scratch.remove()
+            self.scratch = None
         self.recycle = False
 
     @staticmethod
@@ -266,7 +293,9 @@ class WorkerProcess:
         return taken
 
     # Requests ---------------------------------------------------------------------------
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], answer_bytes: int | None = None) -> dict[str, Any]:
+        """Send ``message``; the answer, whose arrays may hold at most ``answer_bytes``
+        (default: ``SMALL_ANSWER_BYTES``): a larger one is refused before it is read."""
         hello = self._ensure()
         if message.get("op") == "describe":
             return hello
@@ -275,16 +304,36 @@ class WorkerProcess:
         what = str(message.get("op"))
         self.stats["requests"] += 1
         self._write(wire.encode(message), deadline, what)
-        answer = self._read(deadline, what)
+        answer = self._read(deadline, what, max_bytes=answer_bytes or SMALL_ANSWER_BYTES)
         if any(not c.get("restored", True) for c in answer.get("state", []) if isinstance(c, dict)):
             self.recycle = True
+        if self.scratch is not None and self.scratch.over():
+            raise self._lose(self._scratch_message())
         error = answer.get("error")
-        if answer.get("ok") is not True and isinstance(error, str) and MEMORY_EXHAUSTED.search(error):
-            limit = self.limits.memory_mb
-            answer["error"] = error + (f" [the worker's memory limit is {limit} MB]" if limit else "")
+        if answer.get("ok") is not True and isinstance(error, str):
+            answer["error"] = error + self._limit_note(error)
         return answer
 
+    def _limit_note(self, error: str) -> str:
+        """What an error that a limit explains says about that limit."""
+        if MEMORY_EXHAUSTED.search(error) and self.limits.memory_mb:
+            return f" [the worker's memory limit is {self.limits.memory_mb} MB]"
+        if SCRATCH_EXHAUSTED.search(error) and self.limits.scratch_mb:
+            where = "/tmp and /dev/shm are" if self.sandbox.tool else "its scratch folder (TMPDIR) is"
+            return f" [the worker's scratch space is limited: {where} {self.limits.scratch_mb} MB (--scratch-mb)]"
+        if FILE_TOO_LARGE.search(error) and self.limits.file_mb:
+            return f" [the worker may write no file larger than {self.limits.file_mb} MB]"
+        return ""
+
+    def _scratch_message(self) -> str:
+        where = "/tmp and /dev/shm" if self.sandbox.tool else "TMPDIR"
+        return (f"the implementation wrote more than {self.limits.scratch_mb} MB to its scratch folder ({where}, its "
+                f"limit: --scratch-mb), so its worker process was stopped")
+
     def _timeout_message(self, what: str) -> str:
+        if self.budget is not None and time.monotonic() >= self.budget[0]:
+            return (f"the time limit of {self.budget[1]:g} s for all of this implementation's checks "
+                    f"(--time-limit) ran out during this one ({what}), so its worker process was stopped")
         return (f"the implementation did not answer within the time limit of {self.limit_seconds:g} s "
                 f"({what}), so its worker process was stopped: it hangs, or is too slow for the limit "
                 f"(--check-timeout)")
@@ -309,8 +358,14 @@ class WorkerProcess:
         fd = self.proc.stdout.fileno()
         while len(self.buffer) < n:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self.scratch is not None:
+                wait = SCRATCH_POLL_SECONDS if wait is None else min(wait, SCRATCH_POLL_SECONDS)
             ready, _, _ = select.select([fd], [], [], wait)
             if not ready:
+                if self.scratch is not None and self.scratch.over():
+                    raise self._lose(self._scratch_message())
+                if deadline is None or time.monotonic() < deadline:
+                    continue
                 raise self._lose(self._timeout_message(what))
             try:
                 chunk = os.read(fd, max(1 << 16, n - len(self.buffer)))
@@ -325,25 +380,26 @@ class WorkerProcess:
         del self.buffer[:n]
         return data
 
-    def _read(self, deadline: float | None, what: str, *, start: bool = False) -> dict[str, Any]:
-        head = wire._HEAD  # noqa: SLF001 - the frame layout is the wire module's
+    def _read(self, deadline: float | None, what: str, *, max_bytes: int = wire.MAX_MESSAGE_BYTES) -> dict[str, Any]:
         try:
-            self._fill(head.size, deadline, what)
-            magic, json_len, count = head.unpack(self._take(head.size))
-            if magic != wire.MAGIC or json_len > wire.MAX_JSON_BYTES or count > wire.MAX_ARRAYS:
-                raise wire.WireError("not a message of this protocol")
+            self._fill(wire.HEAD.size, deadline, what)
+            json_len, count, total = wire.check_head(self._take(wire.HEAD.size), max_bytes=max_bytes)
             self._fill(json_len, deadline, what)
             body = self._take(json_len)
-            buffers, total = [], 0
+            buffers, left = [], total
             for _ in range(count):
-                self._fill(wire._SIZE.size, deadline, what)  # noqa: SLF001
-                (size,) = wire._SIZE.unpack(self._take(wire._SIZE.size))  # noqa: SLF001
-                total += size
-                if total > wire.MAX_MESSAGE_BYTES:
-                    raise wire.WireError("message too large")
+                self._fill(wire.SIZE.size, deadline, what)
+                (size,) = wire.SIZE.unpack(self._take(wire.SIZE.size))
+                if size > left:
+                    raise wire.WireError(f"its arrays hold more bytes than the {total} it declared")
+                left -= size
                 self._fill(size, deadline, what)
                 buffers.append(self._take(size))
+            wire.check_sizes([len(b) for b in buffers], total)
             return wire.decode(body, buffers)
+        except wire.TooLarge as exc:
+            raise self._lose(f"{exc.answer(what)}, so the answer was refused unread and its worker process "
+                             f"stopped") from None
         except wire.WireError as exc:
             raise self._lose(f"the implementation's worker process sent a malformed message ({what}): {exc}") \
                 from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -68,6 +69,14 @@ class Target:
     source: str
     entry: Entry | None = None
     files: tuple[str, ...] = ()
+    #: Named as ``module:Class``, found on the import path (the working directory's, say).
+    module: bool = False
+
+    @property
+    def seen(self) -> tuple[str, ...]:
+        """What its worker sees of it besides the suite: its file or folder, or for a
+        module, the working directory it may be imported from."""
+        return self.files or ((os.getcwd(),) if self.module else ())
 
 
 def _entry_points() -> dict[str, str]:
@@ -120,7 +129,7 @@ def resolve(name: str) -> Target:
         files = (str(resolved.parent),) if resolved.name == "adapter.py" else (str(resolved),)
         where_name = resolved.parent.name if resolved.name == "adapter.py" else resolved.stem
         return Target(_id_of(attr, where_name), f"{resolved}:{attr}{suffix}", source, None, files)
-    return Target(_id_of(attr, where.rpartition(".")[2]), f"{name}{suffix}", source)
+    return Target(_id_of(attr, where.rpartition(".")[2]), f"{name}{suffix}", source, module=True)
 
 
 def _id_of(attr: str, where: str) -> str:
@@ -215,7 +224,7 @@ def worker_for(target: Target, isolation: Any, others: tuple[str, ...] = ()) -> 
     from conformance.isolation import WorkerProcess
 
     hidden = tuple(isolation.hidden) + tuple(p for p in others if p not in target.files)
-    return WorkerProcess(target.spec, sandbox=isolation.with_hidden(hidden), own=list(target.files),
+    return WorkerProcess(target.spec, sandbox=isolation.with_hidden(hidden), own=list(target.seen),
                          label=target.id)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -99,6 +100,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     f"(default {Limits().check_seconds:g}; 0 for none)")
     group.addoption("--memory-mb", type=int, default=None, metavar="MB",
                     help=f"memory limit (RLIMIT_DATA) of a worker process in MB (default {Limits().memory_mb}; 0 for none)")
+    group.addoption("--scratch-mb", type=int, default=None, metavar="MB",
+                    help=f"scratch space of a worker in MB: /tmp and /dev/shm each in the sandbox, its private "
+                    f"temporary folder without it (default {Limits().scratch_mb}; 0 for none)")
+    group.addoption("--time-limit", type=float, default=None, metavar="SECONDS",
+                    help="wall time all of one implementation's checks may take: past it the check in progress "
+                    "is stopped and the rest are not run, each an error (default: none)")
     group.addoption("--hide", action="append", default=[], metavar="PATH",
                     help="a path workers must not see (other submissions; repeatable)")
     group.addoption("--threads", type=int, default=None, metavar="N",
@@ -214,10 +221,18 @@ def sandbox_of(config: pytest.Config) -> Sandbox | None:
     defaults = Limits()
     timeout = config.getoption("check_timeout")
     memory = config.getoption("memory_mb")
+    scratch = config.getoption("scratch_mb")
     limits = Limits(check_seconds=defaults.check_seconds if timeout is None else timeout,
-                    memory_mb=defaults.memory_mb if memory is None else memory)
+                    memory_mb=defaults.memory_mb if memory is None else memory,
+                    scratch_mb=defaults.scratch_mb if scratch is None else scratch)
     results = Path(config.getoption("results")).resolve()
-    return Sandbox.detect(limits, hidden=(str(results.parent), str(results), *config.getoption("hide")))
+    hidden = [str(results.parent), str(results)]
+    # Earlier gradings beside the results folder, unless that is the working directory's (reports/ in a project).
+    cwd = Path.cwd().resolve()
+    above = results.parent.parent
+    if len(above.parts) > 2 and above != cwd and above not in cwd.parents:
+        hidden.append(str(above))
+    return Sandbox.detect(limits, hidden=(*hidden, *config.getoption("hide")))
 
 
 class GradingSession:
@@ -227,6 +242,9 @@ class GradingSession:
         self.known = parse_known_failures(config.getoption("known_failures"))
         self.check_expectations: bool = config.getoption("check_expectations")
         self.sandbox = sandbox_of(config)
+        #: Seconds all of one implementation's checks may take (--time-limit), and when each began.
+        self.budget: float | None = config.getoption("time_limit")
+        self.began: dict[str, float] = {}
         threads = config.getoption("threads")
         self.threads: int = 1 if threads is None else threads
         self.grader_threads: int | None = threads
@@ -347,7 +365,7 @@ class GradingSession:
         self._prefetch(subject)
         if subject.load_error:
             pytest.skip(f"could not be graded: {subject.load_error.splitlines()[0][:300]}")
-        preset = engine.skip_reason(meta.id, subject, self._done(subject))
+        preset = engine.skip_reason(meta.id, subject, self._done(subject)) or self._out_of_time(subject)
         if preset is not None:
             item.stash[OUTCOME] = preset
             pytest.skip(f"{preset.status.replace('_', ' ')}: {preset.message}")
@@ -358,7 +376,7 @@ class GradingSession:
         if meta is None:
             return None
         known = self.known.get((subject.id, meta.id))
-        outcome = engine.run_check(meta.id, subject, shrink=known is None, time_limit=self.time_limit)
+        outcome = engine.run_check(meta.id, subject, shrink=known is None, time_limit=self.time_limit(subject))
         expected = None
         if self.check_expectations and subject.entry is not None:
             expected = subject.entry.expected_failures.get(meta.id)
@@ -385,9 +403,28 @@ class GradingSession:
                         pytrace=False)
         return True
 
-    @property
-    def time_limit(self) -> float | None:
-        return None if self.sandbox is None else self.sandbox.limits.check_seconds
+    def time_limit(self, subject: Subject) -> float | None:
+        """The seconds the next check of ``subject`` may take: the check's own limit, and
+        what is left of the implementation's (--time-limit), which its worker is told of."""
+        if self.sandbox is None:
+            return None
+        limit = self.sandbox.limits.check_seconds or None
+        if self.budget:
+            began = self.began.setdefault(subject.id, time.monotonic())
+            if hasattr(subject.backend, "budget"):
+                subject.backend.budget = (began + self.budget, self.budget)
+            left = max(0.0, began + self.budget - time.monotonic())
+            limit = left if limit is None else min(limit, left)
+        return limit
+
+    def _out_of_time(self, subject: Subject) -> Outcome | None:
+        """A check not run: the implementation's time limit (--time-limit) ran out."""
+        if not self.budget or self.sandbox is None or subject.id not in self.began:
+            return None
+        if time.monotonic() < self.began[subject.id] + self.budget:
+            return None
+        return Outcome("error", message=f"not run: the time limit of {self.budget:g} s for all of this "
+                       f"implementation's checks (--time-limit) ran out")
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -398,7 +435,9 @@ class GradingSession:
             return
         if self.diagnose and subject.id not in self._diagnosed and not subject.load_error and subject.white_box:
             self._diagnosed.add(subject.id)
-            item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, self.time_limit)
+            limit = self.time_limit(subject)
+            if limit is None or limit > 0:
+                item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, limit)
         following = _meta(nextitem)[1] if nextitem is not None else None
         if following is not subject:
             subject.close()
@@ -467,6 +506,9 @@ class GradingSession:
             return diagnosis.unsupported_claims(claims)
         if not self.diagnose:
             return "not diagnosed: grading ran with --no-diagnosis"
+        if self.budget and any(o.message.startswith("not run: the time limit") for (i, _), o in self.outcomes.items()
+                               if i == subject.id):
+            return "not diagnosed: its time limit (--time-limit) ran out"
         return "not diagnosed: none of its checks ran"
 
     # Results ------------------------------------------------------------------

@@ -52,8 +52,9 @@ WATCHED = (
 )
 #: The suite's own modules are watched too: replacing one is an attempt on the grading.
 SUITE_PREFIX = "conformance"
-#: Seconds new threads get to end by themselves before they count as left running: libraries
-#: start short-lived ones (JAX's backend start-up starts a warning timer and cancels it).
+#: Seconds new threads and child processes get to end by themselves before they count as left
+#: running: libraries start short-lived ones (JAX's backend start-up starts a warning timer and
+#: cancels it; OpenVINO's import forks a telemetry sender that fails at once without a network).
 THREAD_GRACE = 2.0
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD,
                             getattr(signal, "SIGUSR1", None)) if s is not None)
@@ -447,8 +448,14 @@ class StateGuard:
         for thread in (t for t in new_threads if t.is_alive()):
             found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
             self.threads.add(thread)
-        # Children started since the last checkpoint (a /proc scan costs: done after each check).
-        for pid in sorted(_children() - self.children) if deep else []:
+        # Children started since the last checkpoint (a /proc scan costs: done after each check);
+        # like a thread, one that ends by itself within the grace period (a library's helper,
+        # such as OpenVINO's telemetry sender) is not left running.
+        started = _children() - self.children if deep else set()
+        while started and time.monotonic() < deadline:
+            time.sleep(0.05)
+            started &= _children()
+        for pid in sorted(started):
             command = _command(pid)
             try:
                 os.kill(pid, signal.SIGKILL)

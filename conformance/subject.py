@@ -45,7 +45,7 @@ class Backend(Protocol):
     #: A process is running (a request would not have to start one).
     alive: bool
 
-    def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
+    def request(self, message: dict[str, Any], answer_bytes: int | None = None) -> dict[str, Any]: ...
 
     def begin(self, seconds: float | None) -> None: ...
 
@@ -74,10 +74,14 @@ class InProcess:
     def end(self) -> dict[str, Any]:
         return {"text": "", "bytes": 0, "truncated": False}  # output goes where the process's goes
 
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        from conformance.wire import roundtrip
+    def request(self, message: dict[str, Any], answer_bytes: int | None = None) -> dict[str, Any]:
+        from conformance.wire import TooLarge, array_bytes, roundtrip
 
-        return roundtrip(self.executor.handle(roundtrip(message)))
+        answer = roundtrip(self.executor.handle(roundtrip(message)))
+        size = array_bytes(answer)
+        if answer_bytes and size > answer_bytes:  # the bound a worker's answer is read under, for the same verdict
+            raise AdapterError(TooLarge(size, answer_bytes).answer(str(message.get("op"))) + ", so it was refused")
+        return answer
 
     def close(self) -> None:
         pass
@@ -259,6 +263,34 @@ def _read_array(data: dict[str, Any], key: str, shape: tuple[int, ...] | None = 
     if shape is not None and value.shape != shape:
         raise Malformed(f"{key} has shape {value.shape}, expected {shape}")
     return value
+
+
+#: An answer may hold this many times the bytes its case calls for, plus ``ANSWER_ROOM``:
+#: an array of a wrong shape is still read and reported as such, while an answer far
+#: larger than the case is refused before it is read (``conformance.isolation``).
+ANSWER_SLACK = 4
+ANSWER_ROOM = 1 << 20
+
+
+def answer_bytes(config: GRUConfig, x_shape: tuple[int, ...], *, keep_inputs: bool = False,
+                 backward: bool = False, parameters: bool = False) -> int:
+    """The most array bytes an answer about time-major ``x_shape`` (T, B, I) may hold: a
+    call's output and h_n (with ``keep_inputs``, x and h0 before and after), or a
+    backward's gradients of x, h0 and (``parameters``) every canonical parameter; float64."""
+    steps, batch, inputs = (int(n) for n in x_shape)
+    directions, hidden, layers = config.num_directions, config.hidden_size, config.num_layers
+    state = layers * directions * batch * hidden
+    if backward:
+        values = steps * batch * inputs + state
+        if parameters:
+            for layer in range(layers):
+                width = inputs if layer == 0 else directions * hidden
+                values += directions * (3 * hidden * (width + hidden) + 6 * hidden)
+    else:
+        values = steps * batch * directions * hidden + state
+        if keep_inputs:
+            values += 2 * (steps * batch * inputs + state)
+    return ANSWER_SLACK * 8 * values + ANSWER_ROOM
 
 
 class Subject:
@@ -445,15 +477,15 @@ class Subject:
             self.state_changes.append({"text": text, "restored": bool(change.get("restored", True)),
                                        "check": during or self.current_check})
 
-    def request(self, message: dict[str, Any], call: str = "") -> dict[str, Any]:
+    def request(self, message: dict[str, Any], call: str = "", answer_bytes: int | None = None) -> dict[str, Any]:
         """Send one request; the answer, or ``AdapterError`` when the adapter failed."""
-        return self._checked(self._request(message), call)
+        return self._checked(self._request(message, answer_bytes), call)
 
-    def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, message: dict[str, Any], answer_bytes: int | None = None) -> dict[str, Any]:
         if self._dropped:
             message = {**message, "drop": self._dropped}
             self._dropped = []
-        answer = self.backend.request(message)
+        answer = self.backend.request(message, answer_bytes) if answer_bytes else self.backend.request(message)
         self._note_state(answer)
         return answer
 
@@ -468,11 +500,11 @@ class Subject:
         if generation is not None and generation == self.backend.generation:
             self._dropped.append(handle)
 
-    def _send(self, instance: Instance, message: dict[str, Any], call: str) -> dict[str, Any]:
+    def _send(self, instance: Instance, message: dict[str, Any], call: str, answer_bytes: int) -> dict[str, Any]:
         """A request about ``instance``: its build goes first, in the same round trip."""
         if instance.build is not None:
             built = f"{self.name}.build({instance.config})"
-            answer = self._request({**message, "build": instance.build})
+            answer = self._request({**message, "build": instance.build}, answer_bytes)
             if answer.get("built") is not True:  # build or load raised: the call was not made
                 raise AdapterError(_text(answer.get("build_error", "build failed"), MAX_MESSAGE), built)
             instance.build, instance.generation = None, self.backend.generation
@@ -482,7 +514,7 @@ class Subject:
             from conformance.isolation import WorkerLost
 
             raise WorkerLost("the instance was built in a worker process that has since ended")
-        return self.request(message, call)
+        return self.request(message, call, answer_bytes)
 
     # Building -----------------------------------------------------------------
     def instantiate(self, case: Case, params: CanonicalParams | None = None, *, load: bool = True) -> Instance:
@@ -557,7 +589,7 @@ class Subject:
             "lengths": lengths, "x_dtype": x_dtype, "h0_dtype": h0_dtype, "strides": strides,
             "default_device": default_device, "seed": seed, "grad": grad, "keep_inputs": keep_inputs,
         }
-        answer = self._send(instance, message, call)
+        answer = self._send(instance, message, call, answer_bytes(instance.config, x.shape, keep_inputs=keep_inputs))
         try:
             output, h_n = _read_value(answer.get("output")), _read_value(answer.get("h_n"))
             problems = [_text(p, MAX_MESSAGE) for p in _get(answer, "shape_problems", list, [])][:10]
@@ -644,7 +676,11 @@ class Subject:
         if h_n_grad is not None and returned.h_n.kind == "tensor":
             message["h_n_grad"] = np.ascontiguousarray(h_n_grad).reshape(returned.h_n.shape)
         call = f"{returned.call}, then backward of the generated loss"
-        answer = self._send(instance, message, call)
+        handed = returned.x_shape
+        time_major = ((handed[0], 1, handed[1]) if returned.unbatched
+                      else (handed[1], handed[0], handed[2]) if batch_major else handed)
+        bound = answer_bytes(config, time_major, backward=True, parameters=parameters)
+        answer = self._send(instance, message, call, bound)
         grads: dict[str, np.ndarray] = {}
         try:
             x_grad = _read_array(answer, "x", returned.x_shape)

@@ -3,14 +3,16 @@ numeric data only, never pickled objects.
 
 A message is a JSON object whose arrays travel beside it as raw bytes::
 
-    b"GRUW" | u32 JSON length | u32 number of arrays | JSON (UTF-8)
+    b"GRUW" | u32 JSON length | u32 number of arrays | u64 bytes of all arrays | JSON (UTF-8)
     then per array: u64 byte count | bytes
 
-In the JSON an array is ``{"__array__": k, "dtype": "float64", "shape": [...]}``
-(k indexes the arrays that follow). Decoding accepts only a few dtypes, checks
-every byte count against its shape and bounds every size, so whatever a worker
-sends, the grader gets dicts, lists, strings, numbers and NumPy arrays, or a
-``WireError``.
+Every size is declared in the first 20 bytes, so a reader refuses a message larger
+than it will take before reading any of it (``TooLarge``): the grader bounds each
+answer by what the call can need. In the JSON an array is
+``{"__array__": k, "dtype": "float64", "shape": [...]}`` (k indexes the arrays that
+follow). Decoding accepts only a few dtypes, checks every byte count against its
+shape and the declared total, and bounds every size, so whatever a worker sends,
+the grader gets dicts, lists, strings, numbers and NumPy arrays, or a ``WireError``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 MAGIC = b"GRUW"
-_HEAD = struct.Struct("<4sII")
-_SIZE = struct.Struct("<Q")
+HEAD = struct.Struct("<4sIIQ")
+SIZE = struct.Struct("<Q")
 #: The dtypes an array may have on the wire.
 DTYPES = ("float64", "float32", "int64", "bool")
 MAX_JSON_BYTES = 16 << 20
@@ -36,6 +38,57 @@ MAX_MESSAGE_BYTES = 1 << 30
 
 class WireError(Exception):
     """A message that is not well formed (or a peer that closed the channel)."""
+
+
+class TooLarge(WireError):
+    """A message whose declared size is over what the reader takes; nothing of it was read."""
+
+    def __init__(self, declared: int, limit: int) -> None:
+        super().__init__(f"it declares {declared} bytes of arrays, more than the {limit} bytes allowed")
+        self.declared, self.limit = declared, limit
+
+    def answer(self, what: str) -> str:
+        """The grader's words for an answer to a ``what`` request refused for its size."""
+        return (f"the implementation answered with {_size(self.declared)} of arrays, more than this {what} can need "
+                f"(at most {_size(self.limit)}: what the case's shapes call for, in float64, with room for a wrong "
+                f"shape)")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def array_bytes(message: Any) -> int:
+    """The bytes of all the arrays in a plain-data message (what its head would declare)."""
+    if isinstance(message, np.ndarray):
+        return message.nbytes
+    if isinstance(message, dict):
+        return sum(array_bytes(v) for v in message.values())
+    if isinstance(message, (list, tuple)):
+        return sum(array_bytes(v) for v in message)
+    return 0
+
+
+def check_head(head: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[int, int, int]:
+    """(JSON length, number of arrays, bytes of all arrays) from a message's first
+    ``HEAD.size`` bytes, each checked against its bound."""
+    magic, json_len, count, total = HEAD.unpack(head)
+    if magic != MAGIC:
+        raise WireError("not a message of this protocol (bad magic bytes)")
+    if json_len > MAX_JSON_BYTES or count > MAX_ARRAYS:
+        raise WireError(f"message too large ({json_len} JSON bytes, {count} arrays)")
+    if total > max_bytes:
+        raise TooLarge(total, max_bytes)
+    return json_len, count, total
+
+
+def check_sizes(sizes: list[int], total: int) -> None:
+    """The arrays' byte counts add up to the declared total."""
+    if sum(sizes) != total:
+        raise WireError(f"its arrays hold {sum(sizes)} bytes, but it declared {total}")
 
 
 def _encode_value(value: Any, buffers: list[bytes]) -> Any:
@@ -59,9 +112,9 @@ def _encode_value(value: Any, buffers: list[bytes]) -> Any:
 def encode(message: dict[str, Any]) -> bytes:
     buffers: list[bytes] = []
     body = json.dumps(_encode_value(message, buffers), separators=(",", ":"), allow_nan=False).encode()
-    parts = [_HEAD.pack(MAGIC, len(body), len(buffers)), body]
+    parts = [HEAD.pack(MAGIC, len(body), len(buffers), sum(len(b) for b in buffers)), body]
     for buffer in buffers:
-        parts += [_SIZE.pack(len(buffer)), buffer]
+        parts += [SIZE.pack(len(buffer)), buffer]
     return b"".join(parts)
 
 
@@ -79,19 +132,16 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 def read_frames(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[bytes, list[bytes]]:
     """One message's JSON bytes and raw arrays, read from a blocking stream."""
-    magic, json_len, count = _HEAD.unpack(_read_exact(stream, _HEAD.size))
-    if magic != MAGIC:
-        raise WireError("not a message of this protocol (bad magic bytes)")
-    if json_len > MAX_JSON_BYTES or count > MAX_ARRAYS:
-        raise WireError(f"message too large ({json_len} JSON bytes, {count} arrays)")
+    json_len, count, total = check_head(_read_exact(stream, HEAD.size), max_bytes=max_bytes)
     body = _read_exact(stream, json_len)
-    buffers, total = [], 0
+    buffers, left = [], total
     for _ in range(count):
-        (size,) = _SIZE.unpack(_read_exact(stream, _SIZE.size))
-        total += size
-        if total > max_bytes:
-            raise WireError(f"message larger than the limit of {max_bytes} bytes")
+        (size,) = SIZE.unpack(_read_exact(stream, SIZE.size))
+        if size > left:
+            raise WireError(f"its arrays hold more bytes than the {total} it declared")
+        left -= size
         buffers.append(_read_exact(stream, size))
+    check_sizes([len(b) for b in buffers], total)
     return body, buffers
 
 

@@ -18,8 +18,9 @@ PACKAGES = ("conformance", "implementations")
 LAYERS: dict[str, tuple[str, ...]] = {
     # Plain data and facts; no GRU in them. The packages' __init__ export lazily.
     "base": ("conformance", "conformance.checks", "conformance.conventions", "conformance.devices",
-             "conformance.entry", "conformance.params", "conformance.process_state", "conformance.profiles",
-             "conformance.report_plots", "conformance.sandbox", "conformance.snippets", "conformance.tolerances",
+             "conformance.entry", "conformance.landlock", "conformance.params", "conformance.process_state",
+             "conformance.profiles", "conformance.report_plots", "conformance.sandbox", "conformance.sandbox_view",
+             "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "implementations", "implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",

@@ -200,7 +200,7 @@ def example_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("fleet")
     out = work / "out"
     cmd = [sys.executable, "-m", "conformance", "grade-folder", str(EXAMPLES), "--out", str(out),
-           "-j", "2", "--time-limit", "20", "--memory-mb", "2048", "--profile", "quick"]
+           "-j", "2", "--time-limit", "300", "--check-timeout", "10", "--memory-mb", "2048", "--profile", "quick"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     return proc, out
 
@@ -213,7 +213,7 @@ def test_example_folder_grades_every_submission(example_run):
                                   f"[{proc.stdout[-2000:]}{proc.stderr[-2000:]}]")
     merged = read_results(out / "results.json")
     verdicts = {impl["id"]: impl["verdict"] for impl in merged["implementations"]}
-    expected = {"crashes": "nonconformant", "greedy": "error", "hangs": "error",
+    expected = {"crashes": "nonconformant", "greedy": "nonconformant", "hangs": "nonconformant",
                 "pytorch_cell": "conformant-pytorch", "swapped_gates": "nonconformant", "wrapped_gru": "consistent"}
     assert verdicts == expected, f"got {verdicts}, but should be {expected} [{proc.stdout}]"
     for sub_id in expected:
@@ -236,10 +236,17 @@ def test_crash_hang_and_memory_hog_each_get_a_clear_error(example_run):
     assert any(m.startswith("not run: the implementation's worker process was lost") for m in messages), \
         f"got {messages[:5]}, but after three lost workers the remaining checks should not be run"
     assert crash["grading"]["exit_code"] == 1 and not crash["grading"]["timed_out"], f"got {crash['grading']}"
-    assert "time limit of 20 s" in hang["load_error"] and hang["grading"]["timed_out"], f"got {hang['load_error']!r}"
-    assert hang["grading"]["seconds"] < 20 + 30, f"got {hang['grading']['seconds']} s, but the hang should be stopped at 20 s"
-    assert "ran out of memory" in greedy["load_error"] and "2048 MB" in greedy["load_error"], \
-        f"got {greedy['load_error']!r}"
+    # The hang and the memory hog are errors of their checks, as grade reports them: the hang
+    # is stopped at the check's time limit (three times, then the rest are not run); each
+    # allocation fails.
+    hung = [o["message"] for o in hang["checks"].values() if o["status"] == "error"]
+    assert hung and "did not answer within the time limit of 10 s" in hung[0], f"got {hung[:3]}"
+    assert any(m.startswith("not run: the implementation's worker process was lost") for m in hung), f"got {hung[:5]}"
+    assert not hang["grading"]["timed_out"] and not hang.get("load_error"), \
+        f"got {hang['grading']}, {hang.get('load_error')!r}: the grading process should end by itself"
+    hog = [o["message"] for o in greedy["checks"].values() if o["status"] == "error"]
+    assert hog and all("[the worker's memory limit is 2048 MB]" in m for m in hog), f"got {hog[:3]}"
+    assert not greedy.get("load_error"), f"got {greedy['load_error']!r}, but it was graded"
 
 
 @pytest.mark.slow

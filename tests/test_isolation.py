@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.sandbox import Sandbox
+from conformance.sandbox import SANDBOX_ENV, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -33,12 +33,12 @@ def spec(name: str) -> str:
     return f"{HOSTILE / name}.py:Adapter"
 
 
-def grade(tmp_path: Path, names: list[str], *options: str, timeout: float = 900) -> tuple[subprocess.CompletedProcess,
-                                                                                           dict]:
+def grade(tmp_path: Path, names: list[str], *options: str, timeout: float = 900,
+          env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     results = tmp_path / "out" / "results.json"
     argv = [sys.executable, "-m", "conformance", "grade", *[spec(n) for n in names], "--profile", "quick",
             "--results", str(results), "--html", str(tmp_path / "out" / "index.html"), *options]
-    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     assert results.is_file(), f"got no results file, but grading should always write one:\n{run.stdout[-3000:]}" \
                               f"\n{run.stderr[-3000:]}"
     return run, json.loads(results.read_text())
@@ -120,34 +120,99 @@ def test_output_is_captured_per_check_and_bounded(tmp_path: Path):
 
 CRASH_CHECKS = ("test_output_shapes or test_step_matches_oracle or test_non_contiguous_inputs or "
                 "test_unbatched_input or test_wrong_dtypes_rejected or process_state")
+#: The limits the fault tests grade under: small, so that filling them is cheap on a shared machine.
+FAULT_LIMITS = ("--check-timeout", "8", "--scratch-mb", "16", "--no-diagnosis")
+#: What each fault costs: the check it happens in (check id -> a word of its message).
+FAULTS = {
+    "crashes_midway": {"inputs.non-contiguous": "exited with code 3"},
+    "segfaults": {"inputs.wrong-dtype": "SIGSEGV"},
+    "aborts": {"contract.unbatched": "SIGABRT"},
+    "hangs": {"inputs.non-contiguous": "time limit of 8 s"},
+    "exhausts_memory": {"inputs.non-contiguous": "memory limit"},
+    # /dev/shm is limited in the sandbox only (the README says so).
+    "fills_scratch": {"inputs.non-contiguous": "scratch", **({"contract.unbatched": "scratch space is limited"}
+                                                              if SANDBOXED else {})},
+    "answers_too_much": {"contract.unbatched": "refused unread"},
+}
+
+
+def assert_faults_cost_one_check_each(got: dict[str, dict], names: list[str]) -> None:
+    for name in names:
+        failing = FAULTS[name]
+        assert_only(got[name], failing)
+        statuses = {c: o["status"] for c, o in got[name]["checks"].items()}
+        for check_id in failing:
+            assert statuses[check_id] == "error", f"got {name} {check_id} {statuses[check_id]}, but should be error"
+        later = [c for c in statuses if c.startswith("process.")]
+        assert later and all(statuses[c] == "pass" for c in later), \
+            f"got {name} statuses {statuses}: the checks after the fault should still be graded"
 
 
 def test_crashes_hangs_and_memory_cost_one_check_each(tmp_path: Path):
-    """A process that dies (exit code, segfault, abort), hangs past the check's time limit
-    or runs out of memory makes the check it happened in an error with the cause; the
-    implementation's other checks are graded, and so is everything beside it."""
-    names = ["honest_a", "crashes_midway", "segfaults", "aborts", "hangs", "exhausts_memory", "honest_b"]
-    run, data = grade(tmp_path, names, "-k", CRASH_CHECKS, "--check-timeout", "8", "--no-diagnosis")
+    """A process that dies (exit code, segfault, abort), hangs past the check's time limit,
+    runs out of memory or of scratch space, or answers far more than the case can need
+    makes the check it happened in an error with the cause; the implementation's other
+    checks are graded, and so is everything beside it."""
+    names = ["honest_a", *FAULTS, "honest_b"]
+    run, data = grade(tmp_path, names, "-k", CRASH_CHECKS, *FAULT_LIMITS)
     got = records(data)
     assert data["complete"] is True, f"got complete={data['complete']}, but grading finished"
     assert_conformant(got["honest_a"])
     assert_conformant(got["honest_b"])
-    expected = {
-        "crashes_midway": {"inputs.non-contiguous": "exited with code 3"},
-        "segfaults": {"inputs.wrong-dtype": "SIGSEGV"},
-        "aborts": {"contract.unbatched": "SIGABRT"},
-        "hangs": {"inputs.non-contiguous": "time limit of 8 s"},
-        "exhausts_memory": {"inputs.non-contiguous": "memory limit"},
-    }
-    for name, failing in expected.items():
-        assert_only(got[name], failing)
-        statuses = {c: o["status"] for c, o in got[name]["checks"].items()}
-        (check_id,) = failing
-        assert statuses[check_id] == "error", f"got {name} {check_id} {statuses[check_id]}, but should be error"
-        later = [c for c in statuses if c.startswith("process.")]
-        assert later and all(statuses[c] == "pass" for c in later), \
-            f"got {name} statuses {statuses}: the checks after the crash should still be graded"
+    assert_faults_cost_one_check_each(got, list(FAULTS))
+    refused = got["answers_too_much"]["checks"]["contract.unbatched"]["message"]
+    assert "answered with 64.0 MB of arrays" in refused, f"got {refused[:300]!r}, but should give the declared size"
     assert "index.html" in run.stdout or (tmp_path / "out" / "index.html").is_file()
+
+
+def test_grade_folder_gives_each_fault_the_verdict_grade_gives(tmp_path: Path):
+    """``grade-folder`` grades each submission under ``grade``'s limits, passed on: a crash,
+    a hang, memory, scratch space or an answer too large cost the check they happen in, as
+    through ``grade`` (above), never "could not be graded"; the honest one beside them
+    stays conformant."""
+    names = ["honest_a", "hangs", "exhausts_memory", "fills_scratch", "answers_too_much"]
+    out = tmp_path / "fleet"
+    argv = [sys.executable, "-m", "conformance", "grade-folder", *[str(HOSTILE / f"{n}.py") for n in names],
+            "--out", str(out), "-j", "2", "--profile", "quick", "-k", CRASH_CHECKS, "--time-limit", "600",
+            *FAULT_LIMITS, "--no-merge"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    got = {}
+    for name in names:
+        path = out / "submissions" / f"{name}.json"
+        assert path.is_file(), f"got no results for {name}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        got[name] = json.loads(path.read_text())["implementations"][0]
+    assert_conformant(got["honest_a"])
+    assert_faults_cost_one_check_each(got, names[1:])
+
+
+def test_the_time_limit_of_all_checks_stops_the_check_in_progress(tmp_path: Path):
+    """``--time-limit`` bounds all of an implementation's checks: the check in progress when
+    it runs out is stopped, an error saying so, and the ones after it are not run, errors
+    too; the results are complete (the grading process ends by itself)."""
+    run, data = grade(tmp_path, ["hangs"], "-k", "test_output_shapes or test_non_contiguous_inputs or process_state",
+                      "--time-limit", "30", "--check-timeout", "600", "--no-diagnosis")
+    assert data["complete"] is True, f"got complete={data['complete']}, but grading ended by itself"
+    record = records(data)["hangs"]
+    messages = [(c, o["status"], o["message"]) for c, o in record["checks"].items()]
+    stopped = [i for i, (_, _, m) in enumerate(messages) if "(--time-limit) ran out during this one" in m]
+    assert len(stopped) == 1, f"got {messages}, but one check should be stopped by the time limit"
+    after = messages[stopped[0] + 1:]
+    assert after and all(s == "error" and m.startswith("not run: the time limit of 30 s") for _, s, m in after), \
+        f"got {after}, but every check after it should be not run"
+    assert record["verdict"] == "nonconformant", f"got {record['verdict']}"
+
+
+def test_without_bubblewrap_the_scratch_folder_is_watched(tmp_path: Path):
+    """Without bubblewrap (chosen here with GRU_CONFORMANCE_SANDBOX=landlock) a worker's
+    temporary folder is its own, and past --scratch-mb the grader stops it: the check in
+    progress is an error saying so."""
+    env = {**os.environ, SANDBOX_ENV: "landlock"}
+    run, data = grade(tmp_path, ["honest_a", "fills_scratch"], "-k", "test_output_shapes or test_non_contiguous_inputs",
+                      *FAULT_LIMITS, env=env)
+    got = records(data)
+    assert data["environment"]["isolation"]["mode"] == "process", f"got {data['environment']['isolation']}"
+    assert_conformant(got["honest_a"])
+    assert_only(got["fills_scratch"], {"inputs.non-contiguous": "wrote more than 16 MB to its scratch folder"})
 
 
 def test_killed_grader_leaves_valid_partial_results(tmp_path: Path):

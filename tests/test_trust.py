@@ -12,13 +12,16 @@ ones are graded as before.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conformance.sandbox import Sandbox
+from conformance import landlock
+from conformance.sandbox import SANDBOX_ENV, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -46,9 +49,10 @@ def spec(name: str) -> str:
     return f"{HOSTILE / name}.py:Adapter"
 
 
-def run(argv: list[str], timeout: float = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance", *argv], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+def run(argv: list[str], timeout: float = 1200, cwd: Path = ROOT,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance", *argv], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env)
 
 
 def by_id(path: Path) -> dict[str, dict]:
@@ -140,3 +144,63 @@ def test_cheaters_get_true_verdicts_through_grade_folder(tmp_path: Path):
         data = json.loads(path.read_text())
         assert all(i["verdict"] != "conformant-pytorch" or i["id"] == "honest_a" for i in data["implementations"]), \
             f"got a rewritten results file {path.name}"
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="bubblewrap is not available here: without the sandbox a worker reads "
+                    "what the grading user can (the results say so)")
+def test_nothing_of_the_others_is_visible_on_a_grading_server(tmp_path: Path):
+    """A course's grading server: submissions in one folder, each day's grading in a folder
+    of its own beside the earlier ones, grade-folder run from the folder holding both. The
+    submission that looks around sees its own file, its helper and the suite, and no name
+    of another submission, of this grading's results or of an earlier one: not in its own
+    folder, not above it, not in the mount table. The honest one beside it keeps its verdict."""
+    course = tmp_path / "course"
+    folder = course / "submissions"
+    folder.mkdir(parents=True)
+    for name in ("_gru", "looks_around", "honest_a"):
+        shutil.copy(HOSTILE / f"{name}.py", folder / f"{name}.py")
+    shutil.copy(HOSTILE / "honest_b.py", folder / "classmate.py")
+    earlier = course / "grades" / "monday" / "submissions"
+    earlier.mkdir(parents=True)
+    (earlier / "classmate.json").write_text(json.dumps({"implementations": [{"id": "classmate"}]}))
+    today = course / "grades" / "tuesday"
+    done = run(["grade-folder", "submissions", "--out", str(today.relative_to(course)), "--profile", "quick",
+                "-k", "test_output_shapes", "--no-merge", "-j", "2"], cwd=course)
+    records = {p.stem: json.loads(p.read_text())["implementations"][0] for p in (today / "submissions").glob("*.json")}
+    assert sorted(records) == ["classmate", "honest_a", "looks_around"], f"got {sorted(records)}:\n{done.stdout}"
+    for name, record in records.items():
+        assert record["verdict"] == "conformant-pytorch", f"got {name} {record['verdict']}, but it is a correct GRU"
+    printed = json.dumps(records["looks_around"]["checks"])
+    assert "LOOKED AROUND" in printed and "looks_around.py" in printed and "_gru.py" in printed, \
+        f"got {printed[:600]}, but it should have printed what it saw, itself and its helper included"
+    for secret in ("classmate", "honest_a", "grades", "monday", "tuesday"):
+        assert secret not in printed, f"got {secret!r} in what the submission saw: {printed[:1500]}"
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "landlock"])
+def test_a_worker_cannot_rewrite_results(tmp_path: Path, mode: str):
+    """Whether in the sandbox or, without bubblewrap, under Landlock, a submission cannot
+    rewrite results files, its own grading's nor another's (named to it here through an
+    environment variable; in the sandbox it cannot even see them): it gets its true verdict
+    and the other results file is untouched."""
+    if mode == "sandbox" and not SANDBOXED:
+        pytest.skip("bubblewrap is not available here")
+    if mode == "landlock" and not landlock.abi():
+        pytest.skip("this kernel has no Landlock: without bubblewrap a worker writes what the grading user can")
+    other = tmp_path / "monday" / "results.json"
+    run(["grade", spec("opens_network"), "--profile", "quick", "-k", CHECKS, "--results", str(other), "--no-html"])
+    before = other.read_text()
+    assert by_id(other)["opens_network"]["verdict"] == "nonconformant", "got a wrong GRU graded conformant"
+    env = {**os.environ, "GRU_HOSTILE_TARGET": str(other), SANDBOX_ENV: "1" if mode == "sandbox" else "landlock"}
+    results = tmp_path / "tuesday" / "results.json"
+    run(["grade", spec("rewrites_results"), spec("honest_a"), "--profile", "quick", "-k", CHECKS,
+         "--results", str(results), "--no-html"], env=env)
+    records = by_id(results)
+    assert records["rewrites_results"]["verdict"] == "nonconformant", \
+        f"got {records['rewrites_results']['verdict']}, but r and z are swapped"
+    assert records["honest_a"]["verdict"] == "conformant-pytorch", f"got {records['honest_a']['verdict']}"
+    assert other.read_text() == before, "got the other grading's results file rewritten by a submission"
+    isolation = json.loads(results.read_text())["environment"]["isolation"]
+    assert isolation["mode"] == ("sandbox" if mode == "sandbox" else "process"), f"got {isolation}"
+    printed = json.dumps(records["rewrites_results"]["checks"])
+    assert "could not rewrite" in printed and "rewrote" not in printed, f"got {printed[:1000]}"

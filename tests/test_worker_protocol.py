@@ -9,6 +9,8 @@ import concurrent.futures
 import json
 import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -21,8 +23,9 @@ import torch
 
 from conformance import wire
 from conformance.cases import CaseSpec
+from conformance.isolation import WorkerLost, WorkerProcess
 from conformance.process_state import StateGuard
-from conformance.sandbox import Limits, Sandbox
+from conformance.sandbox import Limits, Sandbox, Scratch
 from conformance.subject import AdapterError, Subject
 from tests.correct import CORRECT
 
@@ -53,9 +56,10 @@ def _stream(data: bytes) -> Any:
     return _Bytes(data)
 
 
-def _frame(body: dict, buffers: list[bytes]) -> bytes:
+def _frame(body: dict, buffers: list[bytes], declared: int | None = None) -> bytes:
     text = json.dumps(body).encode()
-    parts = [struct.pack("<4sII", wire.MAGIC, len(text), len(buffers)), text]
+    total = sum(len(b) for b in buffers) if declared is None else declared
+    parts = [wire.HEAD.pack(wire.MAGIC, len(text), len(buffers), total), text]
     for b in buffers:
         parts += [struct.pack("<Q", len(b)), b]
     return b"".join(parts)
@@ -70,17 +74,49 @@ def _frame(body: dict, buffers: list[bytes]) -> bytes:
              "b": {"__array__": 0, "dtype": "float64", "shape": [1]}}, [b"12345678"]), "buffer used twice"),
     (_frame({"a": {"__array__": 0, "dtype": "float64", "shape": [-1]}}, [b""]), "negative shape"),
     (_frame({"a": {"__float__": "__import__('os')"}}, []), "bad float"),
-    (struct.pack("<4sII", wire.MAGIC, 3, 0) + b"[1]", "not an object"),
-    (struct.pack("<4sII", wire.MAGIC, 10, 0) + b"{", "truncated"),
+    (wire.HEAD.pack(wire.MAGIC, 3, 0, 0) + b"[1]", "not an object"),
+    (wire.HEAD.pack(wire.MAGIC, 10, 0, 0) + b"{", "truncated"),
+    (_frame({"a": {"__array__": 0, "dtype": "float64", "shape": [1]}}, [b"12345678"], declared=16), "declared total"),
+    (_frame({"a": {"__array__": 0, "dtype": "float64", "shape": [1]}}, [b"12345678"], declared=4), "over the total"),
 ])
 def test_wire_rejects_malformed_messages(data: bytes, reason: str):
     with pytest.raises(wire.WireError):
         wire.decode(*wire.read_frames(_stream(data)))
 
 
+def test_wire_refuses_a_message_too_large_from_its_head_alone():
+    """The sizes are declared in the first bytes: a message over the reader's bound is
+    refused having read only those, whatever follows."""
+    stream = _stream(_frame({"a": {"__array__": 0, "dtype": "float64", "shape": [1 << 20]}}, [b"\0" * (8 << 20)]))
+    with pytest.raises(wire.TooLarge) as raised:
+        wire.read_frames(stream, max_bytes=1 << 20)
+    assert stream.at == wire.HEAD.size, f"got {stream.at} bytes read, but should read only the {wire.HEAD.size}-byte head"
+    assert raised.value.declared == 8 << 20, f"got {raised.value.declared} bytes declared, but should be {8 << 20}"
+
+
 def test_wire_refuses_to_send_objects():
     with pytest.raises(wire.WireError, match="dtype object"):
         wire.encode({"x": np.array([object()], dtype=object)})
+
+
+def test_the_grader_refuses_an_answer_over_its_bound_before_reading_it():
+    """A worker declaring an 8 GB answer (and sending none of it) is refused from its head:
+    were the grader to read on, it would wait until the check's time limit instead."""
+    worker = WorkerProcess("declares-8-GB", sandbox=Sandbox(Limits(), tool=""))
+    script = ("import struct, sys, time; out = sys.stdout.buffer; "
+              "out.write(struct.pack('<4sIIQ', b'GRUW', 2, 1, 8 << 30) + b'{}'); out.flush(); time.sleep(600)")
+    worker.proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   start_new_session=True)
+    worker.hello = {"ok": True}
+    worker.begin(300)
+    try:
+        with pytest.raises(WorkerLost) as raised:
+            worker.request({"op": "call"}, answer_bytes=1 << 20)
+    finally:
+        worker.close()
+    message = str(raised.value)
+    assert "answered with 8.0 GB of arrays" in message and "refused unread" in message, \
+        f"got {message!r}, but should refuse the 8 GB answer from its declared size"
 
 
 # Reading answers ---------------------------------------------------------------------
@@ -93,7 +129,7 @@ class Scripted:
     def __init__(self, info: Any, answers: list[dict]) -> None:
         self.info, self.answers = info, list(answers)
 
-    def request(self, message: dict) -> dict:
+    def request(self, message: dict, answer_bytes: int | None = None) -> dict:
         if message["op"] == "describe":
             return {"ok": True, "info": self.info}
         if message["op"] == "checkpoint":
@@ -276,25 +312,132 @@ def test_a_correct_implementation_changes_nothing():
 
 
 # The sandbox's view ----------------------------------------------------------------------
-def test_hidden_paths_cover_results_and_other_submissions_but_not_its_own(tmp_path: Path):
-    folder = tmp_path / "subs"
-    folder.mkdir()
-    mine, other = folder / "mine.py", folder / "other.py"
-    mine.write_text("")
-    other.write_text("")
-    results = tmp_path / "reports"
-    results.mkdir()
-    sandbox = Sandbox(Limits(), hidden=(str(results), str(other), str(mine)), tool="bwrap")
-    mounts = dict((path, kind) for kind, path in sandbox.hidden_for([str(mine)]))
-    assert mounts.get(str(results)) == "dir" and mounts.get(str(other)) == "file", f"got {mounts}"
-    assert str(mine) not in mounts, f"got {mounts}: a worker must see its own submission"
-    command = sandbox.command(["python"], own=[str(mine)])
-    assert "--unshare-all" in command and command[-1] == "python", f"got {command}"
-    assert ["--tmpfs", str(results)] == command[command.index(str(results)) - 1:][:2], f"got {command}"
-    # A submission or results folder named through a link is hidden where the link leads.
-    link_other, link_results = tmp_path / "other-link.py", tmp_path / "reports-link"
-    link_other.symlink_to(other)
-    link_results.symlink_to(results)
-    linked = Sandbox(Limits(), hidden=(str(link_other), str(link_results)), tool="bwrap")
-    mounts = dict((path, kind) for kind, path in linked.hidden_for([str(mine)]))
-    assert mounts.get(str(results)) == "dir" and mounts.get(str(other)) == "file", f"got {mounts}"
+def _folder_of_submissions(root: Path) -> dict[str, Path]:
+    subs = root / "subs"
+    (subs / "__pycache__").mkdir(parents=True)
+    paths = {name: subs / f"{name}.py" for name in ("mine", "other", "_helper")}
+    for path in paths.values():
+        path.write_text("")
+    for name in ("mine", "other"):
+        (subs / "__pycache__" / f"{name}.cpython-311.pyc").write_bytes(b"")
+    (subs / "data.npy").write_bytes(b"")
+    (subs / "to-other.py").symlink_to(paths["other"])
+    paths["results"] = root / "grades" / "run2"
+    paths["earlier"] = root / "grades" / "run1"
+    for folder in (paths["results"], paths["earlier"]):
+        folder.mkdir(parents=True)
+        (folder / "other.json").write_text("{}")
+    return paths
+
+
+def test_the_view_shows_its_own_submission_and_nothing_of_the_others(tmp_path: Path):
+    """A worker's view is built from what it needs: its own file and what is beside it
+    (helpers, data, its own compiled code), but not another submission, a link to it, its
+    compiled code or any results; the names of what is hidden appear in no mount."""
+    paths = _folder_of_submissions(tmp_path)
+    # As grade-folder runs it: the working directory hidden too.
+    sandbox = Sandbox(Limits(), hidden=(str(paths["other"]), str(paths["results"]), os.getcwd()), tool="bwrap")
+    mounts = [m.path for m in sandbox.view([str(paths["mine"])])]
+    inside = {Path(m).relative_to(tmp_path).as_posix() for m in mounts if Path(m).is_relative_to(tmp_path)}
+    assert inside == {"subs/mine.py", "subs/_helper.py", "subs/data.npy", "subs/__pycache__/mine.cpython-311.pyc"}, \
+        f"got {sorted(inside)}, but should show its own file, its helper, its data and its own compiled code"
+    command = sandbox.command(["python"], own=[str(paths["mine"])])
+    assert not [word for word in command if "other" in word or "grades" in word], \
+        f"got {[w for w in command if 'other' in w or 'grades' in w]}: a hidden path is named in the sandbox"
+    assert command[-1] == "python" and "--unshare-all" in command, f"got {command}"
+    assert command[command.index("--chdir") + 1] == str(paths["mine"].parent), "got another working folder"
+    assert str(Path.cwd()) not in [m.path for m in sandbox.view([str(paths["mine"])])], "got the hidden working directory"
+    grade = Sandbox(Limits(), hidden=(str(paths["other"]),), tool="bwrap")
+    assert str(Path.cwd().resolve()) in [m.path for m in grade.view([str(paths["mine"])])] and \
+        grade.workdir([str(paths["mine"])]) == str(Path.cwd().resolve()), \
+        "got grade's worker without its working directory (an adapter may import the project's modules from it)"
+    for place in ("/tmp", "/dev/shm"):
+        at = command.index(place)
+        assert command[at - 3:at] == ["--size", str(Limits().scratch_mb << 20), "--tmpfs"], \
+            f"got {command[at - 3:at + 1]}"
+    assert command[command.index("--remount-ro", command.index("/dev")) + 1:][:3] == ["/dev", "--remount-ro", "/"], \
+        "got a writable root or /dev"
+
+
+def test_a_bubblewrap_that_cannot_size_a_tmpfs_gets_a_watched_scratch_folder(tmp_path: Path):
+    """bubblewrap before 0.7 has no --size: /tmp and /dev/shm are then a private folder of
+    the grader's, whose size it watches, as without bubblewrap."""
+    sandbox = Sandbox(Limits(scratch_mb=8), tool="bwrap", sized_tmpfs=False)
+    scratch = sandbox.scratch()
+    try:
+        command = sandbox.command(["python"], own=[], scratch=scratch)
+        binds = [command[i + 1:i + 3] for i, word in enumerate(command) if word == "--bind"]
+        assert binds == [[str(scratch.path / "tmp"), "/tmp"], [str(scratch.path / "shm"), "/dev/shm"]], \
+            f"got {binds}, but /tmp and /dev/shm should be the watched folder"
+        assert "--size" not in command and "--tmpfs" not in command, f"got {command}"
+    finally:
+        scratch.remove()
+    assert Sandbox(Limits(), tool="bwrap").scratch() is None, "got a scratch folder where the tmpfs is sized"
+
+
+def test_what_the_worker_needs_is_shown_even_inside_a_hidden_folder(tmp_path: Path):
+    """Hiding a whole folder (the working directory of a grading server, say) still shows
+    the submission inside it, split from the rest, and the suite and Python wherever they are."""
+    paths = _folder_of_submissions(tmp_path)
+    sandbox = Sandbox(Limits(), hidden=(str(tmp_path), str(paths["other"])), tool="bwrap")
+    mounts = [m.path for m in sandbox.view([str(paths["mine"])])]
+    inside = {Path(m).relative_to(tmp_path).as_posix() for m in mounts if Path(m).is_relative_to(tmp_path)}
+    assert "subs/mine.py" in inside and not any("other" in m or "grades" in m for m in inside), f"got {sorted(inside)}"
+    conformance_folder = str(ROOT / "conformance")
+    assert any(conformance_folder == m or conformance_folder.startswith(m + "/") for m in mounts), \
+        f"got {mounts}, but the suite's package must be shown"
+
+
+def test_a_hidden_path_named_through_a_link_is_hidden_where_it_leads(tmp_path: Path):
+    paths = _folder_of_submissions(tmp_path)
+    link = tmp_path / "other-link.py"
+    link.symlink_to(paths["other"])
+    sandbox = Sandbox(Limits(), hidden=(str(link),), tool="bwrap")
+    inside = {Path(m.path).name for m in sandbox.view([str(paths["mine"])]) if Path(m.path).is_relative_to(tmp_path)}
+    assert "other.py" not in inside and "mine.py" in inside, f"got {sorted(inside)}"
+
+
+def test_a_scratch_folder_counts_what_is_written_and_goes_with_its_worker():
+    """Without bubblewrap a worker's temporary folder is made for it: what is written there
+    counts against its limit (nested folders too), and it is removed with the worker."""
+    scratch = Scratch(limit_mb=1)
+    try:
+        (scratch.path / "nested").mkdir()
+        (scratch.path / "nested" / "half.bin").write_bytes(b"\1" * (600 << 10))
+        assert 600 << 10 <= scratch.used() < 1 << 20 and not scratch.over(), f"got {scratch.used()} bytes used"
+        (scratch.path / "more.bin").write_bytes(b"\1" * (600 << 10))
+        assert scratch.over(), f"got {scratch.used()} bytes, but 1.2 MB is over the 1 MB limit"
+    finally:
+        scratch.remove()
+    assert not scratch.path.exists(), "got the scratch folder left behind"
+    sandbox = Sandbox(Limits(scratch_mb=1), tool="")
+    made = sandbox.scratch()
+    env = sandbox.worker_environment(made)
+    made.remove()
+    assert env["TMPDIR"] == str(made.path) and not any(k.startswith("PYTEST_") for k in env), \
+        f"got TMPDIR {env.get('TMPDIR')} and {[k for k in env if k.startswith('PYTEST_')]}: a worker's environment " \
+        "names its own scratch folder and not pytest's current test (another implementation's id)"
+
+
+def test_the_readme_states_the_limits_the_code_applies():
+    """The isolation section's figures are the defaults in force: each worker's limits and
+    grade-folder's, and the bound an answer is read under."""
+    from conformance import grade_folder, subject
+    from conformance.isolation import SCRATCH_POLL_SECONDS, START_SECONDS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Isolation and the trust boundary", 1)[1].split("\n## ", 1)[0]
+    limits = Limits()
+    stated = [f"`--memory-mb`, default {limits.memory_mb} MB", f"`--scratch-mb` (default {limits.scratch_mb} MB",
+              f"size of a written file\n  ({limits.file_mb} MB", f"`--check-timeout` seconds (default {limits.check_seconds:g})",
+              f"`grade-folder`: {grade_folder.DEFAULT_TIME_LIMIT:g})", f"{subject.ANSWER_SLACK} times over",
+              f"plus {subject.ANSWER_ROOM >> 20} MB", f"every {SCRATCH_POLL_SECONDS:g} s", f"CPU time ({limits.cpu_seconds} s)",
+              f"processes ({limits.processes}:"]
+    missing = [words for words in stated if words not in section]
+    grade_folder_line = f"(`--memory-mb` {limits.memory_mb}, `--scratch-mb` {limits.scratch_mb}, `--check-timeout` " \
+                        f"{limits.check_seconds:g} by default)"
+    missing += [grade_folder_line] if grade_folder_line not in readme else []
+    assert not missing, f"got an isolation section without {missing}, but it should state the limits in force"
+    verdicts = readme.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    for words in (f"{grade_folder.GRACE_SECONDS:g} s past", f"within {START_SECONDS:g} s"):
+        assert words in verdicts, f"got a Verdicts section without {words!r}, but it should state the limits in force"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,19 +17,23 @@ from conformance.adapting.roles import Role
 
 def probe_in_sandbox(spec: str, given: dict[str, str], own: list[str], timeout: float) -> dict[str, Any]:
     """Run the probe in a process of its own, in the sandbox the workers use."""
-    from conformance.sandbox import Limits, Sandbox, launcher
+    from conformance.sandbox import Limits, Sandbox
 
     argv = [sys.executable, "-m", "conformance.adapting.probe", spec]
     for name, value in given.items():
         argv += ["--arg", f"{name}={value}"]
     limits = Limits(check_seconds=timeout)
     sandbox = Sandbox.detect(limits)
-    command = launcher(sandbox.command(argv, own=own), limits, None)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    scratch = sandbox.scratch()
+    command = sandbox.worker_command(argv, own=own, scratch=scratch)
+    env = {**sandbox.worker_environment(scratch), "OMP_NUM_THREADS": "1"}
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout, env=env, start_new_session=True)
     except subprocess.TimeoutExpired:
         return {"status": "error", "message": f"probing took longer than {timeout:.0f} s (--timeout)"}
+    finally:
+        if scratch is not None:
+            scratch.remove()
     try:
         return json.loads(done.stdout.decode("utf-8", "replace"))
     except json.JSONDecodeError:
@@ -138,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     spec = target.spec
     while True:
-        findings = probe(spec, given, args, list(target.files))
+        findings = probe(spec, given, args, list(target.seen))
         if findings.get("status") != "missing":
             break
         missing = findings["missing"]

@@ -1,4 +1,5 @@
-"""Reserves memory on every step until the memory limit stops it: "error" verdict.
+"""Reserves memory on every step until the memory limit stops it: each check is an error
+naming the limit, so it is nonconformant.
 
 It reserves 64 GB in 512 MB blocks it never writes to, so without a limit it
 costs reserved memory, not RAM, and then computes a correct step."""

@@ -1,5 +1,5 @@
 """Never returns from a step (it waits for an event nobody sets, as a deadlock does): the
-time limit stops it with an "error" verdict."""
+time limit stops the check in progress, an error, and the rest are not run: nonconformant."""
 
 from __future__ import annotations
 
