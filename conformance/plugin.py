@@ -398,7 +398,9 @@ class GradingSession:
             return
         if self.diagnose and subject.id not in self._diagnosed and not subject.load_error and subject.white_box:
             self._diagnosed.add(subject.id)
-            item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, self.time_limit)
+            found = diagnosis.diagnose_isolated(subject, self.time_limit)
+            if found is not None:  # None: claims the probes cannot read; the record's note says which
+                item.stash[DIAGNOSIS] = found
         following = _meta(nextitem)[1] if nextitem is not None else None
         if following is not subject:
             subject.close()
@@ -498,7 +500,7 @@ class GradingSession:
                 document=entry.document if entry else "", description=entry.description if entry else "",
                 load_error=load_error,
                 diagnosis=self.diagnoses.get(item.id),
-                diagnosis_note="" if item.id in self.diagnoses else self._diagnosis_note(item, info),
+                diagnosis_note="" if self.diagnoses.get(item.id) else self._diagnosis_note(item, info),
             ))
         return records
 
