@@ -331,6 +331,9 @@ class GradingSession:
             meta, subject = _meta(item)
             if meta is not None:
                 item.add_marker(pytest.mark.conformance_check)
+                # -k selects by check id too (``-k equations.step``, ``-k "not varlen.sizes"``):
+                # pytest's own keyword filter runs after this hook and reads these names.
+                item.extra_keyword_matches.add(meta.id)
                 # With xdist --dist loadgroup, one implementation's checks stay in one
                 # process, in order, so dependencies are known when a check starts.
                 item.add_marker(pytest.mark.xdist_group(subject.id))
@@ -553,8 +556,8 @@ class GradingSession:
 
 
 def data_error(data: dict[str, Any], impl_id: str) -> bool:
-    """The implementation could not be graded at all."""
-    return any(i["id"] == impl_id and i["verdict"] == "error" for i in data["implementations"])
+    """The implementation could not be graded at all, or no check of it ran."""
+    return any(i["id"] == impl_id and i["verdict"] in ("error", "none-run") for i in data["implementations"])
 
 
 def _meta(item: pytest.Item) -> tuple[Any, Any]:
