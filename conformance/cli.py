@@ -190,6 +190,8 @@ def subcommands() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from conformance import adapting, grade_folder
+
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "checks":

@@ -50,7 +50,7 @@ def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], loa
         return "error"
     if any(o.status in FAILING for o in checks.values()):
         return "nonconformant"
-    if not any(o.status not in ("not_applicable", "warn") for o in checks.values()):
+    if all(o.status == "not_applicable" for o in checks.values()):
         return "none-run"  # nothing was verified: a verdict of "no violation" would claim otherwise
     if not white_box:
         return "consistent"
