@@ -79,6 +79,18 @@ class Capabilities:
     #: What ``run`` returns (layer adapters): "both" (output, h_n); "output", the output
     #: sequence only; or "state", the final state h_n only (a bare tensor, or a pair with None).
     returns: str = "both"
+    #: A coarser arithmetic than float32 for float32 inputs, by name (``conformance.tolerances.
+    #: PRECISIONS``): "int8-dynamic" (int8 weights, activations quantized per call, as
+    #: ``torch.ao.nn.quantized.dynamic``). Its float32 comparisons use that precision's
+    #: measured tolerances; "" claims float32's.
+    precision: str = ""
+
+    def __post_init__(self) -> None:
+        from conformance.tolerances import PRECISIONS
+
+        if self.precision and self.precision not in PRECISIONS:
+            raise ValueError(f"Capabilities(precision={self.precision!r}): not one of {', '.join(PRECISIONS)} "
+                             f"(or \"\" for float32's own)")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -128,7 +128,8 @@ def checks_table() -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m conformance``'s parser: one subcommand each (the README names them)."""
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,7 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     grade_folder.add_arguments(f)
 
     sub.add_parser("checks", help="list the checks (id, statement, reference) as a Markdown table")
+    return parser
 
+
+def subcommands() -> list[str]:
+    """The names ``python -m conformance`` takes."""
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(actions[0].choices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from conformance import adapting, grade_folder
+
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "checks":
         print(checks_table())

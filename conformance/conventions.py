@@ -72,6 +72,8 @@ class Verdict:
 #: Verdict id -> the verdict, the conformant ones from the conventions.
 VERDICTS: dict[str, Verdict] = {
     "error": Verdict("error", "could not be graded", "error", 0, "not graded (error)"),
+    "none-run": Verdict("none-run", "not graded: no applicable check ran (a -k selection or an interrupted run)",
+                        "error", 0, "no check run"),
     "nonconformant": Verdict("nonconformant", "nonconformant", "fail", 1, "nonconformant"),
     "consistent": Verdict("consistent", "no violation found (black-box only: the adapter gives no weight access)",
                           "consistent", 2, "consistent (black-box)"),

@@ -7,7 +7,9 @@ distribution (the same sizes as the checks draw) in every dtype they claim,
 and prints, per dtype, the median, 99th percentile and maximum absolute error
 against the float64 oracle for one teacher-forced step ("step") and a whole
 sequence ("sequence"), and for the gradients of the generated loss ("grad",
-float32 and float64). ``--sizes`` draws the size sweep's cases instead (one of T,
+float32 and float64); ``--self`` adds the error of the implementation against itself
+by another route (a sample alone against the batch, a split sequence against the whole,
+the "self" kind). ``--sizes`` draws the size sweep's cases instead (one of T,
 B, I and H up to 131), ``--steps 300`` long sequences. ``conformance/tolerances.py``
 quotes its output.
 """
@@ -72,6 +74,27 @@ def forward_errors(subject: Subject, spec: CaseSpec, max_step_checks: int | None
     return float(step), float(sequence)
 
 
+def self_error(subject: Subject, spec: CaseSpec) -> float:
+    """An implementation against itself by another route (the "self" kind): each sample run
+    alone against its row of the batch, and the sequence split in two, resumed from the
+    state after its first half (layers that take h0), against the whole."""
+    case = spec.materialize()
+    instance = subject.instantiate(case)
+    whole = subject.call(instance, case.x, case.h0)
+    error = 0.0
+    for b in range(spec.batch):
+        alone = subject.call(instance, case.x[:, b:b + 1], None if case.h0 is None else case.h0[:, b:b + 1])
+        error = max(error, np.abs(alone.output - whole.output[:, b:b + 1]).max(),
+                    np.abs(alone.h_n - whole.h_n[:, b:b + 1]).max())
+    k = spec.steps // 2
+    resumable = spec.num_directions == 1 and (subject.is_cell or subject.capabilities.h0)
+    if k and resumable:
+        first = subject.call(instance, case.x[:k], case.h0)
+        second = subject.call(instance, case.x[k:], first.h_n)
+        error = max(error, np.abs(second.output - whole.output[k:]).max(), np.abs(second.h_n - whole.h_n).max())
+    return float(error)
+
+
 def gradient_error(subject: Subject, spec: CaseSpec) -> float:
     case = spec.materialize()
     weights = LossWeights.for_case(spec)
@@ -96,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", action="store_true",
                         help="the size sweep's cases: one of T, B, I, H up to 131 (steps checked: the first 8)")
     parser.add_argument("--dtype", action="append", default=[], help="only these dtypes (default: all claimed)")
+    parser.add_argument("--self", dest="against_itself", action="store_true",
+                        help="also the error against itself (a sample alone against the batch, a split sequence "
+                        "against the whole)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     for name in args.impl or ["torch-gru", "doc004-cell"]:
@@ -110,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} {dtype} (scale {args.scale}, {shape}, {args.cases} cases)")
             print(f"  step      {band([e[0] for e in errors])}")
             print(f"  sequence  {band([e[1] for e in errors])}")
+            if args.against_itself:
+                print(f"  self      {band([self_error(subject, s) for s in specs])}")
             if dtype in ("float32", "float64") and subject.capabilities.autograd and subject.white_box:
                 print(f"  grad      {band([gradient_error(subject, s) for s in specs])}")
     return 0

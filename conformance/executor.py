@@ -44,6 +44,16 @@ class AdapterFailure(Exception):
         self.where = where
 
 
+def _packed_hint(adapter: Any) -> str:
+    """What to do when ``run`` raises on the PackedSequence that variable-length checks give
+    it (nn.GRU takes one): most such modules take padded batches only."""
+    wrapped = getattr(adapter, "module_class", None) is not None  # graded without an adapter
+    remedy = ("grade it with --no-lengths" if wrapped else
+              "claim lengths=False, or give the adapter run_lengths(gru, x, lengths, h0) for padded input")
+    return (f" (given a PackedSequence, as nn.GRU takes variable-length batches: if it does not accept one, "
+            f"{remedy})")
+
+
 def _text(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " ..."
@@ -347,7 +357,12 @@ class Executor:
                 returned = adapter.run_lengths(built.impl, x, lengths, h0)
             else:
                 packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
-                returned = adapter.run(built.impl, packed, h0)
+                try:
+                    returned = adapter.run(built.impl, packed, h0)
+                except Exception as exc:  # noqa: BLE001
+                    raise AdapterFailure(f"run raised {_text(exc)}{_packed_hint(adapter)}", "run") from None
+        except AdapterFailure:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise AdapterFailure(f"run raised {_text(exc)}", "run") from None
         output, h_n = self._pair(returned)

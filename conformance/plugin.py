@@ -349,6 +349,9 @@ class GradingSession:
             meta, subject = _meta(item)
             if meta is not None:
                 item.add_marker(pytest.mark.conformance_check)
+                # -k selects by check id too (``-k equations.step``, ``-k "not varlen.sizes"``):
+                # pytest's own keyword filter runs after this hook and reads these names.
+                item.extra_keyword_matches.add(meta.id)
                 # With xdist --dist loadgroup, one implementation's checks stay in one
                 # process, in order, so dependencies are known when a check starts.
                 item.add_marker(pytest.mark.xdist_group(subject.id))
@@ -437,7 +440,9 @@ class GradingSession:
             self._diagnosed.add(subject.id)
             limit = self.time_limit(subject)
             if limit is None or limit > 0:
-                item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, limit)
+                found = diagnosis.diagnose_isolated(subject, limit)
+                if found is not None:  # None: claims the probes cannot read; the record's note says which
+                    item.stash[DIAGNOSIS] = found
         following = _meta(nextitem)[1] if nextitem is not None else None
         if following is not subject:
             subject.close()
@@ -540,7 +545,7 @@ class GradingSession:
                 document=entry.document if entry else "", description=entry.description if entry else "",
                 load_error=load_error,
                 diagnosis=self.diagnoses.get(item.id),
-                diagnosis_note="" if item.id in self.diagnoses else self._diagnosis_note(item, info),
+                diagnosis_note="" if self.diagnoses.get(item.id) else self._diagnosis_note(item, info),
             ))
         return records
 
@@ -593,8 +598,8 @@ class GradingSession:
 
 
 def data_error(data: dict[str, Any], impl_id: str) -> bool:
-    """The implementation could not be graded at all."""
-    return any(i["id"] == impl_id and i["verdict"] == "error" for i in data["implementations"])
+    """The implementation could not be graded at all, or no check of it ran."""
+    return any(i["id"] == impl_id and i["verdict"] in ("error", "none-run") for i in data["implementations"])
 
 
 def _meta(item: pytest.Item) -> tuple[Any, Any]:

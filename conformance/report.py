@@ -175,10 +175,18 @@ def _blocked_root(cid: str, checks: dict[str, Any]) -> str | None:
     return cid if cid not in seen else None
 
 
-def _tolerance_for(col: dict[str, Any] | None, dtype: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
+def _tolerance_for(col: dict[str, Any] | None, dtype: str | None, data: dict[str, Any],
+                   impl: dict[str, Any] | None = None) -> dict[str, Any] | None:
     if col is None or not col.get("tolerance") or not dtype:
         return None
-    return ((data.get("tolerances") or {}).get(dtype) or {}).get(col["tolerance"])
+    return _tolerances_of(dtype, data, impl).get(col["tolerance"])
+
+
+def _tolerances_of(dtype: str | None, data: dict[str, Any], impl: dict[str, Any] | None) -> dict[str, Any]:
+    """A dtype's tolerances, or those of the coarser precision an implementation claims for float32."""
+    precision = (((impl or {}).get("adapter") or {}).get("capabilities") or {}).get("precision")
+    rows = data.get("tolerances") or {}
+    return (rows.get(precision) if precision and dtype == "float32" else None) or rows.get(dtype or "") or {}
 
 
 def _ratio(error: Any, tol: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -217,7 +225,7 @@ def _profile(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str
             continue
         case = profile.get("case") or {}
         dtype = case.get("dtype")
-        tol = ((data.get("tolerances") or {}).get(dtype) or {}).get("sequence")
+        tol = _tolerances_of(dtype, data, impl).get("sequence")
         view: dict[str, Any] = {"check": col["id"], "case": case, "dtype": dtype, "tolerance": tol,
                                 "error": profile.get("error", "")}
         per_step = profile.get("max_error_per_step")
@@ -271,12 +279,12 @@ def _error_table(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict
         per_dtype = (outcome.get("measurements") or {}).get("max_error")
         if isinstance(per_dtype, dict):
             for dtype, error in per_dtype.items():
-                tol = _tolerance_for(col, dtype, data)
+                tol = _tolerance_for(col, dtype, data, impl)
                 rows.append({"check": col["id"], "dtype": dtype, "error": error, "tolerance": tol,
                              "ratio": _ratio(error, tol), "status": "pass", "kind": col.get("tolerance")})
         if outcome.get("status") in ATTENTION and outcome.get("max_error") is not None:
             dtype = (outcome.get("counterexample") or {}).get("dtype")
-            tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data)
+            tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data, impl)
             rows.append({"check": col["id"], "dtype": dtype or "\u2014", "error": outcome["max_error"],
                          "tolerance": tol, "ratio": _ratio(outcome["max_error"], tol),
                          "status": outcome["status"], "kind": col.get("tolerance")})
@@ -309,7 +317,7 @@ def _failure_entry(col: dict[str, Any], failure: dict[str, Any], outcome: dict[s
     """One distinct failure of one check, as the page explains it."""
     counterexample = failure.get("counterexample")
     dtype = (counterexample or {}).get("dtype")
-    tol = failure.get("tolerance") or _tolerance_for(col, dtype, data)
+    tol = failure.get("tolerance") or _tolerance_for(col, dtype, data, impl)
     status = failure.get("status") or outcome["status"]
     if outcome["status"] in ("xfail", "warn") and status in ("fail", "error"):
         status = outcome["status"]  # the check's verdict decides how each of its failures counts

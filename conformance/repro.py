@@ -197,7 +197,7 @@ def reproduce(
     claim = "white-box" if subject.white_box else "black-box"
     found = Reproduction(
         impl=subject.id, spec=spec, check_id=check_id, statement=statement, reset=subject.reset,
-        white_box=subject.white_box, tolerance=tolerance(spec.dtype, "sequence"),
+        white_box=subject.white_box, tolerance=tolerance(spec.dtype, "sequence", subject.capabilities.precision),
         description=f"{subject.id} ({subject.name}, {subject.kind} adapter, claims reset {subject.reset}, {claim})",
     )
     found.unclaimed = _unclaimed(subject, spec)

@@ -50,6 +50,8 @@ def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], loa
         return "error"
     if any(o.status in FAILING for o in checks.values()):
         return "nonconformant"
+    if all(o.status == "not_applicable" for o in checks.values()):
+        return "none-run"  # nothing was verified: a verdict of "no violation" would claim otherwise
     if not white_box:
         return "consistent"
     claimed = convention(reset, update)
@@ -112,7 +114,7 @@ def implementation_record(
         "document": document,
         "description": description,
         "adapter": vars(info) if info is not None else None,
-        "claimed_variant": claimed.description if claimed is not None else "",
+        "claimed_variant": _claimed_variant(claimed, info),
         "verdict": verdict,
         "verdict_text": VERDICTS[verdict].text,
         "score": score(checks),
@@ -121,6 +123,14 @@ def implementation_record(
         "diagnosis": diagnosis,
         "diagnosis_note": diagnosis_note,
     }
+
+
+def _claimed_variant(claimed: Any, info: Any) -> str:
+    """The convention claimed, in words, with the coarser precision claimed for float32 inputs."""
+    if claimed is None:
+        return ""
+    precision = (info.capabilities or {}).get("precision") if info is not None else ""
+    return f"{claimed.description}, at {precision} precision for float32 inputs" if precision else claimed.description
 
 
 def build_results(implementations: list[dict[str, Any]], checks: dict[str, Any], env: dict[str, Any],

@@ -26,7 +26,7 @@ from conformance.catalogue import Check
 from conformance.compare import NOT_RETURNED, NotReturned
 from conformance.conventions import RESETS, UPDATES, complement_grads, complement_params
 from conformance.params import CanonicalParams
-from conformance.tolerances import Tolerance, tolerance
+from conformance.tolerances import PRECISIONS, Tolerance, tolerance
 
 
 class AdapterError(Exception):
@@ -220,6 +220,10 @@ def read_info(data: Any) -> AdapterInfo:
         elif key == "returns":
             if value not in RETURNS:
                 raise Malformed(f"returns {value!r} is not one of {', '.join(RETURNS)}")
+            checked[key] = value
+        elif key == "precision":
+            if value != "" and value not in PRECISIONS:
+                raise Malformed(f"precision {value!r} is not one of {', '.join(PRECISIONS)} (or \"\" for float32's)")
             checked[key] = value
         elif isinstance(value, bool):
             checked[key] = value
@@ -449,7 +453,7 @@ class Subject:
         kind = self.check.tolerance if self.check is not None else None
         if kind is None:
             raise RuntimeError(f"the running check ({self.current_check or 'none'}) declares no tolerance")
-        return tolerance(dtype, kind)
+        return tolerance(dtype, kind, self.capabilities.precision)
 
     def measured(self, check_id: str | None = None) -> dict[str, Any]:
         """The measurements of ``check_id`` (default: the running check), to add to."""

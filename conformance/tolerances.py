@@ -30,6 +30,14 @@ torch-grucell --impl doc004-cell`` (the generated sizes: T 1-6, B 1-4, I and H
 the largest error measured, and stays below the errors of the bugs it must
 catch (a float16 computed in bfloat16 errs by 1.2e-3 to 9e-3, median 4.4e-3;
 equation bugs by 0.02 to 0.7).
+
+A coarser precision can be claimed for float32 inputs (``Capabilities.precision``):
+``"int8-dynamic"``, int8 weights with activations quantized per call from their own range
+(``torch.ao.nn.quantized.dynamic``). Its float32 comparisons use the rows of that name,
+measured on such a GRU (``tests/quantized.py``): ``python -m conformance.error_bands --self
+--cases 200 --impl tests/quantized.py:Int8DynamicGRU``, with ``--sizes --cases 100`` and
+``--steps 300 --cases 40``. Quantization noise that large hides the smaller equation bugs
+(those below about 0.1): the claim says what is promised, and is graded against it.
 """
 
 from __future__ import annotations
@@ -109,10 +117,32 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
 }
 
 
-def tolerance(dtype: str, kind: str) -> Tolerance:
-    """The tolerance for comparisons of ``kind`` in ``dtype`` (e.g. "float32", "step")."""
+#: Coarser arithmetic an implementation can claim for float32 inputs (``Capabilities.precision``).
+PRECISIONS: dict[str, dict[str, Tolerance]] = {
+    "int8-dynamic": {
+        # Measured (tests/quantized.py, 200 cases): step p50 4.8e-3, p99 1.9e-2, max 2.0e-2;
+        # T = 300 (40 cases): max 2.2e-2.
+        "step": Tolerance(5e-2, 0.0),
+        # Measured: sequence p50 5.2e-3, p99 1.9e-2, max 2.7e-2; T = 300: p99 4.5e-2, max 4.7e-2.
+        "sequence": Tolerance(1e-1, 0.0),
+        # Measured: a sample alone against the batch, a split sequence against the whole (the
+        # activations' quantization range is the call's own): p99 1.9e-2, max 3.0e-2.
+        "self": Tolerance(6e-2, 0.0),
+        # Size sweep (100 cases): sequence p99 8.4e-2, max 1.0e-1; against itself max 8.5e-2.
+        "sizes": Tolerance(2e-1, 0.0),
+        "device": Tolerance(1e-1, 0.0),
+    },
+}
+
+
+def tolerance(dtype: str, kind: str, precision: str = "") -> Tolerance:
+    """The tolerance for comparisons of ``kind`` in ``dtype`` (e.g. "float32", "step");
+    ``precision``, a coarser arithmetic claimed for float32 inputs, replaces float32's."""
+    if precision and dtype == "float32":
+        return PRECISIONS[precision][kind]
     return TOLERANCES[dtype][kind]
 
 
 def tolerances_json() -> dict[str, dict[str, dict[str, float]]]:
-    return {d: {k: t.to_json() for k, t in kinds.items()} for d, kinds in TOLERANCES.items()}
+    rows = {**TOLERANCES, **PRECISIONS}
+    return {d: {k: t.to_json() for k, t in kinds.items()} for d, kinds in rows.items()}

@@ -12,6 +12,7 @@ Screenshots are saved to ``reports/`` (``report-scoreboard.png`` and
 from __future__ import annotations
 
 import base64
+import copy
 import itertools
 import json
 import os
@@ -27,6 +28,8 @@ import pytest
 import websocket
 
 from conformance import loading, results
+from conformance.conventions import VERDICTS
+from conformance.framework_scoreboard import render_scoreboard
 from conformance.report import render_html
 
 # The grading helpers are shared with test_report.py (found by path, whichever way
@@ -174,6 +177,96 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
+#: Elements that stick out of the cell or box that holds them: every badge, score and check
+#: cell must lie inside its table cell (or its parent box), and a scoreboard name cell must
+#: not scroll (sticky, it would cover the check cells beside it).
+OVERFLOW_JS = r"""(() => {
+  const out = [];
+  const describe = el => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string'
+    ? '.' + el.className.trim().split(/\s+/).join('.') : '') + ' "' + (el.textContent || '').trim().slice(0, 60) + '"';
+  for (const el of document.querySelectorAll('.badge, .score, .cell, td.impl a, td.impl .line')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;  // not rendered (a closed <details>)
+    const box = (el.closest('td, th') || el.parentElement).getBoundingClientRect();
+    const spill = Math.max(r.right - box.right, box.left - r.left, r.bottom - box.bottom, box.top - r.top);
+    if (spill > 0.5) out.push(describe(el) + ' sticks out of its box by ' + spill.toFixed(1) + ' px');
+  }
+  for (const td of document.querySelectorAll('#scoreboard-table td.impl')) {
+    if (td.scrollWidth > td.clientWidth + 1)
+      out.push(describe(td) + ' scrolls: ' + td.scrollWidth + ' px of content in ' + td.clientWidth + ' px');
+  }
+  return out;
+})()"""
+
+#: Text whose contrast with what is behind it is below WCAG 2.1 AA (4.5:1, 3:1 for large
+#: text): the colour and the background are read from the page's computed styles, the
+#: background composited from the element's ancestors (every colour of a gradient tried).
+CONTRAST_JS = r"""(() => {
+  const parse = c => {
+    const m = c.match(/rgba?\(([^)]+)\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, bottom) => {
+    const a = top[3];
+    return [0, 1, 2].map(i => top[i] * a + bottom[i] * (1 - a)).concat([1]);
+  };
+  const luminance = c => {
+    const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  // Backgrounds behind an element, innermost first, until an opaque one: each a list of
+  // candidate colours (a gradient gives several).
+  const backgrounds = el => {
+    const layers = [];
+    for (let e = el; e && e.nodeType === 1; e = e.parentElement) {
+      const style = getComputedStyle(e);
+      const image = style.backgroundImage;
+      if (image && image !== 'none') {
+        const colours = (image.match(/rgba?\([^)]+\)/g) || []).map(parse);
+        if (colours.length) { layers.push(colours); if (colours.every(c => c[3] === 1)) break; }
+      }
+      const colour = parse(style.backgroundColor);
+      if (colour && colour[3] > 0) { layers.push([colour]); if (colour[3] === 1) break; }
+    }
+    let candidates = [[255, 255, 255, 1]];
+    for (const layer of layers.reverse()) candidates = layer.flatMap(top => candidates.map(bottom => over(top, bottom)));
+    return candidates;
+  };
+  const out = [];
+  const seen = new Set();
+  const judge = (el, style, text, svgText) => {
+    const colour = parse(svgText ? style.fill : style.color);
+    if (!colour) return;
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+    const worst = Math.min(...backgrounds(el).map(bg => ratio(over(colour, bg), bg)));
+    if (worst >= needed) return;
+    const what = el.tagName.toLowerCase() + (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).join('.') : '');
+    const key = what + text.slice(0, 20) + worst.toFixed(2);
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(what + ' "' + text.slice(0, 50) + '": contrast ' + worst.toFixed(2) + ':1, needs ' + needed + ':1 (' + (svgText ? style.fill : style.color) + ')');
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    if (['SCRIPT', 'STYLE'].includes(el.tagName)) continue;
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden') continue;
+    if ([...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+      judge(el, style, el.textContent.trim(), el instanceof SVGElement);
+    for (const pseudo of ['::before', '::after']) {  // generated text (sort arrows) is text too
+      const generated = getComputedStyle(el, pseudo);
+      const content = generated.content;
+      if (content && !['none', 'normal', '""'].includes(content) && content.replace(/["'\s]/g, ''))
+        judge(el, generated, pseudo + ' ' + content, false);
+    }
+  }
+  return out;
+})()"""
+
+
 # Session scope: a module-scoped fixture is rebuilt whenever a worker runs another module's test in between.
 @pytest.fixture(scope="session")
 def browser():
@@ -259,3 +352,48 @@ def test_hostile_adapter_text_stays_text(browser: Browser, tmp_path: Path) -> No
     assert scripts == 1, f"got {scripts} script elements, but should be 1 (the report's own) [{html}]"
     shown = browser.evaluate("document.querySelector('#scoreboard-table tbody td.impl a').textContent")
     assert HOSTILE in shown, f"got {shown!r}, but the hostile id should show as text [{html}]"
+
+
+@pytest.fixture(scope="session")
+def longest_names(registered_report: tuple[Path, dict[str, Any]], tmp_path_factory) -> tuple[Path, Path]:
+    """The registered report with a row for every verdict under the longest ids there are
+    (the framework lanes'), each with the largest score, as the HTML report and as the
+    frameworks scoreboard."""
+    _, data = registered_report
+    data = copy.deepcopy(data)
+    ids = sorted((entry.id for entry in loading.framework_registry()), key=len, reverse=True)
+    template = max(data["implementations"], key=lambda impl: len(impl.get("claimed_variant", "")))
+    total = len(data["checks"])
+    rows = []
+    for n, verdict in enumerate(VERDICTS.values()):
+        record = copy.deepcopy(template)
+        record.update(id=ids[n % len(ids)] + ("" if n < len(ids) else f"-{n}"), verdict=verdict.id,
+                      verdict_text=verdict.text, score={"passed": total, "applicable": total, "warnings": 0})
+        rows.append(record)
+    data["implementations"] += rows
+    out = tmp_path_factory.mktemp("longest")
+    report = render_html(data, out / "index.html")
+    data["lanes"] = [{"name": "longest", "ids": [r["id"] for r in rows], "status": "graded"}]
+    data["implementations"] = rows
+    return report, render_scoreboard(data, out / "frameworks.html")
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_every_text_is_readable_and_no_badge_overflows(browser: Browser, longest_names: tuple[Path, Path],
+                                                       width: int) -> None:
+    """At common widths, with the longest ids and verdict names: every badge, score and cell
+    lies inside its cell (the pinned name column covers nothing), and every text, generated
+    text included, meets WCAG AA contrast (4.5:1; 3:1 for large text), measured in the page."""
+    report, scoreboard = longest_names
+    browser.open(report, width=width, height=1000)
+    shown = set(browser.evaluate("[...document.querySelectorAll('#scoreboard-table td.impl .badge')]"
+                                 ".map(b => b.textContent.trim())"))
+    missing = {v.short for v in VERDICTS.values()} - shown
+    assert not missing, f"got no scoreboard badge for {missing}, but the page should show every verdict [{report}]"
+    overflow = browser.evaluate(OVERFLOW_JS)
+    assert not overflow, f"got {overflow} at {width} px, but nothing should stick out of its cell [{report}]"
+    low = browser.evaluate(CONTRAST_JS)
+    assert not low, f"got {low} at {width} px, but every text should meet WCAG AA contrast [{report}]"
+    browser.open(scoreboard, width=width, height=1000)
+    low = browser.evaluate(CONTRAST_JS)
+    assert not low, f"got {low} at {width} px, but every text should meet WCAG AA contrast [{scoreboard}]"

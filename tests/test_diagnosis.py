@@ -672,6 +672,70 @@ def test_grading_records_the_diagnosis(tmp_path: Path, xdist: bool):
         f"got terminal output without the diagnosis summary:\n{run.stdout[-2000:]}"
 
 
+UNREADABLE_CLAIMS_FILE = '''
+import torch
+from conformance import Capabilities, LayerAdapter
+
+
+class _TorchGRU(LayerAdapter):
+    def build(self, config):
+        return torch.nn.GRU(config.input_size, config.hidden_size, num_layers=config.num_layers,
+                            bias=config.bias, bidirectional=config.bidirectional).to(config.dtype).eval()
+
+    def load(self, gru, params):
+        gru.load_state_dict(params.tensors(gru.weight_hh_l0.dtype), strict=False)
+
+    def run(self, gru, x, h0):
+        return gru(x, h0)
+
+
+class NoBiases(_TorchGRU):
+    capabilities = Capabilities(biases=False, dtypes=(torch.float32, torch.float64))
+
+
+class OutputOnly(_TorchGRU):
+    capabilities = Capabilities(returns="output", dtypes=(torch.float32, torch.float64))
+
+    def run(self, gru, x, h0):
+        return gru(x, h0)[0]
+
+
+class SharedH0(_TorchGRU):
+    capabilities = Capabilities(h0_shared=True, dtypes=(torch.float32, torch.float64))
+
+    def run(self, gru, x, h0):
+        return gru(x, None if h0 is None else h0[None])
+
+
+class BidirectionalOnly(_TorchGRU):
+    capabilities = Capabilities(bidirectional=True, unidirectional=False, dtypes=(torch.float32, torch.float64))
+'''
+
+
+@pytest.mark.slow
+def test_results_keep_the_note_of_claims_the_probes_cannot_read(tmp_path: Path):
+    """An adapter claiming no biases, the output only, a shared h0 or both directions only
+    is not diagnosed, and its record says why (not an empty note beside a null diagnosis)."""
+    adapters = tmp_path / "unreadable.py"
+    adapters.write_text(UNREADABLE_CLAIMS_FILE)
+    results = tmp_path / "results.json"
+    expected = {"NoBiases": "it has no biases", "OutputOnly": "it returns only its output sequence",
+                "SharedH0": "it takes one shared initial state", "BidirectionalOnly": "it runs bidirectional only"}
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "conformance" / "checks"), "-p", "no:cacheprovider",
+            "--results", str(results), "-k", "test_output_shapes", "-q", "--hypothesis-profile", "quick"]
+    for name in expected:
+        argv += ["--impl", f"{adapters}:{name}"]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert results.is_file(), f"got no results file:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
+    records = {r["id"]: r for r in json.loads(results.read_text())["implementations"]}
+    for name, reason in expected.items():
+        record = records[name]
+        assert record["checks"], f"got no check graded for {name}: {record}"
+        assert record["diagnosis"] is None and reason in record["diagnosis_note"], \
+            f"got diagnosis {record['diagnosis']!r} and note {record['diagnosis_note']!r} for {name}, but the " \
+            f"note should say {reason!r}"
+
+
 # --------------------------------------------------------------------------- probes as a registry
 
 

@@ -218,3 +218,21 @@ def test_grading_is_reproducible(grading):
                              f"apart from durations and the date")
     failed = [cid for cid, o in by_id(first)["doc000-cell"]["checks"].items() if o["status"] == "fail"]
     assert failed, "got no failing check for doc000-cell, so reproducibility of failures was not exercised"
+
+
+def test_k_selects_by_check_id_and_an_empty_selection_says_so(grading):
+    """``-k`` takes the check ids the README and the report use (``equations.step``); a
+    selection that runs no check gives the verdict that says so, not "no violation found",
+    and a non-zero exit."""
+    result, data = grading("--impl", "adapters_under_test:Base", "-k", "equations.step or contract.dtype")
+    graded = by_id(data)["Base"]["checks"]
+    assert set(graded) == {"equations.step", "contract.dtype"}, \
+        f"got checks {sorted(graded)}, but -k 'equations.step or contract.dtype' should select those two"
+    assert all(c["status"] == "pass" for c in graded.values()), f"got {graded}"
+    assert result.ret == 0, f"got exit {result.ret}: {result.stdout.str()[-2000:]}"
+    # Selected, but not applicable to it (float64 is not claimed): nothing ran.
+    result, data = grading("--impl", "adapters_under_test:Base", "-k", "precision.float64")
+    record = by_id(data)["Base"]
+    assert record["verdict"] == "none-run" and "no applicable check ran" in record["verdict_text"], \
+        f"got verdict {record['verdict']!r} ({record['verdict_text']!r}) for a selection running no check"
+    assert result.ret != 0, f"got exit 0 for a selection that ran no check:\n{result.stdout.str()[-2000:]}"

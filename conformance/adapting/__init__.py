@@ -8,14 +8,19 @@ its parameters holds which gate of W_ih, W_hh, b_ih and b_hh (gate order, transp
 kernels, a concatenated [x, h] weight per gate, folded biases, a Linear per gate, no
 biases), and which convention it computes (reset before or after the recurrent matmul,
 update polarity), with random parameters that differ per gate, a non-zero b_hn, H != I
-and a batch of 4. It writes a plain adapter whose load does the mapping through
-conformance.layouts with a comment per step, prints the claims it made and how sure it
-is, then grades the adapter. Where it cannot decide, it says what it could not determine
-and writes the closest adapter with a TODO (exit status 1).
+and a batch of 4. A layer whose constructor takes the number of layers, the directions or
+the layout is built with two layers, both directions and the other layout, and those are
+claimed when its tensors, matched to layer 0's by name, reproduce the equations there. It
+writes a plain adapter whose load does the mapping through conformance.layouts with a
+comment per step, prints the claims it made, grades the adapter (or, with --no-grade,
+loads it in a worker and compares it with the oracle), and only then says how sure it is:
+"certain" only when probing decided everything by exact fits and the adapter written
+worked in its worker. Where it cannot decide, it says what it could not determine and
+writes the closest adapter with a TODO (exit status 1).
 
-Exit status: 0 when the adapter was written with nothing undetermined and grading found
-it conformant; 1 when something is undetermined or grading found it nonconformant; 2
-when nothing could be written (the thing cannot be built or called).
+Exit status: 0 when it is certain and grading found the adapter conformant; 1 when
+something is undetermined, the adapter written failed in its worker, or grading found it
+nonconformant; 2 when nothing could be written (the thing cannot be built or called).
 """
 
 from __future__ import annotations

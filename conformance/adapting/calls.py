@@ -1,11 +1,12 @@
 """How an implementation is called: its call forms, found by trial calls, and a runner
 that gives every form the same time-major float64 interface.
 
-A form is a cell (``f(x, h) -> h'``, or ``f(h, x)``; h' alone or inside a tuple) or a
-layer (``f(x)`` or ``f(x, h0)`` with h0 as (1, B, H) or (B, H); time-major or batch-first;
-returning (output, h_n), the output only or the final state only). Trial calls keep
-the forms whose shapes fit; which of those is right (batch-first or time-major when
-nothing else tells) is decided by values, in ``conformance.adapting.search``.
+A form is a cell (``f(x, h) -> h'``, or ``f(h, x)``; h' alone or inside a tuple; a batch
+(B, I) or, when it takes no batch, one sample x (I,) and h (H,)) or a layer (``f(x)`` or
+``f(x, h0)`` with h0 as (1, B, H) or (B, H); time-major or batch-first; returning
+(output, h_n), the output only or the final state only). Trial calls keep the forms whose
+shapes fit; which of those is right (batch-first or time-major when nothing else tells) is
+decided by values, in ``conformance.adapting.search``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class CallForm:
     hn_3d: bool = True
     #: The layer also runs without h0 (its h0 argument is optional).
     h0_optional: bool = False
+    #: A cell that takes one sample at a time: x (I,) and h (H,) -> h' (H,).
+    unbatched: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +56,8 @@ class CallForm:
         if self.kind == "cell":
             args = "x, h" if self.order == "xh" else "h, x"
             out = "h'" if self.state_index is None else f"a tuple with h' at [{self.state_index}]"
-            return f"a cell: instance{call}({args}) -> {out}, x (B, I), h (B, H)"
+            shapes = "one sample: x (I,), h (H,)" if self.unbatched else "x (B, I), h (B, H)"
+            return f"a cell: instance{call}({args}) -> {out}, {shapes}"
         layout = "(B, T, I) batch-first" if self.batch_first else "(T, B, I) time-major"
         h0 = {"none": "", "3d": ", h0 (1, B, H)", "2d": ", h0 (B, H)"}[self.h0]
         if self.returns == "both":
@@ -101,23 +105,42 @@ class Runner:
 
     def run(self, form: CallForm, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         """x (T, B, I), h0 (B, H) or None -> (output (T, B, H) or None, h_n (B, H) or None)."""
+        if form.kind == "cell":
+            return self._cell(form, x, h0)
+        output, h_n = self.run_stack(form, x, None if h0 is None else h0[None])
+        return output, None if h_n is None else h_n[0]
+
+    def _cell(self, form: CallForm, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         fn = self.function(form)
         steps, batch = x.shape[0], x.shape[1]
-        if form.kind == "cell":
-            h = self.array(h0 if h0 is not None else np.zeros((batch, self.hidden_size)))
-            outs = []
-            for t in range(steps):
-                xt = self.array(x[t])
-                returned = fn(xt, h) if form.order == "xh" else fn(h, xt)
-                h = returned if form.state_index is None else returned[form.state_index]
-                outs.append(self.numpy(h))
-            return np.stack(outs), outs[-1]
+
+        def step(x_t: Any, h: Any) -> Any:
+            returned = fn(x_t, h) if form.order == "xh" else fn(h, x_t)
+            return returned if form.state_index is None else returned[form.state_index]
+
+        h = self.array(h0 if h0 is not None else np.zeros((batch, self.hidden_size)))
+        outs = []
+        for t in range(steps):
+            if form.unbatched:  # one sample at a time
+                rows = [step(self.array(x[t, b]), h[b]) for b in range(batch)]
+                h = self.array(np.stack([self.numpy(r) for r in rows]))
+            else:
+                h = step(self.array(x[t]), h)
+            outs.append(self.numpy(h))
+        return np.stack(outs), outs[-1]
+
+    def run_stack(self, form: CallForm, x: np.ndarray, h0: np.ndarray | None,
+                  ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A layer form with any number of layers and directions: x (T, B, I), h0 (L*D, B, H)
+        or None -> (output (T, B, D*H) or None, h_n (L*D, B, H) or None)."""
+        fn = self.function(form)
+        batch = x.shape[1]
         xs = self.array(x.transpose(1, 0, 2) if form.batch_first else x)
         if form.h0 == "none" or h0 is None and form.h0_optional:
             returned = fn(xs)
         else:
-            state = h0 if h0 is not None else np.zeros((batch, self.hidden_size))
-            returned = fn(xs, self.array(state[None] if form.h0 == "3d" else state))
+            state = h0 if h0 is not None else np.zeros((1, batch, self.hidden_size))
+            returned = fn(xs, self.array(state if form.h0 == "3d" else state[0]))
         output = h_n = None
         if form.returns in ("both", "output"):
             out = returned if form.out_index is None else returned[form.out_index]
@@ -127,8 +150,8 @@ class Runner:
         if form.returns in ("both", "state"):
             hn = returned if form.hn_index is None else returned[form.hn_index]
             h_n = self.numpy(hn)
-            if h_n is not None and form.hn_3d:
-                h_n = h_n[0]
+            if h_n is not None and not form.hn_3d:
+                h_n = h_n[None]
         return output, h_n
 
 
@@ -204,6 +227,16 @@ def try_forms(runner: Runner, methods: list[str], sizes: dict[str, int]) -> Tria
                     if shape == (batch, hidden):
                         forms.append(CallForm("cell", method, order=order, state_index=index))
                         break
+            if not any(f.kind == "cell" for f in forms):
+                # A cell written for one sample (x (I,), h (H,)): the adapter runs a batch row by row.
+                for order in ("xh", "hx"):
+                    args = (x2[0], h2[0]) if order == "xh" else (h2[0], x2[0])
+                    shown = "x (I,), h (H,)" if order == "xh" else "h (H,), x (I,)"
+                    returned = attempt(f"{call}({shown})", fn, *(runner.array(a) for a in args))
+                    for index, shape in _elements(runner, returned):
+                        if shape == (hidden,):
+                            forms.append(CallForm("cell", method, order=order, state_index=index, unbatched=True))
+                            break
         for batch_first in (False, True):
             x3 = rng.normal(size=(batch, steps, inputs) if batch_first else (steps, batch, inputs))
             out_shape = (batch, steps, hidden) if batch_first else (steps, batch, hidden)

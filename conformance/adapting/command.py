@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.adapting import construct
-from conformance.adapting.writer import capabilities_code, missing_capabilities, render, shape_text
+from conformance.adapting.writer import capabilities_code, missing_capabilities, render, shape_text, stacked_fields
 from conformance.adapting.roles import Role
 
 
@@ -77,7 +77,8 @@ def summary(findings: dict[str, Any], out: Path, adapter_class: str, seconds: fl
              f"{findings['probed_dtype']} in {seconds:.1f} s ({findings['probe']['calls']} calls)"]
     from conformance.adapting.construct import Constructor
 
-    lines.append(f"  built as    {Constructor.from_json(findings['constructor']).code(findings['class_name'])}")
+    built = Constructor.from_json(findings["constructor"]).configured(stacked_fields(findings))
+    lines.append(f"  built as    {built.code(findings['class_name'])}")
     forms = findings["probe"]["forms"]
     chosen = f" (chosen by values among {len(forms)} that fit by shape)" if len(forms) > 1 else ""
     lines.append(f"  call form   {findings['form_text']}{chosen}")
@@ -91,7 +92,6 @@ def summary(findings: dict[str, Any], out: Path, adapter_class: str, seconds: fl
     else:
         sure = f"NOT exact: the closest fit errs by {error:.3g}" if error is not None else "NOT exact: it fails"
     lines.append(f"  convention  reset {findings['reset']}, update {findings['update']}: {sure}")
-    mapped = [s for s in findings["slots"] if s["role"]]
     for n, slot in enumerate(findings["slots"]):
         role = Role.from_json(slot["role"]) if slot["role"] else None
         what = slot["describe"] if role else "left as built (no GRU role fits)"
@@ -99,14 +99,17 @@ def summary(findings: dict[str, Any], out: Path, adapter_class: str, seconds: fl
     if findings["equivalents"]:
         lines.append(f"              ({findings['equivalents']} other mapping(s) fit as exactly and compute the same "
                      f"function: b_i and b_h of a gate act only summed)")
+    stack = findings.get("stack") or {}
+    verified = [what for what, on in (("several layers", stack.get("multi_layer")),
+                                      ("both directions", stack.get("bidirectional"))) if on]
+    if verified:
+        lines.append(f"  layers      {' and '.join(verified)}: built with them and loaded layer by layer, exact "
+                     f"(max error {stack['error']:.2g})")
+    if stack.get("both_layouts"):
+        lines.append("  layouts     batch-first and time-major: built with the other, exact")
     claims = f'reset="{findings["reset"]}", update="{findings["update"]}", {capabilities_code(findings)}'
     lines.append(f"  claims      {claims}")
-    problems = findings["undetermined"] + [
-        f"{c['slot']} is named for gate {c['declared']} but acts as gate {c['acts_as']}: the adapter maps it by its "
-        f"name (TODO in the file)" for c in findings.get("conflicts", [])]
-    if not problems and mapped:
-        lines.append("  sure        " + ("certain: every tensor's role and the convention are decided by exact fits"
-                                         if findings["exact"] else ""))
+    problems = unsure(findings)
     for note in findings["notes"]:
         lines.append(f"  note        {note}")
     if problems:
@@ -117,12 +120,71 @@ def summary(findings: dict[str, Any], out: Path, adapter_class: str, seconds: fl
     return lines
 
 
-def grade(out: Path, adapter_class: str, args: argparse.Namespace, class_name: str) -> int:
+def unsure(findings: dict[str, Any]) -> list[str]:
+    """What probing could not decide (each has a TODO in the adapter)."""
+    return findings["undetermined"] + [
+        f"{c['slot']} is named for gate {c['declared']} but acts as gate {c['acts_as']}: the adapter maps it by its "
+        f"name (TODO in the file)" for c in findings.get("conflicts", [])]
+
+
+#: What the written adapter must pass, in its worker, before adapt calls it certain.
+CERTAIN_CHECKS = ("equations.step", "equations.sequence")
+
+
+def grade(out: Path, adapter_class: str, args: argparse.Namespace, class_name: str) -> tuple[int, dict[str, Any]]:
+    """Grade the written adapter as any other; the exit code and its results record."""
     results = Path(args.results) if args.results else Path("reports") / "adapt" / f"{class_name}.json"
     command = [sys.executable, "-m", "conformance", "grade", f"{out}:{adapter_class}", "--profile", args.profile,
                "--results", str(results), "--html", str(results.with_suffix(".html"))]
     print(f"grading: python {' '.join(command[1:])}", flush=True)
-    return subprocess.run(command).returncode
+    code = subprocess.run(command).returncode
+    try:
+        record = json.loads(results.read_text())["implementations"][0]
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        record = {"load_error": f"grading wrote no results ({type(exc).__name__}: {exc})", "checks": {}}
+    return code, record
+
+
+def check_written(out: Path, adapter_class: str, timeout: float) -> dict[str, Any]:
+    """Without grading: the written adapter loaded in a worker (the sandbox grading uses) and
+    compared with the float64 oracle on a few cases of ``CERTAIN_CHECKS``."""
+    from conformance.engine import grade as grade_checks
+    from conformance.loading import AdapterLoadError, load_subject
+    from conformance.sandbox import Limits, Sandbox
+
+    try:
+        subject = load_subject(f"{out}:{adapter_class}", isolation=Sandbox.detect(Limits(check_seconds=timeout)))
+    except AdapterLoadError as exc:
+        return {"load_error": str(exc), "checks": {}}
+    try:
+        outcomes = grade_checks(subject, CERTAIN_CHECKS, max_examples=3, deadline=None, shrink=False)
+    finally:
+        subject.close()
+    return {"load_error": subject.load_error,
+            "checks": {cid: {"status": o.status, "message": o.message} for cid, o in outcomes.items()}}
+
+
+def sureness(findings: dict[str, Any], record: dict[str, Any]) -> tuple[bool, str]:
+    """Certain only when probing decided everything by exact fits and the adapter written
+    loads in its worker and matches the equations there."""
+    if unsure(findings) or not findings["exact"]:
+        return False, "NOT certain: the adapter has a TODO for what probing could not decide (above)"
+    if record.get("load_error"):
+        return False, (f"NOT certain: probing fitted exactly, but the adapter written does not load in its worker: "
+                       f"{record['load_error'].splitlines()[0]}")
+    checks = record.get("checks") or {}
+    ran = {cid: checks[cid] for cid in CERTAIN_CHECKS if cid in checks and checks[cid]["status"] != "not_applicable"}
+    failed = {cid: c for cid, c in ran.items() if c["status"] != "pass"}
+    if failed:
+        cid, c = next(iter(failed.items()))
+        first = (c.get("message") or "").splitlines()[0] if c.get("message") else ""
+        return False, (f"NOT certain: probing fitted exactly, but the adapter written {c['status']}s {cid} in its "
+                       f"worker: {first[:300]} (a mistake of adapt's, or state probing did not see)")
+    if not ran:
+        return False, f"NOT certain: none of {', '.join(CERTAIN_CHECKS)} could run on the adapter written"
+    passed = ", ".join(ran)
+    return True, (f"certain: every tensor's role and the convention are decided by exact fits, and the adapter "
+                  f"written loads in its worker and matches the equations there ({passed}: pass)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,14 +224,16 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print("\n".join(summary(findings, out, adapter_class, time.perf_counter() - start)), flush=True)
-    unsure = bool(findings["undetermined"] or findings.get("conflicts") or not findings["exact"])
     lacking = missing_capabilities(findings)
     if lacking:
         print(f"adapt: not graded: the adapter claims {', '.join(lacking)}, which this version of the suite does "
               f"not have (Capabilities has no {', '.join(lacking)})", file=sys.stderr)
         return 1
     if args.no_grade:
-        return 1 if unsure else 0
-    code = grade(out, adapter_class, args, findings["class_name"])
+        code, record = 0, check_written(out, adapter_class, args.timeout)
+    else:
+        code, record = grade(out, adapter_class, args, findings["class_name"])
+    certain, text = sureness(findings, record)
+    print(f"adapt: {text}")
     print(f"adapt: done in {time.perf_counter() - start:.1f} s")
-    return 1 if unsure or code else 0
+    return 0 if certain and not code else 1

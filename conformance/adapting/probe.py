@@ -23,8 +23,10 @@ from conformance.adapting import construct
 from conformance.adapting.calls import Runner, entry_methods, try_forms
 from conformance.adapting.choose import Choice, choose, relabelled, trusted_names
 from conformance.adapting.roles import Role, candidates
-from conformance.adapting.search import CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, search, verify
+from conformance.adapting.search import (CONVENTIONS, Fit, Prober, Sizes, dense_draws, exact, missing_blocks, search,
+                                         verify)
 from conformance.adapting.slots import Slot, Writer, find_slots, framework_of
+from conformance.adapting.stacking import Stack, probe_stack
 from conformance.autowrap import TRIAL
 
 #: The probe's sizes, those of the wrapping trial: I, H, 2H, 3H, I + H and B all differ, so
@@ -46,7 +48,10 @@ def _import(spec: str) -> Any:
         raise ProbeError(str(exc)) from None
 
 
-def _build(cls: Any, plan: construct.Constructor, dtype_name: str | None) -> Any:
+def _build(cls: Any, plan: construct.Constructor, dtype_name: str | None,
+           config: dict[str, Any] | None = None) -> tuple[Any, bool]:
+    """A fresh instance (torch: in ``dtype_name``, eval mode) at the probe's sizes and
+    ``config``'s options, and whether its tensors were made by a first call."""
     import torch
 
     with torch.random.fork_rng(devices=[]):
@@ -54,13 +59,46 @@ def _build(cls: Any, plan: construct.Constructor, dtype_name: str | None) -> Any
         state = np.random.get_state()
         np.random.seed(0)
         try:
-            obj = plan.build(cls, SIZES)
+            obj = plan.build(cls, {**SIZES, "num_layers": 1, "bidirectional": False, "batch_first": False,
+                                   **(config or {})})
+            made = False
+            if framework_of(obj) == "torch" and dtype_name:
+                dtype = getattr(torch, dtype_name)
+                obj = obj.to(dtype).eval()
+                made = _materialize(obj, dtype)
+                obj = obj.to(dtype)
         finally:
             np.random.set_state(state)
-    if dtype_name and framework_of(obj) == "torch":
-        obj = obj.to(getattr(torch, dtype_name))
-        obj.eval()
-    return obj
+    return obj, made
+
+
+def _unmade(obj: Any) -> bool:
+    """Its tensors are not there yet: lazy parameters, or none at all (made by forward)."""
+    from torch.nn.parameter import is_lazy
+
+    parameters = list(obj.parameters())
+    return not parameters or any(is_lazy(p) for p in parameters)
+
+
+def _materialize(obj: Any, dtype: Any) -> bool:
+    """A thing that makes its tensors on its first call (lazy modules, or weights sized from
+    the input in forward, Keras style) gets that call, on zeros, in the first form it takes."""
+    import torch
+
+    if not _unmade(obj):
+        return False
+    steps, batch, inputs, hidden = (SIZES[k] for k in ("steps", "batch", "input_size", "hidden_size"))
+    x3, x2, h2 = (torch.zeros(*shape, dtype=dtype) for shape in ((steps, batch, inputs), (batch, inputs),
+                                                                   (batch, hidden)))
+    for args in ((x3,), (x2, h2), (x3.transpose(0, 1),), (x3, h2[None]), (x2[0], h2[0])):
+        try:
+            with torch.no_grad():
+                obj(*args)
+        except Exception:  # noqa: BLE001 - not its form: the next one
+            continue
+        if not _unmade(obj):
+            return True
+    return False
 
 
 def _numpy_dtype(slots: list[Slot]) -> Any:
@@ -84,6 +122,8 @@ class Session:
         self.plan = construct.plan(self.cls, given)
         self.notes: list[str] = []
         self.undetermined: list[str] = []
+        #: Its tensors were made by a first call (the adapter's build makes that call too).
+        self.materialized = False
         try:
             found = detect(self.cls, spec)
         except NotGRULike:
@@ -93,16 +133,23 @@ class Session:
             self.notes.append(f"it is {imitated}-like: python -m conformance grade {spec} grades it without an "
                               f"adapter, claiming everything {imitated} does")
 
-    def instance(self, dtype_name: str | None) -> tuple[Any, list[Slot], Runner, str]:
+    def instance(self, dtype_name: str | None, config: dict[str, Any] | None = None,
+                 ) -> tuple[Any, list[Slot], Runner, str]:
         """A fresh instance (torch: in ``dtype_name``), its tensors and a runner."""
+        plan = self.plan.configured(tuple(k for k in config if k in self.plan.options)) if config else self.plan
         try:
-            obj = _build(self.cls, self.plan, dtype_name)
+            obj, made = _build(self.cls, plan, dtype_name, config)
         except Exception as exc:  # noqa: BLE001
-            raise ProbeError(f"building {self.plan.code(self.cls.__name__, 'sizes')} with input_size="
-                             f"{SIZES['input_size']}, hidden_size={SIZES['hidden_size']} raised "
+            sizes = f"hidden_size={SIZES['hidden_size']}" if self.plan.infers_input else \
+                f"input_size={SIZES['input_size']}, hidden_size={SIZES['hidden_size']}"
+            raise ProbeError(f"building {self.plan.code(self.cls.__name__, 'sizes')} with {sizes} raised "
                              f"{type(exc).__name__}: {exc}") from None
+        self.materialized = self.materialized or made
         framework = framework_of(obj)
-        slots = find_slots(obj)
+        try:
+            slots = find_slots(obj)
+        except ValueError as exc:
+            raise ProbeError(str(exc)) from None
         if framework == "torch":
             import torch
 
@@ -132,8 +179,12 @@ class Session:
                 trial = float32_trial
                 self.notes.append("it does not run in float64 (probed in float32)")
         if not trial.forms:
-            tried = "; ".join(trial.errors[:8]) or "no callable found"
-            raise ProbeError(f"no call form of {self.cls.__name__} gives a GRU's output: tried {tried}")
+            tried = "; ".join(trial.errors[:12]) or "no callable found"
+            raise ProbeError(f"no call form of {self.cls.__name__} gives a GRU's output. Tried cells (x, h) on a "
+                             f"batch and on one sample, and layers on time-major and batch-first batches: {tried}")
+        if self.plan.infers_input:
+            self.notes.append("its constructor takes no input size: it reads it from its first input"
+                              + (" (the adapter's build makes that first call)" if self.materialized else ""))
         tolerance = TOLERANCE.get(dtype_name, 2e-4)
         sizes = Sizes(SIZES["input_size"], SIZES["hidden_size"], SIZES["batch"])
         writer = Writer(slots)
@@ -154,11 +205,8 @@ class Session:
         if choice is None:
             unmatched = [f"{s.name} {s.shape}" for i, s in enumerate(slots) if not options.get(i)]
             raise ProbeError(
-                f"no assignment of {self.cls.__name__}'s tensors to W_ih, W_hh, b_ih and b_hh holds every gate block "
-                f"once (called as {trial.forms[0].describe()}); tensors no GRU role fits: "
-                f"{', '.join(unmatched) or 'none'}; " + "; ".join(
-                    f"{slots[i].name} could hold {', '.join(r.describe() for r in rs[:3])}"
-                    for i, rs in options.items() if rs)[:1500])
+                f"none of {self.cls.__name__}'s tensors can hold a GRU weight block (called as "
+                f"{trial.forms[0].describe()}); tensors no GRU role fits: {', '.join(unmatched) or 'none'}")
         if choice.conflicts:
             choice = self._follow_names(choice, prober, trusted)
         elif choice.exact:
@@ -172,7 +220,11 @@ class Session:
         dtypes = self._dtypes(fit, framework, dtype_name)
         autograd = self._autograd(fit) if framework == "torch" else False
         self._undetermined(choice, slots, options, tolerance)
+        stack = self._stack(fit, slots, framework, dtype_name, tolerance) if choice.exact else Stack()
         found = self._document(choice, slots, framework, dtype_name, tolerance, dtypes, autograd, trial, options)
+        found["stack"] = stack.to_json()
+        found["materialize"] = self.materialized
+        self.notes += stack.notes
         found["probe"] = {"calls": prober.calls, "seconds": round(time.perf_counter() - start, 3),
                           "hypotheses": sum(s.hypotheses for s in searches),
                           "forms": [f.describe() for f in trial.forms]}
@@ -191,6 +243,23 @@ class Session:
         declared = verify(prober, choice.fit.form, roles, convention, dense_draws(prober, choice.fit.form, rng), 0)[0]
         return Choice(declared, exact(declared, prober.tolerance), conflicts=choice.conflicts,
                       behaviour=choice.fit, runner_up=choice.runner_up)
+
+    def _stack(self, fit: Fit, slots: list[Slot], framework: str, dtype_name: str, tolerance: float) -> Stack:
+        """Several layers, both directions and the other layout, where the constructor asks."""
+        options = {k: v for k, v in self.plan.options.items() if k != "batch_first" or fit.form.kind == "layer"}
+        if framework != "torch" or not options:
+            return Stack()
+
+        def build(**config: Any) -> Any:
+            return self.instance(dtype_name, config)[0]
+
+        def runner_of(obj: Any) -> Runner:
+            import torch
+
+            return Runner(obj, framework, getattr(torch, dtype_name), SIZES["hidden_size"])
+
+        return probe_stack(build, slots, fit.form, fit.roles, fit.reset, fit.update, self.plan.options, SIZES,
+                           tolerance, runner_of)
 
     def _load(self, slots: list[Slot], fit: Fit, params: Any) -> None:
         from conformance import layouts
@@ -237,10 +306,14 @@ class Session:
             fn = runner.function(fit.form)
             x = torch.randn(3, SIZES["batch"], SIZES["input_size"], dtype=torch.float64, requires_grad=True)
             if fit.form.kind == "cell":
+                def step(x_t: Any, h: Any) -> Any:
+                    returned = fn(x_t, h) if fit.form.order == "xh" else fn(h, x_t)
+                    return returned if fit.form.state_index is None else returned[fit.form.state_index]
+
                 h = torch.zeros(SIZES["batch"], SIZES["hidden_size"], dtype=torch.float64)
                 for t in range(3):
-                    returned = fn(x[t], h) if fit.form.order == "xh" else fn(h, x[t])
-                    h = returned if fit.form.state_index is None else returned[fit.form.state_index]
+                    h = (torch.stack([step(x[t, b], h[b]) for b in range(SIZES["batch"])]) if fit.form.unbatched
+                         else step(x[t], h))
                 total = h.sum()
             else:
                 xs = x.transpose(0, 1) if fit.form.batch_first else x
@@ -271,6 +344,12 @@ class Session:
                 f"{fit.update}, max error {fit.error:.3g} over 2 random cases{hint}). Either it computes something "
                 f"other than a GRU in the four conventions (grading says where it departs), or its layout is one "
                 f"adapt does not know")
+        missing = missing_blocks(fit.roles)
+        if missing:
+            self.undetermined.append(
+                f"a tensor for {', '.join(missing)}: none of its tensors can hold {'it' if len(missing) == 1 else 'them'} "
+                f"beside the others (a block missing from its equations, or one tensor doing two blocks' work); "
+                f"the closest adapter leaves {'it' if len(missing) == 1 else 'them'} out")
         unmapped = [slots[i].name for i in range(len(slots)) if i not in fit.roles]
         if unmapped:
             self.notes.append(f"left as built (no GRU role fits): {', '.join(unmapped)}")
@@ -313,6 +392,7 @@ class Session:
                                               behaviour[i] != fit.roles.get(i) else None)}
                       for i, s in enumerate(slots)],
             "conflicts": [{"slot": slots[i].name, "declared": d, "acts_as": a} for i, d, a in choice.conflicts],
+            "missing_blocks": missing_blocks(fit.roles),
             "behaviour_exact": choice.behaviour is not None,
             "dtypes": dtypes,
             "autograd": autograd,

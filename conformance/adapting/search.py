@@ -241,6 +241,48 @@ def hypotheses(options: dict[int, list[Role]], allowed: Any = None, limit: int =
     return found
 
 
+def partial_hypotheses(options: dict[int, list[Role]], allowed: Any, limit: int = NEAREST_HYPOTHESES // 4,
+                       budget: int = 20000) -> list[dict[int, Role]]:
+    """When no assignment holds every gate block (a GRU with a block missing, or a tensor
+    doing two blocks' work): assignments holding no block twice, with as many weight blocks
+    as any, then as many of its tensors mapped, then bias blocks; a tensor is left out where
+    no role of its fits. The closest adapter is one of these, with a TODO for the blocks no
+    tensor holds."""
+    order = sorted((i for i in options if options[i]), key=lambda i: (len(options[i]), i))
+    scored: list[tuple[tuple[int, int, int], dict[int, Role]]] = []
+    visits = 0
+
+    def extend(k: int, held: frozenset[str], chosen: dict[int, Role]) -> None:
+        nonlocal visits
+        visits += 1
+        if visits > budget:
+            return
+        if k == len(order):
+            coverage = (len(held & set(WEIGHT_BLOCKS)), len(chosen), len(held & set(BIAS_BLOCKS)))
+            if coverage[0]:
+                scored.append((coverage, dict(sorted(chosen.items()))))
+            return
+        i = order[k]
+        for role in options[i]:
+            if role.blocks() & held or (allowed is not None and not allowed(chosen, i, role)):
+                continue
+            chosen[i] = role
+            extend(k + 1, held | role.blocks(), chosen)
+            del chosen[i]
+        extend(k + 1, held, chosen)  # this tensor left as built
+
+    extend(0, frozenset(), {})
+    best = max((c for c, _ in scored), default=None)
+    return [h for c, h in scored if c == best][:limit]
+
+
+def missing_blocks(roles: dict[int, Role]) -> list[str]:
+    """Gate blocks no tensor holds (biases only when some tensor holds one)."""
+    held = frozenset().union(*(r.blocks() for r in roles.values())) if roles else frozenset()
+    wanted = list(WEIGHT_BLOCKS) + (list(BIAS_BLOCKS) if held & set(BIAS_BLOCKS) else [])
+    return [b for b in wanted if b not in held]
+
+
 def nearest(options: dict[int, list[Role]], scores: dict[int, dict[Role, float]]) -> dict[int, list[Role]]:
     """For tensors the sparse probes left no role, every role their shape allows, the ones
     that came closest first: an implementation that computes no GRU exactly still has a
@@ -345,6 +387,12 @@ def search(prober: Prober, form: CallForm, seed: int = 0) -> Search:
         result.hypotheses = len(tried)
         if any(exact(f, prober.tolerance) for f in result.fits):
             break
+    if not result.fits:
+        # No assignment holds every block: the closest ones that hold as many as any.
+        options = widened(nearest(strict, scores), prober.slots, prober.sizes)
+        for n, hypothesis in enumerate(partial_hypotheses(options, usual_layout(prober.slots))):
+            result.fits += verify(prober, form, hypothesis, CONVENTIONS, draws, order=n)
+        result.widened = True
     prober.writer.restore()
     return result
 

@@ -40,22 +40,36 @@ def framework_of(obj: Any) -> str:
     return "torch" if isinstance(obj, torch.nn.Module) else "numpy"
 
 
-def _torch_access(module: Any, dotted: str) -> str:
-    """``"x_to.r.weight"`` -> ``'.x_to["r"].weight'``: indexing where the parent is a container."""
-    import torch
+def _indexes_as(current: Any, part: str) -> bool:
+    """``current[part]`` (an int for digits) is its child ``part``: containers, and the
+    TorchScript modules a ModuleList or ModuleDict becomes (which have no ``get_parameter``)."""
+    try:
+        return current[int(part) if part.isdigit() else part] is getattr(current, part)
+    except Exception:  # noqa: BLE001 - not indexable that way
+        return False
 
+
+def _torch_access(module: Any, dotted: str) -> str:
+    """``"x_to.r.weight"`` -> ``'.x_to["r"].weight'``, ``"layers.0.cell.w"`` -> ``".layers[0].cell.w"``:
+    indexing where the parent is a container (TorchScript ones too), attributes elsewhere."""
     code, current = "", module
     for part in dotted.split("."):
-        if isinstance(current, (torch.nn.ModuleList, torch.nn.Sequential, torch.nn.ParameterList)) and part.isdigit():
-            code += f"[{part}]"
-        elif isinstance(current, (torch.nn.ModuleDict, torch.nn.ParameterDict)):
-            code += f'["{part}"]'
+        if _indexes_as(current, part):
+            code += f"[{part}]" if part.isdigit() else f'["{part}"]'
         elif part.isidentifier():
             code += f".{part}"
         else:
-            code += f'.get_parameter("{part}")'
+            code += f'.__getattr__("{part}")'
         current = getattr(current, part, None)
     return code
+
+
+def reaches(module: Any, access: str, param: Any) -> bool:
+    """The written access code, run on the instance, gives the parameter itself."""
+    try:
+        return eval(f"instance{access}", {}, {"instance": module}) is param  # noqa: S307 - our own code
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def torch_slots(module: Any) -> list[Slot]:
@@ -64,7 +78,10 @@ def torch_slots(module: Any) -> list[Slot]:
         if not param.dtype.is_floating_point:
             continue
         owner = name.rpartition(".")[0]
-        slots.append(Slot(name, _torch_access(module, name), tuple(param.shape), owner, param))
+        access = _torch_access(module, name)
+        if not reaches(module, access, param):
+            raise ValueError(f"the code written to reach parameter {name}, instance{access}, does not reach it")
+        slots.append(Slot(name, access, tuple(param.shape), owner, param))
     return slots
 
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from conformance.adapting import stacking
 from conformance.adapting.calls import CallForm
 from conformance.adapting.construct import Constructor
 from conformance.adapting.roles import Role
@@ -45,11 +46,32 @@ def missing_capabilities(findings: dict[str, Any]) -> list[str]:
     return [n for n in needed if n not in fields]
 
 
+def _stack(findings: dict[str, Any]) -> dict[str, Any]:
+    return findings.get("stack") or {}
+
+
+def stacked_fields(findings: dict[str, Any]) -> tuple[str, ...]:
+    """The config options the adapter passes to the constructor (claims verified by probing)."""
+    stack = _stack(findings)
+    fields = [f for f, on in (("num_layers", stack.get("multi_layer")), ("bidirectional", stack.get("bidirectional")),
+                              ("batch_first", stack.get("both_layouts"))) if on]
+    return tuple(fields)
+
+
 def capabilities_code(findings: dict[str, Any]) -> str:
     form = CallForm.from_json(findings["form"])
+    stack = _stack(findings)
     claims = []
+    if form.kind == "cell" and form.unbatched:
+        claims.append("unbatched=True")
     if form.kind == "layer":
-        if form.batch_first:
+        if stack.get("multi_layer"):
+            claims.append("multi_layer=True")
+        if stack.get("bidirectional"):
+            claims.append("bidirectional=True")
+        if stack.get("both_layouts"):
+            claims.append("batch_first=True")
+        elif form.batch_first:
             claims += ["time_major=False", "batch_first=True"]
         if form.h0 == "none":
             claims.append("h0=False")
@@ -99,6 +121,16 @@ def step_code(findings: dict[str, Any]) -> list[str]:
     if form.state_index is not None:
         lines.append(f"# It returns a tuple; h' is at [{form.state_index}].")
         call += f"[{form.state_index}]"
+    if form.unbatched:
+        row = call.replace("x.numpy()", "x_b.numpy()").replace("h.numpy()", "h_b.numpy()") if numpy else \
+            _call_code(form, "cell", ["x_b", "h_b"] if form.order == "xh" else ["h_b", "x_b"]) + (
+                f"[{form.state_index}]" if form.state_index is not None else "")
+        stack = "np.stack" if numpy else "torch.stack"
+        return lines + ["# It takes one sample at a time, x (I,) and h (H,) (unbatched=True): a batch is run row "
+                        "by row.",
+                        "if x.dim() == 1:",
+                        f"    return {call}",
+                        f"return {stack}([{row} for x_b, h_b in zip(x, h)])"]
     return lines + [f"return {call}"]
 
 
@@ -106,8 +138,13 @@ def run_code(findings: dict[str, Any]) -> list[str]:
     form = CallForm.from_json(findings["form"])
     numpy = findings["framework"] == "numpy"
     lines = []
-    layout = "(B, T, I): batch-first is claimed" if form.batch_first else "(T, B, I)"
-    lines.append(f"# x arrives as {layout}; h0 as (1, B, H) (one layer, one direction) or None.")
+    stack = _stack(findings)
+    if stack.get("both_layouts"):
+        layout = "(T, B, I), or (B, T, I) when built batch-first"
+    else:
+        layout = "(B, T, I): batch-first is claimed" if form.batch_first else "(T, B, I)"
+    slots = "(L*D, B, H)" if stack.get("templates") else "(1, B, H) (one layer, one direction)"
+    lines.append(f"# x arrives as {layout}; h0 as {slots} or None.")
     x = "x.numpy()" if numpy else "x"
     args = [x]
     if form.h0 != "none":
@@ -152,19 +189,25 @@ def load_code(findings: dict[str, Any], instance: str) -> list[str]:
     lines = []
     slots = findings["slots"]
     expressions = [s["expression"] for s in slots if s["expression"]]
+    templates = _stack(findings).get("templates") or {}
     if not findings["exact"] and not findings.get("conflicts"):
         error = findings["error"]
         closest = f"the closest, this one, errs by {error:.3g}" if error is not None else "every one raised"
         lines += _comment(f"TODO: no mapping and convention reproduced it exactly ({closest}): it computes no GRU "
                           f"in the four conventions (grading says where it departs), or keeps its parameters in a "
                           f"layout adapt does not know.")
+    missing = findings.get("missing_blocks") or []
+    if missing:
+        lines += _comment(f"TODO: no tensor holds {', '.join(missing)} beside the others: they are left out here, "
+                          f"so grading shows what their absence changes. If one tensor does two blocks' work, or "
+                          f"the equations leave a block out, that is the finding.")
     if findings["update"] == "complement":
         lines += _comment("update = \"complement\": params arrive with the update gate's rows negated (the suite "
                           "does it), which makes the complement GRU the PyTorch one: the layout is used as it is.")
     if any('w["' in e for e in expressions) or any(s.get("behaviour") and 'w["' in s["behaviour"] for s in slots):
         lines.append("w = layouts.per_gate(params)  # one array per gate and input: W_ir ... W_hn, b_ir ... b_hn")
     conflicts = {c["slot"]: c for c in findings.get("conflicts", [])}
-    for slot in slots:
+    for n, slot in enumerate(slots):
         role = Role.from_json(slot["role"]) if slot["role"] else None
         shape = shape_text(slot["shape"], role)
         if role is None:
@@ -181,8 +224,52 @@ def load_code(findings: dict[str, Any], instance: str) -> list[str]:
             lines += _comment("TODO: in the reset-after GRU b_hn sits inside r * (W_hn h + b_hn): one bias per "
                               "gate has no place for it, so this raises for a non-zero b_hn (it cannot compute "
                               "that GRU).")
-        lines += _wrapped(f"_put({instance}{slot['access']}, ", slot["expression"], ")")
+        lines += _wrapped(f"_put({_reach(instance, slot, templates.get(str(n)))}, ",
+                          slot["expression"], ")")
     return lines
+
+
+def _reach(instance: str, slot: dict[str, Any], template: dict[str, str] | None) -> str:
+    """The code reaching a tensor: layer 0's, or, for several layers and directions, the
+    one of ``layer`` and ``reverse`` (verified on the instance by probing)."""
+    if template is None:
+        return f"{instance}{slot['access']}"
+    forward, reverse = (stacking.code(instance, template[d]) for d in ("forward", "reverse"))
+    return forward if forward == reverse else f"{reverse} if reverse else {forward}"
+
+
+def _split_arguments(text: str) -> list[str]:
+    """The arguments of a call's source, split at top-level commas."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return [i for i in items + [current] if i.strip()]
+
+
+def materialize_code(form: CallForm, instance: str, built: str) -> list[str]:
+    """``build`` for a thing that makes its tensors on its first call: that call, on zeros,
+    in its own call form, before ``load`` fills them."""
+    zeros = "torch.zeros({}, dtype=config.dtype)"
+    if form.kind == "cell":
+        x, h = (zeros.format(s) for s in (("config.input_size" if form.unbatched else "1, config.input_size"),
+                                           ("config.hidden_size" if form.unbatched else "1, config.hidden_size")))
+        call = _call_code(form, instance, [x, h] if form.order == "xh" else [h, x])
+    else:
+        args = [zeros.format("1, 1, config.input_size")]
+        if form.h0 != "none" and not form.h0_optional:
+            args.append(zeros.format("1, 1, config.hidden_size" if form.h0 == "3d" else "1, config.hidden_size"))
+        call = _call_code(form, instance, args)
+    return [*f"{instance} = {built}.to(config.dtype).eval()".splitlines(),
+            "# It makes its tensors on its first call (it reads its input size there): one call on zeros.",
+            "with torch.no_grad():",
+            f"    {call}",
+            f"return {instance}.to(config.dtype)"]
 
 
 def _comment(text: str, width: int = 108) -> list[str]:
@@ -256,7 +343,7 @@ def render(findings: dict[str, Any], adapter_path: Path) -> tuple[str, str]:
     kind = "CellAdapter" if form.kind == "cell" else "LayerAdapter"
     instance = "cell" if form.kind == "cell" else "gru"
     constructor = Constructor.from_json(findings["constructor"])
-    built = constructor.code(cls)
+    built = constructor.configured(stacked_fields(findings)).code(cls)
     imports = import_code(findings, adapter_path)
     by_path = any("resolve_object" in line for line in imports)
     body_load = load_code(findings, instance)
@@ -278,9 +365,14 @@ def render(findings: dict[str, Any], adapter_path: Path) -> tuple[str, str]:
                '    """Copy float64 values into a parameter in place, in its own dtype and device."""',
                "    with torch.no_grad():",
                "        param.copy_(layouts.tensor(values, param))"]
-    build = [f"return {built}" + ("" if numpy else ".to(config.dtype).eval()")]
+    if len(built) > 80:  # one argument a line
+        callee, _, arguments = built.partition("(")
+        built = callee + "(\n" + "".join(f"    {a.strip()},\n" for a in _split_arguments(arguments[:-1])) + ")"
+    build = (f"return {built}" + ("" if numpy else ".to(config.dtype).eval()")).splitlines()
     if numpy:
         build.insert(0, f"# NumPy: it computes in its arrays' dtype ({findings['probed_dtype']}), the one claimed.")
+    elif findings.get("materialize"):
+        build = materialize_code(form, instance, built)
     out_type = "torch.Tensor" if not numpy else "np.ndarray"
     body = [
         f"class {adapter_class}({kind}):",
@@ -292,9 +384,21 @@ def render(findings: dict[str, Any], adapter_path: Path) -> tuple[str, str]:
         f"    def build(self, config: GRUConfig) -> {cls}:",
         _indent(build, 8),
         "",
-        f"    def load(self, {instance}: {cls}, params: CanonicalParams) -> None:",
-        _indent(body_load, 8),
     ]
+    if _stack(findings).get("templates"):
+        body += [
+            f"    def load(self, {instance}: {cls}, params: CanonicalParams, config: GRUConfig) -> None:",
+            "        # Each layer and direction in turn, from its own parameters (named as layer 0's).",
+            "        for layer in range(config.num_layers):",
+            "            for reverse in (False, True)[: config.num_directions]:",
+            f"                self.load_one({instance}, params.cell(layer, reverse), layer, reverse)",
+            "",
+            f"    def load_one(self, {instance}: {cls}, params: CanonicalParams, layer: int, reverse: bool) -> None:",
+            '        """One layer and direction (layer k > 0 reads D*H inputs where layer 0 reads I)."""',
+            _indent(body_load, 8),
+        ]
+    else:
+        body += [f"    def load(self, {instance}: {cls}, params: CanonicalParams) -> None:", _indent(body_load, 8)]
     if form.kind == "cell":
         body += ["", f"    def step(self, cell: {cls}, x: torch.Tensor, h: torch.Tensor) -> {out_type}:",
                  _indent(step_code(findings), 8)]

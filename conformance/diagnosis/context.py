@@ -78,6 +78,8 @@ class Context:
     #: Evidence of which terms act, when nothing fitted (``conformance.diagnosis.terms``).
     evidence: dict[str, Any] | None = None
     precision_note: str = ""
+    #: The precision the fit holds at when it is coarser than the dtype's ("float32 precision").
+    precision_label: str = ""
     rows_permuted: bool = False
     h0_honoured: bool = True
     #: How directions and layers are assembled (standard until the assembly probe says otherwise).
@@ -100,8 +102,10 @@ class Context:
         self.caps = subject.capabilities
         dtypes = subject.dtypes()
         self.dtype = "float64" if "float64" in dtypes else (dtypes[0] if dtypes else "float32")
-        self.tol: Tolerance = tolerance(self.dtype, "sequence")
-        self.step_tol: Tolerance = tolerance(self.dtype, "step")
+        self.tol: Tolerance = tolerance(self.dtype, "sequence", self.caps.precision)
+        self.step_tol: Tolerance = tolerance(self.dtype, "step", self.caps.precision)
+        if self.caps.precision and self.dtype == "float32":
+            self.precision_label = f"float32 inputs, {self.caps.precision} precision claimed"
         self.claimed: CellVariant = CLAIMED.get(subject.reset, PYTORCH)
         self.h0_capable = subject.is_cell or self.caps.h0
         self.h0_honoured = self.h0_capable

@@ -170,15 +170,9 @@ def fit_cell(ctx: Context) -> tuple[Fit, CellSearch]:
             ctx.finding("layout", f"output is {name}")
             again = CellSearch([_target(obs, output)], ctx.tol, ctx.claimed)
             return again.run(), again
-    if ctx.dtype == "float64" and fit.error < 1e-3:
-        relaxed = CellSearch(search.observations, tolerance("float32", "sequence"), ctx.claimed)
-        fit_32 = relaxed.run()
-        if fit_32.matches:
-            ctx.precision_note = (f"it matches only to float32 precision (max error {fmt(fit_32.error)} "
-                                  "for float64 inputs): it computes in float32")
-            ctx.finding("precision", ctx.precision_note)
-            ctx.tol, ctx.step_tol = relaxed.tol, tolerance("float32", "step")
-            return fit_32, relaxed
+    coarser = precision_loss(ctx, search)
+    if coarser is not None:
+        return coarser
     permuted = _batch_permutation(ctx, obs, candidates)
     if permuted is not None:
         return permuted
@@ -191,6 +185,59 @@ def fit_cell(ctx: Context) -> tuple[Fit, CellSearch]:
         starts += seeds(evidence["unused_blocks"], orders, RESET_BEFORE if ctx.claimed == PYTORCH else PYTORCH)
         fit = search.run(starts=starts)
     return fit, search
+
+
+#: Arithmetic coarser than each dtype, finest first: what a precision loss is measured against.
+COARSER = {"float64": ("float32", "float16", "bfloat16", "int8-dynamic"),
+           "float32": ("float16", "bfloat16", "int8-dynamic"), "float16": ("bfloat16", "int8-dynamic"),
+           "bfloat16": ("int8-dynamic",)}
+#: A precision loss, not a change of the equations: the nearest fit errs this many times less
+#: than any other variant (a wrong equation fits some variant exactly, or fits none closely).
+PRECISION_GAP = 4.0
+#: The coarser precisions in words, for the finding.
+COARSER_WORDS = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16 (autocast left on, say)",
+                 "int8-dynamic": "int8 quantization (torch.ao.nn.quantized.dynamic)"}
+
+
+def precision_loss(ctx: Context, search: CellSearch) -> tuple[Fit, CellSearch] | None:
+    """The equations fit, but only to a coarser precision than the dtype's: the nearest
+    variant is far nearer than every other (noise, not structure) and within the tolerance
+    of a coarser arithmetic. The fit is then made at that precision, and the finding says
+    the size of the loss."""
+    ranked = sorted(search.pool.values(), key=lambda f: f.error)
+    best = ranked[0]
+    # Variants that compute the same function on the probe (within rounding) are not rivals.
+    rival = next((f.error for f in ranked[1:] if f.error > best.error * 1.5 + 1e-12), np.inf)
+    if not np.isfinite(best.error) or rival < PRECISION_GAP * best.error:
+        return None
+    for name in COARSER.get(ctx.dtype, ()):
+        relaxed = CellSearch(search.observations, tolerance("float32", "sequence", name) if name == "int8-dynamic"
+                             else tolerance(name, "sequence"), ctx.claimed)
+        fit = relaxed.run()
+        if not fit.matches:
+            continue
+        step = tolerance("float32", "step", name) if name == "int8-dynamic" else tolerance(name, "step")
+        ctx.tol, ctx.step_tol = relaxed.tol, step
+        if ctx.dtype == "float64" and name == "float32":
+            ctx.precision_label = "float32 precision"
+            ctx.precision_note = (f"it matches only to float32 precision (max error {fmt(fit.error)} "
+                                  "for float64 inputs): it computes in float32")
+        else:
+            own = tolerance(ctx.dtype, "sequence")
+            bands = COARSER[ctx.dtype][COARSER[ctx.dtype].index(name):]
+            ctx.precision_label = f"{ctx.dtype} inputs at a coarser precision"
+            ctx.precision_note = (
+                f"precision loss: its {ctx.dtype} results are off by up to {fmt(fit.error)} (mean "
+                f"{fmt(mean_error(ctx, fit.variant))}), {fit.error / (own.atol + own.rtol):.0f} times what "
+                f"{ctx.dtype} rounding allows ({fmt(own.atol + own.rtol)}), while the equations fit (every other "
+                f"variant errs by {fmt(rival)} or more): it computes in a coarser precision, as "
+                f"{' or '.join(COARSER_WORDS[b] for b in bands)} would")
+            if ctx.dtype == "float32" and "int8-dynamic" in bands:
+                ctx.precision_note += ('; a quantized GRU can claim it: Capabilities(precision="int8-dynamic") '
+                                       "grades it against that precision's measured tolerances")
+        ctx.finding("precision", ctx.precision_note)
+        return fit, relaxed
+    return None
 
 
 def output_readings(ctx: Context, obs: Observation) -> list[tuple[str, np.ndarray]]:

@@ -67,7 +67,7 @@ def assemble(ctx: Context, fit: Fit, search: CellSearch, switches: dict[str, Any
     base, devs = nearest_base(v, ctx.claimed)
     description = describe_variant(v, ctx.claimed)
     claimed_name = SHORT_NAMES[ctx.claimed]
-    dtype = "float32 precision" if ctx.precision_note else ctx.dtype
+    dtype = ctx.precision_label or ctx.dtype
     near = None if fit.matches else closest(ctx, search)
     parts: list[str] = []
     if divergence is not None:
