@@ -16,11 +16,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
-__all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "CanonicalParams", "layouts", "__version__"]
+__all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "CanonicalParams", "layouts", "gru",
+           "GRUResult", "__version__"]
 
 _LAZY = {"Capabilities": "conformance.adapter", "CellAdapter": "conformance.adapter",
          "GRUConfig": "conformance.adapter", "LayerAdapter": "conformance.adapter",
-         "CanonicalParams": "conformance.params"}
+         "CanonicalParams": "conformance.params",
+         # The oracle for your own tests (pure NumPy: importing it imports no torch).
+         "gru": "conformance.public_oracle", "GRUResult": "conformance.public_oracle"}
 _MODULES = {"layouts": "conformance.layouts"}
 
 

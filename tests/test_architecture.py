@@ -25,7 +25,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
-              "conformance.reference", "conformance.reference_autograd", "conformance.variants",
+              "conformance.public_oracle", "conformance.reference", "conformance.reference_autograd",
+              "conformance.variants",
               "conformance.implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
