@@ -17,13 +17,19 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 __version__ = "0.1.0"
 
 __all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "CanonicalParams", "layouts", "gru",
-           "GRUResult", "__version__"]
+           "GRUResult", "run_conformance_test", "ConformanceResult", "gru_cases", "size_sweep_cases", "GeneratedCase",
+           "__version__"]
 
 _LAZY = {"Capabilities": "conformance.adapter", "CellAdapter": "conformance.adapter",
          "GRUConfig": "conformance.adapter", "LayerAdapter": "conformance.adapter",
          "CanonicalParams": "conformance.params",
          # The oracle for your own tests (pure NumPy: importing it imports no torch).
-         "gru": "conformance.public_oracle", "GRUResult": "conformance.public_oracle"}
+         "gru": "conformance.public_oracle", "GRUResult": "conformance.public_oracle",
+         # One call in your own tests (grades in a process of its own).
+         "run_conformance_test": "conformance.testing", "ConformanceResult": "conformance.testing",
+         # Case strategies for your own hypothesis tests.
+         "gru_cases": "conformance.public_strategies", "size_sweep_cases": "conformance.public_strategies",
+         "GeneratedCase": "conformance.public_strategies"}
 _MODULES = {"layouts": "conformance.layouts"}
 
 

@@ -106,6 +106,20 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def badge(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> int:
+    from conformance.badge import write_badge
+
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        path = write_badge(args.results, args.output, impl=args.impl, label=args.label)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"badge: {exc}", file=sys.stderr)
+        return 2
+    print(f"badge: {path}")
+    return 0
+
+
 def checks_table() -> str:
     """The catalogue as a Markdown table (the README embeds it; a self-test keeps it current)."""
     from conformance.catalogue import FAMILIES, load_all, ordered_ids
@@ -180,10 +194,18 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("checks", help="list the checks (id, statement, reference) as a Markdown table")
 
+    b = sub.add_parser("badge", help="write a status badge (SVG) from a results file")
+    b.add_argument("results", help="a results.json written by grade")
+    b.add_argument("-o", "--output", default="reports/badge.svg", help="SVG path (default reports/badge.svg)")
+    b.add_argument("--impl", help="the badge of this implementation id (default: all of them)")
+    b.add_argument("--label", default="GRU conformance", help="the badge's left-hand text")
+
     args, extra = parser.parse_known_args(argv)
     if args.command == "checks":
         print(checks_table())
         return 0
+    if args.command == "badge":
+        return badge(args, extra, parser)
     if args.command == "grade":
         return grade_command(args, extra)
     if args.command == "adapt":

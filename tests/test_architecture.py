@@ -34,16 +34,19 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "running": ("conformance.executor", "conformance.isolation", "conformance.subject"),
     # The checks, the diagnosis and what they share.
     "checks": ("conformance.checks.*", "conformance.diagnosis", "conformance.diagnosis.*", "conformance.grads",
-               "conformance.outcome", "conformance.sizes"),
+               "conformance.outcome", "conformance.sizes",
+               # users' strategies: the cases and the size sweep (conformance.sizes) of the checks
+               "conformance.public_strategies"),
     # Grading: running checks, loading implementations, results JSON, reproductions.
     "grading": ("conformance.engine", "conformance.error_bands", "conformance.loading", "conformance.repro",
                 "conformance.results"),
     # HTML, merged results, benchmarks.
-    "reporting": ("conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
+    "reporting": ("conformance.badge", "conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
                   "conformance.report"),
     # Entry points: commands, the pytest plugin, the worker process.
     "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli",
-                 "conformance.grade_folder", "conformance.plugin", "conformance.worker",
+                 "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",
+                 "conformance.worker",
                  "conformance.implementations.frameworks.__main__", "conformance.implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.
