@@ -84,11 +84,19 @@ def _checked(done: subprocess.CompletedProcess[str], what: str) -> subprocess.Co
     return done
 
 
+def find_uv() -> str | None:
+    """uv on PATH, else beside tox (tox-uv installs it there)."""
+    tox = shutil.which("tox")
+    beside = Path(tox).parent / "uv" if tox else None
+    return shutil.which("uv") or (str(beside) if beside is not None and beside.is_file() else None)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    uv = shutil.which("uv")
+    uv = find_uv()
     if uv is None:
-        pytest.skip("uv is not on PATH (it comes with tox-uv): the wheel cannot be installed the way the README says")
+        pytest.skip("uv is not on PATH nor beside tox (it comes with tox-uv, which tox.ini requires): the wheel "
+                    "cannot be installed the way the README says")
     work = tmp_path_factory.mktemp("user-project")
     assert ROOT not in work.parents, f"got {work} inside the clone, but the test must run outside it"
     env = {k: v for k, v in os.environ.items()
