@@ -1,8 +1,12 @@
 """GRU conformance suite: grade any GRU against the equations and torch.nn.GRU.
 
-The names adapters use (``Capabilities``, ``CellAdapter``, ``GRUConfig``,
-``LayerAdapter``, ``CanonicalParams``) are imported on first use, so that the
-grading command can start implementations' workers before it imports torch.
+The public names (``__all__``): those adapters use (``Capabilities``, ``CellAdapter``,
+``GRUConfig``, ``LayerAdapter``, ``CanonicalParams``, ``layouts``); the oracle for your own
+tests (``gru``, ``GRUResult``: pure NumPy); one call in your own tests
+(``run_conformance_test``, ``ConformanceResult``); and the cases for your own hypothesis
+tests (``gru_cases``, ``size_sweep_cases``, ``GeneratedCase``). Each is imported on first
+use, so that the grading command can start implementations' workers before it imports
+torch, and importing the oracle imports no torch at all.
 """
 
 import os

@@ -70,7 +70,10 @@ def name_of(implementation: Any) -> str:
     as ``module:Class`` when that module is importable by its name, else ``file.py:Class``."""
     if isinstance(implementation, (str, os.PathLike)):
         return os.fspath(implementation)
-    cls = implementation if isinstance(implementation, type) else type(implementation)
+    if not isinstance(implementation, type):
+        raise TypeError(f"got an instance of {type(implementation).__qualname__}, but grading takes the class (it "
+                        f"builds its own instance for every case) or its name")
+    cls = implementation
     qualname, module = cls.__qualname__, cls.__module__
     if "<locals>" in qualname:
         raise TypeError(f"got {qualname}, a class defined inside a function, but the grading process imports the "
@@ -144,8 +147,8 @@ def run_conformance_test(
         result = _result(record, output, profile, checks,
                          results=json_path if results is not None else None,
                          html=Path(html) if html is not None else None, junit=written_junit)
-    print(output)  # the grading's own summary: pytest shows it with a failing test
     if not result.conformant:
+        print(output)  # the grading's own summary: pytest shows it with the failing test
         raise AssertionError(result.summary)
     return result
 
@@ -154,9 +157,8 @@ def _grade(argv: list[str], timeout: float | None) -> str:
     """Run the grading process from this working directory, with this process's import path
     (so that ``module:Class`` names the module this process imported)."""
     env = dict(os.environ)
-    paths = [p for p in sys.path if p and Path(p).exists()]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + env.get("PYTHONPATH", "").split(os.pathsep)))
-    env["PYTHONPATH"] = env["PYTHONPATH"].strip(os.pathsep)
+    paths = [p for p in [*sys.path, *env.get("PYTHONPATH", "").split(os.pathsep)] if p and Path(p).exists()]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
                               start_new_session=True)

@@ -54,6 +54,8 @@ def test_a_class_is_named_as_the_grading_process_imports_it(tmp_path, monkeypatc
 
     with pytest.raises(TypeError, match="defined inside a function"):
         name_of(Local)
+    with pytest.raises(TypeError, match="got an instance of Importable, but grading takes the class"):
+        name_of(Importable())
     script = types.ModuleType("__main__")  # a module run as a script
     script.__file__ = str(tmp_path / "my_script.py")
     monkeypatch.setitem(sys.modules, "__main__", script)
@@ -126,3 +128,27 @@ def test_the_plugin_does_nothing_unless_asked(pytester):
     options = [line.split()[0] for line in helped.outlines if line.strip().startswith("--gru-conformance")]
     assert options == ["--gru-conformance=NAME", "--gru-conformance-profile=PROFILE",
                        "--gru-conformance-checks=EXPR", "--gru-conformance-report=DIR"], f"got options {options}"
+
+
+class _Options:
+    """Records the option strings a plugin's pytest_addoption declares."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def getgroup(self, *args, **kwargs) -> "_Options":
+        return self
+
+    def addoption(self, *names: str, **kwargs) -> None:
+        self.names += names
+
+
+def test_the_plugins_options_do_not_collide_with_the_grading_plugins():
+    from conformance import plugin, user_plugin
+
+    grading, yours = _Options(), _Options()
+    plugin.pytest_addoption(grading)
+    user_plugin.pytest_addoption(yours)
+    assert yours.names and all(n.startswith("--gru-conformance") for n in yours.names), f"got {yours.names}"
+    shared = sorted(set(grading.names) & set(yours.names))
+    assert not shared, f"got options {shared} declared by both plugins, but they should be apart"

@@ -100,7 +100,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     work = tmp_path_factory.mktemp("user-project")
     assert ROOT not in work.parents, f"got {work} inside the clone, but the test must run outside it"
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "PYTHONPATH", "VIRTUAL_ENV", "UV_FIND_LINKS"))}
+           if not k.startswith(("PYTEST_", "PYTHONPATH", "VIRTUAL_ENV"))}
     _checked(subprocess.run([uv, "build", "--quiet", "--out-dir", str(work / "dist"), str(ROOT)], env=env,
                             capture_output=True, text=True, timeout=900), "uv build")
     shutil.rmtree(ROOT / "gru_conformance.egg-info", ignore_errors=True)  # what building the sdist leaves
