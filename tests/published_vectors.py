@@ -12,7 +12,10 @@ biases and the update polarity, not the gate order.
   from ONNX's own NumPy helper (``GRUHelper``) on the inputs built there; the stored
   ``test_data_set_0/*.pb`` files were binary and were removed by onnx#7959, after which ONNX
   builds node-test data in memory. The numbers below are what ONNX's generator gives
-  (``onnx.backend.test.case.node.collect_testcases("GRU")``, onnx 1.23.2), float32.
+  (``onnx.backend.test.case.node.collect_testcases("GRU")``, onnx 1.23.2), float32. The stored
+  ``output_0.pb`` of ``test_gru_defaults`` at commit 02ef8dd2bd99f7f7601a4d78b78a6bbb89becce1
+  holds the same values: two of its three to one unit in the last place (float32), the third
+  in its three high bytes (its lowest byte is not legible in the copy read).
   ``linear_before_reset`` is 0 in every one: reset before, b_hn outside the reset product.
 - Keras 3: ``keras/src/layers/rnn/gru_test.py``, constant initializers (kernel 0.01, recurrent
   0.02, bias 0.03), batch-first, the numbers printed in the tests.
