@@ -14,6 +14,9 @@ from pathlib import Path
 import conformance.checks as checks_package
 from conformance.profiles import PROFILES
 
+#: pytest's configuration for every grading run (``grade_command``), shipped with the package.
+GRADING_CONFIG = Path(__file__).with_name("grading.ini")
+
 
 def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
@@ -23,7 +26,13 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
               "path/to/file.py:Class), or --all for every registered one", file=sys.stderr)
         return 2
     results = Path(args.results)
-    argv = [str(Path(checks_package.__file__).parent), "-p", "conformance.plugin",
+    checks_dir = Path(checks_package.__file__).parent
+    argv = [str(checks_dir), "-p", "conformance.plugin",
+            # The grading run's own configuration, wherever it runs: pytest would otherwise take
+            # the first pytest configuration above the installed suite, which is a user's own when
+            # their environment is inside their project (.venv), and a user's
+            # ``filterwarnings = ["error"]`` turns a warning-level finding into a failure.
+            "-c", str(GRADING_CONFIG), "--rootdir", str(checks_dir.parent.parent),
             "-p", "no:cacheprovider", "--results", str(results),
             "--junitxml", str(results.with_name("junit.xml")), "-q",
             # The checks have no bare asserts, so assertion rewriting (of them and of

@@ -29,15 +29,25 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
-#: Each grading: quick profile, the equations checks (a wrong GRU fails them; a right one passes).
-QUICK = ("quick", "equations")
+#: Each grading: quick profile, the equations checks (a wrong GRU fails them; a right one passes)
+#: and inputs.wrong-shape (GoodGRU warns there: a warning must not fail it). A -k expression
+#: without spaces, so that it passes through the workflow's unquoted options.
+QUICK = ("quick", "(equations)or(wrong_shapes)")
 
 USER_GRU = textwrap.dedent('''
     import torch
 
 
     class GoodGRU(torch.nn.GRU):
-        """torch.nn.GRU under a name of its own."""
+        """torch.nn.GRU under a name of its own, forgiving: an initial state of batch 1 is
+        broadcast to the batch (conformant, with a warning: nn.GRU raises there)."""
+
+        def forward(self, x, h0=None):
+            if isinstance(x, torch.Tensor) and x.dim() == 3 and h0 is not None and h0.dim() == 3:
+                batch = x.shape[0] if self.batch_first else x.shape[1]
+                if h0.shape[1] == 1 and batch > 1:
+                    h0 = h0.expand(-1, batch, -1).contiguous()
+            return super().forward(x, h0)
 
 
     class SwappedGRU(torch.nn.Module):
@@ -55,6 +65,16 @@ USER_GRU = textwrap.dedent('''
             swapped = {name: torch.cat([p[hidden:2 * hidden], p[:hidden], p[2 * hidden:]])
                        for name, p in self.inner.named_parameters()}
             return torch.func.functional_call(self.inner, swapped, (x, h0))
+''')
+
+
+#: The user's own pytest configuration: strict, and every warning an error. Grading runs must not
+#: read it (a warning-level finding would fail a conformant GRU), though it is the first one
+#: above the installed suite.
+USER_CONFIG = textwrap.dedent('''
+    [tool.pytest.ini_options]
+    filterwarnings = ["error"]
+    addopts = "--strict-markers"
 ''')
 
 
@@ -105,7 +125,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
                             capture_output=True, text=True, timeout=900), "uv build")
     shutil.rmtree(ROOT / "gru_conformance.egg-info", ignore_errors=True)  # what building the sdist leaves
     wheel = next((work / "dist").glob("gru_conformance-*.whl"))
-    venv = work / "venv"
+    project = work / "my-project"
+    project.mkdir()
+    (project / "my_gru.py").write_text(USER_GRU)
+    (project / "pyproject.toml").write_text(USER_CONFIG)
+    venv = project / ".venv"  # inside the project, as uv and poetry make it: below the user's configuration
     _checked(subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], env=env,
                             capture_output=True, text=True, timeout=300), "uv venv")
     links = [arg for path in os.environ.get("PIP_FIND_LINKS", "").split() for arg in ("--find-links", path)]
@@ -113,9 +137,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _checked(subprocess.run([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *links,
                              pin, str(wheel)], env=env, capture_output=True, text=True, timeout=900),
              "uv pip install")
-    project = work / "my-project"
-    project.mkdir()
-    (project / "my_gru.py").write_text(USER_GRU)
     env = {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
     done = Installed(venv, project, wheel, env)
     # Compile the hot modules' bytecode once: every later process (and sandboxed, read-only worker) reads it.
@@ -152,7 +173,7 @@ def test_the_public_function_gives_true_verdicts(installed: Installed):
         from my_gru import GoodGRU, SwappedGRU
 
         good = run_conformance_test(GoodGRU, profile={profile!r}, checks={checks!r}, html="reports/good.html")
-        print("GOOD", good.verdict, good.html.is_file())
+        print("GOOD", good.verdict, good.html.is_file(), good.record["checks"]["inputs.wrong-shape"]["status"])
         try:
             run_conformance_test(SwappedGRU, profile={profile!r}, checks={checks!r})
         except AssertionError as exc:
@@ -161,8 +182,9 @@ def test_the_public_function_gives_true_verdicts(installed: Installed):
     (installed.project / "check_gru.py").write_text(script)
     done = _checked(installed.run([installed.python, "check_gru.py"]), "run_conformance_test")
     lines = {line.split(" ", 1)[0]: line for line in done.stdout.splitlines() if line.startswith(("GOOD", "BAD"))}
-    assert lines.get("GOOD") == "GOOD conformant-pytorch True", (
-        f"got {lines.get('GOOD')!r}, but GoodGRU should conform and its report be written:\n{_tail(done)}")
+    assert lines.get("GOOD") == "GOOD conformant-pytorch True warn", (
+        f"got {lines.get('GOOD')!r}, but GoodGRU should conform (with a warning) and its report be written:"
+        f"\n{_tail(done)}")
     bad = lines.get("BAD-RAISED", "")
     assert bad.startswith("BAD-RAISED SwappedGRU: nonconformant"), (
         f"got {bad!r}, but SwappedGRU should raise AssertionError with its verdict:\n{_tail(done)}")
@@ -174,7 +196,8 @@ def test_the_public_function_gives_true_verdicts(installed: Installed):
 @pytest.mark.slow  # each test here installs or grades: one environment, built once, in one test worker
 @pytest.mark.xdist_group("wheel-install")
 def test_the_pytest_plugin_gives_true_verdicts(installed: Installed):
-    """From the command line (two GRUs, one registered id) and from a test function (the fixture)."""
+    """From the command line (a wrong GRU, a registered id) and from a test function (the fixture:
+    a conformant GRU with a warning, under the user's filterwarnings = error)."""
     profile, checks = QUICK
     (installed.project / "test_my_gru.py").write_text(textwrap.dedent('''
         from my_gru import GoodGRU
@@ -197,7 +220,7 @@ def test_the_pytest_plugin_gives_true_verdicts(installed: Installed):
             f"got no '{outcome} {test}' in the run's summary, but it should be:\n{_tail(done, 60)}")
     assert "SwappedGRU: nonconformant" in out and "first failing check: equations." in out, (
         f"got no verdict and first divergence in the failure:\n{_tail(done, 60)}")
-    for folder in ("my_gru-SwappedGRU", "torch-gru"):
+    for folder in ("my_gru-SwappedGRU", "torch-gru", "my_gru-GoodGRU"):
         for name in ("results.json", "junit.xml", "index.html"):
             assert (installed.project / "reports" / folder / name).is_file(), f"got no reports/{folder}/{name}"
 
@@ -254,6 +277,7 @@ def test_the_ci_workflow_grades_and_fails_on_a_nonconformant_verdict(installed: 
     folder = installed.project / "gru-conformance"
     shutil.rmtree(folder, ignore_errors=True)
     env = {"GRU": gru, "GRU_CONFORMANCE_PROFILE": profile, "GRU_CONFORMANCE_OPTIONS": f"-k {checks}"}
+    # The project's own configuration asks filterwarnings = error; GoodGRU's warning must not fail the job.
     graded = installed.run(["bash", "-e", "-c", steps["Grade"]], env=env)
     assert (graded.returncode == 0) == exit_ok, (
         f"got exit {graded.returncode} from the Grade step for {gru}, but it should "
@@ -262,6 +286,9 @@ def test_the_ci_workflow_grades_and_fails_on_a_nonconformant_verdict(installed: 
     results = json.loads((folder / "results.json").read_text())
     assert [i["verdict_text"].split(" to ")[0] for i in results["implementations"]] == [
         "conformant" if exit_ok else "nonconformant"], f"got {results['implementations'][0]['verdict_text']}"
+    if exit_ok:
+        status = results["implementations"][0]["checks"]["inputs.wrong-shape"]["status"]
+        assert status == "warn", f"got inputs.wrong-shape {status}, but GoodGRU should warn there"
     badge = (folder / "badge.svg").read_text()
     assert message in badge, f"got a badge without {message!r}: {badge[:300]}"
     junit = (folder / "junit.xml").read_text()
