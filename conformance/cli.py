@@ -8,6 +8,7 @@ other pytest option work) and then renders the HTML report from the JSON results
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -84,10 +85,15 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     # once torch is imported, and in every worker; the environment carries it to xdist.
     argv += ["--threads", str(args.threads)]
     if args.threads:
-        import os
-
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    code = int(pytest.main(argv + extra))
+    # Nor a user's PYTEST_ADDOPTS (set for their own test suite, say -x): grade passes pytest
+    # options itself (unknown options go to pytest).
+    addopts = os.environ.pop("PYTEST_ADDOPTS", None)
+    try:
+        code = int(pytest.main(argv + extra))
+    finally:
+        if addopts is not None:
+            os.environ["PYTEST_ADDOPTS"] = addopts
     from conformance.merging import render
     from conformance.results import read_results
 

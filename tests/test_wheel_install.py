@@ -276,8 +276,10 @@ def test_the_ci_workflow_grades_and_fails_on_a_nonconformant_verdict(installed: 
     steps = {s["name"]: s["run"] for s in workflow_steps(WORKFLOW.read_text()) if "run" in s}
     folder = installed.project / "gru-conformance"
     shutil.rmtree(folder, ignore_errors=True)
-    env = {"GRU": gru, "GRU_CONFORMANCE_PROFILE": profile, "GRU_CONFORMANCE_OPTIONS": f"-k {checks}"}
-    # The project's own configuration asks filterwarnings = error; GoodGRU's warning must not fail the job.
+    # The project's own configuration asks filterwarnings = error, and its CI sets PYTEST_ADDOPTS for
+    # its own tests: neither may change the verdict (GoodGRU's warning must not fail the job).
+    env = {"GRU": gru, "GRU_CONFORMANCE_PROFILE": profile, "GRU_CONFORMANCE_OPTIONS": f"-k {checks}",
+           "PYTEST_ADDOPTS": "--an-option-of-the-projects-own-plugins"}
     graded = installed.run(["bash", "-e", "-c", steps["Grade"]], env=env)
     assert (graded.returncode == 0) == exit_ok, (
         f"got exit {graded.returncode} from the Grade step for {gru}, but it should "
