@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,7 @@ def run_conformance_test(
     name = name_of(implementation)
     with tempfile.TemporaryDirectory(prefix="gru-conformance-") as scratch:
         json_path = Path(results) if results is not None else Path(scratch) / "results.json"
+        json_path.unlink(missing_ok=True)  # an earlier run's file must not stand for this one's
         argv = [sys.executable, "-m", "conformance", "grade", name, "--profile", profile,
                 "--results", str(json_path.resolve())]
         argv += ["--html", str(Path(html).resolve())] if html is not None else ["--no-html"]
@@ -159,12 +161,15 @@ def _grade(argv: list[str], timeout: float | None) -> str:
     env = dict(os.environ)
     paths = [p for p in [*sys.path, *env.get("PYTHONPATH", "").split(os.pathsep)] if p and Path(p).exists()]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               start_new_session=True)
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
-                              start_new_session=True)
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"grading took longer than {timeout} s and was stopped: {' '.join(argv)}") from exc
-    return (done.stdout + done.stderr).strip()
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the grading process and its workers
+        process.communicate()
+        raise RuntimeError(f"grading took longer than {timeout} s and was stopped: {' '.join(argv)}") from None
+    return output.strip()
 
 
 def _record(json_path: Path, argv: list[str], output: str) -> dict[str, Any]:
@@ -175,6 +180,10 @@ def _record(json_path: Path, argv: list[str], output: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         tail = "\n".join(output.splitlines()[-20:])
         raise RuntimeError(f"grading wrote no results ({exc}): {' '.join(argv)}\n{tail}") from None
+    if not data.get("complete", True):
+        tail = "\n".join(output.splitlines()[-20:])
+        raise RuntimeError(f"grading stopped before it finished (the results are incomplete): {' '.join(argv)}"
+                           f"\n{tail}")
     if len(data["implementations"]) != 1:
         raise RuntimeError(f"got {len(data['implementations'])} implementations graded, but should be 1: "
                            f"{' '.join(argv)}")

@@ -7,6 +7,7 @@ wheel installed outside the clone, is ``tests/test_wheel_install.py``."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import sys
 import textwrap
 import types
@@ -152,3 +153,24 @@ def test_the_plugins_options_do_not_collide_with_the_grading_plugins():
     assert yours.names and all(n.startswith("--gru-conformance") for n in yours.names), f"got {yours.names}"
     shared = sorted(set(grading.names) & set(yours.names))
     assert not shared, f"got options {shared} declared by both plugins, but they should be apart"
+
+
+def test_a_grading_that_did_not_finish_is_no_verdict(tmp_path):
+    """No results, or results marked incomplete (a grading process stopped midway), raise
+    RuntimeError: what was graded of a GRU is not its verdict."""
+    from conformance.results import SCHEMA
+    from conformance.testing import _record
+
+    path = tmp_path / "results.json"
+    with pytest.raises(RuntimeError, match="grading wrote no results"):
+        _record(path, ["grade", "x"], "last line of output")
+    path.write_text(json.dumps({"schema": SCHEMA, "complete": False, "implementations": [_record_of("x")]}))
+    with pytest.raises(RuntimeError, match="stopped before it finished"):
+        _record(path, ["grade", "x"], "")
+    path.write_text(json.dumps({"schema": SCHEMA, "complete": True, "implementations": [_record_of("x")]}))
+    assert _record(path, ["grade", "x"], "")["id"] == "x"
+
+
+def _record_of(impl_id: str) -> dict:
+    return {"id": impl_id, "verdict": "conformant-pytorch", "verdict_text": "conformant to the PyTorch GRU",
+            "score": {"passed": 1, "applicable": 1, "warnings": 0}, "load_error": "", "checks": {}}
