@@ -9,7 +9,7 @@ outputs (BRIEF: the constant-weight blind spot), so those vectors check directio
 biases and the update polarity, not the gate order.
 
 - ONNX: the node tests of ``onnx/backend/test/case/node/gru.py``. Their expected outputs come
-  from ONNX's own NumPy helper (``GRUHelper``) on the inputs built there; the stored
+  from ONNX's own NumPy reference (``GRUHelper``) on the inputs built there; the stored
   ``test_data_set_0/*.pb`` files were binary and were removed by onnx#7959, after which ONNX
   builds node-test data in memory. The numbers below are what ONNX's generator gives
   (``onnx.backend.test.case.node.collect_testcases("GRU")``, onnx 1.23.2), float32. The stored
