@@ -1,8 +1,12 @@
 """GRU conformance suite: grade any GRU against the equations and torch.nn.GRU.
 
-The names adapters use (``Capabilities``, ``CellAdapter``, ``GRUConfig``,
-``LayerAdapter``, ``CanonicalParams``) are imported on first use, so that the
-grading command can start implementations' workers before it imports torch.
+The public names (``__all__``): those adapters use (``Capabilities``, ``CellAdapter``,
+``GRUConfig``, ``LayerAdapter``, ``CanonicalParams``, ``layouts``); the oracle for your own
+tests (``gru``, ``GRUResult``: pure NumPy); one call in your own tests
+(``run_conformance_test``, ``ConformanceResult``); and the cases for your own hypothesis
+tests (``gru_cases``, ``size_sweep_cases``, ``GeneratedCase``). Each is imported on first
+use, so that the grading command can start implementations' workers before it imports
+torch, and importing the oracle imports no torch at all.
 """
 
 import os
@@ -16,11 +20,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
-__all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "CanonicalParams", "layouts", "__version__"]
+__all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "CanonicalParams", "layouts", "gru",
+           "GRUResult", "run_conformance_test", "ConformanceResult", "gru_cases", "size_sweep_cases", "GeneratedCase",
+           "__version__"]
 
 _LAZY = {"Capabilities": "conformance.adapter", "CellAdapter": "conformance.adapter",
          "GRUConfig": "conformance.adapter", "LayerAdapter": "conformance.adapter",
-         "CanonicalParams": "conformance.params"}
+         "CanonicalParams": "conformance.params",
+         # The oracle for your own tests (pure NumPy: importing it imports no torch).
+         "gru": "conformance.public_oracle", "GRUResult": "conformance.public_oracle",
+         # One call in your own tests (grades in a process of its own).
+         "run_conformance_test": "conformance.testing", "ConformanceResult": "conformance.testing",
+         # Case strategies for your own hypothesis tests.
+         "gru_cases": "conformance.public_strategies", "size_sweep_cases": "conformance.public_strategies",
+         "GeneratedCase": "conformance.public_strategies"}
 _MODULES = {"layouts": "conformance.layouts"}
 
 

@@ -158,7 +158,7 @@ def is_adapter(obj: Any) -> bool:
 
 def full_contract(kind: str) -> Any:
     """The claims of the class imitated: those of the registered torch references."""
-    from implementations.torch_reference import TorchGRU, TorchGRUCell
+    from conformance.implementations.torch_reference import TorchGRU, TorchGRUCell
 
     return (TorchGRU if kind == "layer" else TorchGRUCell).capabilities
 

@@ -8,12 +8,16 @@ other pytest option work) and then renders the HTML report from the JSON results
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import conformance.checks as checks_package
 from conformance.profiles import PROFILES
 from conformance.sandbox import Limits
+
+#: pytest's configuration for every grading run (``grade_command``), shipped with the package.
+GRADING_CONFIG = Path(__file__).with_name("grading.ini")
 
 
 def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
@@ -24,7 +28,13 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
               "path/to/file.py:Class), or --all for every registered one", file=sys.stderr)
         return 2
     results = Path(args.results)
-    argv = [str(Path(checks_package.__file__).parent), "-p", "conformance.plugin",
+    checks_dir = Path(checks_package.__file__).parent
+    argv = [str(checks_dir), "-p", "conformance.plugin",
+            # The grading run's own configuration, wherever it runs: pytest would otherwise take
+            # the first pytest configuration above the installed suite, which is a user's own when
+            # their environment is inside their project (.venv), and a user's
+            # ``filterwarnings = ["error"]`` turns a warning-level finding into a failure.
+            "-c", str(GRADING_CONFIG), "--rootdir", str(checks_dir.parent.parent),
             "-p", "no:cacheprovider", "--results", str(results),
             "--junitxml", str(results.with_name("junit.xml")), "-q",
             # The checks have no bare asserts, so assertion rewriting (of them and of
@@ -80,10 +90,15 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     # once torch is imported, and in every worker; the environment carries it to xdist.
     argv += ["--threads", str(args.threads)]
     if args.threads:
-        import os
-
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    code = int(pytest.main(argv + extra))
+    # Nor a user's PYTEST_ADDOPTS (set for their own test suite, say -x): grade passes pytest
+    # options itself (unknown options go to pytest).
+    addopts = os.environ.pop("PYTEST_ADDOPTS", None)
+    try:
+        code = int(pytest.main(argv + extra))
+    finally:
+        if addopts is not None:
+            os.environ["PYTEST_ADDOPTS"] = addopts
     from conformance.merging import render
     from conformance.results import read_results
 
@@ -108,6 +123,20 @@ def report(args: argparse.Namespace) -> int:
         print("report: the HTML renderer is not available", file=sys.stderr)
         return 1
     print(f"report: {html}")
+    return 0
+
+
+def badge(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> int:
+    from conformance.badge import write_badge
+
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        path = write_badge(args.results, args.output, impl=args.impl, label=args.label)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"badge: {exc}", file=sys.stderr)
+        return 2
+    print(f"badge: {path}")
     return 0
 
 
@@ -191,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade_folder.add_arguments(f)
 
     sub.add_parser("checks", help="list the checks (id, statement, reference) as a Markdown table")
+
+    b = sub.add_parser("badge", help="write a status badge (SVG) from a results file")
+    b.add_argument("results", help="a results.json written by grade")
+    b.add_argument("-o", "--output", default="reports/badge.svg", help="SVG path (default reports/badge.svg)")
+    b.add_argument("--impl", help="the badge of this implementation id (default: all of them)")
+    b.add_argument("--label", default="GRU conformance", help="the badge's left-hand text")
     return parser
 
 
@@ -208,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "checks":
         print(checks_table())
         return 0
+    if args.command == "badge":
+        return badge(args, extra, parser)
     if args.command == "grade":
         return grade_command(args, extra)
     if args.command == "adapt":

@@ -11,7 +11,7 @@ and a Content-Security-Policy lets the page load nothing and run no script.
 Each convention cell shows what the implementation claims (reset placement, layouts,
 directions, layers, initial state, lengths, dtypes) coloured by the checks that test
 that claim; each family cell shows checks passed / applicable, coloured by the worst
-status. The ``lanes`` section of the JSON (written by ``implementations.frameworks``)
+status. The ``lanes`` section of the JSON (written by ``conformance.implementations.frameworks``)
 adds each lane's status, package versions and times; a lane that could not be
 installed is listed as such, with no rows.
 """

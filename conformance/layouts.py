@@ -10,6 +10,11 @@ needs no hand-written slicing, and the inverse of each for ``grads``.
     layouts.folded_bias(params, reset="before")                          # one bias per gate: b_i + b_h
     layouts.fused_bias(params)                                           # r, z folded; b_hn apart (Flax)
 
+and, the other way, whole parameter sets of other frameworks as canonical parameters:
+
+    layouts.from_onnx(W, R, B)                                           # ONNX GRU inputs, any direction
+    layouts.from_keras(kernel, recurrent_kernel, bias)                   # a Keras GRU layer's weights
+
 Every function takes ``layer`` and ``reverse`` for multi-layer and bidirectional
 parameters (a cell adapter's ``params`` are already its own layer and direction) and
 returns float64 NumPy arrays; ``tensor(array, like)`` makes a torch tensor of another
@@ -153,6 +158,44 @@ def fused_bias(params: Mapping[str, Any], *, layer: int = 0, reverse: bool = Fal
     b_hh = _array(params, "bias_hh", layer, reverse)
     fused = {g: gate_rows(b_ih, g) + (gate_rows(b_hh, g) if g != "n" else 0.0) for g in GATES}
     return np.concatenate([fused[g] for g in _order(order)]), gate_rows(b_hh, "n")
+
+
+def from_onnx(W: Any, R: Any, B: Any = None) -> CanonicalParams:
+    """Canonical parameters from an ONNX GRU's inputs: ``W`` [D, 3H, I] and ``R`` [D, 3H, H]
+    with gate blocks z, r, h, and ``B`` [D, 6H] (Wb then Rb, each z, r, h), or none (zeros).
+    D = 2 is ``direction="bidirectional"`` (forward then reverse). The convention is
+    ``linear_before_reset``'s: 1 is reset="after", 0 (ONNX's default) reset="before"."""
+    W, R = np.asarray(W, dtype=np.float64), np.asarray(R, dtype=np.float64)
+    if W.ndim != 3 or R.ndim != 3 or W.shape[0] != R.shape[0] or W.shape[0] not in (1, 2):
+        raise LayoutError(f"got W {W.shape} and R {R.shape}, but ONNX's are [D, 3H, I] and [D, 3H, H], D 1 or 2")
+    hidden = R.shape[-1]
+    arrays: dict[str, np.ndarray] = {}
+    for d in range(W.shape[0]):
+        reverse = d == 1
+        arrays[param_name("weight_ih", 0, reverse)] = from_kernel(W[d], order="zrn")
+        arrays[param_name("weight_hh", 0, reverse)] = from_kernel(R[d], order="zrn")
+        if B is not None:
+            b = np.asarray(B, dtype=np.float64)[d]
+            arrays[param_name("bias_ih", 0, reverse)] = from_kernel(b[: 3 * hidden], order="zrn")
+            arrays[param_name("bias_hh", 0, reverse)] = from_kernel(b[3 * hidden:], order="zrn")
+    return CanonicalParams.from_arrays(arrays)
+
+
+def from_keras(kernel: Any, recurrent_kernel: Any, bias: Any = None) -> CanonicalParams:
+    """Canonical parameters from a Keras ``GRU`` layer's weights: ``kernel`` (I, 3H) and
+    ``recurrent_kernel`` (H, 3H), gate blocks z, r, h along the columns, and ``bias``:
+    (2, 3H) (input bias, recurrent bias) with ``reset_after=True`` (the default, reset="after"),
+    (3H,) with ``reset_after=False`` (reset="before": one bias, on the input side), or none
+    (``use_bias=False``)."""
+    arrays = {"weight_ih_l0": from_kernel(kernel, order="zrn", transposed=True),
+              "weight_hh_l0": from_kernel(recurrent_kernel, order="zrn", transposed=True)}
+    if bias is not None:
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.ndim == 2:
+            arrays["bias_ih_l0"], arrays["bias_hh_l0"] = from_kernel(bias[0], order="zrn"), from_kernel(bias[1], order="zrn")
+        else:
+            arrays["bias_ih_l0"], arrays["bias_hh_l0"] = from_kernel(bias, order="zrn"), np.zeros_like(bias)
+    return CanonicalParams.from_arrays(arrays)
 
 
 def tensor(array: np.ndarray, like: Any) -> Any:

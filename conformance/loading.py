@@ -33,7 +33,7 @@ class AdapterLoadError(Exception):
 
 
 def registry() -> list[Entry]:
-    from implementations.registry import REGISTRY
+    from conformance.implementations.registry import REGISTRY
 
     return list(REGISTRY)
 
@@ -43,7 +43,7 @@ def framework_registry() -> list[Entry]:
     like registered ones, but not in ``registry()`` (``--all``), since each needs an
     optional extra installed."""
     try:
-        from implementations.frameworks.registry import FRAMEWORKS
+        from conformance.implementations.frameworks.registry import FRAMEWORKS
     except ImportError:
         return []
     return list(FRAMEWORKS)

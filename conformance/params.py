@@ -4,16 +4,20 @@
 ``bias_hh_l{k}`` (3H,); the reverse direction adds the suffix ``_reverse``.
 Layer k > 0 takes D*H inputs. Values are kept in float64 NumPy and converted
 to torch tensors of the requested dtype on demand, so the oracle and the
-implementation start from exactly the same numbers.
+implementation start from exactly the same numbers. Importing this module does not
+import torch (the oracle is pure NumPy): ``tensors`` imports it when called.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 GATES = ("r", "z", "n")
 Gate = Literal["r", "z", "n"]
@@ -103,9 +107,50 @@ class CanonicalParams(Mapping[str, np.ndarray]):
             bias=self.bias,
         )
 
-    def tensors(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> dict[str, torch.Tensor]:
-        """Fresh torch tensors, a state dict that ``nn.GRU.load_state_dict`` accepts."""
+    def tensors(self, dtype: torch.dtype | None = None, device: str = "cpu") -> dict[str, torch.Tensor]:
+        """Fresh torch tensors (float32 unless ``dtype``), a state dict that
+        ``nn.GRU.load_state_dict`` accepts."""
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
         return {k: torch.tensor(v, dtype=dtype, device=device) for k, v in self._arrays.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, Any]) -> "CanonicalParams":
+        """Parameters named as ``nn.GRU``'s state dict (``weight_ih_l0``, ..., ``_reverse``),
+        as NumPy arrays, nested lists or CPU tensors; the sizes are read from the names and
+        shapes: ``CanonicalParams.from_arrays(torch_gru.state_dict())``."""
+        values = {name: _float64(value) for name, value in arrays.items()}
+        found = [re.fullmatch(r"(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?", name) for name in values]
+        unknown = [name for name, match in zip(values, found) if match is None]
+        if unknown:
+            raise ValueError(f"got parameters named {unknown}, but nn.GRU's are weight_ih_l<k>, weight_hh_l<k>, "
+                             f"bias_ih_l<k>, bias_hh_l<k> (and _reverse)")
+        if "weight_ih_l0" not in values or "weight_hh_l0" not in values:
+            raise ValueError(f"got parameters {sorted(values)}, but weight_ih_l0 and weight_hh_l0 are needed")
+        hidden = values["weight_hh_l0"].shape[-1]
+        layers = 1 + max(int(match.group(2)) for match in found if match is not None)
+        params = cls(values, input_size=values["weight_ih_l0"].shape[-1], hidden_size=hidden, num_layers=layers,
+                     bidirectional="weight_ih_l0_reverse" in values, bias="bias_ih_l0" in values)
+        params._check_shapes()
+        return params
+
+    def _check_shapes(self) -> None:
+        """Every array of every layer and direction present, with nn.GRU's shape."""
+        hidden = self.hidden_size
+        for layer in range(self.num_layers):
+            for reverse in (False, True)[: self.num_directions]:
+                wanted = {"weight_ih": (3 * hidden, self.layer_input_size(layer)), "weight_hh": (3 * hidden, hidden)}
+                if self.bias:
+                    wanted |= {"bias_ih": (3 * hidden,), "bias_hh": (3 * hidden,)}
+                for kind, shape in wanted.items():
+                    name = param_name(kind, layer, reverse)
+                    if name not in self._arrays:
+                        raise ValueError(f"got no {name}, but a GRU of {self.num_layers} layer(s)"
+                                         f"{', bidirectional' if self.bidirectional else ''} needs it")
+                    if self._arrays[name].shape != shape:
+                        raise ValueError(f"got {name} of shape {self._arrays[name].shape}, but should be {shape} "
+                                         f"(H = {hidden}, gate blocks r, z, n stacked along the first axis)")
 
     def scaled(self, factor: float) -> "CanonicalParams":
         return self.replace({k: v * factor for k, v in self._arrays.items()})
@@ -132,6 +177,16 @@ class CanonicalParams(Mapping[str, np.ndarray]):
                 arrays[name] = np.array(array, copy=True)
                 arrays[name][2 * self.hidden_size:] = 0.0
         return self.replace(arrays)
+
+
+def _float64(value: Any) -> np.ndarray:
+    """A float64 array of an array, a nested list or a (CPU) tensor, detached."""
+    if hasattr(value, "detach"):
+        value = value.detach()
+        value = value.cpu() if hasattr(value, "cpu") else value
+        value = value.double() if hasattr(value, "double") else value
+        value = value.numpy() if hasattr(value, "numpy") else value
+    return np.asarray(value, dtype=np.float64)
 
 
 def random_params(

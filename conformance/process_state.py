@@ -52,6 +52,8 @@ WATCHED = (
 )
 #: The suite's own modules are watched too: replacing one is an attempt on the grading.
 SUITE_PREFIX = "conformance"
+#: ... but not the registered implementations installed with it: they are graded code.
+GRADED_PREFIX = "conformance.implementations"
 #: Seconds new threads and child processes get to end by themselves before they count as left
 #: running: libraries start short-lived ones (JAX's backend start-up starts a warning timer and
 #: cancels it; OpenVINO's import forks a telemetry sender that fails at once without a network).
@@ -219,7 +221,9 @@ def _namespaces() -> Iterator[tuple[str, Any]]:
         if obj is not None:
             yield (f"{module}.{path}" if path else module), obj
     for name, module in list(sys.modules.items()):
-        if (name == SUITE_PREFIX or name.startswith(SUITE_PREFIX + ".")) and isinstance(module, ModuleType):
+        suite = name == SUITE_PREFIX or name.startswith(SUITE_PREFIX + ".")
+        graded = name == GRADED_PREFIX or name.startswith(GRADED_PREFIX + ".")
+        if suite and not graded and isinstance(module, ModuleType):
             yield name, module
 
 

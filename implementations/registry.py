@@ -9,7 +9,7 @@ from conformance.entry import Entry
 REGISTRY: list[Entry] = [
     Entry(
         id="doc000-cell",
-        adapter="implementations.doc000:Doc000Cell",
+        adapter="conformance.implementations.doc000:Doc000Cell",
         document="seeds/000_d0d326774708cbe5 (GRU implementation from Scratch)",
         description="hand-written GRUcell with an operator-precedence slip in the update",
         expected_failures={
@@ -20,7 +20,7 @@ REGISTRY: list[Entry] = [
     ),
     Entry(
         id="doc000-simplegru",
-        adapter="implementations.doc000:Doc000SimpleGRU",
+        adapter="conformance.implementations.doc000:Doc000SimpleGRU",
         document="seeds/000_d0d326774708cbe5 (GRU implementation from Scratch)",
         description="SimpleGRU: the GRUcell above looped over a batch-first sequence",
         expected_failures={
@@ -32,43 +32,43 @@ REGISTRY: list[Entry] = [
     ),
     Entry(
         id="doc001-cell",
-        adapter="implementations.doc001:Doc001Cell",
+        adapter="conformance.implementations.doc001:Doc001Cell",
         document="seeds/001_22d3787a42d36932 (Custom GRU implementation)",
         description="GRUCell over cat(x, h): reset before, update (1 - z) * h + z * n (claimed: the "
         "Chung et al. 2014 form)",
     ),
     Entry(
         id="doc001-aisummer-cell",
-        adapter="implementations.doc001:Doc001AISummerCell",
+        adapter="conformance.implementations.doc001:Doc001AISummerCell",
         document="seeds/001_22d3787a42d36932 (Custom GRU implementation)",
         description="GRU_cell_AI_SUMMER: the PyTorch equations under confusing names",
     ),
     Entry(
         id="doc002-gru",
-        adapter="implementations.doc002:Doc002GRU",
+        adapter="conformance.implementations.doc002:Doc002GRU",
         document="seeds/002_47312ef595e17aa1 (Gated Recurrent Unit (GRU))",
         description="the nn.GRU of an embedding model, 1-2 layers, uni- or bidirectional",
     ),
     Entry(
         id="doc003-gru",
-        adapter="implementations.doc003:Doc003GRU",
+        adapter="conformance.implementations.doc003:Doc003GRU",
         document="seeds/003_826d5d28e6905e56 (Pytorch - simple GRU experiment)",
         description="SimpleGRU: a batch-first nn.GRU wrapper",
     ),
     Entry(
         id="doc004-cell",
-        adapter="implementations.doc004:Doc004Cell",
+        adapter="conformance.implementations.doc004:Doc004Cell",
         document="seeds/004_c4890de4cb472f52 (GRU)",
         description="d2l-style cell whose code is reset-after, as nn.GRU",
     ),
     Entry(
         id="torch-gru",
-        adapter="implementations.torch_reference:TorchGRU",
+        adapter="conformance.implementations.torch_reference:TorchGRU",
         description="torch.nn.GRU, the reference layer",
     ),
     Entry(
         id="torch-grucell",
-        adapter="implementations.torch_reference:TorchGRUCell",
+        adapter="conformance.implementations.torch_reference:TorchGRUCell",
         description="torch.nn.GRUCell, unrolled by the suite",
     ),
 ]

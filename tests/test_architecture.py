@@ -1,4 +1,5 @@
-"""The import graph of ``conformance/`` and ``implementations/``: no cycles, and no module
+"""The import graph of ``conformance/`` and ``implementations/`` (installed, and imported, as
+``conformance.implementations``): no cycles, and no module
 importing one of a layer above its own. Data flows one way (adapter -> generated case ->
 implementation and oracle -> outcome -> verdict -> JSON -> HTML), and so do imports.
 
@@ -12,7 +13,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("conformance", "implementations")
+#: Folder -> the package name it is imported as (pyproject.toml's package-dir).
+PACKAGES = {"conformance": "conformance", "implementations": "conformance.implementations"}
 
 #: Layers, bottom first. A module imports modules of its own layer or below.
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -21,27 +23,32 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.entry", "conformance.landlock", "conformance.params", "conformance.process_state",
              "conformance.profiles", "conformance.report_plots", "conformance.sandbox", "conformance.sandbox_view",
              "conformance.snippets", "conformance.tolerances",
-             "conformance.wire", "implementations", "implementations.frameworks"),
+             "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
-              "conformance.reference", "conformance.reference_autograd", "conformance.variants", "implementations.*"),
+              "conformance.public_oracle", "conformance.reference", "conformance.reference_autograd",
+              "conformance.variants",
+              "conformance.implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
     # Running an implementation: in a worker or in this process.
     "running": ("conformance.executor", "conformance.isolation", "conformance.subject"),
     # The checks, the diagnosis and what they share.
     "checks": ("conformance.checks.*", "conformance.diagnosis", "conformance.diagnosis.*", "conformance.grads",
-               "conformance.outcome", "conformance.sizes"),
+               "conformance.outcome", "conformance.sizes",
+               # users' strategies: the cases and the size sweep (conformance.sizes) of the checks
+               "conformance.public_strategies"),
     # Grading: running checks, loading implementations, results JSON, reproductions.
     "grading": ("conformance.engine", "conformance.error_bands", "conformance.loading", "conformance.repro",
                 "conformance.results"),
     # HTML, merged results, benchmarks.
-    "reporting": ("conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
+    "reporting": ("conformance.badge", "conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
                   "conformance.report"),
     # Entry points: commands, the pytest plugin, the worker process.
     "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli",
-                 "conformance.grade_folder", "conformance.plugin", "conformance.worker",
-                 "implementations.frameworks.__main__", "implementations.frameworks.lanes"),
+                 "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",
+                 "conformance.worker",
+                 "conformance.implementations.frameworks.__main__", "conformance.implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
@@ -49,9 +56,9 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 def modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for folder, package in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = (package, *path.relative_to(ROOT / folder).with_suffix("").parts)
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
@@ -162,8 +169,8 @@ def test_the_rules_catch_what_they_forbid():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     found = upward({"conformance.params": {"conformance.cli"}, "conformance.cli": {"conformance.params"}})
     assert found == ["conformance.params (base) -> conformance.cli (commands)"], f"got {found}"
-    assert layer_of("implementations.doc000") == "model" and layer_of("conformance.checks") == "base"
-    assert layer_of("implementations.frameworks.lanes") == "commands"
+    assert layer_of("conformance.implementations.doc000") == "model" and layer_of("conformance.checks") == "base"
+    assert layer_of("conformance.implementations.frameworks.lanes") == "commands"
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ from conformance.variants import (
     variant_direction,
     variant_forward,
 )
-from implementations.doc001 import Doc001Cell
+from conformance.implementations.doc001 import Doc001Cell
 from tests.correct import CORRECT
 from tests.mutants import FORWARD_MUTANTS, ReferenceCell, ReferenceGRU, mutant_params
 
@@ -500,7 +500,7 @@ class MisclaimedDoc001(Doc001Cell):
 
 
 MISCLAIMED_FILE = """
-from implementations.doc001 import Doc001Cell
+from conformance.implementations.doc001 import Doc001Cell
 
 
 class MisclaimedDoc001(Doc001Cell):

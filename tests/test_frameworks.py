@@ -24,7 +24,7 @@ from conformance.engine import grade, run_check
 from conformance.loading import load_subject, registry, registry_by_id
 from conformance.oracle import gru_forward
 from conformance.subject import Subject
-from implementations.frameworks.registry import EXTRAS, FRAMEWORKS, LANES, MODULE_LANE
+from conformance.implementations.frameworks.registry import EXTRAS, FRAMEWORKS, LANES, MODULE_LANE
 
 ROOT = Path(__file__).resolve().parents[1]
 BY_ID = {entry.id: entry for entry in FRAMEWORKS}
@@ -47,19 +47,19 @@ def framework(module: str, *packages: str):
 
 
 def onnx_module():
-    return framework("implementations.frameworks.onnx_gru", "onnx", "onnxruntime")
+    return framework("conformance.implementations.frameworks.onnx_gru", "onnx", "onnxruntime")
 
 
 def keras_module():
-    return framework("implementations.frameworks.keras_torch", "keras")
+    return framework("conformance.implementations.frameworks.keras_torch", "keras")
 
 
 def flax_module():
-    return framework("implementations.frameworks.flax_gru", "jax", "flax")
+    return framework("conformance.implementations.frameworks.flax_gru", "jax", "flax")
 
 
 def export_module():
-    return framework("implementations.frameworks.torch_onnx", "onnx", "onnxruntime", "onnxscript")
+    return framework("conformance.implementations.frameworks.torch_onnx", "onnx", "onnxruntime", "onnxscript")
 
 
 # Registry and install (no framework needed) ------------------------------------
@@ -86,7 +86,7 @@ def test_registry_imports_no_framework():
     """Importing the framework registry (as every load of a registry id does) imports
     no framework, so the core install resolves every id without them."""
     code = (f"FRAMEWORK_MODULES = {FRAMEWORK_MODULES!r}\n"
-            "import sys, implementations.frameworks.registry, conformance.loading as l; l.registry_by_id(); "
+            "import sys, conformance.implementations.frameworks.registry, conformance.loading as l; l.registry_by_id(); "
             "print(sorted(m for m in FRAMEWORK_MODULES if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"got {out.stdout.strip()} imported, but should be []"
@@ -150,7 +150,7 @@ def test_lane_without_its_framework_is_reported_not_failed(tmp_path: Path):
     if lane is None:
         pytest.skip("every lane's framework is installed here")
     results = tmp_path / "lane.json"
-    out = subprocess.run([sys.executable, "-m", "implementations.frameworks", "--lane", lane, "--results",
+    out = subprocess.run([sys.executable, "-m", "conformance.implementations.frameworks", "--lane", lane, "--results",
                           str(results)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, f"got exit status {out.returncode}, but should be 0: {out.stderr[-1000:]}"
     import json
@@ -189,7 +189,7 @@ def test_scoreboard_escapes_and_loads_nothing(tmp_path: Path):
 # ONNX ---------------------------------------------------------------------------
 
 #: Fast enough to grade whole (every check) in the self-tests.
-ONNX_IDS = [e.id for e in FRAMEWORKS if e.adapter.startswith("implementations.frameworks.onnx_gru")]
+ONNX_IDS = [e.id for e in FRAMEWORKS if e.adapter.startswith("conformance.implementations.frameworks.onnx_gru")]
 
 
 @pytest.mark.parametrize("entry_id", ONNX_IDS)
@@ -279,7 +279,7 @@ def test_keras_weight_layout():
     """kernel (I, 3H) and recurrent_kernel (H, 3H) have column blocks z, r, h; reset_after
     keeps the two biases as rows, reset_before sums them."""
     keras_module()
-    from implementations.frameworks import _keras_common as module
+    from conformance.implementations.frameworks import _keras_common as module
 
     case = CaseSpec(steps=1, batch=1, input_size=2, hidden_size=3, seed=5).materialize()
     p = case.params
@@ -418,7 +418,7 @@ def test_onnx_finding_dynamo_export_fixes_the_sequence_length():
     export_module()
     import onnxruntime as ort
 
-    from implementations.frameworks._common import quiet
+    from conformance.implementations.frameworks._common import quiet
 
     gru = torch.nn.GRU(2, 3).eval()
     sample = (torch.zeros(3, 2, 2), torch.zeros(1, 2, 3))
@@ -443,7 +443,7 @@ def test_onnx_finding_dynamo_export_fixes_the_sequence_length():
 # The runner ----------------------------------------------------------------------------
 
 def test_onnx_graded_runner_merges(tmp_path: Path):
-    """``python -m implementations.frameworks <id>`` writes one merged results file with
+    """``python -m conformance.implementations.frameworks <id>`` writes one merged results file with
     the framework beside the document results it is given, and exits 0 when the results
     match the registry."""
     onnx_module()
@@ -454,7 +454,7 @@ def test_onnx_graded_runner_merges(tmp_path: Path):
                             "--results", str(documents), "--no-html"], cwd=ROOT, stdout=subprocess.DEVNULL)
     assert code == 0, f"got exit status {code} grading torch-gru, but should be 0"
     results = tmp_path / "results-frameworks.json"
-    out = subprocess.run([sys.executable, "-m", "implementations.frameworks", "onnxruntime-gru", "--profile", "quick",
+    out = subprocess.run([sys.executable, "-m", "conformance.implementations.frameworks", "onnxruntime-gru", "--profile", "quick",
                           "--results", str(results), "--documents", str(documents),
                           "--html", str(tmp_path / "index.html")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, f"got exit status {out.returncode}, but should be 0: {out.stderr[-2000:]}"
@@ -467,7 +467,7 @@ def test_onnx_graded_runner_merges(tmp_path: Path):
 
 @pytest.mark.slow
 def test_runner_rejects_unknown_ids():
-    out = subprocess.run([sys.executable, "-m", "implementations.frameworks", "no-such-gru"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "conformance.implementations.frameworks", "no-such-gru"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown framework ids ['no-such-gru']" in out.stderr, (
         f"got {out.returncode}: {out.stderr[-500:]!r}, but should be a usage error naming the id")
@@ -517,7 +517,7 @@ def test_jax_haiku_is_the_complement_update_with_swapped_gate_names():
     reset-before oracle exactly, in float64; claimed with the PyTorch polarity it does not.
     Its docstring calls z and r "reset and update gates", in that order, while z (the first
     block) is the one mixing h and a."""
-    module = framework("implementations.frameworks.haiku_gru", "jax", "haiku")
+    module = framework("conformance.implementations.frameworks.haiku_gru", "jax", "haiku")
     spec = CaseSpec(steps=4, batch=3, input_size=2, hidden_size=3, dtype="float64", seed=2)
     error = _error(module.HaikuGRU(), spec)
     assert error < 1e-12, f"got error {error:.3g} against the reset-before oracle, but should be float64-exact"
@@ -532,7 +532,7 @@ def test_jax_haiku_is_the_complement_update_with_swapped_gate_names():
 
 
 def test_jax_equinox_grucell_is_exact_in_float64():
-    module = framework("implementations.frameworks.equinox_gru", "jax", "equinox")
+    module = framework("conformance.implementations.frameworks.equinox_gru", "jax", "equinox")
     error = _error(module.EquinoxGRUCell(), CaseSpec(steps=3, batch=2, input_size=2, hidden_size=3,
                                                     dtype="float64", seed=4))
     assert error < 1e-12, f"got error {error:.3g}, but should be float64-exact"
@@ -549,7 +549,7 @@ _KERAS_PROBE = """
 import numpy as np
 from conformance.cases import CaseSpec
 from conformance.subject import Subject
-from implementations.frameworks.{module} import {cls} as Adapter
+from conformance.implementations.frameworks.{module} import {cls} as Adapter
 spec = CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1, batch_first=True, dtype="float64", with_h0=False)
 case = spec.materialize()
 instance = Adapter().build(spec.config())
@@ -572,7 +572,7 @@ def test_jax_finding_keras_float64_off_tensorflow(module: str, cls: str, dtype: 
     off TensorFlow), and with JAX's 64-bit mode off (its default) returns float32 arrays.
     Counterexample ``CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1,
     batch_first=True, dtype='float64', with_h0=False)``: error about 2.5e-8 (> 1e-10)."""
-    framework("implementations.frameworks._keras_common", "jax", "keras")
+    framework("conformance.implementations.frameworks._keras_common", "jax", "keras")
     got_dtype, error = _in_subprocess(_KERAS_PROBE.format(module=module, cls=cls)).split()
     assert got_dtype == dtype, f"got output dtype {got_dtype}, but should be {dtype} (as found)"
     assert 1e-10 < float(error) < 1e-6, f"got error {float(error):.3g}, but should be float32-sized (1e-10 .. 1e-6)"
@@ -582,7 +582,7 @@ def test_jax_finding_keras_float64_off_tensorflow(module: str, cls: str, dtype: 
 
 def test_tensorflow_keras_and_tf_keras_are_exact_in_float64():
     """On TensorFlow, Keras 3 and Keras 2 keep float64: both reset placements are exact."""
-    framework("implementations.frameworks._keras_common", "tensorflow", "tf_keras")
+    framework("conformance.implementations.frameworks._keras_common", "tensorflow", "tf_keras")
     for module, cls in [("keras_tensorflow", "KerasTensorFlowGRUResetBefore"),
                         ("tf_keras_gru", "TfKerasGRUResetBefore")]:
         got_dtype, error = _in_subprocess(_KERAS_PROBE.format(module=module, cls=cls)).split()
@@ -593,7 +593,7 @@ def test_tensorflow_keras_and_tf_keras_are_exact_in_float64():
 def test_tensorflow_tflite_conversions_keep_the_gru():
     """The TFLite converter keeps a Keras GRU, unrolled or as a WHILE loop (builtin ops only:
     no Flex op is needed here), to float32 accuracy, bidirectional with h0."""
-    module = framework("implementations.frameworks.tflite_gru", "tensorflow")
+    module = framework("conformance.implementations.frameworks.tflite_gru", "tensorflow")
     spec = CaseSpec(steps=3, batch=2, input_size=2, hidden_size=3, bidirectional=True, batch_first=True, seed=6)
     for adapter in (module.TfliteKerasGRUResetAfter(), module.TfliteKerasGRULoop()):
         error = _error(adapter, spec)
@@ -616,8 +616,8 @@ def test_openvino_finding_default_precision_is_bf16_on_bf16_cpus():
     is bf16, silently, for a float32 model: GRUSequence errs by about 2e-3 (counterexample
     OPENVINO_CASE); INFERENCE_PRECISION_HINT=f32 makes it float32-exact. The registry's
     expected failures follow the same CPU test."""
-    module = framework("implementations.frameworks.openvino_gru", "openvino")
-    from implementations.frameworks.registry import cpu_has_native_bf16
+    module = framework("conformance.implementations.frameworks.openvino_gru", "openvino")
+    from conformance.implementations.frameworks.registry import cpu_has_native_bf16
 
     default = module.default_inference_precision()
     assert (default == "bf16") == cpu_has_native_bf16(), (
@@ -636,7 +636,7 @@ def test_openvino_finding_grusequence_ignores_sequence_lengths():
     lengths [1] on ``CaseSpec(steps=2, batch=1, input_size=1, hidden_size=1, with_h0=False,
     batch_first=True)``, output[t=1] got 0.198428 (the state after step 2), should be 0,
     and Ho is the state after both steps."""
-    module = framework("implementations.frameworks.openvino_gru", "openvino")
+    module = framework("conformance.implementations.frameworks.openvino_gru", "openvino")
     spec = CaseSpec(steps=2, batch=1, input_size=1, hidden_size=1, with_h0=False, batch_first=True)
     case = spec.materialize()
     adapter = module.OpenVinoGRUSequenceF32()
@@ -653,7 +653,7 @@ def test_openvino_finding_grusequence_ignores_sequence_lengths():
 def test_openvino_finding_float64_model_is_not_float64():
     """Finding: a float64 GRUSequence model compiles and returns float64 arrays, computed
     at float32 accuracy even with the f32 hint (the CPU plugin converts f64 to f32)."""
-    module = framework("implementations.frameworks.openvino_gru", "openvino")
+    module = framework("conformance.implementations.frameworks.openvino_gru", "openvino")
     spec = OPENVINO_CASE.with_(dtype="float64")
     case = spec.materialize()
     weights = module.openvino_gru_weights(case.params, 1, True, np.dtype(np.float64))
@@ -669,8 +669,8 @@ def test_openvino_finding_onnx_frontend_layout1_fails_at_inference():
     """Finding (openvino#37820): OpenVINO's ONNX frontend reads and compiles a GRU node with
     ``layout=1`` (batch-major), but the compiled model fails on its first inference.
     Counterexample: ``CaseSpec(steps=3, batch=2, input_size=2, hidden_size=3, batch_first=True)``."""
-    framework("implementations.frameworks.openvino_gru", "openvino", "onnx")
-    from implementations.frameworks import onnx_gru, openvino_convert, openvino_gru
+    framework("conformance.implementations.frameworks.openvino_gru", "openvino", "onnx")
+    from conformance.implementations.frameworks import onnx_gru, openvino_convert, openvino_gru
 
     spec = CaseSpec(steps=3, batch=2, input_size=2, hidden_size=3, batch_first=True, seed=7)
     case = spec.materialize()
@@ -690,7 +690,7 @@ def test_openvino_finding_keras_float64_output_is_sometimes_float32():
     ``CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1, batch_first=True,
     dtype='float64', with_h0=False)`` after the check's earlier examples; alone in a fresh
     process that case returns float64)."""
-    framework("implementations.frameworks._keras_common", "openvino", "keras")
+    framework("conformance.implementations.frameworks._keras_common", "openvino", "keras")
     probe = _KERAS_PROBE.replace("steps=1,", "steps=2,").replace("with_h0=False)", "with_h0=False, bidirectional={bi})")
     cls = "KerasOpenVinoPredictGRUResetAfter"
     one = _in_subprocess(probe.format(module="keras_openvino", cls=cls, bi=False)).split()[0]
@@ -710,7 +710,7 @@ def test_paddle_finding_rnn_padding_outputs_are_not_zero():
     its length but returns the cell's outputs on the padding, where Paddle's ``nn.GRU``
     returns 0. Counterexample: ``CaseSpec(steps=2, batch=1, input_size=1, hidden_size=1,
     with_h0=False)``, lengths [1]: output[t=1] got 0.198428, should be 0."""
-    module = framework("implementations.frameworks.paddle_gru", "paddle")
+    module = framework("conformance.implementations.frameworks.paddle_gru", "paddle")
     spec = CaseSpec(steps=2, batch=1, input_size=1, hidden_size=1, with_h0=False)
     case = spec.materialize()
     outputs = {}
@@ -727,7 +727,7 @@ def test_paddle_finding_rnn_padding_outputs_are_not_zero():
 def test_paddle_finding_rnn_float64_cells_need_a_float64_default():
     """Finding: ``RNN`` creates missing initial states in Paddle's default dtype, not the cell's:
     float64 cells called without initial states under the float32 default raise."""
-    module = framework("implementations.frameworks.paddle_gru", "paddle")
+    module = framework("conformance.implementations.frameworks.paddle_gru", "paddle")
     paddle = module.paddle
     with module.default_dtype(torch.float64):
         rnn = paddle.nn.RNN(paddle.nn.GRUCell(1, 1))
@@ -742,7 +742,7 @@ def test_paddle_finding_rnn_float64_cells_need_a_float64_default():
 def test_paddle_grucell_weight_shape_is_3h_by_input():
     """Paddle's API page gives GRUCell.weight_ih as [hidden_size, input_size]; it is
     [3 * hidden_size, input_size], PyTorch's layout (which the adapters load as is)."""
-    module = framework("implementations.frameworks.paddle_gru", "paddle")
+    module = framework("conformance.implementations.frameworks.paddle_gru", "paddle")
     cell = module.paddle.nn.GRUCell(2, 3)
     assert tuple(cell.weight_ih.shape) == (9, 2), f"got {tuple(cell.weight_ih.shape)}, but should be (9, 2)"
 
@@ -754,7 +754,7 @@ def test_mlx_finding_float64_is_float32_accurate():
     ``mlx.nn.GRU`` in float64 errs by about 5.6e-9 on the one-step case
     ``CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1, batch_first=True,
     dtype='float64', with_h0=False)`` (tolerance 1e-10); float32 is exact to float32."""
-    module = framework("implementations.frameworks.mlx_gru", "mlx")
+    module = framework("conformance.implementations.frameworks.mlx_gru", "mlx")
     spec = CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1, batch_first=True, dtype="float64", with_h0=False)
     error = _error(module.MlxGRU(), spec)
     assert 1e-10 < error < 1e-6, f"got error {error:.3g}, but should be float32-sized (1e-10 .. 1e-6)"
@@ -769,7 +769,7 @@ def test_mlx_finding_float64_is_float32_accurate():
 def test_mindspore_finding_tanh_overshoots():
     """Finding: MindSpore's CPU tanh exceeds 1 (tanh(5) = 1.0000098 in float32), so GRU states
     leave [-1, 1] in saturation."""
-    module = framework("implementations.frameworks.mindspore_gru", "mindspore")
+    module = framework("conformance.implementations.frameworks.mindspore_gru", "mindspore")
     ms = module.ms
     value = float(ms.ops.tanh(ms.Tensor(np.array([5.0], np.float32))).asnumpy()[0])
     assert value > 1.0, f"got tanh(5) = {value!r}, but MindSpore's was found above 1"

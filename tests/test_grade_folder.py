@@ -88,7 +88,7 @@ def test_collect_finds_adapters_deriving_from_other_adapter_classes(tmp_path):
 def test_collect_names_ids_and_keeps_them_unique(tmp_path):
     write_adapter(tmp_path / "alice.py")
     subs = grade_folder.collect(["torch-gru", "torch-gru", f"bob={tmp_path / 'alice.py'}", str(tmp_path / "alice.py"),
-                          "implementations.torch_reference:TorchGRU"])
+                          "conformance.implementations.torch_reference:TorchGRU"])
     ids = [s.id for s in subs]
     assert ids == ["torch-gru", "torch-gru-2", "bob", "alice", "torch_reference-TorchGRU"], f"got {ids}"
     assert subs[0].spec == "torch-gru", f"got {subs[0].spec}, but a registry id should be passed on as is"

@@ -441,3 +441,32 @@ def test_the_readme_states_the_limits_the_code_applies():
     verdicts = readme.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
     for words in (f"{grade_folder.GRACE_SECONDS:g} s past", f"within {START_SECONDS:g} s"):
         assert words in verdicts, f"got a Verdicts section without {words!r}, but it should state the limits in force"
+
+
+def test_registered_implementations_are_graded_code_not_the_suite(tmp_path):
+    """Functions of a module named conformance.* that live outside the suite are a patch, but
+    the registered implementations installed with it (conformance.implementations, built from
+    the implementations/ folder) are graded code: importing one is no change."""
+    import importlib.util
+
+    source = tmp_path / "probe.py"
+    source.write_text("def require(name):\n    return name\n")
+    guard = StateGuard()
+    found = {}
+    for name in ("conformance.implementations.frameworks.probe_module", "conformance.probe_module"):
+        spec = importlib.util.spec_from_file_location(name, source)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        changes: list = []
+        sys.modules[name] = module
+        try:
+            with guard.around(changes, deep=True):
+                pass
+        finally:
+            del sys.modules[name]
+        found[name] = [c.text() for c in changes]
+    assert not found["conformance.implementations.frameworks.probe_module"], (
+        f"got {found['conformance.implementations.frameworks.probe_module']}, but a registered implementation's "
+        f"module is graded code, not the suite's")
+    assert any("replaced conformance.probe_module.require" in t for t in found["conformance.probe_module"]), (
+        f"got {found['conformance.probe_module']}, but a suite module's function from elsewhere should be a patch")

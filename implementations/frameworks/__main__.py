@@ -1,4 +1,4 @@
-"""``python -m implementations.frameworks``: grade framework GRUs in this environment.
+"""``python -m conformance.implementations.frameworks``: grade framework GRUs in this environment.
 
 * ``--lane NAME`` grades one lane's ids (``implementations/frameworks/registry.py``,
   ``LANES``) and writes ``reports/results-frameworks-<lane>.json``, with a ``lane``
@@ -6,7 +6,7 @@
   framework is not installed here (no wheel for this platform, say) is reported
   "not installed here" and exits 0: there is nothing to grade, which is not a failure.
   ``tox -e frameworks-<lane>`` runs this; ``tox -e frameworks`` runs every lane and
-  renders the combined report (``implementations.frameworks.lanes``).
+  renders the combined report (``conformance.implementations.frameworks.lanes``).
 * Without ``--lane``: the ids given (default: every id whose lane is installed here),
   written to ``reports/results-frameworks.json`` and rendered into ``reports/index.html``
   beside the document implementations (graded first when their results are absent,
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.profiles import PROFILES
-from implementations.frameworks.registry import FRAMEWORKS, LANES, MODULE_LANE, SLOW_GRADING, Lane
+from conformance.implementations.frameworks.registry import FRAMEWORKS, LANES, MODULE_LANE, SLOW_GRADING, Lane
 
 
 def _run(argv: list[str], log: Path | None = None) -> int:
@@ -148,7 +148,7 @@ def _common(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m implementations.frameworks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m conformance.implementations.frameworks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ids", nargs="*", help="framework ids (default: every id whose lane is installed here)")
     parser.add_argument("--lane", choices=sorted(LANES), help="grade this lane's ids")

@@ -34,7 +34,7 @@ import torch
 
 from conformance import Capabilities, CellAdapter, GRUConfig, layouts
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import gates, np_dtype, numpy_of, require, tensor_of
+from conformance.implementations.frameworks._common import gates, np_dtype, numpy_of, require, tensor_of
 
 jax = require("jax", "flax")
 jax.config.update("jax_enable_x64", True)

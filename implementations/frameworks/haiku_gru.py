@@ -32,7 +32,7 @@ import torch
 
 from conformance import CellAdapter, GRUConfig, layouts
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, np_dtype, numpy_of, require, tensor_of
+from conformance.implementations.frameworks._common import capabilities, np_dtype, numpy_of, require, tensor_of
 
 jax = require("jax", "jax")
 jax.config.update("jax_enable_x64", True)

@@ -12,8 +12,8 @@ Conversion and claims: ``implementations/frameworks/_keras_common.py``.
 
 from __future__ import annotations
 
-from implementations.frameworks._common import require
-from implementations.frameworks._keras_common import KerasGRU, keras_notes, load_keras
+from conformance.implementations.frameworks._common import require
+from conformance.implementations.frameworks._keras_common import KerasGRU, keras_notes, load_keras
 
 jax = require("jax", "jax")
 jax.config.update("jax_enable_x64", True)  # before Keras creates any array

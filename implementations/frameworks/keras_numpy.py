@@ -10,7 +10,7 @@ Conversion and claims: ``implementations/frameworks/_keras_common.py``.
 
 from __future__ import annotations
 
-from implementations.frameworks._keras_common import KerasGRU, keras_notes, load_keras
+from conformance.implementations.frameworks._keras_common import KerasGRU, keras_notes, load_keras
 
 keras = load_keras("numpy", "jax")  # keras' numpy backend imports jax (for its fft)
 

@@ -9,7 +9,7 @@ Conversion and claims: ``implementations/frameworks/_keras_common.py``.
 
 from __future__ import annotations
 
-from implementations.frameworks._keras_common import KerasGRU, keras_notes, load_keras
+from conformance.implementations.frameworks._keras_common import KerasGRU, keras_notes, load_keras
 
 keras = load_keras("tensorflow", "tensorflow")
 

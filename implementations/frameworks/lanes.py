@@ -1,4 +1,4 @@
-"""``python -m implementations.frameworks.lanes`` (what ``tox -e frameworks`` runs): every
+"""``python -m conformance.implementations.frameworks.lanes`` (what ``tox -e frameworks`` runs): every
 framework lane in its own tox environment, then one combined report.
 
 For each lane (``registry.LANES``; optional lanes such as MindSpore only with
@@ -7,7 +7,7 @@ For each lane (``registry.LANES``; optional lanes such as MindSpore only with
 1. ``tox -e frameworks-<lane> --notest`` creates (or reuses) the lane's environment,
    timed apart. If it fails (no wheel of the framework for this platform, say), the
    lane is reported "not installable here" with the installer's last lines: not a failure.
-2. ``tox -e frameworks-<lane>`` grades the lane (``python -m implementations.frameworks
+2. ``tox -e frameworks-<lane>`` grades the lane (``python -m conformance.implementations.frameworks
    --lane <lane>``), which writes ``reports/results-frameworks-<lane>.json``.
 
 Then the lanes' results are merged into ``reports/results-frameworks.json`` (its ``lanes``
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.profiles import PROFILES
-from implementations.frameworks.registry import LANES, Lane
+from conformance.implementations.frameworks.registry import LANES, Lane
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,7 +126,7 @@ def combine(reports: Path, lanes: list[Lane], documents: Path | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m implementations.frameworks.lanes", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m conformance.implementations.frameworks.lanes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lanes", help=f"comma-separated lanes (default: every non-optional lane of "
                         f"{', '.join(LANES)})")

@@ -25,7 +25,7 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore logs warnings on every call otherwise
 ms = require("mindspore", "mindspore")

@@ -29,7 +29,7 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter, layouts
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 mx = require("mlx.core", "mlx")
 nn = require("mlx.nn", "mlx")

@@ -31,7 +31,7 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 onnx = require("onnx", "onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

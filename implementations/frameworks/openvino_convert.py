@@ -34,12 +34,12 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
-from implementations.frameworks.openvino_gru import compile_model
+from conformance.implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
+from conformance.implementations.frameworks.openvino_gru import compile_model
 
 ov = require("openvino", "openvino")
 onnx = require("onnx", "openvino")
-onnx_gru = require("implementations.frameworks.onnx_gru", "openvino")
+onnx_gru = require("conformance.implementations.frameworks.onnx_gru", "openvino")
 
 _CORE = ov.Core()
 _PRECISION = "f32"

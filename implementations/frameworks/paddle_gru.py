@@ -36,7 +36,7 @@ import torch
 
 from conformance import CellAdapter, GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
+from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 paddle = require("paddle", "paddle")
 paddle.set_device("cpu")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from implementations.frameworks._common import require, tensor_of
-from implementations.frameworks._keras_common import KerasGRU, keras_notes
+from conformance.implementations.frameworks._common import require, tensor_of
+from conformance.implementations.frameworks._keras_common import KerasGRU, keras_notes
 
 tf = require("tensorflow", "tensorflow")
 tf_keras = require("tf_keras", "tensorflow")

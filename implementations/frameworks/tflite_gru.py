@@ -27,8 +27,8 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
-from implementations.frameworks._keras_common import keras_gru_weights, load_keras
+from conformance.implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
+from conformance.implementations.frameworks._keras_common import keras_gru_weights, load_keras
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the converter logs every conversion
 tf = require("tensorflow", "tensorflow")

@@ -32,7 +32,7 @@ import torch
 
 from conformance import GRUConfig, LayerAdapter
 from conformance.params import CanonicalParams
-from implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
+from conformance.implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 
 onnx = require("onnx", "onnx")
 ort = require("onnxruntime", "onnx")
