@@ -1,0 +1,73 @@
+"""``process.global-state`` fails only what can alter another computation's result, and
+judges the same on a loaded machine as on a quiet one: graded as a user runs it (a
+``grade`` subprocess, sandboxed workers) while a busy loop runs on every core.
+
+The benign submissions (``tests/benign``) are correct GRUs whose libraries do things to
+the process that change no result (a library's helper process, new attributes that
+replace nothing): conformant, with notes. Beside them, the hostile ones that change the
+process (``tests/hostile``) still fail, each naming what it did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENIGN = ROOT / "tests" / "benign"
+HOSTILE = ROOT / "tests" / "hostile"
+
+pytestmark = [pytest.mark.xdist_group("isolation"), pytest.mark.slow]
+
+#: Hostile submissions whose finding waits on a process (the others do not depend on timing:
+#: tests/test_isolation.py), and what their failure must say.
+CHANGERS = {
+    "leaves_child": "left a child process running",
+}
+#: Benign submissions (file:class) and the words of their note.
+BENIGN_NOTES = {
+    "library_helper.py:HelperGRU": "a library's helper process is running",
+}
+
+
+@contextlib.contextmanager
+def busy_cores() -> Iterator[None]:
+    """A busy loop per core, as other work on the machine would run."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def test_verdicts_hold_on_a_loaded_machine(tmp_path: Path):
+    results = tmp_path / "results.json"
+    names = [str(BENIGN / name) for name in BENIGN_NOTES] + [f"{HOSTILE / name}.py:Adapter" for name in CHANGERS]
+    with busy_cores():
+        run = subprocess.run([sys.executable, "-m", "conformance", "grade", *names, "-k",
+                              "process_state", "--profile",
+                              "quick", "--results", str(results), "--no-html"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=900)
+    assert results.is_file(), f"got no results: {run.stdout[-2000:]}{run.stderr[-2000:]}"
+    records = {r["id"]: r for r in json.loads(results.read_text())["implementations"]}
+    for name, words in BENIGN_NOTES.items():
+        record = records[name.rpartition(":")[2]]
+        state = record["checks"]["process.global-state"]
+        assert record["verdict"] == "conformant-pytorch" and state["status"] == "pass", \
+            f"got {name} {record['verdict']} ({state['status']}: {state['message'][:400]}), but it is correct and " \
+            f"changes nothing another computation sees"
+        assert words in state["message"], f"got the note {state['message'][:400]!r}, but should say {words!r}"
+    for name, words in CHANGERS.items():
+        state = records[name]["checks"]["process.global-state"]
+        assert state["status"] == "fail" and words in state["message"], \
+            f"got {name} process.global-state {state['status']}: {state['message'][:400]!r}, but should fail " \
+            f"saying {words!r}"
