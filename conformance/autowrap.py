@@ -24,6 +24,8 @@ import inspect
 import re
 from typing import Any
 
+from conformance.toolchains import NAMES as TOOLCHAIN_NAMES
+
 #: Separates a class name from the narrowing of its claims in a name given to the worker.
 NARROWING_MARK = "#"
 #: Sizes of the trial build and call: all different, so a transposed or misread axis shows.
@@ -33,6 +35,8 @@ BOOLEAN_CLAIMS = ("bidirectional", "multi_layer", "time_major", "batch_first", "
                   "lengths", "bias_free")
 LIST_CLAIMS = ("dtypes", "devices")
 CONVENTION_CLAIMS = {"reset": ("after", "before"), "update": ("pytorch", "complement")}
+#: Not a claim: what the class is passed through before it is called (conformance.toolchains).
+BUILD_OPTIONS = {"toolchain": TOOLCHAIN_NAMES}
 DTYPE_NAMES = ("float32", "float64", "float16", "bfloat16")
 
 LAYER_PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -86,12 +90,14 @@ def parse_narrowing(text: str) -> dict[str, Any]:
             if key == "dtypes" and any(v not in DTYPE_NAMES for v in values):
                 raise ValueError(f"{item!r}: dtypes are among {', '.join(DTYPE_NAMES)}")
             claims[key] = values
-        elif key in CONVENTION_CLAIMS:
-            if value not in CONVENTION_CLAIMS[key]:
-                raise ValueError(f"{item!r}: {key} is one of {', '.join(CONVENTION_CLAIMS[key])}")
+        elif key in CONVENTION_CLAIMS or key in BUILD_OPTIONS:
+            allowed = CONVENTION_CLAIMS.get(key) or BUILD_OPTIONS[key]
+            if value not in allowed:
+                raise ValueError(f"{item!r}: {key} is one of {', '.join(allowed)}")
             claims[key] = value
         else:
-            raise ValueError(f"{item!r}: {key!r} is not one of {', '.join(LIST_CLAIMS + tuple(CONVENTION_CLAIMS))}")
+            known = LIST_CLAIMS + tuple(CONVENTION_CLAIMS) + tuple(BUILD_OPTIONS)
+            raise ValueError(f"{item!r}: {key!r} is not one of {', '.join(known)}")
     return claims
 
 
@@ -123,6 +129,10 @@ def add_narrowing_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--devices", metavar="LIST", help="claim only these devices, comma-separated (cpu)")
     group.add_argument("--reset", choices=CONVENTION_CLAIMS["reset"], help="claim this reset placement")
     group.add_argument("--update", choices=CONVENTION_CLAIMS["update"], help="claim this update polarity")
+    group.add_argument("--toolchain", choices=TOOLCHAIN_NAMES,
+                       help="build the class, load the parameters, then pass it through this toolchain "
+                            "(torch.compile, TorchScript, torch.export, functional_call, dynamic quantization) "
+                            "and grade what comes out (README, \"Toolchains\")")
 
 
 def narrowing_from_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,7 +141,7 @@ def narrowing_from_arguments(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key, None)
         if value:
             claims[key] = tuple(v.strip() for v in value.split(",") if v.strip())
-    for key in CONVENTION_CLAIMS:
+    for key in (*CONVENTION_CLAIMS, *BUILD_OPTIONS):
         value = getattr(args, key, None)
         if value:
             claims[key] = value
@@ -170,7 +180,7 @@ def narrowed(caps: Any, claims: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(caps)}
     changes: dict[str, Any] = {}
     for key, value in claims.items():
-        if key in CONVENTION_CLAIMS:
+        if key in CONVENTION_CLAIMS or key in BUILD_OPTIONS:
             continue
         if key not in fields:
             raise ValueError(f"{key!r} is not a capability (they are: {', '.join(fields)})")
@@ -195,30 +205,93 @@ def narrowed(caps: Any, claims: dict[str, Any]) -> Any:
     return dataclasses.replace(caps, **changes)
 
 
+#: nn.GRU's optional constructor arguments and their defaults; nn.GRUCell has ``bias`` only.
+LAYER_OPTIONS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False}
+CELL_OPTIONS = {"bias": True}
+#: A default that cannot be read from the signature (a required argument, or one taken through **kwargs).
+UNREAD = "unread"
+
+
+@dataclasses.dataclass(frozen=True)
+class Constructor:
+    """How a class takes nn.GRU's optional arguments, read from its signature: each one it
+    takes, with its own default (``UNREAD`` when the signature does not show one), and the
+    ones it does not take."""
+
+    takes: dict[str, Any]
+    missing: tuple[str, ...]
+    imitated: dict[str, Any]
+
+    def options(self, needed: dict[str, Any]) -> dict[str, Any]:
+        """The arguments to pass for a case that needs ``needed``: each one the class takes
+        whose own default is not the value needed (or is unread); each one it does not take
+        only when the value needed is not nn.GRU's default, so that the build fails for the
+        cases that need it, and only those."""
+        options = {}
+        for name, value in needed.items():
+            if name in self.takes:
+                if self.takes[name] is UNREAD or self.takes[name] != value:
+                    options[name] = value
+            elif value != self.imitated[name]:
+                options[name] = value
+        return options
+
+    def notes(self) -> list[str]:
+        notes = []
+        differ = {n: d for n, d in self.takes.items() if d is not UNREAD and d != self.imitated[n]}
+        if differ:
+            notes.append("its constructor's defaults differ from nn.GRU's (" + ", ".join(
+                f"{n}={d!r}" for n, d in differ.items()) + "): each build passes the value its case needs")
+        unread = [n for n, d in self.takes.items() if d is UNREAD]
+        if unread:
+            notes.append(f"its signature shows no default for {', '.join(unread)}: passed on every build")
+        if self.missing:
+            notes.append(f"its constructor has no {', '.join(self.missing)} argument: the cases that need one fail "
+                         f"(narrow the claims to leave them out)")
+        return notes
+
+
+def read_constructor(cls: type, kind: str) -> Constructor:
+    """``cls``'s signature against nn.GRU's (or nn.GRUCell's) optional arguments."""
+    imitated = LAYER_OPTIONS if kind == "layer" else CELL_OPTIONS
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return Constructor(dict.fromkeys(imitated, UNREAD), (), imitated)
+    var_keyword = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+    takes: dict[str, Any] = {}
+    missing = []
+    for name in imitated:
+        parameter = parameters.get(name)
+        if parameter is not None and parameter.kind != parameter.POSITIONAL_ONLY:
+            takes[name] = UNREAD if parameter.default is parameter.empty else parameter.default
+        elif var_keyword:
+            takes[name] = UNREAD
+        else:
+            missing.append(name)
+    return Constructor(takes, tuple(missing), imitated)
+
+
 @dataclasses.dataclass
 class Detection:
     """What a trial build and call of a class found."""
 
     kind: str  # "layer" (nn.GRU-like) or "cell" (nn.GRUCell-like)
     biases: bool
-    #: Constructor arguments of nn.GRU the class's signature does not accept (notes).
-    missing_arguments: tuple[str, ...] = ()
+    constructor: Constructor
+    #: Where nn.GRU's parameter names start in the instance ("gru." for a GRU held as a submodule).
+    prefix: str = ""
+    #: Call that submodule rather than the instance (the instance's own call is not a GRU's).
+    call_submodule: bool = False
+    #: Weights packed by dynamic quantization instead of parameters (torch.ao.nn.quantized.dynamic.GRU).
+    packed: bool = False
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def _signature_gaps(cls: type, kind: str) -> tuple[str, ...]:
-    """nn.GRU constructor arguments the signature visibly lacks (none when it takes **kwargs)."""
-    wanted = ("num_layers", "bias", "batch_first", "dropout", "bidirectional") if kind == "layer" else ("bias",)
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return ()
-    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-        return ()
-    return tuple(name for name in wanted if name not in parameters)
-
-
-def _shapes_match(shapes: dict[str, tuple[int, ...]], names: tuple[str, ...], hidden: int, inputs: int) -> str:
+def _shapes_match(shapes: dict[str, tuple[int, ...]], names: tuple[str, ...], hidden: int, inputs: int,
+                  prefix: str = "") -> str:
     """"" when the weights (and biases, if any) have nn.GRU's shapes, else what differs."""
+    names = tuple(prefix + n for n in names)
     want = {names[0]: (3 * hidden, inputs), names[1]: (3 * hidden, hidden),
             names[2]: (3 * hidden,), names[3]: (3 * hidden,)}
     for name in names[:2]:
@@ -234,9 +307,62 @@ def _shapes_match(shapes: dict[str, tuple[int, ...]], names: tuple[str, ...], hi
     return ""
 
 
+def _weights(module: Any) -> tuple[dict[str, tuple[int, ...]], bool]:
+    """Name -> shape of the module's weights: its parameters, or, for a dynamically quantized
+    GRU (no parameters), its packed weights; and whether they are packed."""
+    shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
+    packed = getattr(module, "_weight_bias", None)
+    if shapes or not callable(packed) or not callable(getattr(module, "set_weight_bias", None)):
+        return shapes, False
+    try:
+        found = packed()
+        return {n: tuple(t.shape) for part in ("weight", "bias") for n, t in found[part].items()}, True
+    except Exception:  # noqa: BLE001 - not torch.ao's packed layout after all
+        return shapes, False
+
+
+def _prefixes(shapes: dict[str, tuple[int, ...]], first: str) -> list[str]:
+    """Where parameter names ending in ``first`` start, the instance's own first, then the
+    shallowest submodules."""
+    found = {name[: -len(first)] for name in shapes if name == first or name.endswith("." + first)}
+    return sorted(found, key=lambda p: (p.count("."), p))
+
+
+def _find_layout(shapes: dict[str, tuple[int, ...]], hidden: int, inputs: int) -> tuple[str, str, str]:
+    """(kind, prefix, "") for the first fit as a layer, then as a cell; ("", "", why not) otherwise."""
+    why = []
+    for kind, names in (("layer", LAYER_PARAMETERS), ("cell", CELL_PARAMETERS)):
+        prefixes = _prefixes(shapes, names[0]) or [""]
+        for prefix in prefixes:
+            gap = _shapes_match(shapes, names, hidden, inputs, prefix)
+            if not gap:
+                return kind, prefix, ""
+        why.append(f"as a {kind}: {_shapes_match(shapes, names, hidden, inputs, prefixes[0])}")
+    return "", "", "; ".join(why)
+
+
+def _trial_call(module: Any, kind: str, sizes: tuple[int, int, int, int]) -> tuple[bool, Any]:
+    """Call ``module`` once as nn.GRU (or nn.GRUCell) is called: (a GRU's result, what it returned)."""
+    import torch
+
+    from conformance.toolchains import call_layer
+
+    inputs, hidden, batch, steps = sizes
+    with torch.no_grad():
+        if kind == "layer":
+            returned = call_layer(module, torch.randn(steps, batch, inputs), None)
+            ok = (isinstance(returned, (tuple, list)) and len(returned) == 2
+                  and all(isinstance(r, torch.Tensor) for r in returned) and returned[0].shape[:2] == (steps, batch))
+        else:
+            returned = module(torch.randn(batch, inputs), torch.randn(batch, hidden))
+            ok = isinstance(returned, torch.Tensor) and tuple(returned.shape) == (batch, hidden)
+    return ok, returned
+
+
 def detect(cls: Any, target: str) -> Detection:
-    """Build ``cls(input_size, hidden_size)``, read its parameter names and call it once, as
-    nn.GRU and nn.GRUCell are called. Raises ``NotGRULike`` saying what was found."""
+    """Build ``cls(input_size, hidden_size)``, find nn.GRU's (or nn.GRUCell's) parameter names
+    in it (or in a submodule) and call it once, as nn.GRU and nn.GRUCell are called. Raises
+    ``NotGRULike`` saying what was found."""
     import numpy as np
     import torch
 
@@ -249,56 +375,93 @@ def detect(cls: Any, target: str) -> Detection:
     numpy_state = np.random.get_state()
     with torch.random.fork_rng(devices=[]):  # the trial leaves the generators as they were
         try:
-            try:
-                module = cls(inputs, hidden)
-            except Exception as exc:  # noqa: BLE001 - anything the class raises is the finding
-                raise NotGRULike(f"{target}: building {cls.__name__}({inputs}, {hidden}) as nn.GRU is built raised "
-                                 f"{type(exc).__name__}: {exc}. {needs}") from None
-            shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
-            as_layer = _shapes_match(shapes, LAYER_PARAMETERS, hidden, inputs)
-            as_cell = _shapes_match(shapes, CELL_PARAMETERS, hidden, inputs)
-            if as_layer and as_cell:
-                found = ", ".join(f"{n} {tuple(s)}" for n, s in list(shapes.items())[:12]) or "none"
-                raise NotGRULike(f"{target} is a torch module but its parameters are not nn.GRU's or nn.GRUCell's "
-                                 f"(as a layer: {as_layer}; as a cell: {as_cell}; its parameters: {found}). {needs}")
-            kind = "cell" if as_layer else "layer"
-            names = CELL_PARAMETERS if kind == "cell" else LAYER_PARAMETERS
-            module.eval()
-            try:
-                with torch.no_grad():
-                    if kind == "layer":
-                        returned = module(torch.randn(steps, batch, inputs))
-                        ok = isinstance(returned, (tuple, list)) and len(returned) == 2
-                        form = "forward(x) -> (output, h_n)"
-                    else:
-                        returned = module(torch.randn(batch, inputs), torch.randn(batch, hidden))
-                        ok = isinstance(returned, torch.Tensor)
-                        form = "forward(x, h) -> h'"
-            except Exception as exc:  # noqa: BLE001
-                raise NotGRULike(f"{target} has {'nn.GRU' if kind == 'layer' else 'nn.GRUCell'}'s parameter names, "
-                                 f"but calling it as {form} raised {type(exc).__name__}: {exc}. {needs}") from None
-            if not ok:
-                raise NotGRULike(f"{target} has {'nn.GRU' if kind == 'layer' else 'nn.GRUCell'}'s parameter names, "
-                                 f"but {form} returned a {type(returned).__name__}. {needs}")
+            return _detect(cls, target, needs, (inputs, hidden, batch, steps))
         finally:
             np.random.set_state(numpy_state)
-    return Detection(kind, biases=names[2] in shapes, missing_arguments=_signature_gaps(cls, kind))
+
+
+def _detect(cls: Any, target: str, needs: str, sizes: tuple[int, int, int, int]) -> Detection:
+    inputs, hidden, batch, steps = sizes
+    try:
+        module = cls(inputs, hidden)
+    except Exception as exc:  # noqa: BLE001 - anything the class raises is the finding
+        raise NotGRULike(f"{target}: building {cls.__name__}({inputs}, {hidden}) as nn.GRU is built raised "
+                         f"{type(exc).__name__}: {exc}. {needs}") from None
+    shapes, packed = _weights(module)
+    kind, prefix, gaps = _find_layout(shapes, hidden, inputs)
+    if not kind:
+        found = ", ".join(f"{n} {tuple(s)}" for n, s in list(shapes.items())[:12]) or "none"
+        raise NotGRULike(f"{target} is a torch module but its parameters are not nn.GRU's or nn.GRUCell's "
+                         f"({gaps}; its parameters: {found}). {needs}")
+    names = CELL_PARAMETERS if kind == "cell" else LAYER_PARAMETERS
+    imitated = "nn.GRU" if kind == "layer" else "nn.GRUCell"
+    form = "forward(x) -> (output, h_n)" if kind == "layer" else "forward(x, h) -> h'"
+    detection = Detection(kind, biases=prefix + names[2] in shapes, constructor=read_constructor(cls, kind),
+                          prefix=prefix, packed=packed)
+    module.eval()
+    try:
+        ok, returned = _trial_call(module, kind, sizes)
+    except Exception as exc:  # noqa: BLE001 - the class's own error, reported as such
+        ok, returned = False, exc
+    if not ok and prefix:
+        submodule = module.get_submodule(prefix.rstrip("."))
+        try:
+            sub_ok, _ = _trial_call(submodule, kind, sizes)
+        except Exception:  # noqa: BLE001
+            sub_ok = False
+        if sub_ok:
+            detection.call_submodule = True
+            said = f"raised {type(returned).__name__}" if isinstance(returned, Exception) else \
+                f"returned a {type(returned).__name__}"
+            detection.notes.append(f"graded its submodule {prefix.rstrip('.')} (a {type(submodule).__name__}): "
+                                   f"calling {cls.__name__} itself as {form} {said}")
+            return detection
+    if isinstance(returned, Exception):
+        raise NotGRULike(f"{target} has {imitated}'s parameter names, but calling it as {form} raised "
+                         f"{type(returned).__name__}: {returned}. {needs}") from None
+    if not ok:
+        shown = (f"a pair of shapes {[tuple(getattr(r, 'shape', ())) for r in returned]}"
+                 if isinstance(returned, (tuple, list)) and len(returned) == 2 else f"a {type(returned).__name__}")
+        raise NotGRULike(f"{target} has {imitated}'s parameter names, but {form} returned {shown} (for x of "
+                         f"shape ({steps}, {batch}, {inputs})). {needs}")
+    if prefix:
+        detection.notes.append(f"its GRU is its submodule {prefix.rstrip('.')}: parameters are loaded there, and "
+                               f"{cls.__name__} itself is called")
+    return detection
 
 
 def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
     """An adapter instance for the nn.GRU-like or nn.GRUCell-like class ``cls``; raises
     ``NotGRULike`` when it is neither, ``ValueError`` for a narrowing that does not parse."""
+    from conformance import toolchains
+
     claims = parse_narrowing(narrowing)
+    toolchain = claims.pop("toolchain", "")
     found = detect(cls, target)
-    caps = narrowed(full_contract(found.kind), claims)
     imitated = "nn.GRU" if found.kind == "layer" else "nn.GRUCell"
     notes = [f"graded without an adapter: {cls.__name__} has {imitated}'s constructor, parameter names and call "
              f"form, so it claims everything {imitated} does"]
     if claims:
         notes.append(f"claims changed on the command line: {format_narrowing(claims)}")
-    if found.missing_arguments:
-        notes.append(f"its constructor has no {', '.join(found.missing_arguments)} argument: the cases that need "
-                     f"one fail (narrow the claims to leave them out)")
+    caps = narrowed(full_contract(found.kind), claims)
+    if found.kind != "layer" and toolchain:
+        raise ValueError(f"toolchain={toolchain}: toolchains apply to nn.GRU-like layers; {cls.__name__} is a cell")
+    if found.packed and toolchain:
+        raise ValueError(f"toolchain={toolchain}: {cls.__name__} is dynamically quantized already (packed weights)")
+    if found.packed or toolchain:
+        # Claims the product cannot carry (the user's own narrowing of dtypes wins).
+        taken, why = toolchains.narrowing_of(toolchain or "quantize-dynamic")
+        caps = narrowed(caps, {k: v for k, v in taken.items() if k != "dtypes" or not claims.get("dtypes")})
+    if found.packed:
+        notes.append("its weights are packed by dynamic quantization (int8): each load quantizes the parameters "
+                     "as quantize_dynamic does (torch.ao's from_float)")
+        notes += why
+    if toolchain:
+        chain = toolchains.TOOLCHAINS[toolchain]
+        notes.append(f"toolchain {toolchain}: {chain.summary}")
+        notes += toolchains.configure(chain) + why
+        notes.append(_what_ran(cls, found, chain))
+    notes += found.notes + found.constructor.notes()
     if not found.biases:
         notes.append("built with its defaults it has no bias parameters")
     layer_base, cell_base = _bases()
@@ -310,8 +473,27 @@ def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
         "capabilities": caps,
         "notes": "; ".join(notes),
         "module_class": cls,
+        "detection": found,
+        "toolchain": toolchain,
     })
     return adapter_class()
+
+
+def _what_ran(cls: Any, found: Detection, chain: Any) -> str:
+    """The toolchain's trial on the trial build: what it did, or why it failed."""
+    import torch
+
+    from conformance import toolchains
+
+    inputs, hidden, batch, steps = (TRIAL[k] for k in ("input_size", "hidden_size", "batch", "steps"))
+    with torch.random.fork_rng(devices=[]):
+        module = cls(inputs, hidden, **found.constructor.options(LAYER_OPTIONS)).eval()
+        if found.call_submodule:
+            module = module.get_submodule(found.prefix.rstrip("."))
+        try:
+            return toolchains.what_ran(chain, module, torch.randn(steps, batch, inputs))
+        except Exception as exc:  # noqa: BLE001 - the toolchain's own failure is what the grading will show
+            return f"a trial of {chain.name} raised {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
 
 
 def _copy_into(module: Any, arrays: dict[str, Any], rename: Any) -> None:
@@ -333,6 +515,19 @@ def _copy_into(module: Any, arrays: dict[str, Any], rename: Any) -> None:
             target.copy_(torch.as_tensor(value, dtype=target.dtype, device=target.device))
 
 
+def _pack_into(module: Any, params: Any, config: Any) -> None:
+    """Canonical parameters into a dynamically quantized GRU, as quantize_dynamic packs them:
+    an nn.GRU of the same configuration, loaded, then converted by torch.ao's from_float."""
+    import torch
+
+    reference = torch.nn.GRU(config.input_size, config.hidden_size, num_layers=config.num_layers, bias=config.bias,
+                             batch_first=config.batch_first, bidirectional=config.bidirectional)
+    _copy_into(reference, dict(params.items()), lambda name: name)
+    reference.qconfig = torch.ao.quantization.default_dynamic_qconfig
+    converted = type(module).from_float(reference)
+    module._all_weight_values = converted._all_weight_values
+
+
 def _gradients(module: Any, rename: Any, names: list[str]) -> dict[str, Any]:
     own = dict(module.named_parameters())
     return {canonical: own[rename(canonical)].grad for canonical in names if rename(canonical) in own}
@@ -343,62 +538,88 @@ def _bases() -> tuple[type, type]:
     """The wrappers' base classes, made on first use: they import torch, which the grading
     process does not need for parsing narrowing options."""
     from conformance.adapter import CellAdapter, LayerAdapter
+    from conformance.toolchains import TOOLCHAINS, Products, Transformed, call_layer
 
     class LayerModule(LayerAdapter):
-        """nn.GRU-like: built with nn.GRU's arguments, loaded by name, called as nn.GRU."""
+        """nn.GRU-like: built with nn.GRU's arguments, loaded by name, called as nn.GRU;
+        passed through a toolchain when one is named."""
 
         module_class: Any = None
+        detection: Detection
+        toolchain = ""
+
+        def __init__(self) -> None:
+            self.products = Products()
+
+        def _module(self, config: Any) -> Any:
+            needed = {"num_layers": config.num_layers, "bias": config.bias, "batch_first": config.batch_first,
+                      "dropout": config.dropout, "bidirectional": config.bidirectional}
+            module = self.module_class(config.input_size, config.hidden_size,
+                                       **self.detection.constructor.options(needed))
+            if not self.detection.packed:
+                module = module.to(device=config.device, dtype=config.dtype)
+            return module.eval()
 
         def build(self, config: Any) -> Any:
-            # nn.GRU's optional arguments are passed only when they differ from nn.GRU's
-            # defaults: a class without one fails the cases that need it, and only those.
-            options: dict[str, Any] = {}
-            if config.num_layers != 1:
-                options["num_layers"] = config.num_layers
-            if not config.bias:
-                options["bias"] = False
-            if config.batch_first:
-                options["batch_first"] = True
-            if config.dropout:
-                options["dropout"] = config.dropout
-            if config.bidirectional:
-                options["bidirectional"] = True
-            module = self.module_class(config.input_size, config.hidden_size, **options)
-            return module.to(device=config.device, dtype=config.dtype).eval()
+            module = self._module(config)
+            if not self.toolchain:
+                return module
+            shared = self.products.shared(config, lambda: self._module(config))
+            return Transformed(TOOLCHAINS[self.toolchain], module, shared, 0 if config.batch_first else 1)
 
-        def load(self, module: Any, params: Any) -> None:
-            _copy_into(module, dict(params.items()), lambda name: name)
+        def load(self, instance: Any, params: Any, config: Any) -> None:
+            module = instance.module if isinstance(instance, Transformed) else instance
+            if self.detection.packed:
+                _pack_into(module, params, config)
+            else:
+                prefix = self.detection.prefix
+                _copy_into(module, dict(params.items()), lambda name: prefix + name)
+            if isinstance(instance, Transformed):
+                instance.loaded()
 
-        def run(self, module: Any, x: Any, h0: Any) -> Any:
-            return module(x) if h0 is None else module(x, h0)
+        def run(self, instance: Any, x: Any, h0: Any) -> Any:
+            if isinstance(instance, Transformed):
+                return instance(x, h0)
+            if self.detection.call_submodule:
+                instance = instance.get_submodule(self.detection.prefix.rstrip("."))
+            return call_layer(instance, x, h0)
 
-        def grads(self, module: Any) -> dict[str, Any]:
-            names = [name for name, _ in module.named_parameters()]
-            return _gradients(module, lambda name: name, [n for n in names if re.fullmatch(
-                r"(weight|bias)_(ih|hh)_l\d+(_reverse)?", n)])
+        def grads(self, instance: Any) -> dict[str, Any]:
+            prefix = self.detection.prefix
+            if isinstance(instance, Transformed):
+                own = instance.parameters_with_gradients()
+            else:
+                own = dict(instance.named_parameters())
+            return {name[len(prefix):]: p.grad for name, p in own.items() if name.startswith(prefix) and
+                    re.fullmatch(r"(weight|bias)_(ih|hh)_l\d+(_reverse)?", name[len(prefix):])}
 
     class CellModule(CellAdapter):
         """nn.GRUCell-like: built with nn.GRUCell's arguments, loaded by name, called as nn.GRUCell."""
 
         module_class: Any = None
+        detection: Detection
+        toolchain = ""
 
         def build(self, config: Any) -> Any:
-            options = {} if config.bias else {"bias": False}
+            options = self.detection.constructor.options({"bias": config.bias})
             module = self.module_class(config.input_size, config.hidden_size, **options)
             return module.to(device=config.device, dtype=config.dtype).eval()
 
         def load(self, module: Any, params: Any) -> None:
-            _copy_into(module, dict(params.items()), lambda name: name.removesuffix("_l0"))
+            prefix = self.detection.prefix
+            _copy_into(module, dict(params.items()), lambda name: prefix + name.removesuffix("_l0"))
 
         def step(self, module: Any, x: Any, h: Any) -> Any:
+            if self.detection.call_submodule:
+                module = module.get_submodule(self.detection.prefix.rstrip("."))
             return module(x, h)
 
         def grads(self, module: Any) -> dict[str, Any]:
-            return _gradients(module, lambda name: name.removesuffix("_l0"),
+            prefix = self.detection.prefix
+            return _gradients(module, lambda name: prefix + name.removesuffix("_l0"),
                               [f"{n}_l0" for n in CELL_PARAMETERS])
 
     return LayerModule, CellModule
-
 
 
 def narrow_names(names: list[str], claims: dict[str, Any], adapters: set[str]) -> list[str]:
