@@ -358,7 +358,7 @@ class GradingSession:
         if meta is None:
             return None
         known = self.known.get((subject.id, meta.id))
-        outcome = engine.run_check(meta.id, subject, shrink=known is None, time_limit=self.time_limit)
+        outcome = engine.run_check(meta.id, subject, shrink=known is None, time_limit=self.time_limit_of(subject))
         expected = None
         if self.check_expectations and subject.entry is not None:
             expected = subject.entry.expected_failures.get(meta.id)
@@ -389,6 +389,12 @@ class GradingSession:
     def time_limit(self) -> float | None:
         return None if self.sandbox is None else self.sandbox.limits.check_seconds
 
+    def time_limit_of(self, subject: Any) -> float | None:
+        """The check time limit of the subject's own worker (a toolchain that compiles per
+        configuration lifts it: conformance.loading), else the session's."""
+        limits = getattr(getattr(subject, "backend", None), "limits", None)
+        return limits.check_seconds if limits is not None and self.sandbox is not None else self.time_limit
+
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """After an implementation's first check, its diagnosis; after its last, end its
@@ -398,7 +404,7 @@ class GradingSession:
             return
         if self.diagnose and subject.id not in self._diagnosed and not subject.load_error and subject.white_box:
             self._diagnosed.add(subject.id)
-            item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, self.time_limit)
+            item.stash[DIAGNOSIS] = diagnosis.diagnose_isolated(subject, self.time_limit_of(subject))
         following = _meta(nextitem)[1] if nextitem is not None else None
         if following is not subject:
             subject.close()

@@ -45,30 +45,39 @@ class Toolchain:
     allow_rnn: bool = False
     #: Redo the transformation after every load (its product holds values made from the parameters).
     per_load: bool = False
+    #: It may compile or export the GRU once per configuration and shape (tens of seconds each
+    #: with inductor, about a second an export): a check's time limit is lifted.
+    heavy: bool = False
+
+
+#: The time limit of one check, and the worker's CPU time, for a heavy toolchain: one check can
+#: compile for each configuration it draws.
+HEAVY_CHECK_SECONDS = 3600.0
+HEAVY_CPU_SECONDS = 24 * 3600
 
 
 _NO_PACKED = ("lengths", "it takes tensors only: a PackedSequence cannot be passed through it (tried)")
 
 TOOLCHAINS: dict[str, Toolchain] = {t.name: t for t in (
     Toolchain("compile", "torch.compile(module): dynamo with its defaults, the inductor backend",
-              backend="inductor"),
+              backend="inductor", heavy=True),
     Toolchain("compile-allow-rnn", "torch.compile(module) with torch._dynamo.config.allow_rnn = True, the inductor "
-              "backend: dynamo traces into nn.GRU", backend="inductor", allow_rnn=True),
+              "backend: dynamo traces into nn.GRU", backend="inductor", allow_rnn=True, heavy=True),
     Toolchain("compile-aot-eager", "torch.compile(module, backend=\"aot_eager\"): dynamo and AOTAutograd, "
-              "the captured graphs run eagerly", backend="aot_eager"),
+              "the captured graphs run eagerly", backend="aot_eager", heavy=True),
     Toolchain("compile-aot-eager-allow-rnn", "torch.compile(module, backend=\"aot_eager\") with "
-              "torch._dynamo.config.allow_rnn = True", backend="aot_eager", allow_rnn=True),
+              "torch._dynamo.config.allow_rnn = True", backend="aot_eager", allow_rnn=True, heavy=True),
     Toolchain("script", "torch.jit.script(module)"),
     Toolchain("trace", "torch.jit.trace(module, example inputs), traced once per call form (batched or unbatched, "
               "with or without h0) at the first call's shapes", cannot=(_NO_PACKED,)),
     Toolchain("export", "torch.export.export(module, example inputs).module(): one program per sequence length "
-              "and call form, the batch size dynamic", cannot=(_NO_PACKED,)),
+              "and call form, the batch size dynamic", cannot=(_NO_PACKED,), heavy=True),
     Toolchain("export-decomposed", "torch.export.export(...).run_decompositions().module(): core ATen ops only "
-              "(aten.gru becomes torch's own decomposition)", cannot=(_NO_PACKED,)),
+              "(aten.gru becomes torch's own decomposition)", cannot=(_NO_PACKED,), heavy=True),
     Toolchain("functional-call", "torch.func.functional_call(module, parameters, inputs): the parameters are "
               "passed with every call"),
-    Toolchain("quantize-dynamic", "torch.ao.quantization.quantize_dynamic(module, dtype=torch.qint8): nn.GRU and "
-              "nn.Linear become dynamically quantized modules with int8 weights",
+    Toolchain("quantize-dynamic", "torch.ao.quantization.quantize_dynamic(model, dtype=torch.qint8) on a model "
+              "holding the module: nn.GRU and nn.Linear become dynamically quantized modules with int8 weights",
               cannot=(("autograd", "its int8 weights are packed: no parameter gradients"),
                       ("bias_free", "torch.ao converts only GRUs with biases (from_float: 'mod.bias must be True')")),
               dtypes=(("float32",), "dynamically quantized modules take float32 input only (float64 raises)"),
@@ -250,10 +259,14 @@ def _export(base: Any, inputs: tuple[Any, ...], batch_axis: int) -> Any:
 
 
 def _quantized(module: Any) -> Any:
+    """quantize_dynamic converts a model's submodules, never the model itself: the module is
+    put in a container first, so that an nn.GRU graded alone is converted as one in a model is."""
     import torch
 
+    holder = torch.nn.Sequential(copy.deepcopy(module))
     with _quiet():
-        return torch.ao.quantization.quantize_dynamic(module, dtype=torch.qint8)
+        torch.ao.quantization.quantize_dynamic(holder, dtype=torch.qint8, inplace=True)
+    return holder[0]
 
 
 @contextlib.contextmanager
@@ -333,7 +346,7 @@ def what_ran(chain: Toolchain, module: Any, x: Any) -> str:
     if chain.name == "functional-call":
         return "torch.func.functional_call ran the module with the parameters passed as a dict"
     if chain.name == "quantize-dynamic":
-        quantized = _quantized(copy.deepcopy(module))
+        quantized = _quantized(module)
         replaced = [f"{name or 'the module'} ({type(m).__module__}.{type(m).__name__})"
                     for name, m in quantized.named_modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
         if not replaced:

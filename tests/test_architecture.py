@@ -23,7 +23,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.wire", "implementations", "implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
-              "conformance.reference", "conformance.reference_autograd", "conformance.variants", "implementations.*"),
+              "conformance.reference", "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
+              "implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
     # Running an implementation: in a worker or in this process.
