@@ -22,9 +22,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.report_plots", "conformance.sandbox", "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "implementations", "implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
-    "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
-              "conformance.reference", "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
-              "implementations.*"),
+    "model": ("conformance.adapter", "conformance.autowrap", "conformance.gru_like", "conformance.layouts",
+              "conformance.oracle", "conformance.reference", "conformance.reference_autograd", "conformance.toolchains",
+              "conformance.variants", "implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
     # Running an implementation: in a worker or in this process.

@@ -22,7 +22,8 @@ import pytest
 import torch
 
 from conformance.adapter import GRUConfig
-from conformance.autowrap import NotGRULike, detect, parse_narrowing, read_constructor
+from conformance.autowrap import parse_narrowing
+from conformance.gru_like import NotGRULike, detect, read_constructor
 from conformance.engine import grade
 from conformance.loading import AdapterLoadError, load_adapter, load_subject
 from conformance.params import random_params
