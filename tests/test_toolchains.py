@@ -75,10 +75,30 @@ def test_constructor_defaults_are_read_and_each_case_gets_what_it_needs():
     assert cell.options({"bias": True}) == {} and cell.options({"bias": False}) == {"bias": False}
 
 
-def test_toolchain_is_a_narrowing_option():
+def test_toolchain_is_an_option_of_grade_and_of_the_name():
+    import argparse
+
+    from conformance.autowrap import add_narrowing_arguments, narrow_names, narrowing_from_arguments
+
+    parser = argparse.ArgumentParser()
+    add_narrowing_arguments(parser)
+    claims = narrowing_from_arguments(parser.parse_args(["--toolchain", "script", "--no-lengths"]))
+    named = narrow_names(["torch-gru", "my_gru.py:MyGRU"], claims, {"torch-gru"})
+    assert named == ["torch-gru", "my_gru.py:MyGRU#no-lengths,toolchain=script"], f"got {named}"
     assert parse_narrowing("no-lengths,toolchain=export") == {"lengths": False, "toolchain": "export"}
     with pytest.raises(ValueError, match="toolchain is one of"):
         parse_narrowing("toolchain=onnx")
+
+
+def test_toolchains_that_compile_lift_the_check_time_limit():
+    from conformance.loading import resolve, worker_for
+    from conformance.sandbox import Limits, Sandbox
+
+    sandbox = Sandbox(Limits(check_seconds=120))
+    for chain, lifted in (("compile-allow-rnn", True), ("export", True), ("script", False)):
+        worker = worker_for(resolve(f"{LAYERS}:TorchGRU#toolchain={chain}"), sandbox)
+        assert (worker.limits.check_seconds > 120) == lifted, \
+            f"got a check time limit of {worker.limits.check_seconds} s for {chain}"
 
 
 @pytest.mark.parametrize("name, kind, prefix, submodule", [
