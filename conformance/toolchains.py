@@ -203,59 +203,68 @@ class Transformed:
         self.shared.owner = self
 
     def _product(self, x: Any, h0: Any) -> Any:
-        key = _form_key(self.chain, x, h0, self.batch_axis)
-        product = self.shared.products.get(key)
-        if product is None:
-            product = transform(self.chain, self.shared.base, x, h0, self.batch_axis)
-            self.shared.products[key] = product
+        products = self.shared.products
+        keys = _form_keys(self.chain, x, h0, self.batch_axis)
+        for key in keys:
+            if key in products:
+                return products[key]
+        product, general = transform(self.chain, self.shared.base, x, h0, self.batch_axis)
+        products[keys[0] if general else keys[-1]] = product
         return product
 
 
-def _form_key(chain: Toolchain, x: Any, h0: Any, batch_axis: int) -> Any:
-    if chain.name in ("trace",):
-        return (x.dim(), h0 is None)
+def _form_keys(chain: Toolchain, x: Any, h0: Any, batch_axis: int) -> list[Any]:
+    """The keys a product for this call may be stored under, the most general first: an
+    exported program with a dynamic batch size serves every batch size, one exported for a
+    batch of one (export specializes sizes 0 and 1) only that."""
+    if chain.name == "trace":
+        return [(x.dim(), h0 is None)]
     if chain.name.startswith("export"):
+        exact = (tuple(x.shape), None if h0 is None else tuple(h0.shape))
+        if x.dim() != 3:
+            return [exact]
         shape = list(x.shape)
-        if x.dim() == 3:
-            shape[batch_axis] = -1  # the batch size is dynamic in the program
-        return (tuple(shape), None if h0 is None else h0.dim())
-    return None  # one product serves every call
+        shape[batch_axis] = -1
+        return [(tuple(shape), h0.dim() if h0 is not None else None), exact]
+    return [None]  # one product serves every call
 
 
-def transform(chain: Toolchain, base: Any, x: Any, h0: Any, batch_axis: int) -> Any:
-    """The toolchain's product for ``base``, made for calls like ``(x, h0)``."""
+def transform(chain: Toolchain, base: Any, x: Any, h0: Any, batch_axis: int) -> tuple[Any, bool]:
+    """The toolchain's product for ``base``, made for calls like ``(x, h0)``, and whether it
+    serves other batch sizes too."""
     import torch
 
     inputs = (x,) if h0 is None else (x, h0)
     if chain.name.startswith("compile"):
-        return torch.compile(base, backend=chain.backend)
+        return torch.compile(base, backend=chain.backend), True
     if chain.name == "script":
-        return torch.jit.script(base)
+        return torch.jit.script(base), True
     if chain.name == "trace":
         with _quiet():
-            return torch.jit.trace(base, inputs)
+            return torch.jit.trace(base, inputs), True
     if chain.name.startswith("export"):
-        program = _export(base, inputs, batch_axis)
+        program, general = _export(base, inputs, batch_axis)
         if chain.name == "export-decomposed":
             program = program.run_decompositions()
-        return program.module()
+        return program.module(), general
     raise ValueError(f"no product for the toolchain {chain.name!r}")
 
 
-def _export(base: Any, inputs: tuple[Any, ...], batch_axis: int) -> Any:
-    """One program for these shapes, its batch size dynamic where the module allows it."""
+def _export(base: Any, inputs: tuple[Any, ...], batch_axis: int) -> tuple[Any, bool]:
+    """One program for these shapes, its batch size dynamic where export allows it (not from
+    a batch of one, which it specializes), and whether it is."""
     import torch
     from torch.export import Dim
 
     with _quiet():
-        if inputs[0].dim() == 3:
+        if inputs[0].dim() == 3 and inputs[0].shape[batch_axis] > 1:
             batch = Dim("batch", min=1, max=1 << 16)
             dynamic = ({batch_axis: batch},) + (({1: batch},) if len(inputs) == 2 else ())
             try:
-                return torch.export.export(base, inputs, dynamic_shapes=dynamic)
+                return torch.export.export(base, inputs, dynamic_shapes=dynamic), True
             except Exception:  # noqa: BLE001 - a module that specializes its batch: a program per batch size
                 pass
-        return torch.export.export(base, inputs)
+        return torch.export.export(base, inputs), False
 
 
 def _quantized(module: Any) -> Any:
@@ -338,7 +347,7 @@ def what_ran(chain: Toolchain, module: Any, x: Any) -> str:
                 "the shapes traced")
     if chain.name.startswith("export"):
         base = copy.deepcopy(module)
-        program = _export(base, (x,), 1)
+        program, _ = _export(base, (x,), 1)
         if chain.name == "export-decomposed":
             program = program.run_decompositions()
         ops = _ops(program.graph)

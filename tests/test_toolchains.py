@@ -242,3 +242,21 @@ def test_reloaded_and_alternating_instances_compute_their_own_parameters(chain: 
                 assert error < tolerance, f"got error {error:.3g} from {chain} after a reload, but should be " \
                                           f"< {tolerance}: the product must compute with the calling instance's " \
                                           f"parameters"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chain", ["export", "trace"])
+def test_a_batch_of_one_first_does_not_fix_the_batch_size(chain: str):
+    """export specializes a batch of one: a program made from one serves only that size, and
+    a larger batch gets a program of its own."""
+    config = CONFIGS["small"]
+    adapter = load_adapter(f"{LAYERS}:TorchGRU#toolchain={chain}")
+    instance = adapter.build(config)
+    params = random_params(np.random.default_rng(4), config.input_size, config.hidden_size)
+    adapter.load(instance, params, config)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for batch in (1, 3, 1, 2):
+            x, h0 = torch.randn(2, batch, config.input_size), torch.randn(1, batch, config.hidden_size)
+            error = float((adapter.run(instance, x, h0)[0] - _reference(config, params, x, h0)).abs().max())
+            assert error < 1e-5, f"got error {error:.3g} from {chain} at batch {batch} after other batch sizes"
