@@ -356,8 +356,9 @@ def what_ran(chain: Toolchain, module: Any, x: Any) -> str:
         return "torch.func.functional_call ran the module with the parameters passed as a dict"
     if chain.name == "quantize-dynamic":
         quantized = _quantized(module)
-        replaced = [f"{name or 'the module'} ({type(m).__module__}.{type(m).__name__})"
-                    for name, m in quantized.named_modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
+        before = {name: type(m) for name, m in module.named_modules()}
+        replaced = [f"{name or 'the module'} (now {type(m).__module__}.{type(m).__name__})"
+                    for name, m in quantized.named_modules() if name in before and type(m) is not before[name]]
         if not replaced:
             return "quantize_dynamic replaced nothing (no nn.GRU, nn.Linear or other quantizable module): it runs in float"
         return "quantize_dynamic replaced " + ", ".join(replaced[:4]) + " with int8 weights"

@@ -167,7 +167,7 @@ TOOLCHAIN_VERDICTS = {
     "export": ("conformant-pytorch", "aten.gru.input"),
     "export-decomposed": ("conformant-pytorch", "made a program of"),
     "functional-call": ("conformant-pytorch", "parameters passed as a dict"),
-    "quantize-dynamic": ("nonconformant", "replaced the module (torch.ao.nn.quantized.dynamic"),
+    "quantize-dynamic": ("nonconformant", "replaced the module (now torch.ao.nn.quantized.dynamic"),
 }
 
 
