@@ -10,9 +10,12 @@ the class imitated (the claims of ``torch.nn.GRU`` and ``torch.nn.GRUCell`` in
 ``--dtypes float32`` ...), which reach the worker appended to the name it imports:
 ``path/to/file.py:MyGRU#no-bidirectional,dtypes=float32``.
 
-A class that is neither an adapter nor nn.GRU-like gets one message saying what each
-would need, and that ``python -m conformance adapt`` writes an adapter for a GRU in its
-own layout.
+What makes a class nn.GRU-like is found by a trial build and call (``conformance.gru_like``:
+its constructor's defaults, its GRU on a submodule, packed weights). A class that is
+neither an adapter nor nn.GRU-like gets one message saying what each would need, and that
+``python -m conformance adapt`` writes an adapter for a GRU in its own layout. A toolchain
+named with the class (``toolchain=compile``, ``conformance.toolchains``) is applied after
+the parameters are loaded.
 """
 
 from __future__ import annotations
@@ -20,40 +23,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import inspect
 import re
 from typing import Any
 
+# NotGRULike, detect and TRIAL are also named through this module (conformance.loading, conformance.adapting).
+from conformance.gru_like import CELL_PARAMETERS, LAYER_OPTIONS, TRIAL, Detection, NotGRULike, detect  # noqa: F401
+from conformance.toolchains import NAMES as TOOLCHAIN_NAMES
+
 #: Separates a class name from the narrowing of its claims in a name given to the worker.
 NARROWING_MARK = "#"
-#: Sizes of the trial build and call: all different, so a transposed or misread axis shows.
-TRIAL = {"input_size": 3, "hidden_size": 5, "batch": 4, "steps": 6}
 #: What the claims of a wrapped class can be narrowed by (the command line's flags).
 BOOLEAN_CLAIMS = ("bidirectional", "multi_layer", "time_major", "batch_first", "h0", "unbatched", "autograd",
                   "lengths", "bias_free")
 LIST_CLAIMS = ("dtypes", "devices")
 CONVENTION_CLAIMS = {"reset": ("after", "before"), "update": ("pytorch", "complement")}
+#: Not a claim: what the class is passed through before it is called (conformance.toolchains).
+BUILD_OPTIONS = {"toolchain": TOOLCHAIN_NAMES}
 DTYPE_NAMES = ("float32", "float64", "float16", "bfloat16")
-
-LAYER_PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-CELL_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-NEEDS = (
-    "To be graded it needs one of:\n"
-    "  - an adapter: a conformance.CellAdapter or conformance.LayerAdapter subclass (README, \"The adapter "
-    "contract\");\n"
-    "  - nn.GRU's interface: constructor (input_size, hidden_size, num_layers=1, bias=True, batch_first=False, "
-    "dropout=0.0, bidirectional=False), parameters weight_ih_l0 (3H, I), weight_hh_l0 (3H, H), bias_ih_l0 and "
-    "bias_hh_l0 (3H,) (and _l1, ..., _reverse), forward(x, h0=None) -> (output, h_n);\n"
-    "  - nn.GRUCell's interface: constructor (input_size, hidden_size, bias=True), parameters weight_ih (3H, I), "
-    "weight_hh (3H, H), bias_ih and bias_hh (3H,), forward(x, h) -> h'.\n"
-    "For a GRU that keeps its parameters in a layout of its own, `python -m conformance adapt {target}` probes it "
-    "and writes an adapter.")
-
-
-class NotGRULike(Exception):
-    """The class is neither an adapter nor nn.GRU-like (the message says what it would need)."""
-
 
 # Narrowing: the grader's side, without torch ------------------------------------------
 def split_narrowing(name: str) -> tuple[str, str]:
@@ -86,12 +72,14 @@ def parse_narrowing(text: str) -> dict[str, Any]:
             if key == "dtypes" and any(v not in DTYPE_NAMES for v in values):
                 raise ValueError(f"{item!r}: dtypes are among {', '.join(DTYPE_NAMES)}")
             claims[key] = values
-        elif key in CONVENTION_CLAIMS:
-            if value not in CONVENTION_CLAIMS[key]:
-                raise ValueError(f"{item!r}: {key} is one of {', '.join(CONVENTION_CLAIMS[key])}")
+        elif key in CONVENTION_CLAIMS or key in BUILD_OPTIONS:
+            allowed = CONVENTION_CLAIMS.get(key) or BUILD_OPTIONS[key]
+            if value not in allowed:
+                raise ValueError(f"{item!r}: {key} is one of {', '.join(allowed)}")
             claims[key] = value
         else:
-            raise ValueError(f"{item!r}: {key!r} is not one of {', '.join(LIST_CLAIMS + tuple(CONVENTION_CLAIMS))}")
+            known = LIST_CLAIMS + tuple(CONVENTION_CLAIMS) + tuple(BUILD_OPTIONS)
+            raise ValueError(f"{item!r}: {key!r} is not one of {', '.join(known)}")
     return claims
 
 
@@ -123,6 +111,10 @@ def add_narrowing_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--devices", metavar="LIST", help="claim only these devices, comma-separated (cpu)")
     group.add_argument("--reset", choices=CONVENTION_CLAIMS["reset"], help="claim this reset placement")
     group.add_argument("--update", choices=CONVENTION_CLAIMS["update"], help="claim this update polarity")
+    group.add_argument("--toolchain", choices=TOOLCHAIN_NAMES,
+                       help="build the class, load the parameters, then pass it through this toolchain "
+                            "(torch.compile, TorchScript, torch.export, functional_call, dynamic quantization) "
+                            "and grade what comes out (README, \"Toolchains\")")
 
 
 def narrowing_from_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,7 +123,7 @@ def narrowing_from_arguments(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key, None)
         if value:
             claims[key] = tuple(v.strip() for v in value.split(",") if v.strip())
-    for key in CONVENTION_CLAIMS:
+    for key in (*CONVENTION_CLAIMS, *BUILD_OPTIONS):
         value = getattr(args, key, None)
         if value:
             claims[key] = value
@@ -170,7 +162,7 @@ def narrowed(caps: Any, claims: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(caps)}
     changes: dict[str, Any] = {}
     for key, value in claims.items():
-        if key in CONVENTION_CLAIMS:
+        if key in CONVENTION_CLAIMS or key in BUILD_OPTIONS:
             continue
         if key not in fields:
             raise ValueError(f"{key!r} is not a capability (they are: {', '.join(fields)})")
@@ -195,110 +187,38 @@ def narrowed(caps: Any, claims: dict[str, Any]) -> Any:
     return dataclasses.replace(caps, **changes)
 
 
-@dataclasses.dataclass
-class Detection:
-    """What a trial build and call of a class found."""
-
-    kind: str  # "layer" (nn.GRU-like) or "cell" (nn.GRUCell-like)
-    biases: bool
-    #: Constructor arguments of nn.GRU the class's signature does not accept (notes).
-    missing_arguments: tuple[str, ...] = ()
-
-
-def _signature_gaps(cls: type, kind: str) -> tuple[str, ...]:
-    """nn.GRU constructor arguments the signature visibly lacks (none when it takes **kwargs)."""
-    wanted = ("num_layers", "bias", "batch_first", "dropout", "bidirectional") if kind == "layer" else ("bias",)
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return ()
-    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-        return ()
-    return tuple(name for name in wanted if name not in parameters)
-
-
-def _shapes_match(shapes: dict[str, tuple[int, ...]], names: tuple[str, ...], hidden: int, inputs: int) -> str:
-    """"" when the weights (and biases, if any) have nn.GRU's shapes, else what differs."""
-    want = {names[0]: (3 * hidden, inputs), names[1]: (3 * hidden, hidden),
-            names[2]: (3 * hidden,), names[3]: (3 * hidden,)}
-    for name in names[:2]:
-        if name not in shapes:
-            return f"it has no parameter {name}"
-    biases = [n for n in names[2:] if n in shapes]
-    if len(biases) == 1:
-        return f"it has {biases[0]} but not {(set(names[2:]) - set(biases)).pop()}"
-    for name in names[:2] + tuple(biases):
-        if shapes[name] != want[name]:
-            return f"{name} has shape {shapes[name]}, but nn.GRU's is {want[name]} (built with input_size=" \
-                   f"{inputs}, hidden_size={hidden})"
-    return ""
-
-
-def detect(cls: Any, target: str) -> Detection:
-    """Build ``cls(input_size, hidden_size)``, read its parameter names and call it once, as
-    nn.GRU and nn.GRUCell are called. Raises ``NotGRULike`` saying what was found."""
-    import numpy as np
-    import torch
-
-    needs = NEEDS.format(target=target)
-    if not isinstance(cls, type):
-        raise NotGRULike(f"{target} is a {type(cls).__name__}, not a class. {needs}")
-    if not issubclass(cls, torch.nn.Module):
-        raise NotGRULike(f"{target} is a class but neither an adapter nor a torch.nn.Module. {needs}")
-    inputs, hidden, batch, steps = (TRIAL[k] for k in ("input_size", "hidden_size", "batch", "steps"))
-    numpy_state = np.random.get_state()
-    with torch.random.fork_rng(devices=[]):  # the trial leaves the generators as they were
-        try:
-            try:
-                module = cls(inputs, hidden)
-            except Exception as exc:  # noqa: BLE001 - anything the class raises is the finding
-                raise NotGRULike(f"{target}: building {cls.__name__}({inputs}, {hidden}) as nn.GRU is built raised "
-                                 f"{type(exc).__name__}: {exc}. {needs}") from None
-            shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
-            as_layer = _shapes_match(shapes, LAYER_PARAMETERS, hidden, inputs)
-            as_cell = _shapes_match(shapes, CELL_PARAMETERS, hidden, inputs)
-            if as_layer and as_cell:
-                found = ", ".join(f"{n} {tuple(s)}" for n, s in list(shapes.items())[:12]) or "none"
-                raise NotGRULike(f"{target} is a torch module but its parameters are not nn.GRU's or nn.GRUCell's "
-                                 f"(as a layer: {as_layer}; as a cell: {as_cell}; its parameters: {found}). {needs}")
-            kind = "cell" if as_layer else "layer"
-            names = CELL_PARAMETERS if kind == "cell" else LAYER_PARAMETERS
-            module.eval()
-            try:
-                with torch.no_grad():
-                    if kind == "layer":
-                        returned = module(torch.randn(steps, batch, inputs))
-                        ok = isinstance(returned, (tuple, list)) and len(returned) == 2
-                        form = "forward(x) -> (output, h_n)"
-                    else:
-                        returned = module(torch.randn(batch, inputs), torch.randn(batch, hidden))
-                        ok = isinstance(returned, torch.Tensor)
-                        form = "forward(x, h) -> h'"
-            except Exception as exc:  # noqa: BLE001
-                raise NotGRULike(f"{target} has {'nn.GRU' if kind == 'layer' else 'nn.GRUCell'}'s parameter names, "
-                                 f"but calling it as {form} raised {type(exc).__name__}: {exc}. {needs}") from None
-            if not ok:
-                raise NotGRULike(f"{target} has {'nn.GRU' if kind == 'layer' else 'nn.GRUCell'}'s parameter names, "
-                                 f"but {form} returned a {type(returned).__name__}. {needs}")
-        finally:
-            np.random.set_state(numpy_state)
-    return Detection(kind, biases=names[2] in shapes, missing_arguments=_signature_gaps(cls, kind))
-
-
 def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
     """An adapter instance for the nn.GRU-like or nn.GRUCell-like class ``cls``; raises
     ``NotGRULike`` when it is neither, ``ValueError`` for a narrowing that does not parse."""
+    from conformance import toolchains
+
     claims = parse_narrowing(narrowing)
+    toolchain = claims.pop("toolchain", "")
     found = detect(cls, target)
-    caps = narrowed(full_contract(found.kind), claims)
     imitated = "nn.GRU" if found.kind == "layer" else "nn.GRUCell"
     notes = [f"graded without an adapter: {cls.__name__} has {imitated}'s constructor, parameter names and call "
              f"form, so it claims everything {imitated} does"]
     if claims:
         notes.append(f"claims changed on the command line: {format_narrowing(claims)}")
-    if found.missing_arguments:
-        notes.append(f"its constructor has no {', '.join(found.missing_arguments)} argument: the cases that need "
-                     f"one fail (narrow the claims to leave them out)")
+    caps = narrowed(full_contract(found.kind), claims)
+    if found.kind != "layer" and toolchain:
+        raise ValueError(f"toolchain={toolchain}: toolchains apply to nn.GRU-like layers; {cls.__name__} is a cell")
+    if found.packed and toolchain:
+        raise ValueError(f"toolchain={toolchain}: {cls.__name__} is dynamically quantized already (packed weights)")
+    if found.packed or toolchain:
+        # Claims the product cannot carry (the user's own narrowing of dtypes wins).
+        taken, why = toolchains.narrowing_of(toolchain or "quantize-dynamic")
+        caps = narrowed(caps, {k: v for k, v in taken.items() if k != "dtypes" or not claims.get("dtypes")})
+    if found.packed:
+        notes.append("its weights are packed by dynamic quantization (int8): each load quantizes the parameters "
+                     "as quantize_dynamic does (torch.ao's from_float)")
+        notes += why
+    if toolchain:
+        chain = toolchains.TOOLCHAINS[toolchain]
+        notes.append(f"toolchain {toolchain}: {chain.summary}")
+        notes += toolchains.configure(chain) + why
+        notes.append(_what_ran(cls, found, chain))
+    notes += found.notes + found.constructor.notes()
     if not found.biases:
         notes.append("built with its defaults it has no bias parameters")
     layer_base, cell_base = _bases()
@@ -310,8 +230,27 @@ def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
         "capabilities": caps,
         "notes": "; ".join(notes),
         "module_class": cls,
+        "detection": found,
+        "toolchain": toolchain,
     })
     return adapter_class()
+
+
+def _what_ran(cls: Any, found: Detection, chain: Any) -> str:
+    """The toolchain's trial on the trial build: what it did, or why it failed."""
+    import torch
+
+    from conformance import toolchains
+
+    inputs, hidden, batch, steps = (TRIAL[k] for k in ("input_size", "hidden_size", "batch", "steps"))
+    with torch.random.fork_rng(devices=[]):
+        module = cls(inputs, hidden, **found.constructor.options(LAYER_OPTIONS)).eval()
+        if found.call_submodule:
+            module = module.get_submodule(found.prefix.rstrip("."))
+        try:
+            return toolchains.what_ran(chain, module, torch.randn(steps, batch, inputs))
+        except Exception as exc:  # noqa: BLE001 - the toolchain's own failure is what the grading will show
+            return f"a trial of {chain.name} raised {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
 
 
 def _copy_into(module: Any, arrays: dict[str, Any], rename: Any) -> None:
@@ -333,6 +272,19 @@ def _copy_into(module: Any, arrays: dict[str, Any], rename: Any) -> None:
             target.copy_(torch.as_tensor(value, dtype=target.dtype, device=target.device))
 
 
+def _pack_into(module: Any, params: Any, config: Any) -> None:
+    """Canonical parameters into a dynamically quantized GRU, as quantize_dynamic packs them:
+    an nn.GRU of the same configuration, loaded, then converted by torch.ao's from_float."""
+    import torch
+
+    reference = torch.nn.GRU(config.input_size, config.hidden_size, num_layers=config.num_layers, bias=config.bias,
+                             batch_first=config.batch_first, bidirectional=config.bidirectional)
+    _copy_into(reference, dict(params.items()), lambda name: name)
+    reference.qconfig = torch.ao.quantization.default_dynamic_qconfig
+    converted = type(module).from_float(reference)
+    module._all_weight_values = converted._all_weight_values
+
+
 def _gradients(module: Any, rename: Any, names: list[str]) -> dict[str, Any]:
     own = dict(module.named_parameters())
     return {canonical: own[rename(canonical)].grad for canonical in names if rename(canonical) in own}
@@ -343,62 +295,88 @@ def _bases() -> tuple[type, type]:
     """The wrappers' base classes, made on first use: they import torch, which the grading
     process does not need for parsing narrowing options."""
     from conformance.adapter import CellAdapter, LayerAdapter
+    from conformance.toolchains import TOOLCHAINS, Products, Transformed, call_layer
 
     class LayerModule(LayerAdapter):
-        """nn.GRU-like: built with nn.GRU's arguments, loaded by name, called as nn.GRU."""
+        """nn.GRU-like: built with nn.GRU's arguments, loaded by name, called as nn.GRU;
+        passed through a toolchain when one is named."""
 
         module_class: Any = None
+        detection: Detection
+        toolchain = ""
+
+        def __init__(self) -> None:
+            self.products = Products()
+
+        def _module(self, config: Any) -> Any:
+            needed = {"num_layers": config.num_layers, "bias": config.bias, "batch_first": config.batch_first,
+                      "dropout": config.dropout, "bidirectional": config.bidirectional}
+            module = self.module_class(config.input_size, config.hidden_size,
+                                       **self.detection.constructor.options(needed))
+            if not self.detection.packed:
+                module = module.to(device=config.device, dtype=config.dtype)
+            return module.eval()
 
         def build(self, config: Any) -> Any:
-            # nn.GRU's optional arguments are passed only when they differ from nn.GRU's
-            # defaults: a class without one fails the cases that need it, and only those.
-            options: dict[str, Any] = {}
-            if config.num_layers != 1:
-                options["num_layers"] = config.num_layers
-            if not config.bias:
-                options["bias"] = False
-            if config.batch_first:
-                options["batch_first"] = True
-            if config.dropout:
-                options["dropout"] = config.dropout
-            if config.bidirectional:
-                options["bidirectional"] = True
-            module = self.module_class(config.input_size, config.hidden_size, **options)
-            return module.to(device=config.device, dtype=config.dtype).eval()
+            module = self._module(config)
+            if not self.toolchain:
+                return module
+            shared = self.products.shared(config, lambda: self._module(config))
+            return Transformed(TOOLCHAINS[self.toolchain], module, shared, 0 if config.batch_first else 1)
 
-        def load(self, module: Any, params: Any) -> None:
-            _copy_into(module, dict(params.items()), lambda name: name)
+        def load(self, instance: Any, params: Any, config: Any) -> None:
+            module = instance.module if isinstance(instance, Transformed) else instance
+            if self.detection.packed:
+                _pack_into(module, params, config)
+            else:
+                prefix = self.detection.prefix
+                _copy_into(module, dict(params.items()), lambda name: prefix + name)
+            if isinstance(instance, Transformed):
+                instance.loaded()
 
-        def run(self, module: Any, x: Any, h0: Any) -> Any:
-            return module(x) if h0 is None else module(x, h0)
+        def run(self, instance: Any, x: Any, h0: Any) -> Any:
+            if isinstance(instance, Transformed):
+                return instance(x, h0)
+            if self.detection.call_submodule:
+                instance = instance.get_submodule(self.detection.prefix.rstrip("."))
+            return call_layer(instance, x, h0)
 
-        def grads(self, module: Any) -> dict[str, Any]:
-            names = [name for name, _ in module.named_parameters()]
-            return _gradients(module, lambda name: name, [n for n in names if re.fullmatch(
-                r"(weight|bias)_(ih|hh)_l\d+(_reverse)?", n)])
+        def grads(self, instance: Any) -> dict[str, Any]:
+            prefix = self.detection.prefix
+            if isinstance(instance, Transformed):
+                own = instance.parameters_with_gradients()
+            else:
+                own = dict(instance.named_parameters())
+            return {name[len(prefix):]: p.grad for name, p in own.items() if name.startswith(prefix) and
+                    re.fullmatch(r"(weight|bias)_(ih|hh)_l\d+(_reverse)?", name[len(prefix):])}
 
     class CellModule(CellAdapter):
         """nn.GRUCell-like: built with nn.GRUCell's arguments, loaded by name, called as nn.GRUCell."""
 
         module_class: Any = None
+        detection: Detection
+        toolchain = ""
 
         def build(self, config: Any) -> Any:
-            options = {} if config.bias else {"bias": False}
+            options = self.detection.constructor.options({"bias": config.bias})
             module = self.module_class(config.input_size, config.hidden_size, **options)
             return module.to(device=config.device, dtype=config.dtype).eval()
 
         def load(self, module: Any, params: Any) -> None:
-            _copy_into(module, dict(params.items()), lambda name: name.removesuffix("_l0"))
+            prefix = self.detection.prefix
+            _copy_into(module, dict(params.items()), lambda name: prefix + name.removesuffix("_l0"))
 
         def step(self, module: Any, x: Any, h: Any) -> Any:
+            if self.detection.call_submodule:
+                module = module.get_submodule(self.detection.prefix.rstrip("."))
             return module(x, h)
 
         def grads(self, module: Any) -> dict[str, Any]:
-            return _gradients(module, lambda name: name.removesuffix("_l0"),
+            prefix = self.detection.prefix
+            return _gradients(module, lambda name: prefix + name.removesuffix("_l0"),
                               [f"{n}_l0" for n in CELL_PARAMETERS])
 
     return LayerModule, CellModule
-
 
 
 def narrow_names(names: list[str], claims: dict[str, Any], adapters: set[str]) -> list[str]:

@@ -112,6 +112,8 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
         outcome.status = "warn"
     outcome.duration = round(time.perf_counter() - start, 4)
     outcome.measurements = subject.measurements.pop(check_id, {})
+    if outcome.status == "pass" and not outcome.message:
+        outcome.message = str(outcome.measurements.get("note", ""))  # what a pass still wants said
     return outcome
 
 

@@ -167,7 +167,7 @@ class Executor:
             answer = {"ok": False, "error": str(exc), "where": exc.where}
         answer.setdefault("ok", True)
         if changes:
-            answer["state"] = [{"text": c.text(), "restored": c.restored} for c in changes]
+            answer["state"] = [c.to_json() for c in changes]
         answer["seconds"] = time.perf_counter() - start
         return answer
 

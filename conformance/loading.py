@@ -224,8 +224,29 @@ def worker_for(target: Target, isolation: Any, others: tuple[str, ...] = ()) -> 
     from conformance.isolation import WorkerProcess
 
     hidden = tuple(isolation.hidden) + tuple(p for p in others if p not in target.files)
-    return WorkerProcess(target.spec, sandbox=isolation.with_hidden(hidden), own=list(target.seen),
-                         label=target.id)
+    return WorkerProcess(target.spec, sandbox=_for_toolchain(isolation, target.spec).with_hidden(hidden),
+                         own=list(target.seen), label=target.id)
+
+
+def _for_toolchain(isolation: Any, spec: str) -> Any:
+    """A class passed through a toolchain that compiles per configuration and shape: a check
+    can compile many times (an inductor compile takes tens of seconds), so its time limit
+    and the worker's CPU time are lifted (``conformance.toolchains.HEAVY_CHECK_SECONDS``)."""
+    import dataclasses
+
+    from conformance import toolchains
+    from conformance.autowrap import parse_narrowing, split_narrowing
+
+    try:
+        chain = toolchains.TOOLCHAINS.get(parse_narrowing(split_narrowing(spec)[1]).get("toolchain", ""))
+    except ValueError:
+        chain = None
+    limits = isolation.limits
+    if chain is None or not chain.heavy or not limits.check_seconds:
+        return isolation
+    lifted = dataclasses.replace(limits, check_seconds=max(limits.check_seconds, toolchains.HEAVY_CHECK_SECONDS),
+                                 cpu_seconds=max(limits.cpu_seconds or 0, toolchains.HEAVY_CPU_SECONDS))
+    return dataclasses.replace(isolation, limits=lifted)
 
 
 def load_subject(name: str, *, isolation: Any = None, others: tuple[str, ...] = (), backend: Any = None) -> Any:

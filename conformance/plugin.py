@@ -411,7 +411,10 @@ class GradingSession:
         what is left of the implementation's (--time-limit), which its worker is told of."""
         if self.sandbox is None:
             return None
-        limit = self.sandbox.limits.check_seconds or None
+        # The subject's own worker's limits: a toolchain that compiles per configuration
+        # lifts them (conformance.loading).
+        limits = getattr(getattr(subject, "backend", None), "limits", None) or self.sandbox.limits
+        limit = limits.check_seconds or None
         if self.budget:
             began = self.began.setdefault(subject.id, time.monotonic())
             if hasattr(subject.backend, "budget"):

@@ -17,6 +17,15 @@ What cannot be put back in place (inference mode entered and never left,
 torch function or dispatch modes left on the stack, threads or child processes
 left running) is reported and marks the process for replacement ("recycle"):
 the worker is restarted before the next check.
+
+Only what can alter another computation's result is a finding. A new attribute that
+replaces nothing (torch.compile's one-time mark on ``nn.Module``, the empty
+``__annotations__`` Python 3.11 creates on a class when it is first read, a cache) is
+a note: kept, and shown with the check's result. A thread or child process is judged by
+what started it, never by how soon it ends: one a library started (its pool, a
+telemetry sender) is the library's business and a note; one the implementation's own
+code started is waited for (``GRACE`` seconds, far more than any helper that ends by
+itself needs, even on a loaded machine) and counts if it is still running.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import select
 import signal
 import sys
 import threading
@@ -54,10 +64,10 @@ WATCHED = (
 SUITE_PREFIX = "conformance"
 #: ... but not the registered implementations installed with it: they are graded code.
 GRADED_PREFIX = "conformance.implementations"
-#: Seconds new threads and child processes get to end by themselves before they count as left
-#: running: libraries start short-lived ones (JAX's backend start-up starts a warning timer and
-#: cancels it; OpenVINO's import forks a telemetry sender that fails at once without a network).
-THREAD_GRACE = 2.0
+#: Seconds a thread or child process the implementation's own code started gets to end by
+#: itself before it counts as left running: a bound on the wait, not what decides (a helper
+#: that ends by itself takes milliseconds; one left running never ends).
+GRACE = 10.0
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD,
                             getattr(signal, "SIGUSR1", None)) if s is not None)
 
@@ -228,7 +238,8 @@ def _namespaces() -> Iterator[tuple[str, Any]]:
 
 
 def _children() -> set[int]:
-    """This process's running child processes (Linux: /proc); finished ones are reaped."""
+    """This process's child processes that have not ended (Linux: /proc). Ended ones are
+    left unreaped: whoever started them waits for them."""
     pids: set[int] = set()
     try:
         for task in os.listdir("/proc/self/task"):
@@ -236,21 +247,37 @@ def _children() -> set[int]:
                 pids.update(int(p) for p in handle.read().split())
     except OSError:
         return set()
-    running = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                state = handle.read().rpartition(")")[2].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state == "Z":
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        else:
-            running.add(pid)
-    return running
+    return {pid for pid in pids if _running(pid)}
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_for(pid: int, seconds: float) -> bool:
+    """Wait on the process itself until it ends, at most ``seconds``; whether it ended."""
+    deadline = time.monotonic() + seconds
+    try:
+        handle = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        handle = -1
+    try:
+        while _running(pid):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if handle >= 0:
+                select.select([handle], [], [], left)  # readable when the process ends
+            else:
+                time.sleep(min(0.05, left))
+        return True
+    finally:
+        if handle >= 0:
+            os.close(handle)
 
 
 def _command(pid: int) -> str:
@@ -280,15 +307,89 @@ def _watch_exit_handlers() -> None:
     atexit.register = noting  # type: ignore[assignment]
 
 
+#: Who started each child process since the first guard was made: pid -> the file of the code
+#: that asked for it, and whether that is the implementation's own code.
+_SPAWNED: dict[int, tuple[str, bool]] = {}
+#: The standard library's layers that start processes for their caller: the owner of a child
+#: is the code that called them.
+_STARTERS = ("os.py", "subprocess.py", "pty.py", "multiprocessing/context.py", "multiprocessing/process.py",
+             "multiprocessing/popen_fork.py", "multiprocessing/popen_spawn_posix.py",
+             "multiprocessing/popen_forkserver.py", "multiprocessing/util.py", "multiprocessing/pool.py",
+             "multiprocessing/managers.py", "concurrent/futures/process.py")
+
+
+def _starter(filename: str) -> bool:
+    if filename == __file__:
+        return True
+    stdlib = os.path.dirname(os.__file__) + os.sep
+    return filename.startswith(stdlib) and filename[len(stdlib):] in _STARTERS
+
+
+def _spawner() -> tuple[str, bool]:
+    """The code that asked for a process being started now: the first frame outside the
+    standard library's process-starting layers. Native code (no such frame), a library, or
+    the standard library's own helpers (multiprocessing's resource tracker) are not the
+    implementation."""
+    frame = sys._getframe(1)
+    while frame is not None and _starter(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return "native code", False
+    filename = frame.f_code.co_filename
+    return filename, os.path.isabs(filename) and not os.path.realpath(filename).startswith(_TRUSTED_ROOTS)
+
+
+def _noting_spawns(start: Callable[..., Any], pid_of: Callable[[Any], int]) -> Callable[..., Any]:
+    @functools.wraps(start)
+    def started(*args: Any, **kwargs: Any) -> Any:
+        result = start(*args, **kwargs)
+        pid = pid_of(result)
+        if pid > 0:  # 0: the child's side of a fork
+            _SPAWNED[pid] = _spawner()
+        return result
+
+    started.__wrapped__ = start  # type: ignore[attr-defined]
+    return started
+
+
+def _watch_spawns() -> None:
+    """Note who starts each child process from now on (Python's every way to start one);
+    installed once per process. A child started from native code is not seen here."""
+    import _posixsubprocess
+    import subprocess
+
+    if hasattr(os.fork, "__wrapped__"):
+        return
+    for owner, name, pid_of in ((os, "fork", int), (os, "forkpty", lambda r: r[0]), (os, "posix_spawn", int),
+                                (os, "posix_spawnp", int), (_posixsubprocess, "fork_exec", int)):
+        if hasattr(owner, name):
+            setattr(owner, name, _noting_spawns(getattr(owner, name), pid_of))
+    execute = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    @functools.wraps(execute)
+    def execute_child(self: Any, *args: Any, **kwargs: Any) -> Any:
+        execute(self, *args, **kwargs)
+        if getattr(self, "pid", None):
+            _SPAWNED[self.pid] = _spawner()
+
+    subprocess.Popen._execute_child = execute_child  # type: ignore[attr-defined]
+
+
 @dataclass
 class Change:
     """One change found after a call: what, and whether it was put back."""
 
     what: str
     restored: bool
+    #: Not a change of another computation's result (a new attribute that replaces nothing, a
+    #: library's helper): reported with the check, never failed.
+    note: bool = False
 
     def text(self) -> str:
         return self.what + ("" if self.restored else " (could not be undone in place)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text(), "restored": self.restored, **({"note": True} if self.note else {})}
 
 
 def _library_code(value: Any) -> bool:
@@ -337,6 +438,16 @@ def _origin(value: Any) -> str:
     return f"defined in {os.path.basename(_defined_in(value))}"
 
 
+def _place(filename: str) -> str:
+    """A file named without the machine's folders: from its package on (site-packages), or
+    its base name."""
+    parts = filename.replace(os.sep, "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return "/".join(parts[parts.index(marker) + 1:])
+    return parts[-1]
+
+
 _LIBRARY_ROOTS = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, np) if getattr(m, "__file__", None))
 _TRUSTED_ROOTS = tuple(dict.fromkeys(
     os.path.realpath(p) + os.sep
@@ -347,6 +458,36 @@ _TRUSTED_ROOTS = tuple(dict.fromkeys(
 #: lazily imported compiler stack sets environment variables, warning filters and
 #: exit handlers): a change seen in a request that imported modules is taken as that.
 _IMPORT_EFFECTS = ("environment variables", "warning filters", "import path", "signal handlers")
+
+
+#: Names every class has of its own (Python looks them up on the class itself, never on a
+#: base): a new one hides nothing.
+_OWN_NAMES = frozenset(("__annotations__", "__doc__", "__module__", "__qualname__", "__dict__", "__weakref__",
+                        "__slots__", "__abstractmethods__", "_abc_impl", "__parameters__", "__orig_bases__",
+                        "__static_attributes__", "__firstlineno__", "__type_params__"))
+
+
+def _hides(obj: Any, key: str) -> bool:
+    """A new attribute of a class that a base class has too: lookups that found the base's
+    (an inherited method, a special method) now find the new one."""
+    if not isinstance(obj, type) or key in _OWN_NAMES:
+        return False
+    return any(key in vars(base) for base in obj.__mro__[1:])
+
+
+def _hidden(obj: type, key: str) -> str:
+    owner = next(base for base in obj.__mro__[1:] if key in vars(base))
+    return f"{owner.__module__}.{owner.__qualname__}.{key}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, ModuleType):
+        return "a module"
+    if callable(value):
+        return f"a function, {_origin(value)}" if _code_file(value) else "a callable"
+    if isinstance(value, (dict, list, tuple, set)) and not value:
+        return f"an empty {type(value).__name__}"
+    return f"a {type(value).__name__}"
 
 
 @dataclass
@@ -370,6 +511,7 @@ class StateGuard:
         self.pristine = {name: dict(vars(obj)) for name, obj in _namespaces()}
         self.threads = weakref.WeakSet(threading.enumerate())
         _watch_exit_handlers()
+        _watch_spawns()
         self.exit_handlers_seen = len(_EXIT_HANDLERS)
         self.stuck_values = [s.read() for s in self.stuck]
         self.per_request = [s for s in self.settings if not s.deep]
@@ -416,7 +558,7 @@ class StateGuard:
                 new = None
             if new != old:
                 found.append(Change(f"changed the {setting.name}: {old!r} -> {new!r}", False))
-        found += self._processes(imported_now, deep)
+        found += self._processes(deep)
         if deep:
             found += self.namespaces()
             self.imported = False
@@ -439,34 +581,11 @@ class StateGuard:
         shown = f": {setting.show(old)} -> {setting.show(new)}" if new is not None else ""
         return [Change(f"changed the {setting.name}{shown}", restored)]
 
-    def _processes(self, imported: bool, deep: bool) -> list[Change]:
-        found: list[Change] = []
-        new_threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
-        for thread in new_threads:
-            if _library_thread(thread):
-                self.threads.add(thread)
-        new_threads = [t for t in new_threads if t not in self.threads]
-        deadline = time.monotonic() + THREAD_GRACE
-        for thread in new_threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        for thread in (t for t in new_threads if t.is_alive()):
-            found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
-            self.threads.add(thread)
-        # Children started since the last checkpoint (a /proc scan costs: done after each check);
-        # like a thread, one that ends by itself within the grace period (a library's helper,
-        # such as OpenVINO's telemetry sender) is not left running.
-        started = _children() - self.children if deep else set()
-        while started and time.monotonic() < deadline:
-            time.sleep(0.05)
-            started &= _children()
-        for pid in sorted(started):
-            command = _command(pid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, os.WNOHANG)
-            except OSError:
-                pass
-            found.append(Change(f"left a child process running (pid {pid}: {command}); it was killed", True))
+    def _processes(self, deep: bool) -> list[Change]:
+        found = self._threads()
+        # Children started since the last checkpoint (a /proc scan costs: done after each check).
+        for pid in sorted(_children() - self.children) if deep else []:
+            found += self._child(pid)
         for handler in _EXIT_HANDLERS[self.exit_handlers_seen:]:
             # A library's own (torch registers some as it imports) is its business; the
             # implementation's would run after grading if the process ended normally.
@@ -477,9 +596,47 @@ class StateGuard:
         self.exit_handlers_seen = len(_EXIT_HANDLERS)
         return found
 
+    def _threads(self) -> list[Change]:
+        """New threads: a library's (the code it runs decides) are its machinery and stay;
+        the implementation's own get ``GRACE`` seconds to end."""
+        new_threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
+        for thread in new_threads:
+            if _library_thread(thread):
+                self.threads.add(thread)
+        new_threads = [t for t in new_threads if t not in self.threads]
+        deadline = time.monotonic() + GRACE
+        for thread in new_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        found = []
+        for thread in (t for t in new_threads if t.is_alive()):
+            found.append(Change(f"left a thread running ({thread.name!r}, daemon={thread.daemon})", False))
+            self.threads.add(thread)
+        return found
+
+    def _child(self, pid: int) -> list[Change]:
+        """A new child process, judged by what started it: the implementation's own code (it
+        gets ``GRACE`` seconds to end, then is killed), or a library or native code (its
+        helper: left to it, noted)."""
+        command = _command(pid)
+        where, own = _SPAWNED.get(pid, ("native code", False))
+        if not own:
+            self.children.add(pid)
+            return [Change(f"a library's helper process is running ({command}; started by "
+                           f"{_place(where)}): left to the library", True, note=True)]
+        if _wait_for(pid, GRACE):
+            return []
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, os.WNOHANG)
+        except OSError:
+            pass
+        return [Change(f"left a child process running (pid {pid}: {command}; started by {_place(where)}); "
+                       f"it was killed", True)]
+
     def namespaces(self) -> list[Change]:
-        """Attributes of watched modules (torch, NumPy, the suite's own) that were
-        replaced, added or deleted since the process started; each is put back."""
+        """Attributes of watched modules and classes (torch, NumPy, the suite's own) that
+        were replaced or deleted since the process started, or added where they hide a base
+        class's: each is put back. A new attribute that hides nothing is a note, and stays."""
         found: list[Change] = []
         for name, obj in _namespaces():
             pristine = self.pristine.get(name)
@@ -504,13 +661,19 @@ class StateGuard:
                 if new is not _MISSING and _library_code(new):
                     pristine[key] = new  # the library patching itself as it imports its modules
                     continue
-                if old is _MISSING and name == "builtins" and not callable(new) and not hasattr(new, "__get__"):
-                    # New data in builtins changes no function (pybind11 keeps its registry of
-                    # bound types there, as TensorFlow's import does): removing it would break
-                    # the library. Elsewhere, or a descriptor, an addition still counts.
+                if old is _MISSING and not _hides(obj, key):
+                    # A new name replaces nothing: what existing code looks up is unchanged
+                    # (torch.compile's mark on nn.Module, pybind11's registry in builtins, the
+                    # __annotations__ Python creates on a class when it is first read). Kept:
+                    # removing it would break whoever added it.
                     pristine[key] = new
+                    found.append(Change(f"added {name}.{key} ({_kind(new)}), which replaces nothing: kept", True,
+                                        note=True))
                     continue
-                verb = "added" if old is _MISSING else "deleted" if new is _MISSING else "replaced"
+                if old is _MISSING:
+                    what = f"added {name}.{key}, which hides {_hidden(obj, key)}"
+                else:
+                    what = f"{'deleted' if new is _MISSING else 'replaced'} {name}.{key}"
                 restored = True
                 try:
                     if old is _MISSING:
@@ -519,5 +682,5 @@ class StateGuard:
                         setattr(obj, key, old)
                 except (AttributeError, TypeError):
                     restored = False
-                found.append(Change(f"{verb} {name}.{key} (monkeypatching)", restored))
+                found.append(Change(f"{what} (monkeypatching)", restored))
         return found

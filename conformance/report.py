@@ -437,6 +437,9 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
     known = VERDICTS.get(verdict)
     verdict_css, verdict_rank, verdict_short = ((known.kind, known.rank, known.short) if known else
                                                 ("unknown", 1, impl.get("verdict_text") or verdict or "unknown"))
+    graded = impl.get("graded") or {}
+    if graded.get("partial") and verdict != "error":
+        verdict_short += f", partial: {graded.get('checks')} of {graded.get('of')} checks"
     score = impl.get("score") or {}
     passed, applicable = score.get("passed", 0), score.get("applicable", 0)
     adapter = impl.get("adapter") or None
@@ -575,7 +578,10 @@ def build_view(data: dict[str, Any]) -> dict[str, Any]:
     impls = [_implementation(n, impl, columns, data) for n, impl in enumerate(data["implementations"])]
     counts: dict[str, int] = {}
     for view in impls:
-        counts[view["verdict_text"]] = counts.get(view["verdict_text"], 0) + 1
+        known = VERDICTS.get(view["verdict"])
+        partial = (view["impl"].get("graded") or {}).get("partial") and known is not None and known.id != "error"
+        label = f"{known.text} (partial grades)" if partial else view["verdict_text"]
+        counts[label] = counts.get(label, 0) + 1
     env = data.get("environment") or {}
     stamp = [(label, env[key]) for key, label in ENVIRONMENT_LABELS.items() if key in env]
     stamp += [(key, value) for key, value in env.items() if key not in ENVIRONMENT_LABELS and key != "isolation"]

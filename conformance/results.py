@@ -12,7 +12,9 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
       "progress": {"checks_done", "checks_total"} when not complete,
       "implementations": [
         {"id", "source", "adapter": {kind, name, reset, white_box, capabilities, notes},
-         "document", "claimed_variant", "verdict", "verdict_text", "score": {passed, applicable, warnings},
+         "document", "claimed_variant", "verdict", "verdict_text" (the verdict in words; a partial grade
+         says so), "graded": {checks, of, partial} (checks graded of the catalogue's),
+         "score": {passed, applicable, warnings},
          "load_error", "checks": {"<check id>": {status, message, counterexample,
                                   falsifying_example, max_error, tolerance, duration,
                                   measurements, output, failures (every distinct failure
@@ -56,6 +58,25 @@ def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], loa
         return "consistent"
     claimed = convention(reset, update)
     return claimed.verdict if claimed is not None else "nonconformant"
+
+
+def coverage(checks: dict[str, Outcome]) -> dict[str, Any]:
+    """How much of the catalogue was graded: checks with an outcome (run, not applicable or
+    blocked) against every check; ``partial`` when some were not run (a ``-k`` selection,
+    the framework lanes' quick subsets, grading that did not finish)."""
+    from conformance.catalogue import CHECKS, load_all
+
+    load_all()
+    graded = sum(1 for cid in checks if cid in CHECKS)
+    return {"checks": graded, "of": len(CHECKS), "partial": 0 < graded < len(CHECKS)}
+
+
+def verdict_text(verdict: str, graded: dict[str, Any]) -> str:
+    """The verdict in words; a partial grade says how much it covered, never a bare "conformant"."""
+    text = VERDICTS[verdict].text
+    if graded.get("partial") and verdict != "error":
+        text += f", on {graded['checks']} of {graded['of']} checks (a partial grade: the others were not run)"
+    return text
 
 
 def score(checks: dict[str, Outcome]) -> dict[str, int]:
@@ -108,6 +129,7 @@ def implementation_record(
     white_box = bool(info and info.white_box)
     verdict = overall_verdict(reset, white_box, checks, load_error, update)
     claimed = convention(reset, update)
+    graded = coverage(checks)
     return {
         "id": impl_id,
         "source": source,
@@ -116,7 +138,8 @@ def implementation_record(
         "adapter": vars(info) if info is not None else None,
         "claimed_variant": _claimed_variant(claimed, info),
         "verdict": verdict,
-        "verdict_text": VERDICTS[verdict].text,
+        "verdict_text": verdict_text(verdict, graded),
+        "graded": graded,
         "score": score(checks),
         "load_error": load_error,
         "checks": {cid: o.to_json() for cid, o in checks.items()},

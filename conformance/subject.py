@@ -316,7 +316,8 @@ class Subject:
         self.measurements: dict[str, dict[str, Any]] = {}
         #: The last case a check drew: the minimal one after hypothesis has shrunk.
         self.current_spec: CaseSpec | None = None
-        #: Process-wide state the implementation changed: [{"text", "restored", "check"}].
+        #: Process-wide state the implementation changed: [{"text", "restored", "note", "check"}]
+        #: ("note": what changes no other computation's result, reported but not failed).
         self.state_changes: list[dict[str, Any]] = []
         #: The check now running (state changes and output are filed under it), and its
         #: metadata when the engine runs a catalogued check.
@@ -479,7 +480,7 @@ class Subject:
                 continue
             text = _text(change.get("text", ""), MAX_STATE_TEXT)
             self.state_changes.append({"text": text, "restored": bool(change.get("restored", True)),
-                                       "check": during or self.current_check})
+                                       "note": change.get("note") is True, "check": during or self.current_check})
 
     def request(self, message: dict[str, Any], call: str = "", answer_bytes: int | None = None) -> dict[str, Any]:
         """Send one request; the answer, or ``AdapterError`` when the adapter failed."""

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         changes = guard.restore(before, deep=True)
         hello = {"ok": True, "info": describe(adapter), "pid": os.getpid()}
         if changes:
-            hello["state"] = [{"text": f"on import: {c.text()}", "restored": c.restored} for c in changes]
+            hello["state"] = [{**c.to_json(), "text": f"on import: {c.text()}"} for c in changes]
     sys.stdout.flush()
     sys.stderr.flush()
     wire.write_message(channel_out, hello)  # type: ignore[arg-type]

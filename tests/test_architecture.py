@@ -25,9 +25,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
-    "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
-              "conformance.public_oracle", "conformance.reference", "conformance.reference_autograd",
-              "conformance.variants",
+    "model": ("conformance.adapter", "conformance.autowrap", "conformance.gru_like", "conformance.layouts",
+              "conformance.oracle", "conformance.public_oracle", "conformance.reference",
+              "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
               "conformance.implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),

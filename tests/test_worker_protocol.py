@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import torch
 from conformance import wire
 from conformance.cases import CaseSpec
 from conformance.isolation import WorkerLost, WorkerProcess
+from conformance import process_state
 from conformance.process_state import StateGuard
 from conformance.sandbox import Limits, Sandbox, Scratch
 from conformance.subject import AdapterError, Subject
@@ -271,32 +273,92 @@ def test_threads_left_running_are_the_implementations_own():
         assert any(f"left a thread running ('{name}'" in t for t in texts), f"got {texts}, but should name {name}"
 
 
-def test_data_a_library_adds_to_builtins_is_left_alone():
-    """pybind11 (TensorFlow's import) keeps its registry in builtins: new data there is not
-    a patch and stays; a new function there, or a property added to a watched class, is
-    named and removed."""
+def test_new_attributes_that_replace_nothing_are_notes_and_stay():
+    """What a library or Python adds to its own modules and classes (pybind11's registry in
+    builtins, torch.compile's mark on nn.Module, the empty __annotations__ Python 3.11
+    creates on a class when it is first read) changes what no existing code looks up: a
+    note, kept. A new class attribute that hides a base class's (an inherited method) is a
+    patch: named and removed."""
     import builtins
 
     guard = StateGuard()
     changes: list = []
+    added = {(builtins, "__pybind11_internals_probe__"): object(), (builtins, "gru_probe_function"): lambda: None,
+             (torch.nn.Module, "___gru_probe_mark"): False,
+             (torch.nn.GRU, "gru_probe_data"): property(lambda self: True)}
     try:
         with guard.around(changes, deep=True):
-            builtins.__pybind11_internals_probe__ = object()
-            builtins.gru_probe_function = lambda: None
-            torch.nn.GRU.gru_probe_data = property(lambda self: True)  # a descriptor on a class: a patch
-        texts = [c.text() for c in changes]
-        assert any("added torch.nn.GRU.gru_probe_data" in t for t in texts), f"got {texts}"
-        assert not hasattr(torch.nn.GRU, "gru_probe_data"), "got the added property left on nn.GRU"
-        assert hasattr(builtins, "__pybind11_internals_probe__"), "got the library's data removed from builtins"
-        assert not any("__pybind11_internals_probe__" in t for t in texts), f"got {texts}, but data is no patch"
-        assert any("added builtins.gru_probe_function" in t for t in texts), f"got {texts}"
-        assert not hasattr(builtins, "gru_probe_function"), "got the added function left in builtins"
+            for (owner, name), value in added.items():
+                setattr(owner, name, value)
+            torch.nn.GRUCell.__annotations__  # noqa: B018 - reading it creates it (Python 3.10+)
+            torch.nn.GRU.zero_grad = lambda self, set_to_none=True: None  # hides nn.Module.zero_grad
+        notes = [c.text() for c in changes if c.note]
+        found = [c.text() for c in changes if not c.note]
+        for owner, name in added:
+            assert getattr(owner, name, None) is added[(owner, name)], f"got {name} removed, but it replaces nothing"
+            assert any(f".{name} (" in t and "replaces nothing" in t for t in notes), f"got notes {notes}"
+        assert found == ["added torch.nn.GRU.zero_grad, which hides torch.nn.modules.module.Module.zero_grad "
+                         "(monkeypatching)"], f"got findings {found}"
+        assert "zero_grad" not in vars(torch.nn.GRU), "got the hiding attribute left on nn.GRU"
+        again: list = []
+        with guard.around(again, deep=True):
+            pass
+        assert not again, f"got {[c.text() for c in again]}: a note is given once"
     finally:
-        for name in ("__pybind11_internals_probe__", "gru_probe_function"):
-            if hasattr(builtins, name):
-                delattr(builtins, name)
-        if "gru_probe_data" in vars(torch.nn.GRU):
-            del torch.nn.GRU.gru_probe_data
+        for owner, name in [*added, (torch.nn.GRU, "zero_grad")]:
+            if name in vars(owner):
+                delattr(owner, name)
+
+
+def test_replaced_or_deleted_attributes_fail_and_are_put_back():
+    guard = StateGuard()
+    sigmoid, linear = torch.sigmoid, torch.nn.functional.linear
+    changes: list = []
+    try:
+        with guard.around(changes, deep=True):
+            torch.sigmoid = lambda a: a
+            del torch.nn.functional.linear
+    finally:
+        torch.sigmoid, torch.nn.functional.linear = sigmoid, linear
+    texts = sorted(c.text() for c in changes if not c.note)
+    assert texts == ["deleted torch.nn.functional.linear (monkeypatching)", "replaced torch.sigmoid (monkeypatching)"], \
+        f"got {texts}"
+
+
+def _first(batch: list) -> object:
+    return batch[0]
+
+
+def test_child_processes_are_judged_by_what_started_them(monkeypatch: pytest.MonkeyPatch):
+    """A child the implementation's own code started and that ends by itself is waited
+    for; one still running is named and killed. A library's helper (torch's DataLoader
+    workers, started by torch's code) is a note and is left to the library, whether or not
+    it has ended when the check looks."""
+    import subprocess
+    import sys
+
+    guard = StateGuard()
+    brief, lasting, helpers = [], [], []
+    with guard.around(brief, deep=True):
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    monkeypatch.setattr(process_state, "GRACE", 0.5)  # it never ends: how long it is waited for decides nothing
+    guard = StateGuard()  # (a guard sees a change to the suite's own module)
+    with guard.around(lasting, deep=True):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    loader = torch.utils.data.DataLoader(list(range(8)), batch_size=1, num_workers=1, collate_fn=_first)
+    batches = iter(loader)
+    try:
+        with guard.around(helpers, deep=True):
+            next(batches)  # the worker stays until the iterator is gone
+    finally:
+        del batches
+    assert not brief, f"got {[c.text() for c in brief]}, but a child that ends by itself is not left running"
+    assert [c.text() for c in lasting if not c.note] and all(
+        "left a child process running" in c.text() and "test_worker_protocol.py" in c.text() for c in lasting), \
+        f"got {[c.text() for c in lasting]}, but should name the child left running and the code that started it"
+    assert child.wait(timeout=10) == -signal.SIGKILL, "got the lasting child alive, but it should be killed"
+    assert helpers and all(c.note and "torch/utils/data/dataloader.py" in c.text() for c in helpers), \
+        f"got {[(c.text(), c.note) for c in helpers]}, but the DataLoader's worker is torch's helper: a note"
 
 
 def test_a_correct_implementation_changes_nothing():
