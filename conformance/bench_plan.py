@@ -106,13 +106,13 @@ class Plan:
 PLANS: dict[str, Plan] = {
     # About 15-25 s an implementation on this project's 2-core machine.
     "full": Plan(
-        name="full", configs=CONFIGS, rounds=Rounds(9, 41, 4.0, 0.005, target=0.02),
+        name="full", configs=CONFIGS, rounds=Rounds(9, 81, 4.0, 0.005, target=0.02),
         growth_base=BenchConfig(steps=64, batch=8, input_size=64, hidden_size=128),
         growth_axes={"steps": (16, 128, 512, 2048), "batch": (4, 16, 64, 256), "hidden_size": (32, 128, 512, 1024)},
         growth_rounds=Rounds(2, 2, 0.0, 0.0), growth_memory_modes=MODES),
     # The inner loop: one configuration, a smaller sweep, fewer rounds.
     "quick": Plan(
-        name="quick", configs={"T64-B32-H128": CONFIGS["T64-B32-H128"]}, rounds=Rounds(7, 21, 1.0, 0.005, target=0.03),
+        name="quick", configs={"T64-B32-H128": CONFIGS["T64-B32-H128"]}, rounds=Rounds(7, 31, 1.0, 0.005, target=0.03),
         growth_base=BenchConfig(steps=64, batch=8, input_size=64, hidden_size=64),
         growth_axes={"steps": (16, 64, 256, 1024), "batch": (2, 8, 32, 128), "hidden_size": (32, 64, 256, 512)},
         growth_rounds=Rounds(1, 1, 0.0, 0.0), growth_memory_modes=("forward",)),

@@ -424,7 +424,9 @@ def test_attach_adds_the_section_to_results_and_renders(tmp_path):
     said = bench.attach(_section("my-gru"), results, tmp_path / "index.html")
     assert "attached" in said and read_results(results)["benchmarks"]["schema"] == bench.SCHEMA
     assert "my-gru" in (tmp_path / "index.html").read_text()
-    assert "grade first" in bench.attach(_section(), tmp_path / "none.json", tmp_path / "x.html")
+    alone = bench.attach(_section("my-gru"), tmp_path / "none.json", tmp_path / "alone.html")
+    assert "benchmarks alone" in alone and not (tmp_path / "none.json").exists(), f"got {alone!r}"
+    assert "my-gru" in (tmp_path / "alone.html").read_text(), "a fresh clone's report should show the benchmarks"
 
 
 def test_an_interval_never_shows_as_nan():
@@ -468,3 +470,20 @@ def test_the_benchmark_section_in_a_browser(tmp_path):
         assert shot.stat().st_size > 10_000, f"got a {shot.stat().st_size}-byte screenshot, but should show the section"
     finally:
         browser.close()
+
+
+def test_the_control_intervals_are_family_wise():
+    """Six control rows at 95% each would all hold 1 only 74% of the time for a perfect
+    control: each is taken at 1 - 0.05 / 6 instead."""
+    rng = np.random.default_rng(3)
+    rows = [{"impl": bench.CONTROL, "config": f"c{i}", "mode": "forward",
+             "samples": {"ratio": list(rng.lognormal(0.0, 0.05, 31))}, "ratio": {}} for i in range(6)]
+    check = bench.control_check(rows)
+    assert check["confidence_each"] == pytest.approx(1 - 0.05 / 6), f"got {check['confidence_each']}"
+    for row, checked in zip(rows, check["rows"]):
+        plain = bench_stats.median_interval(row["samples"]["ratio"])
+        assert checked["low"] <= plain.low and checked["high"] >= plain.high, (
+            f"got {checked}, but a family-wise interval should hold the 95% one {plain}")
+    passed = np.mean([bench.control_check([{**r, "samples": {"ratio": list(rng.lognormal(0.0, 0.05, 31))}}
+                                           for r in rows])["ok"] for _ in range(300)])
+    assert passed >= 0.9, f"got a perfect control passing {passed:.0%} of runs, but should be about 95%"
