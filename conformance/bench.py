@@ -107,14 +107,14 @@ def reference_rows(rows: list[dict[str, Any]], configs: dict[str, BenchConfig],
     return pooled
 
 
-def environment(plan: Plan, isolation: dict[str, Any], load_before: tuple[float, ...]) -> dict[str, Any]:
+def environment(plan: Plan, isolation: dict[str, Any], load_before: tuple[float, ...], jobs: int = 1) -> dict[str, Any]:
     import numpy
     import torch
 
     return {
         "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(), "cpu": _cpu_name(),
-        "cores": os.cpu_count(), "torch_threads": plan.threads, "commit": _commit(),
+        "cores": os.cpu_count(), "torch_threads": plan.threads, "jobs": jobs, "commit": _commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "load_average": {"start": list(load_before), "end": list(_load())}, "isolation": isolation,
     }
@@ -170,7 +170,8 @@ def section(run: Run, environment_info: dict[str, Any]) -> dict[str, Any]:
         "results": rows,
         "control": control_check(run.rows),
         "growth": {"mode": "forward", "memory_modes": list(run.plan.growth_memory_modes),
-                   "base": {k: getattr(base, k) for k in CONFIG_FIELDS}, "axes": dict(run.plan.growth_axes),
+                   "base": {k: getattr(base, k) for k in CONFIG_FIELDS},
+                   "axes": {axis: list(values) for axis, values in run.plan.growth_axes.items()},
                    "implementations": run.growth, "reference": run.reference_growth},
         "boundary": run.boundary,
         "skipped": run.skipped,
@@ -228,45 +229,63 @@ def open_subjects(names: list[str], threads: int, isolated: bool) -> tuple[list[
     return loading.load_subjects(names, isolation=sandbox, backends=backends), described
 
 
-def run_plan(plan: Plan, names: list[str], *, isolated: bool = True, growth: bool = True) -> dict[str, Any]:
-    """Measure ``names`` (and the control) with ``plan``; the benchmarks section."""
+def measure_subject(run: Run, subject: Any, *, control: bool, growth: bool) -> None:
+    """Everything the plan measures of one implementation, into ``run``; its worker is
+    closed at the end. The control also measures the matmuls, the boundary and nn.GRU's
+    own memory growth."""
     from conformance.subject import Subject
 
+    if not isinstance(subject, Subject):
+        run.skip(subject.id, "all", "-", f"could not be loaded: {subject.error}")
+        return
+    started = time.perf_counter()
+    try:
+        if subject.load_error:
+            run.skip(subject.id, "all", "-", f"could not be loaded: {subject.load_error}")
+            return
+        run.workers[subject.id] = round(time.perf_counter() - started, 3)
+        measurer = Measurer(subject, run.plan)
+        measure_configs(run, measurer)
+        if control:
+            measure_matmuls(run, measurer)
+            try:
+                run.boundary = measure_boundary(measurer, next(iter(run.plan.configs)), run.plan.boundary_pairs)
+            except measurement_failures() as exc:
+                run.skip(subject.id, "boundary", "forward", failure_text(exc))
+        if growth:
+            measure_growth(run, measurer, with_reference_memory=control)
+        cpu = measurer.cpu_seconds()
+        if cpu is not None:
+            run.cpu_seconds[subject.id] = round(cpu, 1)
+    finally:
+        subject.close()
+    run.seconds[subject.id] = round(time.perf_counter() - started, 1)
+    print(f"  {subject.id}: {run.seconds[subject.id]} s ({run.cpu_seconds.get(subject.id, '?')} s of CPU in its "
+          f"worker)", flush=True)
+
+
+def run_plan(plan: Plan, names: list[str], *, isolated: bool = True, growth: bool = True,
+             jobs: int = 1) -> dict[str, Any]:
+    """Measure ``names`` (and the control) with ``plan``, ``jobs`` implementations at a time
+    (each in its own worker; the rounds pair every implementation with nn.GRU in its own
+    process, so a neighbour slows both alike); the benchmarks section."""
     load_before = _load()
     names = [CONTROL, *[n for n in names if n != CONTROL]]
     subjects, isolation = open_subjects(names, plan.threads, isolated)
-    run = Run(plan)
-    first = True
-    for subject in subjects:
-        if not isinstance(subject, Subject):
-            run.skip(subject.id, "all", "-", f"could not be loaded: {subject.error}")
-            continue
-        print(f"{subject.id}:")
-        started = time.perf_counter()
-        try:
-            if subject.load_error:
-                run.skip(subject.id, "all", "-", f"could not be loaded: {subject.load_error}")
-                continue
-            run.workers[subject.id] = round(time.perf_counter() - started, 3)
-            measurer = Measurer(subject, plan)
-            measure_configs(run, measurer)
-            if subject.id == CONTROL:
-                measure_matmuls(run, measurer)
-                try:
-                    run.boundary = measure_boundary(measurer, next(iter(plan.configs)), plan.boundary_pairs)
-                except measurement_failures() as exc:
-                    run.skip(subject.id, "boundary", "forward", failure_text(exc))
-            if growth:
-                measure_growth(run, measurer, with_reference_memory=first)
-                first = False
-            cpu = measurer.cpu_seconds()
-            if cpu is not None:
-                run.cpu_seconds[subject.id] = round(cpu, 1)
-        finally:
-            subject.close()
-        run.seconds[subject.id] = round(time.perf_counter() - started, 1)
-        print(f"  {subject.id}: {run.seconds[subject.id]} s ({run.cpu_seconds.get(subject.id, '?')} s of CPU in its worker)")
-    return section(run, environment(plan, isolation, load_before))
+    runs = [Run(plan) for _ in subjects]
+
+    def measure(index: int) -> None:
+        measure_subject(runs[index], subjects[index], control=subjects[index].id == CONTROL, growth=growth)
+
+    if jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(measure, range(len(subjects))))
+    else:
+        for index in range(len(subjects)):
+            measure(index)
+    return section(Run.merged(plan, runs), environment(plan, isolation, load_before, jobs))
 
 
 def attach(data: dict[str, Any], results: Path, html: Path) -> str:
@@ -302,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                          help="cpu: the worker's CPU time (default); wall: elapsed time")
     run_cmd.add_argument("--no-isolation", action="store_true", help="run implementations in this process")
+    run_cmd.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="implementations measured at a time, each in its own worker (default 1)")
     run_cmd.add_argument("-o", "--output", default="reports/benchmarks.json", help="benchmarks JSON to write")
     run_cmd.add_argument("--results", default="reports/results.json",
                          help="results JSON to attach the section to, if it exists (then the HTML is re-rendered)")
@@ -330,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads)
     names = args.impl or [e.id for e in registry()]
     started = time.perf_counter()
-    data = run_plan(plan, names, isolated=not args.no_isolation, growth=not args.no_growth)
+    data = run_plan(plan, names, isolated=not args.no_isolation, growth=not args.no_growth,
+                    jobs=1 if args.no_isolation else max(1, args.jobs))
     data["environment"]["run_seconds"] = round(time.perf_counter() - started, 1)
     print(bench_history.compare_and_save(data, args))
     out = Path(args.output)

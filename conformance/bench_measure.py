@@ -186,7 +186,22 @@ class Run:
 
     def skip(self, impl: str, what: str, mode: str, reason: str) -> None:
         self.skipped.append({"impl": impl, "config": what, "mode": mode, "reason": reason})
-        print(f"  {impl}: {what} {mode}: not measured: {reason}", file=sys.stderr)
+        print(f"  {impl}: {what} {mode}: not measured: {reason}", file=sys.stderr, flush=True)
+
+    @classmethod
+    def merged(cls, plan: Plan, runs: list["Run"]) -> "Run":
+        """One run from the runs of single implementations, in their order."""
+        whole = cls(plan)
+        for part in runs:
+            whole.rows += part.rows
+            whole.growth += part.growth
+            whole.skipped += part.skipped
+            whole.reference_growth = part.reference_growth or whole.reference_growth
+            whole.boundary = part.boundary or whole.boundary
+            for mine, theirs in ((whole.workers, part.workers), (whole.seconds, part.seconds),
+                                 (whole.cpu_seconds, part.cpu_seconds), (whole.matmul, part.matmul)):
+                mine.update(theirs)
+        return whole
 
 
 def measurement_failures() -> tuple[type[BaseException], ...]:
@@ -215,7 +230,7 @@ def measure_configs(run: Run, measurer: Measurer) -> None:
             ref_total = peaks["reference"]["total"]
             row["memory_ratio"] = peaks["implementation"]["total"] / ref_total if ref_total else None
             run.rows.append(row)
-            print(f"  {subject.id:<24} {name:<22} {mode:<17} {_ratio_text(row)}")
+            print(f"  {subject.id:<24} {name:<22} {mode:<17} {_ratio_text(row)}", flush=True)
 
 
 def measure_matmuls(run: Run, measurer: Measurer) -> None:
@@ -267,7 +282,7 @@ def measure_growth(run: Run, measurer: Measurer, with_reference_memory: bool) ->
             reference_axes[axis] = {"values": curve["values"], "memory": reference_memory,
                                     "exponents": _exponents(curve["values"], None, reference_memory)}
         print(f"  {subject.id:<24} growth in {AXES[axis]:<3} time ~ {AXES[axis]}^{_fmt(curve['exponents']['time'])}"
-              f" (nn.GRU ^{_fmt(curve['exponents']['reference time'])})")
+              f" (nn.GRU ^{_fmt(curve['exponents']['reference time'])})", flush=True)
     run.growth.append(entry)
     if with_reference_memory:
         run.reference_growth = {"measured_in": subject.id, "axes": reference_axes}

@@ -35,7 +35,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+    return list(value) if isinstance(value, (list, tuple)) else []
 
 
 def fmt_seconds(value: Any) -> str:
@@ -81,6 +81,12 @@ def ratio_text(row: dict[str, Any]) -> str:
 def _fixed(value: Any, pattern: str) -> str:
     number = _number(value)
     return DASH if number is None else pattern.format(number)
+
+
+def _percent_text(value: Any) -> str:
+    """A share as a percentage with two significant digits: 43%, 8.1%, 0.54%."""
+    number = _number(value)
+    return DASH if number is None else f"{number * 100:.2g}%"
 
 
 def _percent(change: float) -> str:
@@ -138,7 +144,7 @@ def _row_view(row: dict[str, Any], changes: dict[tuple[str, str, str], dict[str,
         "gflops": _number(row.get("gflops")),
         "gflops_text": _fixed(row.get("gflops"), "{:.3g}"),
         "efficiency": _number(row.get("efficiency")),
-        "efficiency_text": _fixed(row.get("efficiency"), "{:.0%}"),
+        "efficiency_text": _percent_text(row.get("efficiency")),
         "change": change_text(changes.get(key)),
         "memory_change": memory_change_text(changes.get(key)),
     }

@@ -281,14 +281,15 @@ def test_a_run_in_this_process_measures_everything_the_plan_names():
     data = bench.run_plan(TINY, ["torch-grucell"], isolated=False)
     _check_section(data, [bench.CONTROL, "torch-grucell"])
     assert data["boundary"]["in_process_seconds"] > 0 and data["boundary"]["round_trip_wall_seconds"] > 0
-    page = render_page({**_results(), "benchmarks": json.loads(json.dumps(data))})
+    page = render_page({**_results(), "benchmarks": data})  # as the command attaches it, before any JSON
     assert "How cost grows" in page and 'id="bench-control"' in page, "the report should show growth and control"
+    assert "T: 2, 4)" in page, "the growth paragraph should list the sizes of its sweep"
 
 
 @pytest.mark.slow
 def test_a_run_through_the_workers_measures_inside_them():
     """The way tox -e bench runs: each implementation in its worker (sandboxed where it works)."""
-    data = bench.run_plan(TINY, ["doc000-cell"], isolated=True)
+    data = bench.run_plan(TINY, ["doc000-cell"], isolated=True, jobs=2)
     _check_section(data, [bench.CONTROL, "doc000-cell"])
     assert data["environment"]["isolation"]["mode"] in ("sandbox", "process"), f"got {data['environment']}"
 
