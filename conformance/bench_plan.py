@@ -104,7 +104,7 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    # About 15-25 s an implementation on this project's 2-core machine.
+    # About 9 to 20 s of CPU an implementation (start-up included) on this project's 2-core machine.
     "full": Plan(
         name="full", configs=CONFIGS, rounds=Rounds(9, 81, 4.0, 0.005, target=0.02),
         growth_base=BenchConfig(steps=64, batch=8, input_size=64, hidden_size=128),

@@ -6,21 +6,24 @@ parameters and a plain matmul of the same size all run in this process on the
 same inputs, so only the figures cross the process boundary and nothing of the
 boundary (encoding, pipes, the grader) is inside a timed region.
 
-Time: the contenders run in alternating rounds (the order rotates every round,
-so none is always first); each round times a block of calls of each, the block
-long enough for the clock (``block_seconds``), and records the time per call.
-The grader divides the implementation's time by ``nn.GRU``'s round by round
-(``conformance.bench``). The default clock is the process's CPU time: on a shared
-machine it leaves out the time the process waited for a core, which wall time
-would charge to whichever contender was running. Garbage collection is off
-inside the rounds (as in ``timeit``). On CUDA, wall time after a synchronize.
+Time: the contenders run in alternating rounds (the rounds cycle through every
+order, so each runs first and follows each other one equally often); each round
+times a block of calls of each, the block long enough for the clock
+(``block_seconds``; the warm-up call sets how many calls that is), and records the
+time per call. After ``min_rounds`` the rounds stop once the implementation's
+ratio to nn.GRU is known within ``target`` or the wall-time budget is spent. The
+grader reads the ratios round by round (``conformance.bench_measure``). The default
+clock is the process's CPU time: on a shared machine it leaves out the time the
+process waited for a core, which wall time would charge to whichever contender was
+running; each answer carries the clock's measured step (a CPU-time limit makes
+Linux advance it only at scheduler ticks). Garbage collection is off inside the
+rounds (as in ``timeit``). On CUDA, wall time after a synchronize.
 
 Memory: the peak of what one call allocates on top of what existed before it
-(inputs, parameters and a warm-up call's lazily built state excluded), from
-torch's CPU allocator as its profiler reports every allocation and free
-(``profile_memory``), plus the peak of Python's and NumPy's own allocations
-(``tracemalloc``, which does not see torch's allocator); on CUDA, torch's
-peak-memory statistics.
+(inputs, parameters and what earlier calls built), from torch's CPU allocator as
+its profiler reports every allocation and free, plus the peak of Python's and
+NumPy's own allocations (``tracemalloc``, which does not see torch's allocator); on
+CUDA, torch's peak-memory statistics.
 """
 
 from __future__ import annotations
@@ -131,7 +134,10 @@ def reference_call(request: dict[str, Any], built: Any, mode: str) -> Callable[[
         params = CanonicalParams(given["params"], input_size=int(meta["input_size"]),
                                  hidden_size=int(meta["hidden_size"]), num_layers=int(meta["num_layers"]),
                                  bidirectional=bool(meta["bidirectional"]), bias=bool(meta.get("bias", True)))
-        _references[id(built)] = (built, torch_gru(params, config.dtype).to(config.device))
+        # In eval mode, as the torch-gru adapter builds it, so that the control is nn.GRU
+        # against itself to the last flag (dropout is 0: train mode would change only what
+        # a multi-layer GRU keeps for its backward pass).
+        _references[id(built)] = (built, torch_gru(params, config.dtype).to(config.device).eval())
         while len(_references) > KEPT_REFERENCES:
             _references.popitem(last=False)
     kept = _references.get(id(built))
