@@ -1,53 +1,33 @@
-"""Benchmarks of the graded implementations against ``nn.GRU`` on the same machine.
+"""Benchmarks of GRU implementations against ``torch.nn.GRU``: paired ratios with their
+uncertainty, peak memory, and how time and memory grow with T, B and H.
 
-``tox -e bench`` runs ``benchmarks/`` under pytest-benchmark (one process, no
-xdist: pytest-benchmark switches itself off under xdist), then
-``python -m conformance.bench RAW -o reports/benchmarks.json`` turns
-pytest-benchmark's JSON into the ``benchmarks`` section below, attaches it to
-``reports/results.json`` when that file exists and re-renders the HTML report.
-``python -m conformance report results.json --benchmarks reports/benchmarks.json``
-attaches it to any other (merged) results.
+``python -m conformance.bench run`` (``tox -e bench``; ``tox -e bench-quick`` for the
+inner loop) measures every registered implementation, or those named with
+``--impl``, and always the control: ``torch-gru``, which is ``nn.GRU`` itself
+reached through the same path as any implementation, so its ratio to ``nn.GRU``
+must read 1.00. Each implementation runs the way grading runs it: in its own
+worker process (sandboxed where the sandbox works), where the timing loop runs
+too (``conformance.timing``): only the figures come back, so the process boundary
+is outside every timed region.
 
-Every implementation that can run a configuration is timed, forward and, where
-it claims autograd, forward+backward, together with a plain ``torch.nn.GRU``
-(the reference) and a plain matmul, all in the same run. Each timing is
-reported as a ratio to the reference's and as an efficiency: achieved GFLOP/s
-over what a plain float32 matmul of the same size reaches on this machine. A
-timing is never an assertion.
+For each configuration and mode (forward; forward+backward where autograd is
+claimed) the implementation and ``nn.GRU`` with the same canonical parameters take
+turns in rounds on the same inputs; the ratio is the median of the per-round ratios
+with its 95% confidence interval (``conformance.bench_stats``); a ratio whose
+interval holds 1 reads "no measurable difference". Peak memory per call is measured
+next to ``nn.GRU``'s, a plain matmul of each size gives the efficiency. Growth: time
+(forward, paired with ``nn.GRU``) and memory over a sweep of T, B and H from a base
+configuration, with the fitted exponent per axis (``conformance.bench_plan`` says
+what is measured, ``conformance.bench_measure`` measures it).
 
-FLOPs counted, per layer and direction (I_l = I for layer 0, D*H above)::
+``python -m conformance.bench check FILE`` exits with status 3 when the control
+missed: a control ratio more than 5% from 1.00, or an interval without 1.00, means
+the run's figures cannot be trusted at that level on this machine now. Runs are
+saved and compared with the previous one (``conformance.bench_history``).
 
-    matmuls      2 * T * B * 3H * (I_l + H)
-    elementwise  17 * T * B * H   (6 bias adds, 3 gate adds, r * (W_hn h + b_hn),
-                                   3 activations counted as one FLOP each, 4 for the update)
-
-forward+backward is counted as 3x the forward (the backward pass is two
-matmuls per forward matmul). The matmul of the same size is
-(T*B, I+H) @ (I+H, 3H): the GRU's first layer's matmul FLOPs as one call.
-
-The ``benchmarks`` section (top level of the results JSON; also the content of
-``reports/benchmarks.json``), schema ``gru-conformance-benchmarks/1``::
-
-    {
-      "schema": "gru-conformance-benchmarks/1",
-      "reference": "torch.nn.GRU",
-      "statistic": "median",
-      "environment": {"torch", "numpy", "python", "platform", "machine", "cpu",
-                      "torch_threads", "date", "pytest_benchmark"},
-      "configs": {"<config>": {"steps", "batch", "input_size", "hidden_size",
-                               "num_layers", "bidirectional", "dtype",
-                               "flops": {"forward", "forward+backward"},
-                               "matmul": {"shape": [M, K, N], "flops", "seconds", "gflops"}}},
-      "results": [{"impl", "config", "mode" ("forward" | "forward+backward"),
-                   "seconds" (median), "min_s", "mean_s", "stddev_s", "rounds",
-                   "gflops", "ratio" (seconds / reference seconds; 2.0 = twice as slow),
-                   "efficiency" (gflops / matmul gflops; 1.0 = matmul speed)}],
-      "skipped": [{"impl", "config", "mode", "reason"}]
-    }
-
-The reference's own rows have ``"impl": "torch.nn.GRU"`` and ratio 1.0. A row's
-``ratio``, ``gflops`` or ``efficiency`` is null when its reference or matmul
-timing is missing.
+The ``benchmarks`` section (top level of the results JSON, and
+``reports/benchmarks.json``) is described in the README (schema
+``gru-conformance-benchmarks/2``).
 """
 
 from __future__ import annotations
@@ -55,183 +35,107 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from conformance.cases import DTYPES, CaseSpec
-from conformance.reference import torch_gru
+from conformance.bench_measure import Measurer, Run, failure_text, measure_boundary, measure_configs, measure_growth, \
+    measure_matmuls, measurement_failures, median
+from conformance.bench_plan import CONFIG_FIELDS, MODES, PLANS, BenchConfig, Plan
+from conformance.bench_stats import CONFIDENCE, median_interval
 from conformance.results import BENCHMARKS_SCHEMA as SCHEMA
 
 REFERENCE = "torch.nn.GRU"
-MODES = ("forward", "forward+backward")
-ELEMENTWISE_FLOPS_PER_UNIT = 17
+#: The implementation measured in every run: nn.GRU through an implementation's path.
+CONTROL = "torch-gru"
+#: How far the control's median may be from 1.00 (its interval must also hold 1.00).
+CONTROL_TOLERANCE = 0.05
+#: Exit status of ``check`` when the control missed.
+CONTROL_MISSED = 3
 
 
-#: The benchmark configuration fields of the results JSON (the rest of a case is fixed).
-CONFIG_FIELDS = ("steps", "batch", "input_size", "hidden_size", "num_layers", "bidirectional", "dtype")
+# The control ------------------------------------------------------------------------------
+def control_check(rows: list[dict[str, Any]], control: str = CONTROL,
+                  tolerance: float = CONTROL_TOLERANCE) -> dict[str, Any]:
+    """Whether every control row reads 1.00: its median within ``tolerance`` and its interval
+    holding 1. The intervals are family-wise: with k rows each is taken at confidence
+    1 - (1 - CONFIDENCE) / k (Bonferroni), so that a perfect control passes every row
+    together with probability CONFIDENCE; at CONFIDENCE each, six rows would all hold 1
+    only 74% of the time."""
+    own = [row for row in rows if row.get("impl") == control]
+    each = 1 - (1 - CONFIDENCE) / max(1, len(own))
+    checked = []
+    for row in own:
+        samples = (row.get("samples") or {}).get("ratio")
+        r = median_interval(samples, each).to_json() if samples else row["ratio"]
+        ok = abs(r["median"] - 1.0) <= tolerance and r["low"] <= 1.0 <= r["high"]
+        checked.append({"config": row["config"], "mode": row["mode"], "median": r["median"], "low": r["low"],
+                        "high": r["high"], "ok": ok})
+    return {"impl": control, "tolerance": tolerance, "confidence_each": each, "rows": checked,
+            "ok": bool(checked) and all(c["ok"] for c in checked),
+            "criterion": f"every row's median within {tolerance:.0%} of 1.00 and its interval holding 1.00, "
+                         f"the intervals {CONFIDENCE:.0%} for all rows together ({each:.1%} each)"}
 
 
-@dataclass(frozen=True)
-class BenchConfig(CaseSpec):
-    """One timed configuration: a case like the checks' (same generator, one fixed seed),
-    with the FLOPs that time stands for."""
-
-    seed: int = 20240601
-
-    def layer_input_size(self, layer: int) -> int:
-        return self.input_size if layer == 0 else self.num_directions * self.hidden_size
-
-    def flops(self, mode: str = "forward") -> int:
-        t, b, h = self.steps, self.batch, self.hidden_size
-        total = 0
-        for layer in range(self.num_layers):
-            per_direction = 2 * t * b * 3 * h * (self.layer_input_size(layer) + h) + ELEMENTWISE_FLOPS_PER_UNIT * t * b * h
-            total += self.num_directions * per_direction
-        return total * (3 if mode == "forward+backward" else 1)
-
-    def matmul_shape(self) -> tuple[int, int, int]:
-        return (self.steps * self.batch, self.input_size + self.hidden_size, 3 * self.hidden_size)
-
-    def describe(self) -> dict[str, Any]:
-        """The configuration as the benchmarks JSON holds it."""
-        m, k, n = self.matmul_shape()
-        return {**{name: getattr(self, name) for name in CONFIG_FIELDS},
-                "flops": {mode: self.flops(mode) for mode in MODES},
-                "matmul": {"shape": [m, k, n], "flops": 2 * m * k * n}}
+# The section ------------------------------------------------------------------------------
+def reference_rows(rows: list[dict[str, Any]], configs: dict[str, BenchConfig],
+                   matmul: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """nn.GRU's own time per configuration and mode, pooled over every implementation's
+    rounds; then each row's efficiency against the matmul of the same size."""
+    pooled: list[dict[str, Any]] = []
+    matmul_gflops: dict[str, float] = {}
+    for name, config in configs.items():
+        if matmul.get(name):
+            matmul_gflops[name] = config.describe()["matmul"]["flops"] / median(matmul[name]) / 1e9
+        for mode in MODES:
+            ref = [s for r in rows if r["config"] == name and r["mode"] == mode
+                   for s in r["samples"]["reference_seconds"]]
+            if not ref:
+                continue
+            seconds = median(ref)
+            memory = next(r["reference_memory"] for r in rows if r["config"] == name and r["mode"] == mode)
+            pooled.append({"impl": REFERENCE, "role": "reference", "config": name, "mode": mode,
+                           "seconds": seconds, "gflops": config.flops(mode) / seconds / 1e9, "rounds": len(ref),
+                           "memory": memory, "samples": {"seconds": ref}})
+    for row in [*pooled, *rows]:
+        peak = matmul_gflops.get(row["config"])
+        row["efficiency"] = row["gflops"] / peak if peak else None
+    return pooled
 
 
-CONFIGS: dict[str, BenchConfig] = {
-    "small": BenchConfig(steps=8, batch=4, input_size=16, hidden_size=16),
-    "T64-B32-H128": BenchConfig(steps=64, batch=32, input_size=128, hidden_size=128),
-    "T64-B32-H128-2L-bidi": BenchConfig(steps=64, batch=32, input_size=128, hidden_size=128,
-                                        num_layers=2, bidirectional=True),
-}
-
-
-# What can run what --------------------------------------------------------------
-def unsupported(subject: Any, config: BenchConfig, mode: str) -> str | None:
-    """Why ``subject`` cannot be timed on ``config`` in ``mode``, or None."""
-    caps = subject.capabilities
-    if config.dtype not in subject.dtypes((config.dtype,)):
-        return f"does not claim {config.dtype}"
-    if not subject.is_cell:
-        if config.bidirectional and not caps.bidirectional:
-            return "does not claim bidirectional"
-        if config.num_layers > 1 and not caps.multi_layer:
-            return "does not claim multiple layers"
-        if not subject.layouts():
-            return "claims neither time-major nor batch-first input"
-    if mode == "forward+backward" and not caps.autograd:
-        return "does not claim autograd"
-    return None
-
-
-def _step_loop(adapter: Any, cells: dict[tuple[int, int], Any], x: Any, h0: Any, layers: int, directions: int):
-    """A cell unrolled as a user would: no per-step bookkeeping, so the cell is what is timed."""
-    inputs, finals = x, []
-    for layer in range(layers):
-        halves = []
-        for d in range(directions):
-            h = h0[layer * directions + d]
-            order = range(x.shape[0] - 1, -1, -1) if d else range(x.shape[0])
-            outs = [None] * x.shape[0]
-            for t in order:
-                h = adapter.step(cells[(layer, d)], inputs[t], h)
-                outs[t] = h
-            halves.append(torch.stack(outs))
-            finals.append(h)
-        inputs = torch.cat(halves, dim=-1) if directions > 1 else halves[0]
-    return inputs, torch.stack(finals)
-
-
-def _case(config: BenchConfig, batch_first: bool = False, with_h0: bool = True) -> Any:
-    return config.with_(batch_first=batch_first, with_h0=with_h0).materialize()
-
-
-def _timed(call: Callable[[], tuple[Any, Any]], mode: str, x: Any) -> Callable[[], Any]:
-    if mode == "forward":
-        def forward() -> Any:
-            with torch.no_grad():
-                return call()
-        return forward
-
-    x.requires_grad_(True)
-
-    def forward_backward() -> Any:
-        x.grad = None
-        output, h_n = call()
-        (output.sum() + h_n.sum()).backward()
-        return output
-    return forward_backward
-
-
-def subject_runner(subject: Any, config: BenchConfig, mode: str) -> Callable[[], Any]:
-    """A no-argument callable running ``subject`` (graded in this process) once on
-    ``config`` (inputs built beforehand).
-
-    White-box adapters get the same parameters as the reference; cells are
-    unrolled by a plain loop. Raises what the implementation raises."""
-    caps = subject.capabilities
-    batch_first = not subject.is_cell and not caps.time_major
-    with_h0 = subject.is_cell or caps.h0
-    case = _case(config, batch_first, with_h0)
-    instance = subject.instantiate(case)
-    subject.call(instance, case.x, case.h0)  # built (and checked to run) untimed
-    # Timed in this process, without the request channel (a benchmark is not a verdict).
-    executor = subject.backend.executor
-    built = executor.instances[instance.handle]
-    x, h0 = executor.prepare(built, {"x": case.x, "h0": case.h0})
-    adapter = executor.adapter
-    if subject.is_cell:
-        if h0 is None:
-            h0 = torch.zeros(config.num_layers * config.num_directions, config.batch, config.hidden_size)
-        call = lambda: _step_loop(adapter, built.cells, x, h0,  # noqa: E731
-                                  config.num_layers, config.num_directions)
-    else:
-        call = lambda: adapter.run(built.impl, x, h0)  # noqa: E731
-    return _timed(call, mode, x)
-
-
-def reference_runner(config: BenchConfig, mode: str) -> Callable[[], Any]:
-    """``torch.nn.GRU`` on the same case (time-major, with h0)."""
-    case = _case(config)
-    dtype = DTYPES[config.dtype]
-    gru = torch_gru(case.params, dtype)
-    x = torch.tensor(case.x, dtype=dtype)
-    h0 = torch.tensor(case.h0, dtype=dtype)
-    return _timed(lambda: gru(x, h0), mode, x)
-
-
-def matmul_runner(config: BenchConfig) -> Callable[[], Any]:
-
-    m, k, n = config.matmul_shape()
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(m, k, generator=gen, dtype=DTYPES[config.dtype])
-    b = torch.randn(k, n, generator=gen, dtype=DTYPES[config.dtype])
-    return lambda: torch.mm(a, b)
-
-
-# Summarising pytest-benchmark's JSON -------------------------------------------------
-def environment() -> dict[str, Any]:
+def environment(plan: Plan, isolation: dict[str, Any], load_before: tuple[float, ...], jobs: int = 1) -> dict[str, Any]:
     import numpy
-    try:
-        from importlib.metadata import version
+    import torch
 
-        pb = version("pytest-benchmark")
-    except Exception:  # noqa: BLE001 - informative only
-        pb = ""
     return {
         "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(), "cpu": _cpu_name(),
-        "torch_threads": torch.get_num_threads(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "pytest_benchmark": pb,
+        "cores": os.cpu_count(), "torch_threads": plan.threads, "jobs": jobs, "commit": _commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": {"start": list(load_before), "end": list(_load())}, "isolation": isolation,
     }
+
+
+def _load() -> tuple[float, ...]:
+    try:
+        return tuple(round(v, 2) for v in os.getloadavg())
+    except OSError:
+        return ()
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              timeout=10, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _cpu_name() -> str:
@@ -244,99 +148,239 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def summarise(raw: dict[str, Any]) -> dict[str, Any]:
-    """pytest-benchmark's JSON (with this suite's ``extra_info``) -> the ``benchmarks`` section."""
-    extra = raw.get("gru_conformance", {})
-    configs: dict[str, dict[str, Any]] = {}
-    timings: list[dict[str, Any]] = []
-    for bench in raw.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        if "kind" not in info:
-            continue  # not one of this suite's benchmarks
-        name = info["config"]
-        configs.setdefault(name, dict(info["config_spec"]))
-        stats = bench["stats"]
-        if info["kind"] == "matmul":
-            flops = configs[name]["matmul"]["flops"]
-            configs[name]["matmul"].update(seconds=stats["median"], gflops=flops / stats["median"] / 1e9)
-            continue
-        timings.append({
-            "impl": REFERENCE if info["kind"] == "reference" else info["impl"],
-            "config": name, "mode": info["mode"], "seconds": stats["median"], "min_s": stats["min"],
-            "mean_s": stats["mean"], "stddev_s": stats["stddev"], "rounds": stats["rounds"],
-        })
-    reference = {(t["config"], t["mode"]): t["seconds"] for t in timings if t["impl"] == REFERENCE}
-    for t in timings:
-        spec = configs[t["config"]]
-        t["gflops"] = spec["flops"][t["mode"]] / t["seconds"] / 1e9 if t["seconds"] > 0 else None
-        ref = reference.get((t["config"], t["mode"]))
-        t["ratio"] = t["seconds"] / ref if ref else None
-        peak = spec["matmul"].get("gflops")
-        t["efficiency"] = t["gflops"] / peak if peak and t["gflops"] is not None else None
-    order = {name: i for i, name in enumerate(CONFIGS)}
-    timings.sort(key=lambda t: (order.get(t["config"], len(order)), t["config"], MODES.index(t["mode"]),
-                                t["impl"] != REFERENCE, t["impl"]))
+def section(run: Run, environment_info: dict[str, Any]) -> dict[str, Any]:
+    """The ``benchmarks`` section of the results JSON."""
+    configs = run.plan.configs
+    pooled = reference_rows(run.rows, configs, run.matmul)
+    order = {name: i for i, name in enumerate(configs)}
+    rows = sorted([*pooled, *run.rows], key=lambda r: (order.get(r["config"], len(order)), MODES.index(r["mode"]),
+                                                        r.get("role") != "reference"))
+    base = run.plan.growth_base
     return {
         "schema": SCHEMA, "reference": REFERENCE, "statistic": "median",
-        "environment": extra.get("environment") or {},
-        "configs": dict(sorted(configs.items(), key=lambda kv: order.get(kv[0], len(order)))),
-        "results": timings,
-        "skipped": extra.get("skipped", []),
+        "method": {**run.plan.describe(),
+                   "interval": "order statistics of the per-round ratios (distribution-free)",
+                   "memory": "peak bytes one call allocates beyond what existed before it: torch's allocator "
+                             "(profiler memory events; CUDA: its peak statistics) plus Python and NumPy "
+                             "(tracemalloc)"},
+        "environment": {**environment_info, "worker_start_seconds": run.workers,
+                        "seconds_per_implementation": run.seconds, "worker_cpu_seconds": run.cpu_seconds},
+        "configs": {name: {**config.describe(), "matmul": _matmul_entry(config, run.matmul.get(name))}
+                    for name, config in configs.items()},
+        "results": rows,
+        "control": control_check(run.rows),
+        "growth": {"mode": "forward", "memory_modes": list(run.plan.growth_memory_modes),
+                   "base": {k: getattr(base, k) for k in CONFIG_FIELDS},
+                   "axes": {axis: list(values) for axis, values in run.plan.growth_axes.items()},
+                   "implementations": run.growth, "reference": run.reference_growth},
+        "boundary": run.boundary,
+        "skipped": run.skipped,
     }
 
 
-def table(section: dict[str, Any]) -> str:
+def _matmul_entry(config: BenchConfig, seconds: list[float] | None) -> dict[str, Any]:
+    entry = dict(config.describe()["matmul"])
+    if seconds:
+        entry.update(seconds=median(seconds), gflops=entry["flops"] / median(seconds) / 1e9)
+    return entry
+
+
+def table(data: dict[str, Any]) -> str:
     """Plain-text table of a benchmarks section (printed by the command)."""
-    lines = [f"{'config':<22} {'mode':<17} {'implementation':<22} {'median':>10} {'x nn.GRU':>9} {'GFLOP/s':>8} {'eff.':>6}"]
-    for t in section["results"]:
-        ratio = f"{t['ratio']:.2f}" if t["ratio"] is not None else "-"
-        gflops = f"{t['gflops']:.2f}" if t["gflops"] is not None else "-"
-        eff = f"{t['efficiency']:.0%}" if t["efficiency"] is not None else "-"
-        lines.append(f"{t['config']:<22} {t['mode']:<17} {t['impl']:<22} {t['seconds'] * 1e3:>8.3f}ms {ratio:>9} {gflops:>8} {eff:>6}")
-    for name, spec in section["configs"].items():
-        mm = spec["matmul"]
-        if mm.get("gflops"):
-            lines.append(f"matmul {name}: {'x'.join(map(str, mm['shape']))} float32 at {mm['gflops']:.1f} GFLOP/s")
+    lines = [f"{'config':<22} {'mode':<17} {'implementation':<24} {'time':>10} {'x nn.GRU [95% interval]':<34}"
+             f" {'peak MB':>8}"]
+    for r in data["results"]:
+        if r.get("role") == "reference":
+            ratio = "(reference)"
+        else:
+            q = r["ratio"]
+            ratio = f"{q['median']:.3f} [{q['low']:.3f}, {q['high']:.3f}]"
+            if r["verdict"] == "no measurable difference":
+                ratio += " ~ same"
+        memory = f"{r['memory']['total'] / 1e6:.2f}" if r.get("memory") else "-"
+        lines.append(f"{r['config']:<22} {r['mode']:<17} {r['impl']:<24} {r['seconds'] * 1e3:>8.3f}ms "
+                     f"{ratio:<34} {memory:>8}")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.bench",
-                                     description="Summarise pytest-benchmark JSON into the report's benchmarks section.")
-    parser.add_argument("raw", help="pytest-benchmark JSON (--benchmark-json) of a benchmarks/ run")
-    parser.add_argument("-o", "--output", default="reports/benchmarks.json", help="benchmarks JSON to write")
-    parser.add_argument("--results", default="reports/results.json",
-                        help="results JSON to attach the section to, if it exists (then the HTML is re-rendered)")
-    parser.add_argument("--html", default="reports/index.html", help="HTML report path")
-    args = parser.parse_args(argv)
+# The command ------------------------------------------------------------------------------
+def open_subjects(names: list[str], threads: int, isolated: bool) -> tuple[list[Any], dict[str, Any]]:
+    """The implementations, each with a worker of its own (in the sandbox when it works)."""
+    from conformance import loading
+    from conformance.sandbox import IN_PROCESS, Limits, Sandbox
+
+    if not isolated:
+        return loading.load_subjects(names), IN_PROCESS
+    # No CPU-time limit (RLIMIT_CPU): while one is set, Linux advances a process's CPU clock
+    # only at scheduler ticks, milliseconds apart. The wall-time limit per request stays.
+    sandbox = Sandbox.detect(Limits(cpu_seconds=0))
+    others = loading.others_of(names)
+    backends = {}
+    for name in names:
+        try:
+            worker = loading.worker_for(loading.resolve(name), sandbox, others.get(name, ()))
+        except loading.AdapterLoadError:
+            continue
+        worker.threads = threads
+        backends[name] = worker
+    described = sandbox.describe()
+    described["summary"] = (f"{described.get('summary', '')}; for the benchmarks without the CPU-time limit, "
+                            f"which would make the CPU clock advance only at scheduler ticks")
+    return loading.load_subjects(names, isolation=sandbox, backends=backends), described
+
+
+def measure_subject(run: Run, subject: Any, *, control: bool, growth: bool) -> None:
+    """Everything the plan measures of one implementation, into ``run``; its worker is
+    closed at the end. The control also measures the matmuls, the boundary and nn.GRU's
+    own memory growth."""
+    from conformance.subject import Subject
+
+    if not isinstance(subject, Subject):
+        run.skip(subject.id, "all", "-", f"could not be loaded: {subject.error}")
+        return
+    started = time.perf_counter()
     try:
-        raw = json.loads(Path(args.raw).read_text())
-    except (OSError, ValueError) as exc:
-        print(f"bench: cannot read {args.raw}: {exc}", file=sys.stderr)
-        return 2
-    section = summarise(raw)
-    if not section["results"]:
-        print(f"bench: {args.raw} holds no GRU benchmarks (was it written by 'pytest benchmarks'?)", file=sys.stderr)
-        return 2
+        if subject.load_error:
+            run.skip(subject.id, "all", "-", f"could not be loaded: {subject.load_error}")
+            return
+        run.workers[subject.id] = round(time.perf_counter() - started, 3)
+        measurer = Measurer(subject, run.plan)
+        measure_configs(run, measurer)
+        if control:
+            measure_matmuls(run, measurer)
+            try:
+                run.boundary = measure_boundary(measurer, next(iter(run.plan.configs)), run.plan.boundary_pairs)
+            except measurement_failures() as exc:
+                run.skip(subject.id, "boundary", "forward", failure_text(exc))
+        if growth:
+            measure_growth(run, measurer, with_reference_memory=control)
+        cpu = measurer.cpu_seconds()
+        if cpu is not None:
+            run.cpu_seconds[subject.id] = round(cpu, 1)
+    finally:
+        subject.close()
+    run.seconds[subject.id] = round(time.perf_counter() - started, 1)
+    print(f"  {subject.id}: {run.seconds[subject.id]} s ({run.cpu_seconds.get(subject.id, '?')} s of CPU in its "
+          f"worker)", flush=True)
+
+
+def run_plan(plan: Plan, names: list[str], *, isolated: bool = True, growth: bool = True,
+             jobs: int = 1) -> dict[str, Any]:
+    """Measure ``names`` (and the control) with ``plan``, ``jobs`` implementations at a time
+    (each in its own worker; the rounds pair every implementation with nn.GRU in its own
+    process, so a neighbour slows both alike); the benchmarks section."""
+    load_before = _load()
+    names = [CONTROL, *[n for n in names if n != CONTROL]]
+    subjects, isolation = open_subjects(names, plan.threads, isolated)
+    runs = [Run(plan) for _ in subjects]
+
+    def measure(index: int) -> None:
+        measure_subject(runs[index], subjects[index], control=subjects[index].id == CONTROL, growth=growth)
+
+    if jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(measure, range(len(subjects))))
+    else:
+        for index in range(len(subjects)):
+            measure(index)
+    return section(Run.merged(plan, runs), environment(plan, isolation, load_before, jobs))
+
+
+def attach(data: dict[str, Any], results: Path, html: Path) -> str:
+    """Add the section to ``results`` and re-render the report; without graded results,
+    the report shows the benchmarks alone (grading later writes its own)."""
+    from conformance.merging import render
+    from conformance.results import read_results, write_results
+
+    if results.is_file():
+        graded = read_results(results)
+        graded["benchmarks"] = data
+        write_results(graded, results)
+        page = render(graded, html)
+        return f"attached to {results}" + (f"; report: {page}" if page else "")
+    from conformance.catalogue import load_all
+    from conformance.results import build_results, environment as results_environment
+
+    page = render({**build_results([], load_all(), results_environment()), "benchmarks": data}, html)
+    return (f"no {results} yet: report {page} shows the benchmarks alone; after grading, "
+            f"python -m conformance report {results} --benchmarks <benchmarks JSON> adds them")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from conformance import bench_history
+
+    parser = argparse.ArgumentParser(prog="python -m conformance.bench",
+                                     description="Benchmarks against nn.GRU: paired ratios, memory, growth.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="measure implementations (default: every registered one)")
+    run_cmd.add_argument("--impl", action="append", default=[], help="registry id, module:Class or file.py:Class")
+    run_cmd.add_argument("--quick", action="store_true", help="one configuration, a smaller sweep, fewer rounds")
+    run_cmd.add_argument("--no-growth", action="store_true", help="leave out the growth sweeps")
+    run_cmd.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                         help="cpu: the worker's CPU time (default); wall: elapsed time")
+    run_cmd.add_argument("--no-isolation", action="store_true", help="run implementations in this process")
+    run_cmd.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="implementations measured at a time, each in its own worker (default 1)")
+    run_cmd.add_argument("-o", "--output", default="reports/benchmarks.json", help="benchmarks JSON to write")
+    run_cmd.add_argument("--results", default="reports/results.json",
+                         help="results JSON to attach the section to, if it exists (then the HTML is re-rendered)")
+    run_cmd.add_argument("--html", default="reports/index.html", help="HTML report path")
+    bench_history.add_options(run_cmd)
+    bench_history.add_compare_command(commands)
+    check_cmd = commands.add_parser("check", help="exit 3 unless the control of a run read 1.00 "
+                                                  f"(within {CONTROL_TOLERANCE:.0%}, its interval holding 1.00)")
+    check_cmd.add_argument("benchmarks", help="benchmarks JSON written by run")
+    args = parser.parse_args(argv)
+    if args.command == "compare":
+        return bench_history.compare_command(args)
+    if args.command == "check":
+        try:
+            return control_status(bench_history.load(args.benchmarks)[1])
+        except ValueError as exc:
+            print(f"bench check: {exc}", file=sys.stderr)
+            return 2
+
+    from conformance.loading import registry
+
+    threads = int(os.environ.get("GRU_BENCH_THREADS", "1"))
+    plan = replace(PLANS["quick" if args.quick else "full"], clock=args.clock, threads=threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    names = args.impl or [e.id for e in registry()]
+    started = time.perf_counter()
+    data = run_plan(plan, names, isolated=not args.no_isolation, growth=not args.no_growth,
+                    jobs=1 if args.no_isolation else max(1, args.jobs))
+    data["environment"]["run_seconds"] = round(time.perf_counter() - started, 1)
+    print(bench_history.compare_and_save(data, args))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(section, indent=1) + "\n")
-    print(table(section))
-    print(f"benchmarks: {out}")
-    results = Path(args.results)
-    if results.is_file():
-        from conformance.merging import render
-        from conformance.results import read_results, write_results
-
-        data = read_results(results)
-        data["benchmarks"] = section
-        write_results(data, results)
-        html = render(data, Path(args.html))
-        print(f"attached to {results}" + (f"; report: {html}" if html else ""))
-    else:
-        print(f"no {results} yet: grade first, then "
-              f"python -m conformance report {results} --benchmarks {out}")
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    print(table(data))
+    print(f"benchmarks: {out} ({data['environment']['run_seconds']} s)")
+    print(attach(data, Path(args.results), Path(args.html)))
+    control_status(data)  # said here; "check" gives it as the exit status
     return 0
+
+
+def control_status(data: dict[str, Any]) -> int:
+    """0 when the control held; CONTROL_MISSED (with the reason on stderr) when not."""
+    control = data.get("control") or {}
+    if control.get("ok"):
+        shown = ", ".join(f"{c['config']} {c['mode']} {c['median']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"
+                          for c in control["rows"])
+        print(f"control ({control['impl']} against nn.GRU) held: {shown}")
+        return 0
+    missed = [c for c in control.get("rows", []) if not c["ok"]]
+    why = ("the control was not measured" if not control.get("rows") else
+           "; ".join(f"{c['config']} {c['mode']}: got {c['median']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"
+                     for c in missed))
+    print(f"bench: the control missed ({why}), but should read 1.00 ({control.get('criterion', '')}): "
+          f"this run's ratios cannot be trusted at that level; the machine is too busy or too noisy now",
+          file=sys.stderr)
+    return CONTROL_MISSED
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ class Executor:
                     answer = {"info": describe(self.adapter)}
                 elif op == "build":
                     answer = self.build(request)
-                elif op in ("call", "backward"):
+                elif op in ("call", "backward", "measure"):
                     answer = self.built_then(request)
                 elif op in ("checkpoint", "drop"):
                     answer = {}
@@ -242,7 +242,7 @@ class Executor:
             except AdapterFailure as exc:
                 return {"ok": True, "built": False, "build_error": str(exc)}
         try:
-            answer = self.call(request) if request["op"] == "call" else self.backward(request)
+            answer = {"call": self.call, "backward": self.backward, "measure": self.measure}[request["op"]](request)
         except AdapterFailure as exc:
             answer = {"ok": False, "error": str(exc), "where": exc.where}
         if build is not None:
@@ -416,6 +416,20 @@ class Executor:
                 finals.append(h)
             layer_input = torch.cat(halves, dim=-1)
         return layer_input, torch.stack(finals), problems
+
+    # Benchmarks ---------------------------------------------------------------------------
+    def measure(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Time or weigh the instance here, beside nn.GRU (``conformance.timing``): only the
+        figures go back, so the process boundary is outside every timed region."""
+        from conformance.timing import measure
+
+        built = self._instance(request)
+        try:
+            return measure(self, built, request)
+        except AdapterFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the implementation raises while measured
+            raise AdapterFailure(f"measuring raised {_text(exc)}", "measure") from None
 
     # Gradients ----------------------------------------------------------------------------
     def backward(self, request: dict[str, Any]) -> dict[str, Any]:

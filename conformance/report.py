@@ -24,7 +24,7 @@ import jinja2
 from conformance.catalogue import FAMILIES
 from conformance.conventions import CONVENTIONS, VERDICTS
 from conformance.outcome import root_cause
-from conformance.results import BENCHMARKS_SCHEMA
+from conformance.report_bench import benchmarks_view
 from conformance.snippets import snippet
 
 #: status -> (symbol, short label for the scoreboard, css class, what it means)
@@ -482,38 +482,6 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
 
 
 
-def _benchmarks(section: Any) -> dict[str, Any] | None:
-    """Timings grouped by configuration, when the section has the known schema
-    (anything else is shown as it is)."""
-    if not isinstance(section, dict) or section.get("schema") != BENCHMARKS_SCHEMA:
-        return None
-    results = [r for r in section.get("results") or [] if isinstance(r, dict)]
-    configs = []
-    for name, config in (section.get("configs") or {}).items():
-        config = config if isinstance(config, dict) else {}
-        sizes = ", ".join(f"{k}={fmt_value(config[k])}" for k in
-                          ("steps", "batch", "input_size", "hidden_size", "num_layers", "bidirectional", "dtype")
-                          if k in config)
-        rows = sorted((r for r in results if r.get("config") == name),
-                      key=lambda r: (str(r.get("mode", "")), _number(r.get("seconds")) or math.inf))
-        chart = ""
-        if rows:
-            from conformance.report_plots import benchmark_ratio_svg
-
-            chart = benchmark_ratio_svg([_number(r.get("ratio")) for r in rows],
-                                        [_number(r.get("efficiency")) for r in rows],
-                                        f"bench{len(configs)}")
-        configs.append({"name": name, "sizes": sizes, "matmul": config.get("matmul") or {}, "rows": rows,
-                        "chart": chart})
-    return {
-        "reference": section.get("reference", ""),
-        "statistic": section.get("statistic", ""),
-        "environment": section.get("environment") or {},
-        "configs": configs,
-        "skipped": [s for s in section.get("skipped") or [] if isinstance(s, dict)],
-    }
-
-
 def fmt_seconds(value: Any) -> str:
     number = _number(value)
     if number is None:
@@ -598,7 +566,7 @@ def build_view(data: dict[str, Any]) -> dict[str, Any]:
         "tolerance_kinds": sorted({k for kinds in (data.get("tolerances") or {}).values() for k in kinds}),
         "stale": data.get("stale_known_failures") or [],
         "benchmarks": data.get("benchmarks"),
-        "bench": _benchmarks(data.get("benchmarks")),
+        "bench": benchmarks_view(data.get("benchmarks")),
         "extra": {k: v for k, v in data.items() if k not in KNOWN_TOP_KEYS},
         "status_legend": [(k, *v) for k, v in STATUS.items()] + [("not run", *NOT_RUN)],
     }

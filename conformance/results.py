@@ -44,7 +44,7 @@ from conformance.tolerances import tolerances_json
 
 SCHEMA = "gru-conformance-results/1"
 #: The benchmarks section's schema (``tox -e bench``, ``conformance.bench``).
-BENCHMARKS_SCHEMA = "gru-conformance-benchmarks/1"
+BENCHMARKS_SCHEMA = "gru-conformance-benchmarks/2"
 
 def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "",
                     update: str = "pytorch") -> str:

@@ -663,6 +663,17 @@ class Subject:
         """Build, load and run one case in one go."""
         return self.call(self.instantiate(case), case.x, case.h0)
 
+    def measure(self, instance: Instance, x: np.ndarray, h0: np.ndarray | None, **request: Any) -> dict[str, Any]:
+        """Time or weigh the implementation on time-major float64 ``x`` and ``h0`` inside
+        its own process (``conformance.timing``: ``mode``, ``what``, ``contenders``...).
+        The answer is unread: the figures an implementation's process sends are the
+        benchmarks' to check (``conformance.bench``), and never decide a verdict."""
+        x_shape, h0_shape = self.handed_shapes(instance, x.shape, None if h0 is None else h0.shape)
+        call = f"measuring {self.describe_call(instance, x_shape, h0_shape)}"
+        message = {"op": "measure", "instance": instance.handle, "x": np.asarray(x, dtype=np.float64),
+                   "h0": None if h0 is None else np.asarray(h0, dtype=np.float64), **request}
+        return self._send(instance, message, call)
+
     # Gradients ----------------------------------------------------------------
     def backward(self, instance: Instance, returned: Returned, output_grad: np.ndarray | None,
                  h_n_grad: np.ndarray | None,

@@ -19,10 +19,10 @@ PACKAGES = {"conformance": "conformance", "implementations": "conformance.implem
 #: Layers, bottom first. A module imports modules of its own layer or below.
 LAYERS: dict[str, tuple[str, ...]] = {
     # Plain data and facts; no GRU in them. The packages' __init__ export lazily.
-    "base": ("conformance", "conformance.checks", "conformance.conventions", "conformance.devices",
-             "conformance.entry", "conformance.landlock", "conformance.params", "conformance.process_state",
-             "conformance.profiles", "conformance.report_plots", "conformance.sandbox", "conformance.sandbox_view",
-             "conformance.snippets", "conformance.tolerances",
+    "base": ("conformance", "conformance.bench_stats", "conformance.checks", "conformance.conventions",
+             "conformance.devices", "conformance.entry", "conformance.landlock", "conformance.params",
+             "conformance.process_state", "conformance.profiles", "conformance.report_plots", "conformance.sandbox",
+             "conformance.sandbox_view", "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.gru_like", "conformance.layouts",
@@ -30,9 +30,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
               "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
               "conformance.implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
-    "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
+    "cases": ("conformance.bench_plan", "conformance.cases", "conformance.catalogue", "conformance.compare",
+              "conformance.strategies"),
     # Running an implementation: in a worker or in this process.
-    "running": ("conformance.executor", "conformance.isolation", "conformance.subject"),
+    "running": ("conformance.executor", "conformance.isolation", "conformance.subject", "conformance.timing"),
     # The checks, the diagnosis and what they share.
     "checks": ("conformance.checks.*", "conformance.diagnosis", "conformance.diagnosis.*", "conformance.grads",
                "conformance.outcome", "conformance.sizes",
@@ -42,8 +43,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "grading": ("conformance.engine", "conformance.error_bands", "conformance.loading", "conformance.repro",
                 "conformance.results"),
     # HTML, merged results, benchmarks.
-    "reporting": ("conformance.badge", "conformance.bench", "conformance.framework_scoreboard", "conformance.merging",
-                  "conformance.report"),
+    "reporting": ("conformance.badge", "conformance.bench", "conformance.bench_history", "conformance.bench_measure",
+                  "conformance.framework_scoreboard",
+                  "conformance.merging", "conformance.report", "conformance.report_bench"),
     # Entry points: commands, the pytest plugin, the worker process.
     "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli",
                  "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",

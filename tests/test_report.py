@@ -89,9 +89,10 @@ def hostile_results(tmp_path: Path) -> dict[str, Any]:
     records[0]["id"] = HOSTILE_ID  # ids come from file and class names; a results file may hold any
     records[0]["diagnosis"] = {"summary": "diagnosis " + HOSTILE_ID, HOSTILE: [HOSTILE_ID]}
     data = build(records)
-    data["benchmarks"] = {"schema": "gru-conformance-benchmarks/1", "reference": HOSTILE,
+    data["benchmarks"] = {"schema": results.BENCHMARKS_SCHEMA, "reference": HOSTILE,
                           "configs": {HOSTILE: {"steps": 1}},
-                          "results": [{"impl": HOSTILE_ID, "config": HOSTILE, "mode": HOSTILE, "seconds": 0.001}]}
+                          "results": [{"impl": HOSTILE_ID, "config": HOSTILE, "mode": HOSTILE, "seconds": 0.001,
+                                       "ratio": {"median": 1.5, "low": 1.4, "high": 1.6}}]}
     data[HOSTILE] = {HOSTILE: HOSTILE_ID}
     return data
 
@@ -356,7 +357,7 @@ def test_unknown_families_statuses_and_sections_render(graded: dict[str, Any]) -
     doc["checks"]["quantum.entangled"] = {"status": "mystery", "message": "a status from the future"}
     doc["diagnosis"] = {"summary": "the update computes h - z + z*n", "evidence": [{"t": 0, "error": 0.35}]}
     data["implementations"][0]["diagnosis"] = "matches nn.GRU"
-    data["benchmarks"] = {"schema": "gru-conformance-benchmarks/1", "reference": "torch.nn.GRU",
+    data["benchmarks"] = {"schema": results.BENCHMARKS_SCHEMA, "reference": "torch.nn.GRU",
                           "statistic": "median", "configs": {"small": {"steps": 8, "batch": 4}},
                           "results": [{"impl": "torch-gru", "config": "small", "mode": "forward",
                                        "seconds": 2.5e-4, "ratio": 1.0, "gflops": 1.5, "efficiency": 0.1}],
@@ -400,19 +401,21 @@ def test_snippet_writes_literals_only() -> None:
 
 
 def test_benchmark_section_has_a_chart_without_adapter_text():
-    """Benchmarks are charted (ratio to nn.GRU, matmul efficiency); bars are labelled by
-    row number, so no adapter-supplied name is drawn into the SVG."""
-    from conformance.report import _benchmarks
+    """Benchmarks are charted (ratio to nn.GRU with its interval, matmul efficiency); rows are
+    labelled by number, so no adapter-supplied name is drawn into the SVG."""
+    from conformance.report_bench import benchmarks_view
 
     section = {
-        "schema": "gru-conformance-benchmarks/1", "reference": "torch.nn.GRU", "statistic": "median",
+        "schema": results.BENCHMARKS_SCHEMA, "reference": "torch.nn.GRU", "statistic": "median",
         "configs": {"small": {"steps": 8, "batch": 4}},
         "results": [
-            {"impl": "torch.nn.GRU", "config": "small", "mode": "forward", "seconds": 1e-4, "ratio": 1.0, "efficiency": 0.03},
-            {"impl": "<script>alert(1)</script>", "config": "small", "mode": "forward", "seconds": 3e-4, "ratio": 3.0, "efficiency": 0.01},
+            {"impl": "torch.nn.GRU", "role": "reference", "config": "small", "mode": "forward", "seconds": 1e-4,
+             "efficiency": 0.03},
+            {"impl": "<script>alert(1)</script>", "config": "small", "mode": "forward", "seconds": 3e-4,
+             "ratio": {"median": 3.0, "low": 2.9, "high": 3.1}, "efficiency": 0.01},
         ],
     }
-    chart = _benchmarks(section)["configs"][0]["chart"]
+    chart = benchmarks_view(section)["configs"][0]["chart"]
     assert chart.startswith("<svg"), f"got {chart[:40]!r}, but should be an inline SVG chart"
     assert "script" not in chart, "got adapter-supplied text inside the chart, but bars should be labelled by row"
     assert "#2" in chart, "got no row labels in the chart, but each bar should name its table row"
