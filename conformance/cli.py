@@ -78,7 +78,8 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         import os
 
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    code = int(pytest.main(argv + extra))
+    plugins = [] if args.no_html or args.no_isolation else [RendererWarmUp()]
+    code = int(pytest.main(argv + extra, plugins=plugins))
     from conformance.merging import render
     from conformance.results import read_results
 
@@ -87,6 +88,25 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         if html is not None:
             print(f"report: {html}")
     return code
+
+
+class RendererWarmUp:
+    """Imports the report's renderer (matplotlib, Jinja2: about a second) on a thread once the
+    checks start. The grading process mostly waits for the implementations' workers then, so
+    the import costs no wall time, and the report is rendered at once when grading ends."""
+
+    def pytest_collection_finish(self, session: object) -> None:
+        import threading
+
+        threading.Thread(target=_import_renderer, name="gru-conformance-renderer-import", daemon=True).start()
+
+
+def _import_renderer() -> None:
+    try:
+        import conformance.merging  # noqa: F401
+        import conformance.report_plots  # noqa: F401
+    except Exception:  # noqa: BLE001 - rendering imports it again and reports what fails
+        pass
 
 
 def report(args: argparse.Namespace) -> int:

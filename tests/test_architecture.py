@@ -23,11 +23,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.wire", "implementations", "implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.layouts", "conformance.oracle",
+              "conformance.oracle_grads",
               "conformance.reference", "conformance.reference_autograd", "conformance.variants", "implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.cases", "conformance.catalogue", "conformance.compare", "conformance.strategies"),
     # Running an implementation: in a worker or in this process.
-    "running": ("conformance.executor", "conformance.isolation", "conformance.subject"),
+    "running": ("conformance.executor", "conformance.isolation", "conformance.subject", "conformance.views"),
     # The checks, the diagnosis and what they share.
     "checks": ("conformance.checks.*", "conformance.diagnosis", "conformance.diagnosis.*", "conformance.grads",
                "conformance.outcome", "conformance.sizes"),
