@@ -165,11 +165,13 @@ class Sweep:
 
 def draw_sweep(data: Any, subject: Any, **constraints: Any) -> Sweep:
     """Draw one sweep example inside a ``@given(data=st.data())`` check. ``constraints``
-    narrow the small case as for ``draw_case``; ``axes`` limits the axes swept; ``shape``
-    (default True) adds the shape case (in one direction where one is claimed), ``max_work``
-    bounds it; ``dtypes_in_turn`` (dtype names) gives the cases each claimed one of them in
-    turn."""
+    narrow the small case as for ``draw_case``; ``axes`` limits the axes swept, and
+    ``production_axes`` those swept at production sizes (default: the same, without T for a
+    cell, which never sees T: the suite unrolls it); ``shape`` (default True) adds the shape
+    case (in one direction where one is claimed), ``max_work`` bounds it; ``dtypes_in_turn``
+    (dtype names) gives the cases each claimed one of them in turn."""
     axes = constraints.pop("axes", tuple(AXES))
+    production_axes = constraints.pop("production_axes", tuple(a for a in axes if a != "steps" or not subject.is_cell))
     with_shape = constraints.pop("shape", True)
     max_work = constraints.pop("max_work", MAX_WORK)
     in_turn = constraints.pop("dtypes_in_turn", None)
@@ -178,7 +180,8 @@ def draw_sweep(data: Any, subject: Any, **constraints: Any) -> Sweep:
     constraints.setdefault("max_layers", SWEEP_LAYERS)
     base = draw_case(data, subject, **constraints)
     sizes = {axis: data.draw(SMALL_SIZES, label=f"{AXES[axis]} (size sweep)") for axis in axes}
-    production = {axis: data.draw(PRODUCTION_SIZES[axis], label=f"{AXES[axis]} (production size)") for axis in axes}
+    production = {axis: data.draw(PRODUCTION_SIZES[axis], label=f"{AXES[axis]} (production size)")
+                  for axis in production_axes}
     shape = ({axis: data.draw(SHAPE_SIZES[axis], label=f"{AXES[axis]} (shape)") for axis in AXES}
              if with_shape else None)
     dtypes: tuple[str, ...] = ()
