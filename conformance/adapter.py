@@ -132,6 +132,11 @@ class GRUConfig:
                    dropout=float(data.get("dropout", 0.0)))
 
 
+class Unsupported(Exception):
+    """Raised by an adapter hook for what the implementation does not have (a training mode,
+    conversion after construction): the check that needs it is not applicable."""
+
+
 class _Adapter:
     """Shared declarations of both adapter kinds."""
 
@@ -164,6 +169,28 @@ class _Adapter:
         in canonical layout (the names and shapes ``load`` receives, e.g. read from
         ``.grad``). Enables the parameter-gradient checks."""
         raise NotImplementedError
+
+    def train_mode(self, instance: Any, training: bool) -> None:
+        """Put ``instance`` in training mode (True) or inference mode (False), which
+        ``calls.train-mode`` compares. Optional for a torch module: the default calls
+        ``instance.train(training)``. An instance that is not a torch module has no training
+        mode the suite knows, and the check is not applicable unless this method says what
+        training mode means for it (a flag read by the implementation's call, for example)."""
+        if not isinstance(instance, torch.nn.Module):
+            raise Unsupported(f"the instance is a {type(instance).__name__}, not a torch module, and the adapter "
+                              f"has no train_mode method: it has no training mode to grade")
+        instance.train(training)
+
+    def convert(self, instance: Any, dtype: torch.dtype) -> Any:
+        """Return ``instance`` converted to ``dtype`` after construction, which
+        ``calls.converted`` grades. Optional for a torch module: the default returns
+        ``instance.to(dtype)`` (what ``.double()`` and ``.half()`` do). An instance that is not a
+        torch module cannot be converted unless this method says how, and the check is not
+        applicable to it."""
+        if not isinstance(instance, torch.nn.Module):
+            raise Unsupported(f"the instance is a {type(instance).__name__}, not a torch module, and the adapter "
+                              f"has no convert method: it cannot be converted after construction")
+        return instance.to(dtype)
 
     @classmethod
     def is_white_box(cls) -> bool:

@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {
     "sequence": "Sequence properties (black-box): stepping, splitting, h0 and batch independence",
     "bounds": "Bounds (black-box): states stay in [-1, 1] and finite",
     "directions": "Directions and layers: final states, reverse direction",
+    "calls": "Call patterns: parameters reloaded, other sizes on one instance, autograd modes, training mode, "
+             "conversion",
     "precision": "Precisions: float64, float32, float16 and bfloat16 against the float64 oracle",
     "gradients": "Gradients: backward pass against the float64 oracle's, nn.GRU's and finite differences",
     "varlen": "Variable-length batches: PackedSequence or explicit lengths",
@@ -54,6 +56,7 @@ REQUIREMENTS: dict[str, str] = {
     "has a single state slot to hand it the oracle's own state",
     "output": "the implementation returns only its final state, and this check reads the output sequence",
     "h_n": "the implementation returns only its output sequence, and this check reads the final state",
+    "two_dtypes": "the implementation claims a single dtype, so there is no other claimed dtype to convert it to",
     "cpu": "the implementation does not claim the cpu device",
     "cuda": "the implementation does not claim the cuda device, or no CUDA device is present",
     "mps": "the implementation does not claim the mps device, or no MPS device is present",
@@ -167,6 +170,7 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "per_slot_h0": not caps.h0_shared or caps.unidirectional,
         "output": caps.returns != "state",
         "h_n": caps.returns != "output",
+        "two_dtypes": len(subject.dtypes(("float64", "float32", "float16", "bfloat16"))) >= 2,
     }
     for requirement in meta.requires:
         if requirement in DYNAMIC_REQUIREMENTS:

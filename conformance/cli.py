@@ -95,7 +95,8 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     # options itself (unknown options go to pytest).
     addopts = os.environ.pop("PYTEST_ADDOPTS", None)
     try:
-        code = int(pytest.main(argv + extra))
+        plugins = [] if args.no_html or args.no_isolation else [RendererWarmUp()]
+        code = int(pytest.main(argv + extra, plugins=plugins))
     finally:
         if addopts is not None:
             os.environ["PYTEST_ADDOPTS"] = addopts
@@ -107,6 +108,25 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         if html is not None:
             print(f"report: {html}")
     return code
+
+
+class RendererWarmUp:
+    """Imports the report's renderer (matplotlib, Jinja2: about a second) on a thread once the
+    checks start. The grading process mostly waits for the implementations' workers then, so
+    the import costs no wall time, and the report is rendered at once when grading ends."""
+
+    def pytest_collection_finish(self, session: object) -> None:
+        import threading
+
+        threading.Thread(target=_import_renderer, name="gru-conformance-renderer-import", daemon=True).start()
+
+
+def _import_renderer() -> None:
+    try:
+        import conformance.merging  # noqa: F401
+        import conformance.report_plots  # noqa: F401
+    except Exception:  # noqa: BLE001 - rendering imports it again and reports what fails
+        pass
 
 
 def report(args: argparse.Namespace) -> int:

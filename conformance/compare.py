@@ -126,6 +126,13 @@ class Blocked(Exception):
         self.case = case
 
 
+class NotApplicable(BaseException):
+    """Raised when the implementation turns out, while the check runs, not to have what the
+    check needs (a training mode, conversion after construction): the check is "not
+    applicable" with this reason. A BaseException, so that hypothesis stops at once instead of
+    shrinking it as a failure."""
+
+
 def fail(message: str, *, call: str = "", case: CaseSpec | None = None, **extra: Any) -> None:
     """Raise a ``CheckFailure`` with the call appended."""
     raise CheckFailure(f"{message} [{call}]" if call else message, case=case, **extra)

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import Phase, settings
 
 from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, check_of, load_all, ordered_ids, unmet_requirement
+from conformance.compare import NotApplicable
 from conformance.outcome import FAILING, Outcome, classify, merge
 from conformance.strategies import SIZE_FIELDS, sizes_at_least
 from conformance.subject import Subject
@@ -132,6 +133,8 @@ def _attempt(fn: Any, subject: Subject, overrides: dict[str, Any]) -> tuple[Outc
         if subject.current_spec is not None:
             outcome.counterexample = subject.current_spec.to_json()
         return outcome, True
+    except NotApplicable as exc:
+        return Outcome("not_applicable", message=str(exc)), False
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome

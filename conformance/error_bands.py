@@ -10,7 +10,8 @@ sequence ("sequence"), and for the gradients of the generated loss ("grad",
 float32 and float64); ``--self`` adds the error of the implementation against itself
 by another route (a sample alone against the batch, a split sequence against the whole,
 the "self" kind). ``--sizes`` draws the size sweep's cases instead (one of T,
-B, I and H up to 131), ``--steps 300`` long sequences. ``conformance/tolerances.py``
+B, I and H at a small or a production size, or a shape of several large axes),
+``--steps 300`` long sequences. ``conformance/tolerances.py``
 quotes its output.
 """
 
@@ -24,22 +25,32 @@ import torch
 from conformance.cases import CaseSpec
 from conformance.grads import implementation_gradients
 from conformance.loading import load_subject
-from conformance.sizes import AXES, SWEEP_LAYERS, SWEEP_MAX
-from conformance.reference_autograd import LossWeights, reference_gradients
+from conformance.sizes import AXES, AXIS_MAX, PRODUCTION, SHAPE_MAX, SHAPES, SWEEP_LAYERS, SWEEP_MAX, bounded_shape
+from conformance.oracle_grads import case_gradients
+from conformance.reference_autograd import LossWeights
 from conformance.strategies import MAX_BATCH, MAX_LAYERS, MAX_SIZE, MAX_STEPS
 from conformance.subject import Subject
 
 
 def random_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: float, steps: int,
                 sizes: bool = False) -> CaseSpec:
-    caps = subject.capabilities
     spec = _small_spec(rng, subject, dtype, scale, steps)
     if not sizes:
         return spec
-    # As the size sweep draws them: one axis at a time up to SWEEP_MAX, at most 2 layers.
+    # As the size sweep draws them: one axis at a small size (1-2 layers) or a production size
+    # (one layer), or a shape of several large axes (one layer, bounded).
     axis = list(AXES)[int(rng.integers(0, len(AXES)))]
-    layers = min(spec.num_layers, SWEEP_LAYERS)
-    return spec.with_(**{axis: int(rng.integers(1, SWEEP_MAX + 1))}, num_layers=layers)
+    tier = int(rng.integers(0, 3))
+    if tier == 0:
+        return spec.with_(**{axis: int(rng.integers(1, SWEEP_MAX + 1))}, num_layers=min(spec.num_layers, SWEEP_LAYERS))
+    if tier == 1:
+        listed = PRODUCTION[axis]
+        size = (int(listed[rng.integers(0, len(listed))]) if rng.integers(0, 2)
+                else int(rng.integers(SWEEP_MAX + 1, AXIS_MAX[axis] + 1)))
+        return spec.with_(**{axis: size}, num_layers=1)
+    shape = {a: int(SHAPES[a][rng.integers(0, len(SHAPES[a]))]) if rng.integers(0, 3)
+             else int(rng.integers(1, SHAPE_MAX + 1)) for a in AXES}
+    return bounded_shape(spec.with_(**shape, num_layers=1))
 
 
 def _small_spec(rng: np.random.Generator, subject: Subject, dtype: str, scale: float, steps: int) -> CaseSpec:
@@ -95,13 +106,15 @@ def self_error(subject: Subject, spec: CaseSpec) -> float:
     return float(error)
 
 
-def gradient_error(subject: Subject, spec: CaseSpec) -> float:
+def gradient_error(subject: Subject, spec: CaseSpec, inputs_only: bool = False) -> float:
+    """The largest gradient error of one case: of x, h0 and the parameters, or (``inputs_only``,
+    as gradients.sizes compares) of x and h0."""
     case = spec.materialize()
     weights = LossWeights.for_case(spec)
-    want = reference_gradients(case, weights, reset=subject.reset)
+    want = case_gradients(case, weights, reset=subject.reset)
     got, _ = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=True,
-                                      parameters=subject.has_grads)
-    return float(max(np.abs(got[k] - want[k]).max() for k in got))
+                                      parameters=subject.has_grads and not inputs_only)
+    return float(max(np.abs(got[k] - want[k]).max() for k in got if not inputs_only or k in ("x", "h0")))
 
 
 def band(errors: list[float]) -> str:
@@ -117,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="weight scale (x the default init)")
     parser.add_argument("--steps", type=int, default=0, help="fixed T (default: 1 to 6 as generated)")
     parser.add_argument("--sizes", action="store_true",
-                        help="the size sweep's cases: one of T, B, I, H up to 131 (steps checked: the first 8)")
+                        help="the size sweep's cases: one of T, B, I, H at a small or production size, or a shape "
+                        "(steps checked: the first 8)")
     parser.add_argument("--dtype", action="append", default=[], help="only these dtypes (default: all claimed)")
     parser.add_argument("--self", dest="against_itself", action="store_true",
                         help="also the error against itself (a sample alone against the batch, a split sequence "
@@ -139,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.against_itself:
                 print(f"  self      {band([self_error(subject, s) for s in specs])}")
             if dtype in ("float32", "float64") and subject.capabilities.autograd and subject.white_box:
-                print(f"  grad      {band([gradient_error(subject, s) for s in specs])}")
+                grads = [gradient_error(subject, s, inputs_only=args.sizes) for s in specs]
+                print(f"  grad      {band(grads)}{' (x and h0)' if args.sizes else ''}")
     return 0
 
 

@@ -16,6 +16,7 @@ state is put back after it and the changes are reported with the answer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 from collections import OrderedDict
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance.adapter import AdapterInfo, CellAdapter, GRUConfig, LayerAdapter, _Adapter
+from conformance import views
+from conformance.adapter import AdapterInfo, CellAdapter, GRUConfig, LayerAdapter, Unsupported, _Adapter
 from conformance.cases import DTYPES, dtype_name
 from conformance.params import CanonicalParams, param_name
 from conformance.process_state import Change, StateGuard
@@ -34,6 +36,10 @@ from conformance.process_state import Change, StateGuard
 MAX_INSTANCES = 32
 #: Longest message text taken from an adapter's exception.
 MAX_TEXT = 2000
+#: ``where`` of an answer whose adapter lacks what the request needs (the check is not applicable).
+UNSUPPORTED = "unsupported"
+#: How autograd is set for a call: off (the default), on (as in training), or inference mode.
+GRAD_MODES = {"no_grad": torch.no_grad, "grad": torch.enable_grad, "inference": torch.inference_mode}
 
 
 class AdapterFailure(Exception):
@@ -73,20 +79,6 @@ class Built:
     cells: dict[tuple[int, int], Any] = field(default_factory=dict)
     #: The leaves and results of the last call made with autograd on, kept for ``backward``.
     pending: dict[str, Any] | None = None
-
-
-def _strided(t: torch.Tensor) -> torch.Tensor:
-    """The same values in a strided view: every other element of a tensor twice as wide
-    in its last axis (non-contiguous whenever it has more than one element)."""
-    wide = torch.zeros(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
-    wide[..., ::2] = t
-    return wide[..., ::2]
-
-
-def _misread(t: torch.Tensor) -> torch.Tensor:
-    """What a kernel that ignores strides reads from ``_strided(t)``'s storage."""
-    strides = [int(np.prod(t.shape[i + 1:])) for i in range(t.dim())]
-    return torch.as_strided(t, t.shape, strides, t.storage_offset()).clone()
 
 
 def _describe_value(value: Any) -> dict[str, Any]:
@@ -130,6 +122,26 @@ def _takes_config(load: Any) -> bool:
     return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
+def packed(x: torch.Tensor, lengths: torch.Tensor, batch_first: bool, order: list[int] | None = None) -> Any:
+    """The padded batch as a PackedSequence, as ``pack_padded_sequence(..., enforce_sorted=False)``
+    makes it; with ``order``, samples of equal length are sorted in that order (a tie
+    ``enforce_sorted=False`` may break either way), so ``sorted_indices`` is not the identity."""
+    from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+    if order is None:
+        return pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    rank = {int(b): i for i, b in enumerate(order)}
+    if sorted(rank) != list(range(len(lengths))):
+        raise AdapterFailure(f"packed_order {order!r} is not a permutation of the batch", "protocol")
+    sorted_indices = torch.tensor(sorted(range(len(lengths)), key=lambda b: (-int(lengths[b]), rank[b])))
+    batch_axis = 0 if batch_first else 1
+    inner = pack_padded_sequence(x.index_select(batch_axis, sorted_indices.to(x.device)), lengths[sorted_indices],
+                                 batch_first=batch_first, enforce_sorted=True)
+    unsorted = torch.empty_like(sorted_indices)
+    unsorted[sorted_indices] = torch.arange(len(lengths))
+    return PackedSequence(inner.data, inner.batch_sizes, sorted_indices.to(x.device), unsorted.to(x.device))
+
+
 class Executor:
     """Serves one adapter: ``handle(request) -> answer`` (both plain data)."""
 
@@ -157,7 +169,7 @@ class Executor:
                     answer = {"info": describe(self.adapter)}
                 elif op == "build":
                     answer = self.build(request)
-                elif op in ("call", "backward", "measure"):
+                elif op in ("call", "backward", "measure", "load", "convert"):
                     answer = self.built_then(request)
                 elif op in ("checkpoint", "drop"):
                     answer = {}
@@ -198,17 +210,28 @@ class Executor:
         except Exception as exc:  # noqa: BLE001
             raise AdapterFailure(f"load raised {_text(exc)}", "load") from None
 
+    @staticmethod
+    def _params(request: dict[str, Any]) -> CanonicalParams | None:
+        arrays = request.get("params")
+        if arrays is None:
+            return None
+        meta = request.get("param_meta") or {}
+        return CanonicalParams(arrays, input_size=int(meta["input_size"]), hidden_size=int(meta["hidden_size"]),
+                               num_layers=int(meta.get("num_layers", 1)),
+                               bidirectional=bool(meta.get("bidirectional", False)),
+                               bias=bool(meta.get("bias", True)))
+
+    @staticmethod
+    def _cell_config(config: GRUConfig, layer: int) -> GRUConfig:
+        """A cell's own configuration: layer k > 0 reads the D*H outputs of the layer below."""
+        in_size = config.input_size if layer == 0 else config.num_directions * config.hidden_size
+        return GRUConfig(input_size=in_size, hidden_size=config.hidden_size, bias=config.bias, dtype=config.dtype,
+                         device=config.device)
+
     def build(self, request: dict[str, Any]) -> dict[str, Any]:
         config = GRUConfig.from_json(request["config"])
         seed = int(request.get("seed", 0))
-        arrays = request.get("params")
-        meta = request.get("param_meta") or {}
-        params = None
-        if arrays is not None:
-            params = CanonicalParams(arrays, input_size=int(meta["input_size"]), hidden_size=int(meta["hidden_size"]),
-                                     num_layers=int(meta.get("num_layers", 1)),
-                                     bidirectional=bool(meta.get("bidirectional", False)),
-                                     bias=bool(meta.get("bias", True)))
+        params = self._params(request)
         built = Built(config)
         if not self.is_cell:
             built.impl = self._build_one(config, seed)
@@ -217,9 +240,7 @@ class Executor:
         else:
             for layer in range(config.num_layers):
                 for d in range(config.num_directions):
-                    in_size = config.input_size if layer == 0 else config.num_directions * config.hidden_size
-                    cell_config = GRUConfig(input_size=in_size, hidden_size=config.hidden_size,
-                                            bias=config.bias, dtype=config.dtype, device=config.device)
+                    cell_config = self._cell_config(config, layer)
                     cell = self._build_one(cell_config, seed + 7919 * (2 * layer + d))
                     if params is not None:
                         self._load_one(cell, params.cell(layer, reverse=d == 1), cell_config)
@@ -233,6 +254,65 @@ class Executor:
             self.instances.popitem(last=False)
         return {"instance": handle}
 
+    def load(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Canonical parameters loaded again into an instance that already exists (and may
+        have run): the adapter's ``load``, as for a fresh one."""
+        built = self._instance(request)
+        built.pending = None
+        params = self._params(request)
+        if params is None:
+            raise AdapterFailure("a load request without parameters", "protocol")
+        if not self.is_cell:
+            self._load_one(built.impl, params, built.config)
+        for (layer, d), cell in built.cells.items():
+            self._load_one(cell, params.cell(layer, reverse=d == 1), self._cell_config(built.config, layer))
+        return {}
+
+    def _objects(self, built: Built) -> list[tuple[Any, Any]]:
+        """(key, object) of what the adapter built: the layer, or every cell by (layer, direction)."""
+        return list(built.cells.items()) if self.is_cell else [(None, built.impl)]
+
+    def convert(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The instance converted to another dtype after construction (the adapter's ``convert``)."""
+        built = self._instance(request)
+        built.pending = None
+        dtype = DTYPES[str(request.get("dtype"))]
+        for key, obj in self._objects(built):
+            try:
+                converted = self.adapter.convert(obj, dtype)
+            except Unsupported as exc:
+                raise AdapterFailure(str(exc), UNSUPPORTED) from None
+            except Exception as exc:  # noqa: BLE001
+                raise AdapterFailure(f"convert raised {_text(exc)}", "convert") from None
+            if key is None:
+                built.impl = converted
+            else:
+                built.cells[key] = converted
+        built.config = dataclasses.replace(built.config, dtype=dtype)
+        return {}
+
+    def _set_training(self, built: Built, training: bool) -> list[tuple[Any, bool]]:
+        """Every built object put in training (or inference) mode; returns each object with the
+        mode it had (read from ``.training`` where it has one, inference otherwise)."""
+        before = []
+        for _, obj in self._objects(built):
+            was = getattr(obj, "training", False)
+            try:
+                self.adapter.train_mode(obj, training)
+            except Unsupported as exc:
+                raise AdapterFailure(str(exc), UNSUPPORTED) from None
+            except Exception as exc:  # noqa: BLE001
+                raise AdapterFailure(f"train_mode raised {_text(exc)}", "train_mode") from None
+            before.append((obj, was if isinstance(was, bool) else False))
+        return before
+
+    def _restore_training(self, before: list[tuple[Any, bool]]) -> None:
+        for obj, was in before:
+            try:
+                self.adapter.train_mode(obj, was)
+            except Exception as exc:  # noqa: BLE001
+                raise AdapterFailure(f"train_mode raised {_text(exc)}", "train_mode") from None
+
     def built_then(self, request: dict[str, Any]) -> dict[str, Any]:
         """A call or backward, after the build that came with it (if one did)."""
         build = request.get("build")
@@ -242,7 +322,8 @@ class Executor:
             except AdapterFailure as exc:
                 return {"ok": True, "built": False, "build_error": str(exc)}
         try:
-            answer = {"call": self.call, "backward": self.backward, "measure": self.measure}[request["op"]](request)
+            answer = {"call": self.call, "backward": self.backward, "measure": self.measure, "load": self.load,
+                      "convert": self.convert}[request["op"]](request)
         except AdapterFailure as exc:
             answer = {"ok": False, "error": str(exc), "where": exc.where}
         if build is not None:
@@ -271,11 +352,16 @@ class Executor:
             ht = None if ht is None else ht[:, 0, :].contiguous()
         elif config.batch_first and not self.is_cell:
             xt = xt.transpose(0, 1).contiguous()
-        strides = request.get("strides", "contiguous")
-        if strides in ("strided", "misread"):
-            xt, ht = _strided(xt), None if ht is None else _strided(ht)
-            if strides == "misread":
-                xt, ht = _misread(xt), None if ht is None else _misread(ht)
+        layout = request.get("strides", "contiguous")
+        if layout == "misread":  # what a kernel ignoring strides reads from a strided view
+            return views.misread(views.strided(xt)), None if ht is None else views.misread(views.strided(ht))
+        # Expanded: x's first step repeated over time, h0's first row shared by every sample.
+        time_axis = 1 if (config.batch_first and not self.is_cell and not request.get("unbatched")) else 0
+        try:
+            xt = views.view(xt, layout, expand_axis=time_axis)
+            ht = None if ht is None else views.view(ht, layout, expand_axis=1 if ht.dim() == 3 else 0)
+        except views.LayoutError as exc:
+            raise AdapterFailure(str(exc), "protocol") from None
         return xt, ht
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -291,14 +377,25 @@ class Executor:
         lengths = request.get("lengths")
         device = request.get("default_device")
         seed = request.get("seed")
+        mode = "grad" if grad else str(request.get("mode") or "no_grad")
+        if mode not in GRAD_MODES:
+            raise AdapterFailure(f"unknown grad mode {mode!r}", "protocol")
+        training = request.get("training")
         with contextlib.ExitStack() as stack:
             if seed is not None:
                 stack.enter_context(torch.random.fork_rng(devices=[]))
                 torch.default_generator.manual_seed(int(seed))
-            stack.enter_context(contextlib.nullcontext() if grad else torch.no_grad())
+            # Autograd on is the process's own mode, left as it is: a context manager would put back
+            # on exit a mode the implementation changed, and hide the change from the state guard.
+            if not (mode == "grad" and torch.is_grad_enabled()):
+                stack.enter_context(GRAD_MODES[mode]())
             if device:
                 stack.enter_context(torch.device(device))
-            output, h_n, problems = self.invoke(built, x, h0, lengths)
+            modes = self._set_training(built, bool(training)) if training is not None else []
+            try:
+                output, h_n, problems = self.invoke(built, x, h0, lengths, request.get("packed_order"))
+            finally:
+                self._restore_training(modes)
         answer: dict[str, Any] = {"output": _describe_value(output), "h_n": _describe_value(h_n),
                                   "shape_problems": problems}
         if keep:  # the inputs as handed over and as they are after the call, in their own dtype
@@ -311,7 +408,7 @@ class Executor:
         return answer
 
     def invoke(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None,
-               lengths: list[int] | None) -> tuple[Any, Any, list[str]]:
+               lengths: list[int] | None, packed_order: list[int] | None = None) -> tuple[Any, Any, list[str]]:
         if self.is_cell:
             if lengths is not None:
                 raise AdapterFailure("variable-length batches are graded on layer adapters only", "protocol")
@@ -320,7 +417,8 @@ class Executor:
         if h0 is not None and self.caps.h0_shared:
             h0 = h0[0]  # one state for every layer and direction (the cases make the slots equal)
         if lengths is not None:
-            return self._invoke_lengths(built, x, h0, torch.as_tensor(list(lengths), dtype=torch.int64))
+            return self._invoke_lengths(built, x, h0, torch.as_tensor(list(lengths), dtype=torch.int64),
+                                        packed_order)
         try:
             returned = adapter.run(built.impl, x, h0)
         except Exception as exc:  # noqa: BLE001
@@ -345,10 +443,10 @@ class Executor:
         return output, h_n
 
     def _invoke_lengths(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None,
-                        lengths: torch.Tensor) -> tuple[Any, Any, list[str]]:
+                        lengths: torch.Tensor, packed_order: list[int] | None = None) -> tuple[Any, Any, list[str]]:
         """``run_lengths`` if the adapter has it, else ``run`` on a PackedSequence;
         a packed output is padded back to the input's T steps (zeros past each length)."""
-        from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+        from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
         adapter: LayerAdapter = self.adapter  # type: ignore[assignment]
         batch_first = built.config.batch_first
@@ -356,9 +454,9 @@ class Executor:
             if adapter.takes_lengths():
                 returned = adapter.run_lengths(built.impl, x, lengths, h0)
             else:
-                packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+                sequence = packed(x, lengths, batch_first, packed_order)
                 try:
-                    returned = adapter.run(built.impl, packed, h0)
+                    returned = adapter.run(built.impl, sequence, h0)
                 except Exception as exc:  # noqa: BLE001
                     raise AdapterFailure(f"run raised {_text(exc)}{_packed_hint(adapter)}", "run") from None
         except AdapterFailure:

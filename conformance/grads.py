@@ -13,14 +13,18 @@ grader and the implementation.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from conformance.compare import NotReturned, fail
 from conformance.reference_autograd import LossWeights
 from conformance.subject import Instance, Subject
+
+T = TypeVar("T")
 
 
 def loss_weights(subject: Subject, spec: Any) -> LossWeights:
@@ -69,15 +73,39 @@ def implementation_gradients(
     """Gradients of ``weights.loss`` through the implementation: "x" (T, B, I), "h0"
     (L*D, B, H) when ``with_h0``, and the canonical parameter names when
     ``parameters`` (the adapter's ``grads``). Returns (gradients, call description)."""
+    grads, call, _ = gradients_beside(subject, instance, case, weights, lambda: None, with_h0=with_h0,
+                                      parameters=parameters)
+    return grads, call
+
+
+def gradients_beside(
+    subject: Subject,
+    instance: Instance,
+    case: Any,
+    weights: LossWeights,
+    work: Callable[[], T],
+    *,
+    with_h0: bool,
+    parameters: bool = False,
+) -> tuple[dict[str, np.ndarray], str, T]:
+    """``implementation_gradients``, with ``work()`` (the reference gradients) done in this
+    process during the implementation's forward pass; returns what ``work`` returned too."""
     spec = case.spec
-    returned = subject.execute(instance, case.x, initial_state(case, with_h0), grad=True)
+    finish = subject.start(instance, case.x, initial_state(case, with_h0), grad=True)
+    try:
+        value = work()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            finish()
+        raise
+    returned = finish()
     result = subject.read(instance, returned)  # raises AdapterError if unreadable
     call = f"{result.call}, then backward of the generated loss"
     if not (returned.output.requires_grad or returned.h_n.requires_grad):
         fail("output and h_n do not require grad: the implementation cuts the autograd graph, "
              "but should let gradients flow back to x, h0 and the parameters", call=call, case=spec)
     grads = subject.backward(instance, returned, weights.output, weights.h_n, parameters=parameters)
-    return grads, call
+    return grads, call, value
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ cross kernels' tile and chunk boundaries are drawn by ``conformance.sizes``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -44,10 +45,26 @@ def sizes_at_least(**floors: int) -> Iterator[None]:
         _SIZE_FLOOR.reset(token)
 
 
+@functools.lru_cache(maxsize=None)
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    # Strategies are made once: building and validating one on every draw cost more than
+    # the draw itself (a case draws about ten values, a grading run thousands of cases).
+    return st.integers(low, high)
+
+
+@functools.lru_cache(maxsize=None)
+def _one_of(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(values)
+
+
+_BOOLEANS = st.booleans()
+_SEEDS = st.integers(0, 2**16)
+
+
 def _sizes(draw: Any, name: str, low: int, high: int) -> int:
     high = max(low, high)
     low = min(max(low, _SIZE_FLOOR.get().get(name, low)), high)
-    return draw(st.integers(low, high))
+    return draw(_integers(low, high))
 
 
 @st.composite
@@ -75,13 +92,13 @@ def case_specs(
     ``None`` means "any the subject supports"."""
     caps = subject.capabilities
     if bidirectional is None:
-        bidirectional = draw(st.sampled_from(subject.directions()))
+        bidirectional = draw(_one_of(tuple(subject.directions())))
     if num_layers is None:
-        num_layers = draw(st.integers(1, max_layers)) if caps.multi_layer else 1
+        num_layers = draw(_integers(1, max_layers)) if caps.multi_layer else 1
     claimed = subject.dtypes(dtypes)
-    dtype = draw(st.sampled_from(claimed)) if claimed else "float32"
+    dtype = draw(_one_of(tuple(claimed))) if claimed else "float32"
     if with_h0 is None:
-        with_h0 = draw(st.booleans()) if (subject.is_cell or caps.h0) else False
+        with_h0 = draw(_BOOLEANS) if (subject.is_cell or caps.h0) else False
     spec = CaseSpec(
         steps=_sizes(draw, "steps", min_steps, max_steps),
         batch=_sizes(draw, "batch", min_batch, max_batch),
@@ -89,9 +106,9 @@ def case_specs(
         hidden_size=_sizes(draw, "hidden_size", min_hidden, max_size),
         num_layers=num_layers,
         bidirectional=bidirectional,
-        batch_first=draw(st.sampled_from(subject.layouts())),
+        batch_first=draw(_one_of(tuple(subject.layouts()))),
         dtype=dtype,
-        seed=draw(st.integers(0, 2**16)),
+        seed=draw(_SEEDS),
         weight_scale=weight_scale,
         input_scale=input_scale,
         with_h0=with_h0,
@@ -100,7 +117,7 @@ def case_specs(
     if bias is None:
         # Drawn last, and only for adapters claiming bias_free, so that the cases every
         # other adapter gets are unchanged; the simplest case (what shrinking goes to) has bias.
-        bias = not draw(st.booleans()) if caps.bias_free and caps.biases else caps.biases
+        bias = not draw(_BOOLEANS) if caps.bias_free and caps.biases else caps.biases
     if caps.h0_shared and with_h0:
         spec = spec.with_(h0_shared=True)
     return spec.with_(bias=bias) if not bias else spec

@@ -13,20 +13,25 @@ and anything it returned that cannot be read as ``(output, h_n)``, becomes an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from conformance.adapter import AdapterInfo, Capabilities, GRUConfig, _Adapter
 from conformance.cases import DTYPES, Case, CaseSpec, dtype_name
 from conformance.catalogue import Check
-from conformance.compare import NOT_RETURNED, NotReturned
+from conformance.compare import NOT_RETURNED, NotApplicable, NotReturned
 from conformance.conventions import RESETS, UPDATES, complement_grads, complement_params
 from conformance.params import CanonicalParams
 from conformance.tolerances import PRECISIONS, Tolerance, tolerance
+
+
+T = TypeVar("T")
 
 
 class AdapterError(Exception):
@@ -46,6 +51,9 @@ class Backend(Protocol):
     alive: bool
 
     def request(self, message: dict[str, Any], answer_bytes: int | None = None) -> dict[str, Any]: ...
+
+    # Optional: a request in two halves (``send`` now, ``receive`` its answer later), so that
+    # the grader can work while the implementation does.
 
     def begin(self, seconds: float | None) -> None: ...
 
@@ -67,6 +75,7 @@ class InProcess:
         from conformance.executor import Executor
 
         self.executor = Executor(adapter)
+        self._answer: dict[str, Any] | None = None
 
     def begin(self, seconds: float | None) -> None:
         pass  # no time limit in-process: nothing could stop a hang
@@ -81,6 +90,14 @@ class InProcess:
         size = array_bytes(answer)
         if answer_bytes and size > answer_bytes:  # the bound a worker's answer is read under, for the same verdict
             raise AdapterError(TooLarge(size, answer_bytes).answer(str(message.get("op"))) + ", so it was refused")
+        return answer
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._answer = self.request(message)  # in one process, the work is done at once
+
+    def receive(self) -> dict[str, Any]:
+        answer, self._answer = self._answer, None
+        assert answer is not None, "receive without send"
         return answer
 
     def close(self) -> None:
@@ -168,6 +185,11 @@ MAX_STATE_TEXT = 400
 
 #: What a layer adapter's ``run`` may return (``Capabilities.returns``).
 RETURNS = ("both", "output", "state")
+#: ``where`` of an answer saying the implementation lacks what the request needs
+#: (``conformance.executor``): the check is not applicable.
+UNSUPPORTED = "unsupported"
+#: How autograd is set during a call (``conformance.executor.GRAD_MODES``).
+GRAD_MODES = ("no_grad", "grad", "inference")
 
 
 class Malformed(Exception):
@@ -328,6 +350,7 @@ class Subject:
         self.last_loss = ""
         self._dropped: list[int] = []
         self._handles = 0
+        self._capabilities: tuple[AdapterInfo, Capabilities] | None = None
 
     def __repr__(self) -> str:
         # Shown in hypothesis' falsifying examples; keep it the id.
@@ -398,7 +421,13 @@ class Subject:
     def capabilities(self) -> Capabilities:
         """The adapter's claims; for cells, completed with what the suite's unroller
         provides (layers, directions, time-major layout, h0), since a cell has no say."""
-        data = dict(self.info.capabilities)
+        info = self.info
+        if self._capabilities is None or self._capabilities[0] is not info:
+            self._capabilities = (info, self._completed_claims(info))  # read once: checks ask often
+        return self._capabilities[1]
+
+    def _completed_claims(self, info: AdapterInfo) -> Capabilities:
+        data = dict(info.capabilities)
         if "dtypes" in data:
             data["dtypes"] = tuple(DTYPES[d] for d in data["dtypes"])
         if "devices" in data:
@@ -498,6 +527,10 @@ class Subject:
     def _checked(answer: dict[str, Any], call: str) -> dict[str, Any]:
         if answer.get("ok") is not True:
             error = _text(answer.get("error", "the implementation's side gave no reason"), MAX_MESSAGE)
+            if answer.get("where") == UNSUPPORTED:
+                # The implementation's own declaration, like a claim it does not make: it can only
+                # take a check away from its own grading, never change another's.
+                raise NotApplicable(error)
             raise AdapterError(error, call)
         return answer
 
@@ -505,21 +538,48 @@ class Subject:
         if generation is not None and generation == self.backend.generation:
             self._dropped.append(handle)
 
-    def _send(self, instance: Instance, message: dict[str, Any], call: str, answer_bytes: int) -> dict[str, Any]:
+    def _send(self, instance: Instance, message: dict[str, Any], call: str,
+              answer_bytes: int | None = None) -> dict[str, Any]:
         """A request about ``instance``: its build goes first, in the same round trip."""
-        if instance.build is not None:
-            built = f"{self.name}.build({instance.config})"
-            answer = self._request({**message, "build": instance.build}, answer_bytes)
-            if answer.get("built") is not True:  # build or load raised: the call was not made
-                raise AdapterError(_text(answer.get("build_error", "build failed"), MAX_MESSAGE), built)
-            instance.build, instance.generation = None, self.backend.generation
-            weakref.finalize(instance, self._forget, instance.handle, instance.generation)
-            return self._checked(answer, call)
-        if instance.generation != self.backend.generation:
+        return self._start(instance, message, call, answer_bytes)()
+
+    def _start(self, instance: Instance, message: dict[str, Any], call: str,
+               answer_bytes: int | None = None) -> Callable[[], dict[str, Any]]:
+        """Send a request about ``instance`` (its build first, in the same round trip) and
+        return the function that reads and checks the answer, whose arrays may hold at most
+        ``answer_bytes``: the grader may work in between, while the implementation's process
+        computes."""
+        if instance.build is None and instance.generation != self.backend.generation:
             from conformance.isolation import WorkerLost
 
             raise WorkerLost("the instance was built in a worker process that has since ended")
-        return self.request(message, call, answer_bytes)
+        building = instance.build is not None
+        if building:
+            message = {**message, "build": instance.build}
+        if self._dropped:
+            message = {**message, "drop": self._dropped}
+            self._dropped = []
+        bound = (answer_bytes,) if answer_bytes else ()
+        send = getattr(self.backend, "send", None)
+        if send is None:  # a backend without the two halves: the whole round trip now
+            sent = self.backend.request(message, *bound)
+            receive: Callable[[], dict[str, Any]] = lambda: sent  # noqa: E731
+        else:
+            send(message, *bound)
+            receive = self.backend.receive
+
+        def answer() -> dict[str, Any]:
+            got = receive()
+            self._note_state(got)
+            if building:
+                if got.get("built") is not True:  # build or load raised: the call was not made
+                    raise AdapterError(_text(got.get("build_error", "build failed"), MAX_MESSAGE),
+                                       f"{self.name}.build({instance.config})")
+                instance.build, instance.generation = None, self.backend.generation
+                weakref.finalize(instance, self._forget, instance.handle, instance.generation)
+            return self._checked(got, call)
+
+        return answer
 
     # Building -----------------------------------------------------------------
     def instantiate(self, case: Case, params: CanonicalParams | None = None, *, load: bool = True) -> Instance:
@@ -533,13 +593,32 @@ class Subject:
         message: dict[str, Any] = {"op": "build", "instance": self._handles, "config": config.to_json(),
                                    "seed": case.spec.seed}
         if load and self.white_box:
-            if self.update == "complement":  # the implementation's own convention (conformance.conventions)
-                params = complement_params(params)
-            message["params"] = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-            message["param_meta"] = {"input_size": params.input_size, "hidden_size": params.hidden_size,
-                                     "num_layers": params.num_layers, "bidirectional": params.bidirectional,
-                                     "bias": params.bias}
+            message.update(self._params_message(params))
         return Instance(config, self._handles, None, message)
+
+    def _params_message(self, params: CanonicalParams) -> dict[str, Any]:
+        if self.update == "complement":  # the implementation's own convention (conformance.conventions)
+            params = complement_params(params)
+        return {"params": {k: np.asarray(v, dtype=np.float64) for k, v in params.items()},
+                "param_meta": {"input_size": params.input_size, "hidden_size": params.hidden_size,
+                               "num_layers": params.num_layers, "bidirectional": params.bidirectional,
+                               "bias": params.bias}}
+
+    def reload(self, instance: Instance, params: CanonicalParams) -> str:
+        """Load ``params`` again into ``instance``, which may already have run (white-box
+        adapters); returns how the call is shown."""
+        call = f"{self.name}.load(<the instance>, <new parameters>)"
+        self._send(instance, {"op": "load", "instance": instance.handle, **self._params_message(params)}, call)
+        return call
+
+    def convert(self, instance: Instance, dtype: str) -> str:
+        """Convert ``instance`` to ``dtype`` after construction (the adapter's ``convert``, by
+        default ``module.to(dtype)``); later calls hand it inputs of that dtype. Raises
+        ``NotApplicable`` when the implementation cannot be converted."""
+        call = f"{self.name}.convert(<the {dtype_name(instance.config.dtype)} instance>, torch.{dtype})"
+        self._send(instance, {"op": "convert", "instance": instance.handle, "dtype": dtype}, call)
+        instance.config = dataclasses.replace(instance.config, dtype=DTYPES[dtype])
+        return call
 
     # Calling ------------------------------------------------------------------
     def handed_shapes(self, instance: Instance, x_shape: tuple[int, ...], h0_shape: tuple[int, ...] | None,
@@ -557,7 +636,12 @@ class Subject:
         name = f"{self.name}.{op or ('step' if self.is_cell else 'run')}"
         return describe_call(name, x_shape, dtype or dtype_name(instance.config.dtype), h0_shape)
 
-    def execute(
+    def execute(self, instance: Instance, x: np.ndarray, h0: np.ndarray | None, **options: Any) -> Returned:
+        """Call the implementation on time-major float64 ``x`` (T, B, I) from ``h0`` (L*D, B, H)
+        or None, and return what it gave, unread (the options are ``start``'s)."""
+        return self.start(instance, x, h0, **options)()
+
+    def start(
         self,
         instance: Instance,
         x: np.ndarray,
@@ -572,15 +656,24 @@ class Subject:
         seed: int | None = None,
         grad: bool = False,
         keep_inputs: bool = False,
-    ) -> Returned:
-        """Call the implementation on time-major float64 ``x`` (T, B, I) from ``h0``
-        (L*D, B, H) or None, and return what it gave, unread. Options: ``unbatched``
+        mode: str = "no_grad",
+        training: bool | None = None,
+        packed_order: list[int] | None = None,
+    ) -> Callable[[], Returned]:
+        """Send a call of the implementation on time-major float64 ``x`` (T, B, I) from ``h0``
+        (L*D, B, H) or None; returns the function that reads what it gave, unread (the
+        grader may work before reading it: ``call_beside``). Options: ``unbatched``
         (x given as (T, 1, I) is handed over as (T, I)); ``lengths`` (B ints, a padded
         variable-length batch); other dtypes for x or h0; ``strides`` "strided" (the
         same values as non-contiguous views) or "misread" (what a kernel ignoring strides
         reads from them); a ``default_device`` during the call; a torch ``seed`` set for
         the call; ``grad`` (autograd on, for ``backward``); ``keep_inputs`` (x and h0 as
-        handed over and after the call)."""
+        handed over and after the call); ``mode``, how autograd is set during the call
+        ("no_grad", "grad" or "inference": ``torch.inference_mode``); ``training`` (the
+        instance in training or inference mode for this call; ``NotApplicable`` when it has
+        none); ``packed_order`` (with ``lengths``: samples of equal length packed in this order,
+        so that the PackedSequence's ``sorted_indices`` is not the identity). ``strides`` is
+        one of ``conformance.views.LAYOUTS`` ("transposed", "permuted", "offset", "expanded"...)."""
         x = np.asarray(x, dtype=np.float64)
         h0 = None if h0 is None else np.asarray(h0, dtype=np.float64)
         x_shape, h0_shape = self.handed_shapes(instance, x.shape, None if h0 is None else h0.shape,
@@ -589,24 +682,38 @@ class Subject:
         if lengths is not None:
             lengths = [int(n) for n in lengths]
             call = call.replace(", h0=", f", lengths={lengths}, h0=")
+        if mode not in GRAD_MODES:
+            raise ValueError(f"mode is {mode!r}, not one of {GRAD_MODES}")
         message = {
             "op": "call", "instance": instance.handle, "x": x, "h0": h0, "unbatched": unbatched,
             "lengths": lengths, "x_dtype": x_dtype, "h0_dtype": h0_dtype, "strides": strides,
             "default_device": default_device, "seed": seed, "grad": grad, "keep_inputs": keep_inputs,
         }
-        answer = self._send(instance, message, call, answer_bytes(instance.config, x.shape, keep_inputs=keep_inputs))
-        try:
-            output, h_n = _read_value(answer.get("output")), _read_value(answer.get("h_n"))
-            problems = [_text(p, MAX_MESSAGE) for p in _get(answer, "shape_problems", list, [])][:10]
-            inputs = {}
-            if keep_inputs:
-                for key in ("x_before", "x_after", "h0_before", "h0_after"):
-                    array = _read_array(answer, key)
-                    if array is not None:
-                        inputs[key] = array
-        except Malformed as exc:
-            raise AdapterError(f"the implementation's side sent a malformed answer: {exc}", call) from None
-        return Returned(output, h_n, call, x_shape, h0_shape, [f"{p} [{call}]" for p in problems], inputs, unbatched)
+        if mode != "no_grad":
+            message["mode"] = mode
+        if training is not None:
+            message["training"] = training
+        if packed_order is not None:
+            message["packed_order"] = [int(b) for b in packed_order]
+        answer = self._start(instance, message, call, answer_bytes(instance.config, x.shape, keep_inputs=keep_inputs))
+
+        def returned() -> Returned:
+            got = answer()
+            try:
+                output, h_n = _read_value(got.get("output")), _read_value(got.get("h_n"))
+                problems = [_text(p, MAX_MESSAGE) for p in _get(got, "shape_problems", list, [])][:10]
+                inputs = {}
+                if keep_inputs:
+                    for key in ("x_before", "x_after", "h0_before", "h0_after"):
+                        array = _read_array(got, key)
+                        if array is not None:
+                            inputs[key] = array
+            except Malformed as exc:
+                raise AdapterError(f"the implementation's side sent a malformed answer: {exc}", call) from None
+            return Returned(output, h_n, call, x_shape, h0_shape, [f"{p} [{call}]" for p in problems], inputs,
+                            unbatched)
+
+        return returned
 
     def read(self, instance: Instance, returned: Returned) -> Result:
         """Check that what came back can be read as nn.GRU's (output, h_n) and convert it."""
@@ -673,6 +780,23 @@ class Subject:
         message = {"op": "measure", "instance": instance.handle, "x": np.asarray(x, dtype=np.float64),
                    "h0": None if h0 is None else np.asarray(h0, dtype=np.float64), **request}
         return self._send(instance, message, call)
+
+    def call_beside(self, instance: Instance, x: np.ndarray, h0: np.ndarray | None, work: Callable[[], T],
+                    **options: Any) -> tuple[Result, T]:
+        """``call``, with ``work()`` (the reference's side of a comparison) done in this process
+        while the implementation computes: in its own process, on another core."""
+        finish = self.start(instance, x, h0, **options)
+        try:
+            value = work()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                finish()  # the answer is read all the same: the next request must not get it
+            raise
+        return self.read(instance, finish()), value
+
+    def run_case_beside(self, case: Case, work: Callable[[], T]) -> tuple[Result, T]:
+        """``run_case``, with ``work()`` done meanwhile (``call_beside``)."""
+        return self.call_beside(self.instantiate(case), case.x, case.h0, work)
 
     # Gradients ----------------------------------------------------------------
     def backward(self, instance: Instance, returned: Returned, output_grad: np.ndarray | None,

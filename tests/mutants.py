@@ -62,6 +62,18 @@ class ReferenceGRU:
     def __init__(self, config: GRUConfig) -> None:
         self.config = config
         self.params: dict[str, torch.Tensor] = self.default_params()
+        #: Training mode (``train``): nothing in the equations depends on it at dropout 0.
+        self.training = False
+
+    def train(self, mode: bool = True) -> "ReferenceGRU":
+        self.training = mode
+        return self
+
+    def to(self, dtype: torch.dtype) -> "ReferenceGRU":
+        """Converted after construction: its parameters and the dtype it checks inputs against."""
+        self.config = replace(self.config, dtype=dtype)
+        self.params = {name: t.detach().to(dtype).requires_grad_(True) for name, t in self.params.items()}
+        return self
 
     # Parameters ---------------------------------------------------------------
     @property
@@ -274,6 +286,12 @@ class ReferenceLayer(LayerAdapter):
     def run_lengths(self, gru: ReferenceGRU, x: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor | None):
         return gru(x, h0, lengths)
 
+    def train_mode(self, gru: ReferenceGRU, training: bool) -> None:
+        gru.train(training)
+
+    def convert(self, gru: ReferenceGRU, dtype: torch.dtype) -> ReferenceGRU:
+        return gru.to(dtype)
+
 
 class ReferenceCell(CellAdapter):
     """The unmutated reference's ``step`` as a cell (the suite unrolls it)."""
@@ -294,6 +312,12 @@ class ReferenceCell(CellAdapter):
 
     def step(self, gru: ReferenceGRU, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return gru.cell(x, h)
+
+    def train_mode(self, gru: ReferenceGRU, training: bool) -> None:
+        gru.train(training)
+
+    def convert(self, gru: ReferenceGRU, dtype: torch.dtype) -> ReferenceGRU:
+        return gru.to(dtype)
 
 
 #: Everything the reference can claim: the correct-implementation tests grade it so.
@@ -886,6 +910,177 @@ class SharedH0FirstLayerGRU(ReferenceGRU):
         return super().forward(x, h0, lengths)
 
 
+# --------------------------------------------------------------------------- production sizes
+# The same kinds of bug at the widths production kernels tile on (256 to 1024, chunks of 512
+# steps) and behind a fast path for large inputs: exact at every size the small tier reaches.
+
+
+class ProductionHiddenTailGRU(ReferenceGRU):
+    """Hidden units in tiles of 256: the last, partial tile (H > 256, H no multiple of 256)
+    takes its update gate from the same units of the tile before it."""
+
+    TILE = 256
+
+    def gates(self, stacked):
+        r, z, n = super().gates(stacked)
+        hidden = r.shape[-1]
+        if hidden > self.TILE and hidden % self.TILE:
+            start = hidden - hidden % self.TILE
+            z = torch.cat([z[..., :start], z[..., start - self.TILE : hidden - self.TILE]], dim=-1)
+        return r, z, n
+
+
+class ProductionBatchTileH0GRU(BatchTileH0GRU):
+    """Batch rows in tiles of 256: the last, partial tile (B > 256, B no multiple of 256) takes
+    its rows of h0 at an offset counted back from the end of a full tile."""
+
+    TILE = 256
+
+
+class ProductionChunkStateDroppedGRU(ChunkStateDroppedGRU):
+    """Time in chunks of 512 steps: at each chunk boundary the carried state is dropped and the
+    chunk restarts from the direction's h0."""
+
+    CHUNK = 512
+
+
+class LargeInputFastPathGRU(ReferenceGRU):
+    """A fast path for inputs of 32768 elements or more (2^15) puts b_hn outside the reset
+    product; smaller inputs take the exact path."""
+
+    FAST_FROM = 2**15
+
+    def forward(self, x, h0=None, lengths=None):
+        self.fast = x.numel() >= self.FAST_FROM
+        return super().forward(x, h0, lengths)
+
+    def candidate(self, x_n, h_n, r, h, w):
+        if not getattr(self, "fast", False):
+            return super().candidate(x_n, h_n, r, h, w)
+        b_hn = w.rows("b_hh", 2)
+        return self.tanh(x_n + r * (h_n - b_hn) + b_hn)
+
+
+# --------------------------------------------------------------------------- call patterns, input layouts
+# Bugs of kernels that keep state across calls or read their inputs' memory themselves: each
+# is exact for an instance loaded once, called in eval mode on contiguous inputs.
+
+
+class InnermostStrideOnlyGRU(NonContiguousReadGRU):
+    """A C++-extension-style kernel that checks only ``stride(-1) == 1`` before reading its
+    inputs' memory as row-major: ``x.transpose(0, 1)`` of batch-first data (last axis dense,
+    the others not) is read as if it were contiguous; other views are made contiguous first."""
+
+    def forward(self, x, h0=None, lengths=None):
+        def prepared(t: torch.Tensor) -> torch.Tensor:
+            return self.raw(t) if t.stride(-1) == 1 else t.contiguous()
+
+        return ReferenceGRU.forward(self, prepared(x), None if h0 is None else prepared(h0), lengths)
+
+
+class StorageOffsetIgnoredGRU(ReferenceGRU):
+    """Reads x and h0 from the start of their storage (its data pointer, not the tensor's): a
+    slice of a larger buffer, at a storage offset, is read from the wrong place."""
+
+    def forward(self, x, h0=None, lengths=None):
+        def from_storage_start(t: torch.Tensor) -> torch.Tensor:
+            return torch.as_strided(t, t.shape, t.stride(), 0)
+
+        return super().forward(from_storage_start(x), None if h0 is None else from_storage_start(h0), lengths)
+
+
+class ViewNotReshapeGRU(ReferenceGRU):
+    """Flattens x with ``view(-1, I)`` (for one input projection over every step): a view whose time and
+    batch axes cannot merge (a transposed, permuted or expanded x) raises instead of being copied."""
+
+    def forward(self, x, h0=None, lengths=None):
+        return super().forward(x.view(-1, x.shape[-1]).view(x.shape), h0, lengths)
+
+
+class StalePackedWeightsGRU(ReferenceGRU):
+    """Weights packed at the first call made without autograd (``torch.no_grad()``, inference mode)
+    and used by every such call after it: parameters loaded afterwards are never seen there."""
+
+    def weights(self, layer, reverse):
+        if torch.is_grad_enabled():
+            return super().weights(layer, reverse)
+        packed = self.__dict__.setdefault("packed", {})
+        if (layer, reverse) not in packed:
+            packed[(layer, reverse)] = Weights(*(t.detach().clone() for t in super().weights(layer, reverse)))
+        return packed[(layer, reverse)]
+
+
+class TrainModeBhnOutsideGRU(ReferenceGRU):
+    """Exact in eval mode; in training mode (its training kernel) b_hn is outside the reset product."""
+
+    def candidate(self, x_n, h_n, r, h, w):
+        if not self.training:
+            return super().candidate(x_n, h_n, r, h, w)
+        b_hn = w.rows("b_hh", 2)
+        return self.tanh(x_n + r * (h_n - b_hn) + b_hn)
+
+
+class FirstCallWorkspaceGRU(ReferenceGRU):
+    """A state workspace allocated at the first call for that call's batch: a later call with more
+    samples starts the rows past it from zeros instead of from their h0."""
+
+    def initial_state(self, h0, layer, d, batch, like):
+        rows = self.__dict__.setdefault("workspace_rows", batch)
+        h = super().initial_state(h0, layer, d, batch, like)
+        if h0 is None or batch <= rows:
+            return h
+        return torch.cat([h[:rows], torch.zeros_like(h[rows:])])
+
+
+class InferenceKernelGRU(ReferenceGRU):
+    """Under ``torch.inference_mode()`` an inference-only kernel is taken, which applies the reset gate
+    before the recurrent matmul; under ``torch.no_grad()`` and with autograd on it is exact."""
+
+    def candidate(self, x_n, h_n, r, h, w):
+        if not torch.is_inference_mode_enabled():
+            return super().candidate(x_n, h_n, r, h, w)
+        return self.tanh(x_n + (r * h) @ w.rows("w_hh", 2).T + w.rows("b_hh", 2))
+
+
+class ConstructionDtypeGRU(ReferenceGRU):
+    """Computes in the dtype it was built with, whatever it is converted to afterwards (a kernel that
+    chose its precision at construction): converted from float32 to float64, it returns float64
+    numbers of float32 accuracy."""
+
+    def __init__(self, config: GRUConfig) -> None:
+        super().__init__(config)
+        self.compute_dtype = config.dtype
+
+    def step(self, x, h, w):
+        inner = Weights(*(t.to(self.compute_dtype) for t in w))
+        return super().step(x.to(self.compute_dtype), h.to(self.compute_dtype), inner).to(x.dtype)
+
+
+class PackedOrderIgnoredLayer(LayerAdapter):
+    """Given a PackedSequence, unpacks it by its data and batch sizes alone: the samples come out
+    in sorted order (``sorted_indices`` ignored), and h0 is read in the caller's order."""
+
+    name = "mutant PackedSequence order ignored"
+    reset = "after"
+    capabilities = Capabilities(bidirectional=True, multi_layer=True, batch_first=True, lengths=True,
+                                dtypes=(torch.float32, torch.float64))
+
+    def build(self, config: GRUConfig) -> ReferenceGRU:
+        return ReferenceGRU(config)
+
+    def load(self, gru: ReferenceGRU, params: CanonicalParams) -> None:
+        gru.load(params)
+
+    def run(self, gru: ReferenceGRU, x, h0):
+        from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+        if isinstance(x, PackedSequence):
+            padded, lengths = pad_packed_sequence(PackedSequence(x.data, x.batch_sizes),
+                                                  batch_first=gru.config.batch_first)
+            return gru(padded, h0, lengths)
+        return gru(x, h0)
+
+
 def _layer(gru: type[ReferenceGRU], label: str, **claims: Any) -> type[ReferenceLayer]:
     """A layer adapter for ``gru``; ``claims`` change the reference's capabilities."""
     return type(f"{gru.__name__}Layer", (ReferenceLayer,),
@@ -1196,6 +1391,78 @@ MUTANTS: list[Mutant] = [
        {"precision.long-sequence"}),
 ]
 
+MUTANTS += [
+    _m("production-hidden-tail-tile", _layer(ProductionHiddenTailGRU, "hidden tail tile (256)"),
+       "tail tile of hidden units reads another tile's update gate (production tile width 256)",
+       "BRIEF section 8: production kernels tile hidden units in widths of 256 to 1024",
+       "for H > 256 and H no multiple of 256, the last H % 256 units take z from the tile before",
+       {"equations.sizes", "precision.sizes"}),
+    _m("production-batch-tile-h0", _layer(ProductionBatchTileH0GRU, "batch tile h0 rows (256)"),
+       "partial batch tile takes the wrong rows of h0 (production tile width 256)",
+       "onnxruntime PR#3797; BRIEF section 8: batches of hundreds",
+       "for B > 256 and B no multiple of 256, the last B % 256 rows start from h0 rows B-256.. instead of their own",
+       {"equations.sizes", "sequence.sizes"}),
+    _m("production-chunk-state-dropped", _layer(ProductionChunkStateDroppedGRU, "state dropped every 512 steps"),
+       "carried state dropped at chunk boundaries (production chunk of 512 steps)",
+       "BRIEF section 8: sequences of thousands of steps processed in chunks",
+       "for T > 512, each chunk of 512 steps (aligned to input time) restarts from the direction's h0",
+       {"equations.sizes", "sequence.sizes", "directions.sizes"}),
+    _m("large-input-fast-path", _layer(LargeInputFastPathGRU, "b_hn outside reset from 2^15 elements"),
+       "a fast path for large inputs computes other equations",
+       "BRIEF section 8: libraries pick kernels by total size, fast paths from 2^15 or 2^16 elements",
+       "when x has 32768 elements or more, n = tanh(W_in x + b_in + r * (W_hn h) + b_hn)",
+       {"equations.sizes"}),
+]
+
+MUTANTS += [
+    _m("transposed-view-misread", _layer(InnermostStrideOnlyGRU, "checks only the innermost stride"),
+       "a transposed view read as contiguous",
+       "BRIEF section 8: a C++ extension that checks only stride(-1) == 1 reads x.transpose(0, 1) as contiguous",
+       "x.transpose(0, 1) of batch-first data (last axis dense) is read as row-major memory: the wrong elements",
+       {"inputs.layouts"}),
+    _m("storage-offset-ignored", _layer(StorageOffsetIgnoredGRU, "storage offset ignored"),
+       "a storage offset ignored",
+       "no public GRU report: kernels reading their input from the storage's data pointer, not the tensor's",
+       "an input at a storage offset (a slice of a larger buffer) is read from the start of its storage",
+       {"inputs.layouts"}),
+    _m("view-not-reshape", _layer(ViewNotReshapeGRU, "view(-1, I)"),
+       "view instead of reshape on the input",
+       "no public GRU report: 'view size is not compatible with input tensor's size and stride' in models "
+       "of public repositories",
+       "x.view(-1, I) raises for a transposed, permuted or expanded x; contiguous and every-other-element x work",
+       {"inputs.layouts"}),
+    _m("packed-order-ignored", PackedOrderIgnoredLayer,
+       "a PackedSequence's sorted_indices ignored",
+       "no public GRU report: PackedSequence built with enforce_sorted=False carries sorted_indices",
+       "a PackedSequence comes back in its sorted order, and h0 rows go to the wrong samples",
+       {"inputs.layouts"}, {"varlen.padding-zero", "varlen.final-state", "varlen.reverse-start"}),
+    _m("stale-packed-weights", _layer(StalePackedWeightsGRU, "weights packed at the first no_grad call"),
+       "weights packed once and not re-packed after a reload",
+       "BRIEF section 8: pre-packed weights (oneDNN, cuDNN's flat buffer, custom extensions) must be re-packed",
+       "after a call under torch.no_grad(), parameters loaded again are ignored by no_grad calls",
+       {"calls.reload"}),
+    _m("train-mode-bhn-outside", _layer(TrainModeBhnOutsideGRU, "b_hn outside reset in training mode"),
+       "training mode computes other equations",
+       "BRIEF section 8: train() with dropout 0 must equal eval(); flax#5594 (b_hn outside)",
+       "in training mode n = tanh(W_in x + b_in + r * (W_hn h) + b_hn); exact in eval mode",
+       {"calls.train-mode"}),
+    _m("first-call-workspace", _layer(FirstCallWorkspaceGRU, "state workspace sized by the first call"),
+       "workspace sized by the first call",
+       "onnxruntime PR#3797 (a buffer kept between calls); BRIEF section 8: fixed-size workspaces",
+       "a call with more samples than the first one starts the extra rows from zeros instead of their h0",
+       {"calls.resized"}),
+    _m("inference-kernel-reset-before", _layer(InferenceKernelGRU, "reset before under inference_mode"),
+       "a path taken only under torch.inference_mode() computes other equations",
+       "pytorch#94691 (results differ on one path); inference-only fused kernels",
+       "under torch.inference_mode() the reset gate acts before the recurrent matmul",
+       {"calls.grad-modes"}),
+    _m("construction-dtype", _layer(ConstructionDtypeGRU, "computes in its construction dtype"),
+       "precision chosen at construction, not converted with the module",
+       "no public GRU report: nn.Module.to(dtype) converts parameters, not a dtype an implementation keeps",
+       "built in float32 and converted to float64, it computes in float32 (errors of about 1e-7)",
+       {"calls.converted"}),
+]
+
 # --------------------------------------------------------------------------- structural deviations, two bugs
 # Cells whose structure differs from the equations (a term or a bias left out, no reset
 # gate; h_n's slots filled from the wrong states), each diagnosed by name; and mutants
@@ -1340,14 +1607,16 @@ MACHINERY_MUTANTS: list[Mutant] = [
        {"sequence.stepwise", "sequence.split-resume", "sequence.batch-independence",
         "sequence.batch-permutation", "contract.deterministic", "contract.stateless",
         "directions.reverse-is-flipped-forward", "inputs.batch-of-one", "inputs.non-contiguous",
-        "directions.sizes", "sequence.sizes", "inputs.sizes"}),
+        "directions.sizes", "sequence.sizes", "inputs.sizes", "inputs.layouts", "calls.resized",
+        "calls.grad-modes", "calls.train-mode"}),
     _m("float16-computed-in-bfloat16", Float16InBfloat16,
        "silent precision loss: float16 claimed, bfloat16 computed",
        "no public GRU report: backends without float16 kernels fall back to bfloat16",
        "float16 results carry bfloat16 rounding (about 4e-3, float16's is about 5e-4)",
        {"precision.float16"},
-       # The size sweep and long sequences grade every claimed dtype, float16 included.
-       {"precision.sizes", "precision.long-sequence"}),
+       # The size sweep, long sequences and conversion to another dtype grade every claimed dtype,
+       # float16 included.
+       {"precision.sizes", "precision.long-sequence", "calls.converted"}),
     _m("float32-computed-in-bfloat16", Float32InBfloat16,
        "silent precision loss: float32 claimed, bfloat16 computed",
        "no public GRU report: autocast (bfloat16 on CPU) left on at inference",
@@ -1355,14 +1624,15 @@ MACHINERY_MUTANTS: list[Mutant] = [
        {"equations.step", "precision.float32"},
        {"sequence.stepwise", "sequence.split-resume", "sequence.batch-independence",
         "sequence.batch-permutation", "contract.deterministic", "contract.stateless",
-        "directions.reverse-is-flipped-forward", "inputs.non-contiguous"}),
+        "directions.reverse-is-flipped-forward", "inputs.non-contiguous", "inputs.layouts", "calls.resized",
+        "calls.grad-modes", "calls.train-mode", "calls.converted"}),
     _m("bfloat16-float8-weights", Bfloat16WeightsInFloat8,
        "silent precision loss: bfloat16 claimed, float8 weights",
        "no public GRU report: weight-only float8 quantization applied without being asked",
        "bfloat16 results from weights rounded to 3 bits of mantissa (errors about 3e-2)",
        {"precision.bfloat16"},
-       # The size sweep and long sequences grade every claimed dtype, bfloat16 included.
-       {"precision.sizes", "precision.long-sequence"}),
+       # The size sweep, long sequences and conversion grade every claimed dtype, bfloat16 included.
+       {"precision.sizes", "precision.long-sequence", "calls.converted"}),
     _m("reverse-ignores-lengths", ReverseIgnoresLengths,
        "variable-length: reverse direction starts at the padded end",
        "onnx-tensorflow#342",
@@ -1383,7 +1653,7 @@ MACHINERY_MUTANTS: list[Mutant] = [
        "non-contiguous input read as contiguous",
        "no public GRU report: custom kernels reading the data pointer without .contiguous()",
        "a strided x or h0 is read from the wrong elements of its storage",
-       {"inputs.non-contiguous"}),
+       {"inputs.non-contiguous"}, {"inputs.layouts"}),
     _m("batch-of-one-squeezed", BatchOfOneSqueezed,
        "state returned with the wrong shape (batch axis squeezed)", "keras#20173",
        "with B = 1, output is (T, D*H) and h_n (L*D, H)",
@@ -1422,6 +1692,7 @@ MUTANTS = FORWARD_MUTANTS + MACHINERY_MUTANTS
 #: Graded in the quick subset of the self-tests (``-m "not slow"``): a mutant caught by each
 #: kind of check (equations, directions, contract, bounds, precision, gradients, varlen, inputs).
 QUICK_SAMPLE = frozenset({"reset-before", "bhn-outside-reset", "reverse-not-reversed", "h0-in-place", "naive-tanh",
+                          "stale-packed-weights", "transposed-view-misread",
                           "float64-in-float32", "wrong-backward", "lengths-ignored", "strides-ignored"})
 MUTANTS_BY_ID: dict[str, Mutant] = {m.id: m for m in MUTANTS}
 

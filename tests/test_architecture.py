@@ -26,14 +26,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.gru_like", "conformance.layouts",
-              "conformance.oracle", "conformance.public_oracle", "conformance.reference",
+              "conformance.oracle", "conformance.oracle_grads", "conformance.public_oracle", "conformance.reference",
               "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
               "conformance.implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
     "cases": ("conformance.bench_plan", "conformance.cases", "conformance.catalogue", "conformance.compare",
               "conformance.strategies"),
     # Running an implementation: in a worker or in this process.
-    "running": ("conformance.executor", "conformance.isolation", "conformance.subject", "conformance.timing"),
+    "running": ("conformance.executor", "conformance.isolation", "conformance.subject", "conformance.timing",
+                "conformance.views"),
     # The checks, the diagnosis and what they share.
     "checks": ("conformance.checks.*", "conformance.diagnosis", "conformance.diagnosis.*", "conformance.grads",
                "conformance.outcome", "conformance.sizes",

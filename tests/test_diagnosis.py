@@ -102,6 +102,7 @@ MUTANT_EXPECTATIONS: dict[str, dict] = {
     "bfloat16-hard-sigmoid": expect(PYTORCH, "in bfloat16, r and z use a hard sigmoid, clip(0.2 a + 0.5, 0, 1)"),
     "padding-carries-state": expect(PYTORCH, "outputs past a sample's length are not zero"),
     "reverse-from-padded-end": expect(PYTORCH, "the reverse direction ignores the lengths: it starts at t = T - 1"),
+    "packed-order-ignored": expect(PYTORCH, "the output matches no known handling of a variable-length batch"),
     "state-through-padding": expect(PYTORCH, "the forward recurrence runs over the padding",
                                     "the reverse direction ignores the lengths"),
     # The structural deviations, each named.
@@ -156,6 +157,18 @@ OUTSIDE_SCOPE: dict[str, str] = {
     "bias-false-ignored": "bias=False only: exact with bias",
     "dropout-at-inference": "dropout only: exact when built with dropout=0",
     "long-chunk-half-state": "sequences past 256 steps only",
+    "production-hidden-tail-tile": "sizes past the probes' only: exact for H <= 256",
+    "production-batch-tile-h0": "sizes past the probes' only: exact for B <= 256",
+    "production-chunk-state-dropped": "sizes past the probes' only: exact for T <= 512",
+    "large-input-fast-path": "sizes past the probes' only: exact for inputs of fewer than 2^15 elements",
+    "transposed-view-misread": "input layouts only: exact for contiguous and every-other-element inputs",
+    "storage-offset-ignored": "input layouts only: exact for inputs without a storage offset",
+    "view-not-reshape": "input layouts only: exact for contiguous and every-other-element inputs",
+    "stale-packed-weights": "parameters loaded again after a call only",
+    "train-mode-bhn-outside": "training mode only: exact in eval mode",
+    "first-call-workspace": "a later call with a larger batch only",
+    "inference-kernel-reset-before": "torch.inference_mode() only: exact under no_grad and with autograd on",
+    "construction-dtype": "conversion after construction only",
 }
 
 #: Mutants whose claims the probes cannot follow: not diagnosed, and the note says why

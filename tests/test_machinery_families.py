@@ -85,6 +85,27 @@ def test_reference_gradients_equal_torch_gru():
             assert error <= 1e-12, f"got d loss / d {name} off nn.GRU's by {error:.3g}, but should be <= 1e-12 {spec!r}"
 
 
+@pytest.mark.parametrize("reset", ["after", "before"])
+def test_oracle_gradients_equal_autograd_of_the_oracle(reset):
+    """The NumPy back-propagation the gradient checks compare with (conformance.oracle_grads)
+    equals torch autograd of the oracle's equations, for x, h0 (or none) and every parameter,
+    with and without biases, over layers and directions."""
+    from conformance.oracle_grads import case_gradients
+
+    for i, spec in enumerate(_specs(40, dtype="float64")):
+        spec = spec.with_(bias=i % 3 != 0)
+        case = spec.materialize()
+        weights = LossWeights.for_case(spec)
+        for with_h0 in (True, False):
+            got = case_gradients(case, weights, reset=reset, with_h0=with_h0)
+            want = reference_gradients(case, weights, reset=reset, with_h0=with_h0)
+            assert got.keys() == want.keys(), f"got gradients {sorted(got)}, but should be {sorted(want)} {spec!r}"
+            for name in want:
+                error = float(np.abs(got[name] - want[name]).max())
+                assert error <= 1e-12, (f"got d loss / d {name} off autograd's by {error:.3g}, but should be <= 1e-12 "
+                                        f"{spec!r} (with_h0={with_h0})")
+
+
 def test_reference_with_lengths_equals_each_sample_alone():
     """With lengths, the reference gives each sample the oracle's run on its own steps
     (zeros past its length) and equals nn.GRU on a PackedSequence."""
@@ -182,8 +203,10 @@ def test_machinery_mutant_is_caught(mutant):
     internal = [cid for cid, o in outcomes.items() if "internal error in the suite" in o.message]
     assert not internal, f"got internal errors in {internal} on mutant {mutant.id}, but should be none"
     if mutant.id in MACHINERY_ONLY:
+        # Apart from what its catalogue entry allows (a precision bug seen by calls.converted too).
         old = sorted(c for c, o in outcomes.items()
-                     if CHECKS[c].family not in MACHINERY_FAMILIES and o.status not in ("pass", "not_applicable"))
+                     if CHECKS[c].family not in MACHINERY_FAMILIES and o.status not in ("pass", "not_applicable")
+                     and c not in mutant.may_also_fail)
         assert not old, f"got {old} on {mutant.id}, but only the machinery families should catch it [{summary}]"
     for cid in failing:
         message = outcomes[cid].message

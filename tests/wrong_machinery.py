@@ -51,6 +51,14 @@ class TorchLayer(LayerAdapter):
     def grads(self, gru: torch.nn.GRU) -> dict[str, torch.Tensor]:
         return {name: p.grad for name, p in gru.named_parameters()}
 
+    def convert(self, gru: torch.nn.GRU, dtype: torch.dtype) -> torch.nn.GRU:
+        # The mutants' own bug follows the conversion (their compute dtype); a dtype claimed at
+        # build, which they check inputs against, is the new one.
+        converted = gru.to(self.compute_dtype(dtype))
+        if hasattr(converted, "claimed_dtype"):
+            converted.claimed_dtype = dtype
+        return converted
+
 
 class HnDetached(TorchLayer):
     """h_n returned detached from the graph (as for truncated back-propagation through

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close
-from conformance.sizes import draw_sweep, run_sweep
+from conformance.sizes import SWEEP_WORDS, draw_sweep, run_sweep
 from conformance.strategies import draw_case
 
 
@@ -82,8 +82,7 @@ def test_reverse_is_flipped_forward(subject, data):
 @check(
     "directions.sizes",
     title="Final states and the reverse direction at tiled sizes",
-    statement="bidirectional, when T, B, I or H crosses the tile and chunk widths of fast kernels "
-    "(each in turn up to 131): output[-1, :, :H] and output[0, :, H:] are the final states in h_n, "
+    statement=f"bidirectional, {SWEEP_WORDS}: output[-1, :, :H] and output[0, :, H:] are the final states in h_n, "
     "and (white-box) the backward half equals a forward run with the reverse parameters on "
     "x[::-1], flipped back",
     reference="nn.GRU: the reverse direction reads the sequence from its end; its output is in "

@@ -10,7 +10,7 @@ from conformance.catalogue import check
 from conformance.compare import assert_close, max_abs_error
 from conformance.oracle import teacher_forced_steps
 from conformance.reference import torch_reference
-from conformance.sizes import draw_sweep, run_sweep
+from conformance.sizes import SWEEP_WORDS, draw_sweep, run_sweep
 from conformance.strategies import draw_case, per_slot_states
 from conformance.subject import AdapterError
 
@@ -99,8 +99,7 @@ def test_sequence_matches_oracle(subject, data):
     _error_profile(subject)
     spec = draw_case(data, subject)
     case = spec.materialize()
-    want = case.oracle(subject.reset)
-    got = subject.run_case(case)
+    got, want = subject.run_case_beside(case, lambda: case.oracle(subject.reset))
     tol = subject.tolerance(spec.dtype)
     error = assert_close(got.output, want.output, tol, what="output", call=got.call, case=spec,
                          should="the oracle's output")
@@ -124,8 +123,7 @@ def test_sequence_matches_oracle(subject, data):
 def test_agrees_with_torch_gru(subject, data):
     spec = draw_case(data, subject)
     case = spec.materialize()
-    want_output, want_h_n = torch_reference(case)
-    got = subject.run_case(case)
+    got, (want_output, want_h_n) = subject.run_case_beside(case, lambda: torch_reference(case))
     tol = subject.tolerance(spec.dtype)
     error = assert_close(got.output, want_output, tol, what="output", call=got.call, case=spec,
                          should="torch.nn.GRU's output")
@@ -137,11 +135,11 @@ def test_agrees_with_torch_gru(subject, data):
 @check(
     "equations.sizes",
     title="Whole sequence matches the equations at tiled sizes",
-    statement="output and h_n equal the oracle's when T, B, I or H crosses the tile and chunk "
-    "widths of fast kernels (each in turn up to 131, 1-2 layers, both directions): a tail "
-    "tile, a partial batch tile, a chunk boundary or a workspace of a few steps shows here",
+    statement=f"output and h_n equal the oracle's {SWEEP_WORDS}, in every direction claimed: a tail "
+    "tile, a partial batch tile, a chunk boundary, a workspace of a few steps or a fast path for large "
+    "inputs shows here",
     reference="eq. (1)-(4) applied over t; kernels tile hidden units, batch rows and input "
-    "features and chunk time, with widths from 2 to 128",
+    "features and chunk time, with widths from 2 to 1024 (chunks to 2048), and switch paths by input size",
     requires=("white_box",),
     depends_on=("equations.sequence",),
     tolerance="sizes",
@@ -151,8 +149,7 @@ def test_agrees_with_torch_gru(subject, data):
 def test_sizes_match_oracle(subject, data):
     def compare(spec) -> None:
         case = spec.materialize()
-        want = case.oracle(subject.reset)
-        got = subject.run_case(case)
+        got, want = subject.run_case_beside(case, lambda: case.oracle(subject.reset))
         tol = subject.tolerance(spec.dtype)
         error = assert_close(got.output, want.output, tol, what="output", call=got.call, case=spec,
                              should="the oracle's output")

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import CheckFailure, max_abs_error
-from conformance.grads import as_claimed, finite_differences, implementation_gradients, loss_weights
-from conformance.reference_autograd import reference_gradients, torch_gru_gradients
-from conformance.sizes import draw_sweep, run_sweep
+from conformance.grads import as_claimed, finite_differences, gradients_beside, loss_weights
+from conformance.oracle_grads import case_gradients
+from conformance.reference_autograd import torch_gru_gradients
+from conformance.sizes import MAX_WORK, SWEEP_WORDS, draw_sweep, run_sweep
 from conformance.strategies import draw_case
 from conformance.tolerances import Tolerance
 
@@ -97,7 +98,7 @@ def _draw(data, subject):
     statement="the gradients of a generated loss on output and h_n with respect to x and h0, "
     "back-propagated through the whole sequence (every layer and direction claimed), equal "
     "the float64 oracle's",
-    reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd, equal to the oracle)",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.oracle_grads, held to autograd of the oracle's equations)",
     requires=("autograd", "white_box"),
     depends_on=("equations.sequence",),
     tolerance="grad",
@@ -108,8 +109,10 @@ def test_input_gradients_match_oracle(subject, data):
     case = spec.materialize()
     weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
-    got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
+    got, call, want = gradients_beside(
+        subject, subject.instantiate(case), case, weights,
+        lambda: as_claimed(subject, case_gradients(case, weights, reset=subject.reset, with_h0=with_h0)),
+        with_h0=with_h0)
     wanted = {k: want[k] for k in ("x", "h0") if k in want}
     error = assert_grads_close(got, wanted, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                call=call, case=spec, should="the float64 oracle's gradient")
@@ -123,7 +126,7 @@ def test_input_gradients_match_oracle(subject, data):
     statement="the gradients of the generated loss with respect to every canonical parameter "
     "(weight_ih, weight_hh, bias_ih, bias_hh of every layer and direction), read through the "
     "adapter's grads method, equal the float64 oracle's",
-    reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd)",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.oracle_grads)",
     requires=("autograd", "white_box", "parameter_grads"),
     depends_on=("equations.sequence",),
     tolerance="grad",
@@ -134,9 +137,10 @@ def test_parameter_gradients_match_oracle(subject, data):
     case = spec.materialize()
     weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
-    got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
-                                         with_h0=with_h0, parameters=True)
+    got, call, want = gradients_beside(
+        subject, subject.instantiate(case), case, weights,
+        lambda: as_claimed(subject, case_gradients(case, weights, reset=subject.reset, with_h0=with_h0)),
+        with_h0=with_h0, parameters=True)
     wanted = {k: v for k, v in want.items() if k not in ("x", "h0")}
     error = assert_grads_close(got, wanted, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                call=call, case=spec, should="the float64 oracle's gradient")
@@ -160,10 +164,10 @@ def test_gradients_agree_with_torch_gru(subject, data):
     case = spec.materialize()
     weights = loss_weights(subject, spec)
     with_h0 = _takes_h0(subject)
-    want = as_claimed(subject, torch_gru_gradients(case, weights, with_h0=with_h0))
     parameters = subject.has_grads
-    got, call = implementation_gradients(subject, subject.instantiate(case), case, weights,
-                                         with_h0=with_h0, parameters=parameters)
+    got, call, want = gradients_beside(subject, subject.instantiate(case), case, weights,
+                                       lambda: as_claimed(subject, torch_gru_gradients(case, weights, with_h0=with_h0)),
+                                       with_h0=with_h0, parameters=parameters)
     if not parameters:
         want = {k: v for k, v in want.items() if k in ("x", "h0")}
     error = assert_grads_close(got, want, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
@@ -201,10 +205,9 @@ def test_backward_matches_finite_differences(subject, data):
 @check(
     "gradients.sizes",
     title="Input and h0 gradients match the oracle's at tiled sizes",
-    statement="when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn up "
-    "to 131; one layer, both directions), the gradients of the generated loss with respect to x and "
+    statement=f"{SWEEP_WORDS[0].upper()}{SWEEP_WORDS[1:]} (one layer), the gradients of the generated loss with respect to x and "
     "h0 equal the float64 oracle's",
-    reference="autograd of eq. (1)-(4) over t (conformance.reference_autograd, equal to the oracle)",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.oracle_grads, held to autograd of the oracle's equations)",
     requires=("autograd", "white_box"),
     depends_on=("gradients.sequence",),
     tolerance="grad-sizes",
@@ -217,8 +220,10 @@ def test_sizes_input_gradients(subject, data):
     def compare(spec) -> None:
         case = spec.materialize()
         weights = loss_weights(subject, spec)
-        want = as_claimed(subject, reference_gradients(case, weights, reset=subject.reset, with_h0=with_h0))
-        got, call = implementation_gradients(subject, subject.instantiate(case), case, weights, with_h0=with_h0)
+        got, call, want = gradients_beside(
+            subject, subject.instantiate(case), case, weights,
+            lambda: as_claimed(subject, case_gradients(case, weights, reset=subject.reset, with_h0=with_h0)),
+            with_h0=with_h0)
         wanted = {k: want[k] for k in ("x", "h0") if k in want}
         error = assert_grads_close(got, wanted, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
                                    call=call, case=spec, should="the float64 oracle's gradient")
@@ -226,4 +231,6 @@ def test_sizes_input_gradients(subject, data):
 
     # One layer: back-propagating through T = 131 steps of two layers costs the reference and a
     # cell implementation twice as much, and layer chaining is graded by gradients.sequence.
-    run_sweep(subject, draw_sweep(data, subject, dtypes=GRAD_DTYPES, with_h0=with_h0, num_layers=1), compare)
+    # The shape case at a quarter of the forward checks' work: a backward pass costs two forward ones.
+    run_sweep(subject, draw_sweep(data, subject, dtypes=GRAD_DTYPES, with_h0=with_h0, num_layers=1,
+                                  max_work=MAX_WORK // 4), compare)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from conformance.catalogue import check
 from conformance.compare import Blocked, CheckFailure, assert_close
 from conformance.oracle import teacher_forced_steps
-from conformance.sizes import draw_long, draw_sweep, run_sweep
+from conformance.sizes import SWEEP_WORDS, draw_long, draw_sweep, run_sweep
 from conformance.strategies import draw_case, per_slot_states
 from conformance.tolerances import tolerance
 
@@ -166,8 +166,7 @@ ALL_DTYPES = ("float64", "float32", "float16", "bfloat16")
 def _compare_whole(subject, spec) -> None:
     """The whole sequence of ``spec`` against the float64 oracle, within the check's tolerance."""
     case = spec.materialize()
-    want = case.oracle(subject.reset)
-    got = subject.run_case(case)
+    got, want = subject.run_case_beside(case, lambda: case.oracle(subject.reset))
     tol = subject.tolerance(spec.dtype)
     error = assert_close(got.output, want.output, tol, what=f"output ({spec.dtype}, T={spec.steps})",
                          call=got.call, case=spec, should="the float64 oracle's output")
@@ -180,8 +179,7 @@ def _compare_whole(subject, spec) -> None:
     "precision.sizes",
     title="Every dtype within its tolerance at tiled sizes",
     statement="in every dtype claimed (the four axis cases of an example take the claimed dtypes in "
-    "turn), when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn up "
-    "to 131), output and h_n are within that dtype's sequence tolerance of the float64 oracle",
+    f"turn), {SWEEP_WORDS}, output and h_n are within that dtype's sequence tolerance of the float64 oracle",
     reference="eq. (1)-(4); error bands measured at these sizes (python -m conformance.error_bands --sizes)",
     requires=("white_box",),
     depends_on=("equations.sequence",),

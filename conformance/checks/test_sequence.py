@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close
-from conformance.sizes import draw_sweep, run_sweep
+from conformance.sizes import SWEEP_WORDS, draw_sweep, run_sweep
 from conformance.strategies import draw_case
 
 
@@ -137,8 +137,7 @@ def test_batch_permutation(subject, data):
 @check(
     "sequence.sizes",
     title="Split, resume and batch rows at tiled sizes",
-    statement="when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn "
-    "up to 131): x[:k] then x[k:] from h_k (k = T // 2) gives the whole sequence's outputs and "
+    statement=f"{SWEEP_WORDS[0].upper()}{SWEEP_WORDS[1:]}: x[:k] then x[k:] from h_k (k = T // 2) gives the whole sequence's outputs and "
     "h_n, and the batch's last sample run alone gives its row of the batch",
     reference="recurrence h_t = f(x_t, h_{t-1}), eq. (4); eq. (1)-(4) act on each batch element separately",
     requires=("layer", "h0", "h0_full", "unidirectional", "output", "h_n"),

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import check
 from conformance.compare import assert_close, fail
-from conformance.sizes import draw_sweep, run_sweep
+from conformance.sizes import SWEEP_WORDS, draw_sweep, run_sweep
 from conformance.strategies import draw_case, sequence_lengths
 from conformance.subject import AdapterError
 
@@ -126,6 +126,58 @@ def test_non_contiguous_inputs(subject, data):
                  case=spec, should="the output for contiguous inputs")
     assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,
                  case=spec, should="h_n for contiguous inputs")
+
+
+#: The views of inputs.layouts, each holding the contiguous tensor's values (conformance.views).
+VIEWS = ("transposed", "permuted", "offset")
+LAYOUT_WORDS = {
+    "transposed": "stored in the other axis order and transposed back (x.transpose(0, 1) of batch-first data)",
+    "permuted": "stored in reversed axis order and permuted back (no axis of stride 1)",
+    "offset": "at a storage offset inside a larger buffer",
+    "expanded": "expanded with stride 0 (one input repeated over time, one initial state for every sample)",
+    "packed": "a PackedSequence of full-length samples whose sorted_indices is not the identity",
+}
+
+
+@check(
+    "inputs.layouts",
+    title="Every input layout",
+    statement="x and h0 given as transposed or permuted views, at a storage offset, or expanded (stride 0: one "
+    "input repeated over time, one initial state for every sample), and for variable-length claims a "
+    "PackedSequence whose samples are not in sorted order (enforce_sorted=False), give the same output and "
+    "h_n as contiguous tensors with the same values",
+    reference="nn.GRU accepts any strides and storage offset, and reorders a PackedSequence by its "
+    "sorted_indices; a kernel that checks only stride(-1) == 1 reads x.transpose(0, 1) as contiguous",
+    # One instance for every call: state kept between calls is contract.stateless' finding.
+    depends_on=("contract.stateless",),
+    tolerance="self",
+)
+@given(data=st.data())
+def test_every_input_layout(subject, data):
+    spec = draw_case(data, subject, min_batch=2, min_steps=2)
+    case = spec.materialize()
+    instance = subject.instantiate(case)
+    tol = subject.tolerance(spec.dtype)
+
+    def same(layout: str, x, h0, **options) -> None:
+        want = subject.call(instance, x, h0, seed=spec.seed)
+        got = subject.call(instance, x, h0, seed=spec.seed, **options)
+        call = f"{got.call} with x and h0 {LAYOUT_WORDS[layout]}"
+        assert_close(got.output, want.output, tol, what=f"output ({layout} inputs)", call=call, case=spec,
+                     should="the output for contiguous inputs")
+        assert_close(got.h_n, want.h_n, tol, what=f"h_n ({layout} inputs)", call=call, case=spec,
+                     should="h_n for contiguous inputs")
+
+    for layout in VIEWS:
+        same(layout, case.x, case.h0, strides=layout)
+    # Equal values along the expanded axis: x's first step at every step, h0's first row for every sample.
+    x_repeated = np.broadcast_to(case.x[:1], case.x.shape).copy()
+    h0_shared = None if case.h0 is None else np.broadcast_to(case.h0[:, :1], case.h0.shape).copy()
+    same("expanded", x_repeated, h0_shared, strides="expanded")
+    if not subject.is_cell and subject.capabilities.lengths:
+        order = data.draw(st.permutations(range(spec.batch)).filter(lambda p: list(p) != sorted(p)),
+                          label="packing order")
+        same("packed", case.x, case.h0, lengths=[spec.steps] * spec.batch, packed_order=list(order))
 
 
 @check(
@@ -243,8 +295,7 @@ def _sweep_lengths(spec) -> list[int]:
 @check(
     "varlen.sizes",
     title="Each sample stops at its own length at tiled sizes",
-    statement="with per-sample lengths, when T, B, I or H crosses the tile and chunk widths of fast "
-    "kernels (each in turn up to 131): the first and the last sample's outputs for t < lengths[b] "
+    statement=f"with per-sample lengths, {SWEEP_WORDS}: the first and the last sample's outputs for t < lengths[b] "
     "and their h_n equal a run on that sample alone, cut to its length, in every direction claimed",
     reference="nn.GRU on a PackedSequence: h_n is each sequence's state after its last element",
     requires=("layer", "lengths"),
@@ -278,11 +329,13 @@ def test_sizes_each_sample_stops_at_its_length(subject, data):
 @check(
     "inputs.sizes",
     title="Non-contiguous inputs at tiled sizes",
-    statement="when T, B, I or H crosses the tile and chunk widths of fast kernels (each in turn up "
-    "to 131), x and h0 given as non-contiguous (strided) tensors give the same output and h_n as "
+    statement="when T, B, I or H crosses the tile widths of fast kernels (each in turn up to 131), B, I or H those "
+    "of production kernels (past 256, 512 and 1024) or several are large at once (x of up to 2^20 elements), x and "
+    "h0 given as non-contiguous views (strided, and transposed: x.transpose(0, 1) of data in the other axis "
+    "order) give the same output and h_n as "
     "contiguous tensors with the same values",
     reference="nn.GRU accepts any strides; a kernel's fast path for wide inputs may assume contiguous memory",
-    # One instance for both calls (half the building): state kept between calls is
+    # One instance for every call (a third of the building): state kept between calls is
     # contract.stateless' finding, which blocks this check rather than being reported here.
     depends_on=("inputs.non-contiguous", "contract.stateless"),
     tolerance="self",
@@ -294,12 +347,14 @@ def test_sizes_non_contiguous(subject, data):
         case = spec.materialize()
         instance = subject.instantiate(case)
         contiguous = subject.call(instance, case.x, case.h0, seed=spec.seed)
-        strided = subject.call(instance, case.x, case.h0, seed=spec.seed, strides="strided")
-        call = strided.call.replace("(x=", "(x=non-contiguous ").replace("h0=(", "h0=non-contiguous (")
         tol = subject.tolerance(spec.dtype)
-        assert_close(strided.output, contiguous.output, tol, what="output (non-contiguous inputs)", call=call,
-                     case=spec, should="the output for contiguous inputs")
-        assert_close(strided.h_n, contiguous.h_n, tol, what="h_n (non-contiguous inputs)", call=call,
-                     case=spec, should="h_n for contiguous inputs")
+        for layout in ("strided", "transposed"):
+            viewed = subject.call(instance, case.x, case.h0, seed=spec.seed, strides=layout)
+            call = viewed.call.replace("(x=", f"(x={layout} ").replace("h0=(", f"h0={layout} (")
+            assert_close(viewed.output, contiguous.output, tol, what=f"output ({layout} inputs)", call=call,
+                         case=spec, should="the output for contiguous inputs")
+            assert_close(viewed.h_n, contiguous.h_n, tol, what=f"h_n ({layout} inputs)", call=call,
+                         case=spec, should="h_n for contiguous inputs")
 
-    run_sweep(subject, draw_sweep(data, subject), compare)
+    # Memory layouts matter with width (B, I, H), not with the number of steps: no production T.
+    run_sweep(subject, draw_sweep(data, subject, production_axes=("batch", "input_size", "hidden_size")), compare)
