@@ -62,7 +62,7 @@ def input_projection(x: np.ndarray, w_ih: np.ndarray, b_ih: np.ndarray) -> np.nd
     """W_ih x_t + b_ih for every step at once: (T, B, 3H), as one 2-D matmul (a stacked
     3-D one is several times slower)."""
     steps, batch, width = x.shape
-    return (x.reshape(steps * batch, width) @ w_ih.T + b_ih).reshape(steps, batch, -1)
+    return (x.reshape(steps * batch, width) @ w_ih.T + b_ih).reshape(steps, batch, w_ih.shape[0])
 
 
 def gru_direction(

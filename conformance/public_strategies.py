@@ -31,7 +31,7 @@ from conformance.cases import CaseSpec
 from conformance.conventions import RESETS, UPDATES
 from conformance.params import CanonicalParams
 from conformance.public_oracle import GRUResult, gru
-from conformance.sizes import AXES, SWEEP_LAYERS, SWEEP_SIZES
+from conformance.sizes import AXES, SMALL_SIZES, SWEEP_LAYERS
 from conformance.strategies import MAX_BATCH, MAX_LAYERS, MAX_SIZE, MAX_STEPS, case_specs, sequence_lengths
 
 __all__ = ["GeneratedCase", "gru_cases", "size_sweep_cases"]
@@ -175,5 +175,5 @@ def size_sweep_cases(
     base = draw(gru_cases(bidirectional=bidirectional, batch_first=batch_first, max_layers=SWEEP_LAYERS,
                           reset=reset, update=update, dtypes=dtypes)).spec
     axis = draw(st.sampled_from(axes))
-    size = draw(SWEEP_SIZES)
+    size = draw(SMALL_SIZES)
     return GeneratedCase.from_spec(base.with_(**{axis: size}), None, reset, update)

@@ -92,8 +92,8 @@ class InProcess:
             raise AdapterError(TooLarge(size, answer_bytes).answer(str(message.get("op"))) + ", so it was refused")
         return answer
 
-    def send(self, message: dict[str, Any]) -> None:
-        self._answer = self.request(message)  # in one process, the work is done at once
+    def send(self, message: dict[str, Any], answer_bytes: int | None = None) -> None:
+        self._answer = self.request(message, answer_bytes)  # in one process, the work is done at once
 
     def receive(self) -> dict[str, Any]:
         answer, self._answer = self._answer, None

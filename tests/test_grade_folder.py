@@ -278,7 +278,7 @@ def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
     from conformance import cli
 
     seen: list[list[str]] = []
-    monkeypatch.setattr(pytest_module, "main", lambda argv: seen.append(list(argv)) or 0)
+    monkeypatch.setattr(pytest_module, "main", lambda argv, **_: seen.append(list(argv)) or 0)
     monkeypatch.setenv("OMP_NUM_THREADS", "")
     code = cli.main(["grade", "--all", "-n", "2", "-k", "equations", "--no-html",
                      "--results", str(tmp_path / "r.json")])

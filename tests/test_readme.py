@@ -104,7 +104,8 @@ def test_options_named_exist():
     for path in [*(ROOT / "conformance").rglob("*.py"), *(ROOT / "implementations").rglob("*.py"),
                  *(ROOT / "tests").glob("*.py")]:
         options.update(re.findall(r"""(?:add_argument|addoption)\(\s*["'](--[a-z][\w-]*)""", path.read_text()))
-    elsewhere = {"--notest": "tox", "--dist": "pytest-xdist", "--hypothesis-seed": "hypothesis' pytest plugin"}
+    elsewhere = {"--notest": "tox", "--dist": "pytest-xdist", "--hypothesis-seed": "hypothesis' pytest plugin",
+                 "--index-url": "pip", "--no-deps": "pip"}
     named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", README))
     unknown = sorted(named - options - set(elsewhere))
     assert not unknown, f"got options {unknown} named in README.md that no command, plugin or script has"
