@@ -131,8 +131,11 @@ PRECISIONS: dict[str, dict[str, Tolerance]] = {
         # Measured: a sample alone against the batch, a split sequence against the whole (the
         # activations' quantization range is the call's own): p99 1.9e-2, max 3.0e-2.
         "self": Tolerance(6e-2, 0.0),
-        # Size sweep (100 cases): sequence p99 8.4e-2, max 1.0e-1; against itself max 8.5e-2.
-        "sizes": Tolerance(2e-1, 0.0),
+        # Size sweep with production sizes (python -m conformance.error_bands --sizes --self
+        # --impl tests/quantized.py:Int8DynamicGRU --dtype float32 --cases 100): step p99 2.4e-1,
+        # sequence p50 2.9e-2, p99 2.6e-1, max 2.7e-1; against itself max 3.1e-1. The error grows
+        # with the width of the matmuls (I or H past 1024: activations quantized per tensor).
+        "sizes": Tolerance(4e-1, 0.0),
         "device": Tolerance(1e-1, 0.0),
     },
 }
