@@ -187,3 +187,15 @@ def test_no_claim_the_suite_has_is_said_to_be_missing():
     for said in re.findall(r"(?:suite|it|adapter) has no ([^.;:()]+?) claim", text):
         named = {w for w in re.split(r"[\s/]+", said.lower()) for e in words if w.startswith(e)}
         assert not named, f"got README.md saying there is no {said!r} claim, but the suite has {sorted(named)}"
+
+
+def test_tests_readme_names_every_test_module():
+    """``tests/README.md`` says where a new test goes: it names every test module and helper
+    catalogue of ``tests/``, and nothing that is not there."""
+    here = ROOT / "tests"
+    guide = (here / "README.md").read_text()
+    modules = {p.name for p in here.glob("*.py") if p.name not in ("__init__.py", "conftest.py")}
+    named = set(re.findall(r"`([\w]+\.py)`", guide))
+    missing, stale = sorted(modules - named), sorted(n for n in named - modules if not (ROOT / n).exists())
+    assert not missing, f"got test modules {missing} that tests/README.md does not place, but it should name each"
+    assert not stale, f"got {stale} named in tests/README.md, but tests/ has no such module"
