@@ -84,6 +84,8 @@ class Setting:
     #: Compared only at a deep checkpoint (after each check), with the state at start-up:
     #: rarely changed and dearer to read than the per-request ones.
     deep: bool = False
+    #: A change (old, new) that can alter no other computation's result: a note, and kept.
+    harmless: Callable[[Any, Any], bool] = lambda old, new: False
 
 
 def _tensor_same(a: Any, b: Any) -> bool:
@@ -187,7 +189,10 @@ def settings() -> list[Setting]:
         Setting("environment variables (os.environ)", _environ_read, _environ_write, show=_environ_show),
         Setting("import path (sys.path)", lambda: list(sys.path), _sys_path_write, show=lambda v: f"{len(v)} entries",
                 deep=True),
-        Setting("recursion limit (sys.setrecursionlimit)", sys.getrecursionlimit, sys.setrecursionlimit, deep=True),
+        # Raised, it only lets deeper recursion run: torch.compile's inductor raises it to 2000
+        # on its first compile. Lowered, it can make another computation fail.
+        Setting("recursion limit (sys.setrecursionlimit)", sys.getrecursionlimit, sys.setrecursionlimit, deep=True,
+                harmless=lambda old, new: isinstance(old, int) and isinstance(new, int) and new > old),
         Setting("warning filters (warnings.filterwarnings)", lambda: list(warnings.filters), _warnings_write,
                 lambda a, b: len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b)),
                 lambda v: f"{len(v)} filters", deep=True),
@@ -549,7 +554,9 @@ class StateGuard:
             for setting, old in self.baseline:
                 changes = self._compare(setting, old, self.imported)
                 found += changes
-                baseline.append((setting, setting.read() if not changes and self.imported else old))
+                # A note is said once: what it kept is the state from now on.
+                kept = bool(changes) and all(c.note for c in changes)
+                baseline.append((setting, setting.read() if kept or (not changes and self.imported) else old))
             self.baseline = baseline
         for setting, old in zip(self.stuck, self.stuck_values):
             try:
@@ -572,6 +579,9 @@ class StateGuard:
             new, same = None, False
         if same or self._imports_explain(setting, imported):
             return []
+        if new is not None and setting.harmless(old, new):
+            return [Change(f"changed the {setting.name}: {setting.show(old)} -> {setting.show(new)}, which alters no "
+                           f"other computation's result (kept)", True, note=True)]
         restored = True
         try:
             if setting.write is not None:

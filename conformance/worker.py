@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         changes = guard.restore(before, deep=True)
         hello = {"ok": True, "info": describe(adapter), "pid": os.getpid()}
         if changes:
-            hello["state"] = [{**c.to_json(), "text": f"on import: {c.text()}"} for c in changes]
+            # Loading is the import, and for a class graded without an adapter a trial build and call.
+            hello["state"] = [{**c.to_json(), "text": f"while loading: {c.text()}"} for c in changes]
     sys.stdout.flush()
     sys.stderr.flush()
     wire.write_message(channel_out, hello)  # type: ignore[arg-type]

@@ -33,10 +33,11 @@ CHANGERS = {
     "leaves_child": "left a child process running",
 }
 #: Benign submissions (file:class) and the words of their note: a library's helper process;
-#: torch.compile's mark on nn.Module; the __annotations__ Python creates on nn.GRU when
-#: torch.jit.script reads them.
+#: a recursion limit raised as inductor raises it; torch.compile's mark on nn.Module; the
+#: __annotations__ Python creates on nn.GRU when torch.jit.script reads them.
 BENIGN_NOTES = {
     f"{BENIGN}/library_helper.py:HelperGRU": "a library's helper process is running",
+    f"{BENIGN}/raises_recursion_limit.py:RecursionLimitGRU": "recursion limit",
     f"{LAYERS}:TorchGRU#toolchain=compile": "added torch.nn.Module.___needs_generation_tag_patch",
     f"{LAYERS}:TorchGRU#toolchain=script": "added torch.nn.GRU.__annotations__",
 }

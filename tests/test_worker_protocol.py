@@ -220,6 +220,32 @@ def test_every_kind_of_state_change_is_restored_and_named(what: str):
     assert os.getcwd() == cwd and "GRU_CONFORMANCE_PROBE" not in os.environ
 
 
+def test_a_raised_recursion_limit_is_a_note_and_a_lowered_one_fails():
+    """Raised (torch.compile's inductor raises it to 2000), the limit alters no other
+    computation's result: a note, said once, and kept. Lowered, it can make one fail."""
+    start = sys.getrecursionlimit()
+    guard = StateGuard()
+    try:
+        raised: list = []
+        with guard.around(raised, deep=True):
+            sys.setrecursionlimit(start + 1000)
+        assert [c.note for c in raised] == [True] and "recursion limit" in raised[0].text(), \
+            f"got {[c.to_json() for c in raised]}, but a raised recursion limit should be one note"
+        assert sys.getrecursionlimit() == start + 1000, "got the raised limit put back, but a note keeps it"
+        again: list = []
+        with guard.around(again, deep=True):
+            pass
+        assert not again, f"got {[c.text() for c in again]}, but a note is said once"
+        lowered: list = []
+        with guard.around(lowered, deep=True):
+            sys.setrecursionlimit(start - 100)
+        assert [c.note for c in lowered] == [False], \
+            f"got {[c.to_json() for c in lowered]}, but a lowered recursion limit should fail"
+        assert sys.getrecursionlimit() == start + 1000, f"got {sys.getrecursionlimit()}, but it should be put back"
+    finally:
+        sys.setrecursionlimit(start)
+
+
 def test_replaced_functions_are_found_at_the_deep_checkpoint_and_put_back():
     guard = StateGuard()
     original = torch.tanh
