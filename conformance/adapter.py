@@ -152,6 +152,8 @@ class _Adapter:
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: Free-text notes shown in the report (quirks, provenance).
     notes: ClassVar[str] = ""
+    #: What was graded when it is a part of what was named (the verdict says so), else "".
+    graded_part: ClassVar[str] = ""
 
     def build(self, config: GRUConfig) -> Any:
         """Return a fresh instance of the implementation for ``config``."""
@@ -260,6 +262,8 @@ class AdapterInfo:
     update: str = "pytorch"
     capabilities: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: What was graded when it is a part of what was named ("its submodule gru ..."), else "".
+    graded_part: str = ""
     #: The adapter reads parameter gradients in canonical layout (``grads``).
     parameter_grads: bool = False
     #: A layer adapter taking explicit lengths (``run_lengths``) rather than a PackedSequence.
@@ -275,6 +279,7 @@ class AdapterInfo:
             white_box=adapter.is_white_box(),
             capabilities=adapter.capabilities.to_json(),
             notes=adapter.notes,
+            graded_part=adapter.graded_part,
             parameter_grads=adapter.has_grads(),
             takes_lengths=isinstance(adapter, LayerAdapter) and adapter.takes_lengths(),
         )

@@ -229,6 +229,7 @@ def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
         "update": claims.get("update", "pytorch"),
         "capabilities": caps,
         "notes": "; ".join(notes),
+        "graded_part": found.graded_part,
         "module_class": cls,
         "detection": found,
         "toolchain": toolchain,

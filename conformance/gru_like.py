@@ -112,6 +112,8 @@ class Detection:
     prefix: str = ""
     #: Call that submodule rather than the instance (the instance's own call is not a GRU's).
     call_submodule: bool = False
+    #: Then, the part graded, in words (the verdict is about it, not the class).
+    graded_part: str = ""
     #: Weights packed by dynamic quantization instead of parameters (torch.ao.nn.quantized.dynamic.GRU).
     packed: bool = False
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -244,6 +246,8 @@ def _detect(cls: Any, target: str, needs: str, sizes: tuple[int, int, int, int])
                 f"returned a {type(returned).__name__}"
             detection.notes.append(f"graded its submodule {prefix.rstrip('.')} (a {type(submodule).__name__}): "
                                    f"calling {cls.__name__} itself as {form} {said}")
+            detection.graded_part = (f"its submodule {prefix.rstrip('.')} only: {cls.__name__} itself, called as "
+                                     f"{form}, {said}")
             return detection
     if isinstance(returned, Exception):
         raise NotGRULike(f"{target} has {imitated}'s parameter names, but calling it as {form} raised "

@@ -71,9 +71,12 @@ def coverage(checks: dict[str, Outcome]) -> dict[str, Any]:
     return {"checks": graded, "of": len(CHECKS), "partial": 0 < graded < len(CHECKS)}
 
 
-def verdict_text(verdict: str, graded: dict[str, Any]) -> str:
-    """The verdict in words; a partial grade says how much it covered, never a bare "conformant"."""
+def verdict_text(verdict: str, graded: dict[str, Any], graded_part: str = "") -> str:
+    """The verdict in words; a partial grade says how much it covered, and a grade of a part
+    of what was named (a class's GRU submodule) which part, never a bare "conformant"."""
     text = VERDICTS[verdict].text
+    if graded_part and verdict != "error":
+        text += f", for {graded_part}"
     if graded.get("partial") and verdict != "error":
         text += f", on {graded['checks']} of {graded['of']} checks (a partial grade: the others were not run)"
     return text
@@ -138,7 +141,7 @@ def implementation_record(
         "adapter": vars(info) if info is not None else None,
         "claimed_variant": _claimed_variant(claimed, info),
         "verdict": verdict,
-        "verdict_text": verdict_text(verdict, graded),
+        "verdict_text": verdict_text(verdict, graded, getattr(info, "graded_part", "") if info is not None else ""),
         "graded": graded,
         "score": score(checks),
         "load_error": load_error,

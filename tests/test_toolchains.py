@@ -111,6 +111,20 @@ def test_the_gru_is_found_where_it_is(name: str, kind: str, prefix: str, submodu
         f"got {(found.kind, found.prefix, found.call_submodule)} for {name}, but should be {(kind, prefix, submodule)}"
 
 
+def test_a_verdict_on_a_submodule_says_so():
+    """A class whose own call is not a GRU's (a model with a head) has its GRU submodule
+    graded: the verdict names that part, never a bare "conformant" for the class."""
+    from conformance.outcome import Outcome
+    from conformance.results import implementation_record
+
+    info = load_subject(f"{LAYERS}:Encoder").info
+    record = implementation_record("encoder", info=info, checks={"equations.step": Outcome("pass")})
+    assert "for its submodule gru only: Encoder itself, called as forward(x) -> (output, h_n), returned a Tensor" \
+        in record["verdict_text"], f"got {record['verdict_text']!r}, but should say the submodule was graded"
+    whole = load_subject(f"{LAYERS}:Seq2SeqStep").info
+    assert not whole.graded_part, f"got {whole.graded_part!r} for a class that is called itself"
+
+
 def test_quantized_gru_is_read_through_its_packed_weights():
     found = detect(torch.ao.nn.quantized.dynamic.GRU, "GRU")
     assert found.kind == "layer" and found.packed, f"got {found}"
