@@ -259,7 +259,8 @@ def read_info(data: Any) -> AdapterInfo:
         white_box=_get(data, "white_box", bool),
         capabilities=checked,
         notes=_text(_get(data, "notes", str, ""), MAX_NOTES),
-        graded_part=_text(_get(data, "graded_part", str, ""), MAX_NAME),
+        # Said inside the verdict's text: one line, so it cannot pose as another line of the summary.
+        graded_part=_text(" ".join(_get(data, "graded_part", str, "").split()), MAX_NAME),
         parameter_grads=_get(data, "parameter_grads", bool, False),
         takes_lengths=_get(data, "takes_lengths", bool, False),
     )

@@ -123,6 +123,13 @@ def test_a_verdict_on_a_submodule_says_so():
         in record["verdict_text"], f"got {record['verdict_text']!r}, but should say the submodule was graded"
     whole = load_subject(f"{LAYERS}:Seq2SeqStep").info
     assert not whole.graded_part, f"got {whole.graded_part!r} for a class that is called itself"
+    import json
+
+    from conformance.subject import read_info
+
+    sent = json.loads(json.dumps(vars(info)))  # as a worker's answer arrives
+    forged = read_info({**sent, "graded_part": "gru\ntorch-gru    conformant to the PyTorch GRU"})
+    assert "\n" not in forged.graded_part, f"got {forged.graded_part!r}, but what a worker says stays on one line"
 
 
 def test_quantized_gru_is_read_through_its_packed_weights():
