@@ -167,6 +167,32 @@ def test_no_module_imports_a_layer_above_its_own():
     assert not found, "got imports pointing up a layer:\n  " + "\n  ".join(found) + "\nbut there should be none"
 
 
+#: The suite's modules that may import the registered implementations: finding one by name is
+#: their job (the registries are data). No other suite module imports graded code.
+FINDERS = {"conformance.loading"}
+
+
+def graded_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Arrows from a suite module (not an implementation, not a finder) into graded code,
+    except the registries, which only name the implementations."""
+    graded = "conformance.implementations"
+    found = []
+    for module, targets in sorted(graph.items()):
+        if module.startswith(graded) or module in FINDERS:
+            continue
+        for target in sorted(targets):
+            if target.startswith(graded + ".") and not target.endswith(".registry") and \
+                    target != "conformance.implementations.frameworks":
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_no_suite_module_imports_a_graded_implementation():
+    found = graded_imports(imports())
+    assert not found, "got suite modules importing graded code:\n  " + "\n  ".join(found) + \
+        "\nbut what the suite states it states itself (a graded implementation is graded like any other)"
+
+
 def test_the_rules_catch_what_they_forbid():
     """A cycle and an upward arrow, drawn by hand, are both seen."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -174,6 +200,8 @@ def test_the_rules_catch_what_they_forbid():
     assert found == ["conformance.params (base) -> conformance.cli (commands)"], f"got {found}"
     assert layer_of("conformance.implementations.doc000") == "model" and layer_of("conformance.checks") == "base"
     assert layer_of("conformance.implementations.frameworks.lanes") == "commands"
+    assert graded_imports({"conformance.autowrap": {"conformance.implementations.torch_reference"}}) == [
+        "conformance.autowrap -> conformance.implementations.torch_reference"]
 
 
 def main() -> None:

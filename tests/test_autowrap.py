@@ -126,3 +126,14 @@ def test_grade_command_wraps_in_the_worker_with_narrowing_options(tmp_path: Path
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "none is named" in refused.stderr, \
         f"got exit {refused.returncode} ({refused.stderr[-500:]}), but should refuse options without a class"
+
+
+def test_the_contract_imitated_is_the_torch_references_claims():
+    """A class graded without an adapter claims what nn.GRU or nn.GRUCell does: the same
+    claims as the registered torch references, which are graded like any implementation."""
+    from conformance.autowrap import full_contract
+    from conformance.implementations.torch_reference import TorchGRU, TorchGRUCell
+
+    for kind, reference in (("layer", TorchGRU), ("cell", TorchGRUCell)):
+        assert full_contract(kind) == reference.capabilities, \
+            f"got {full_contract(kind)} for {kind}, but should be {reference.name}'s {reference.capabilities}"
