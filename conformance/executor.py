@@ -480,7 +480,6 @@ class Executor:
         unbatched = x.dim() == 2
         steps, batch = x.shape[0], (None if unbatched else x.shape[1])
         state_shape = (config.hidden_size,) if unbatched else (batch, config.hidden_size)
-        hidden = config.hidden_size
         problems: list[str] = []
         layer_input = x
         finals = []

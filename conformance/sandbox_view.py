@@ -128,10 +128,6 @@ def own_paths(own: list[str]) -> list[Path]:
     return _existing(paths)
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def plan(required: list[Path], optional: list[Path], hidden: list[Path]) -> list[Mount]:
     """The mounts that show ``required`` (always, even inside a hidden folder) and
     ``optional`` (unless hidden) without showing anything ``hidden``, parents first."""

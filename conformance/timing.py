@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import math
 import time
 import tracemalloc
 from collections import OrderedDict
