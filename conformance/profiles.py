@@ -6,7 +6,7 @@ implementation's counterexample on another.
 * ``quick``: for development, about half of grade's examples.
 * ``grade`` (default): for grading. The self-tests hold it to catching every
   mutant of their catalogue and count how many examples each needs
-  (``python -m tests.catch_counts`` prints them for every profile).
+  (``python -m tests.catches_bugs.catch_counts`` prints them for every profile).
 * ``thorough``: for release checks; over ten times the examples, and hypothesis'
   explain phase, which re-runs a failing check a few hundred times to say which
   parts of the minimal example matter. quick and grade leave it out: it costs
@@ -43,7 +43,7 @@ NO_EXPLAIN = tuple(p for p in Phase if p != Phase.explain)
 PROFILES = {
     "quick": settings(max_examples=8, phases=NO_EXPLAIN, **COMMON),
     # 15: every mutant-check pair of the self-test catalogue fails within it, with a
-    # margin (python -m tests.catch_counts; the README quotes the figures).
+    # margin (python -m tests.catches_bugs.catch_counts; the README quotes the figures).
     "grade": settings(max_examples=15, phases=NO_EXPLAIN, **COMMON),
     "thorough": settings(max_examples=250, **COMMON),
 }

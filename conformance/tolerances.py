@@ -35,8 +35,8 @@ equation bugs by 0.02 to 0.7).
 A coarser precision can be claimed for float32 inputs (``Capabilities.precision``):
 ``"int8-dynamic"``, int8 weights with activations quantized per call from their own range
 (``torch.ao.nn.quantized.dynamic``). Its float32 comparisons use the rows of that name,
-measured on such a GRU (``tests/quantized.py``): ``python -m conformance.error_bands --self
---cases 200 --impl tests/quantized.py:Int8DynamicGRU``, with ``--sizes --cases 100`` and
+measured on such a GRU (``tests/passes_correct/quantized.py``): ``python -m conformance.error_bands --self
+--cases 200 --impl tests/passes_correct/quantized.py:Int8DynamicGRU``, with ``--sizes --cases 100`` and
 ``--steps 300 --cases 40``. Quantization noise that large hides the smaller equation bugs
 (those below about 0.1): the claim says what is promised, and is graded against it.
 """
@@ -123,7 +123,7 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
 #: Coarser arithmetic an implementation can claim for float32 inputs (``Capabilities.precision``).
 PRECISIONS: dict[str, dict[str, Tolerance]] = {
     "int8-dynamic": {
-        # Measured (tests/quantized.py, 200 cases): step p50 4.8e-3, p99 1.9e-2, max 2.0e-2;
+        # Measured (tests/passes_correct/quantized.py, 200 cases): step p50 4.8e-3, p99 1.9e-2, max 2.0e-2;
         # T = 300 (40 cases): max 2.2e-2.
         "step": Tolerance(5e-2, 0.0),
         # Measured: sequence p50 5.2e-3, p99 1.9e-2, max 2.7e-2; T = 300: p99 4.5e-2, max 4.7e-2.
@@ -132,7 +132,7 @@ PRECISIONS: dict[str, dict[str, Tolerance]] = {
         # activations' quantization range is the call's own): p99 1.9e-2, max 3.0e-2.
         "self": Tolerance(6e-2, 0.0),
         # Size sweep with production sizes (python -m conformance.error_bands --sizes --self
-        # --impl tests/quantized.py:Int8DynamicGRU --dtype float32 --cases 100): step p99 2.4e-1,
+        # --impl tests/passes_correct/quantized.py:Int8DynamicGRU --dtype float32 --cases 100): step p99 2.4e-1,
         # sequence p50 2.9e-2, p99 2.6e-1, max 2.7e-1; against itself max 3.1e-1. The error grows
         # with the width of the matmuls (I or H past 1024: activations quantized per tensor).
         "sizes": Tolerance(4e-1, 0.0),

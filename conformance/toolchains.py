@@ -11,7 +11,7 @@ Transforming is slow (an inductor compile takes tens of seconds), so it is done 
 configuration and call form, not per example: every instance built for one configuration
 shares one transformed module, and each loads its own parameters into it before its calls
 (parameters are inputs of every toolchain's product here, so new values need no new
-compile; ``tests/test_toolchains.py`` checks the values after a reload). Quantization is
+compile; ``tests/passes_correct/test_toolchains.py`` checks the values after a reload). Quantization is
 the exception: its int8 weights are made from the parameters, so it is redone after each
 load (milliseconds).
 

@@ -1,2 +1,3 @@
-"""The suite's own tests: the oracle, mutants caught, correct implementations passing,
-the registry's expectations and the pytest plugin."""
+"""The suite's own tests, a folder (a package) per purpose: the suite catches bugs, passes
+correct GRUs, holds its oracle to references, holds the trust boundary, tells its user the
+truth and keeps the README's promises. README.md here says where a new test goes."""

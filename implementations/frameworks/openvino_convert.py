@@ -20,7 +20,7 @@ Weights are folded in as constants: one conversion per instance (1.5-3 s for
 
 The ONNX frontend accepts ``layout=1`` (batch-major) GRU nodes when reading and
 compiling, but the compiled model fails on its first inference: batch-first is not
-claimed for ``OpenVinoOnnxGRU`` (pinned in tests/test_frameworks.py).
+claimed for ``OpenVinoOnnxGRU`` (pinned in tests/passes_correct/test_frameworks.py).
 """
 
 from __future__ import annotations

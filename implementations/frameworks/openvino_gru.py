@@ -24,7 +24,7 @@ type says. Each operation is graded twice: with the default (the ``openvino-*``
 ids) and with the hint set to f32 (``-f32``), the setting for full float32 accuracy.
 float64 models are accepted and return float64 arrays, computed in float32 or bf16
 (the CPU plugin converts f64 to f32): float64 is not claimed, and the finding is
-pinned in tests/test_frameworks.py.
+pinned in tests/passes_correct/test_frameworks.py.
 """
 
 from __future__ import annotations

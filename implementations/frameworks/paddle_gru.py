@@ -22,7 +22,7 @@ float64 layers are built and called under ``paddle.set_default_dtype("float64")`
 way Paddle makes float64 layers (``Layer.to(dtype="float64")`` fails on a GRU: "Tensor's
 dimension is out of bound"). The default must still be float64 when the layer is
 called: ``RNN`` creates missing initial states in the default dtype, so float64 cells
-called under a float32 default raise (pinned in tests/test_frameworks.py).
+called under a float32 default raise (pinned in tests/passes_correct/test_frameworks.py).
 """
 
 from __future__ import annotations

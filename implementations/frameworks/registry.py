@@ -8,7 +8,7 @@ whose dependencies conflict get lanes of their own. ``python -m conformance.impl
 --lane <lane>`` grades a lane's ids; ``tox -e frameworks`` runs every lane.
 
 ``expected_failures`` are findings: where a framework departs from what it
-documents (check id -> what was found); the self-tests (tests/test_frameworks.py)
+documents (check id -> what was found); the self-tests (tests/passes_correct/test_frameworks.py)
 pin each one with its counterexample, so a release that changes the behaviour is
 noticed.
 """

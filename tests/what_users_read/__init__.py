@@ -1,0 +1,1 @@
+"""What a user reads: messages, diagnosis, ``adapt``, the report, the badge."""
