@@ -64,10 +64,11 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         argv.append("--check-expectations")
     if args.keyword:
         argv += ["-k", args.keyword]
-    if args.numprocesses:
+    workers = args.numprocesses or default_workers(names, isolated=not args.no_isolation)
+    if workers:
         # loadgroup keeps one implementation's checks in one worker, in order, so a
         # check knows whether its dependencies failed (blocked) when it starts.
-        argv += ["-n", args.numprocesses, "--dist", args.dist or "loadgroup"]
+        argv += ["-n", workers, "--dist", args.dist or "loadgroup"]
     if args.threads < 0:
         print(f"grade: --threads must be 0 or more, got {args.threads}", file=sys.stderr)
         return 2
@@ -108,6 +109,24 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         if html is not None:
             print(f"report: {html}")
     return code
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system says)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_workers(names: list[str], *, isolated: bool) -> str | None:
+    """Grading processes (pytest-xdist ``-n``) when none are asked for: with several
+    implementations graded in isolation, one per core, at most one per implementation. A
+    grading process and its implementation's worker take turns (each waits while the other
+    computes), so one pair keeps about one core busy, and a second pair fills the time the
+    first leaves (``grade --all``: 41 s against 71 s on 2 cores). In-process grading
+    (``--no-isolation``) stays in one process, for a debugger."""
+    workers = min(usable_cores(), len(names))
+    return str(workers) if isolated and workers >= 2 else None
 
 
 class RendererWarmUp:
@@ -193,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-html", action="store_true", help="write JSON and JUnit XML only")
     g.add_argument("--known-failures", help="file of '<impl id>::<check id>  # reason' lines")
     # Declared rather than passed through: an unknown option's value would be read as a name.
-    g.add_argument("-n", "--numprocesses", metavar="N", help="pytest-xdist workers (a number or auto)")
+    g.add_argument("-n", "--numprocesses", metavar="N",
+                   help="grading processes (pytest-xdist workers: a number or auto; 0 for one). Default: one "
+                   "per core when several implementations are graded, at most one per implementation")
     g.add_argument("--dist", help="pytest-xdist distribution with -n (default loadgroup: one "
                    "implementation's checks in one worker)")
     g.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k: only checks matching EXPR")

@@ -49,6 +49,10 @@ SCRATCH_POLL_SECONDS = 0.5
 
 #: The arrays an answer may hold when the request names no bound (hello, checkpoint).
 SMALL_ANSWER_BYTES = 1 << 20
+#: The capacity asked for the protocol's pipes (Linux's default is 64 KB; 1 MB is what an
+#: unprivileged process may set): a production-size case's parameters (tens of MB) then
+#: cross in a few dozen writes instead of a thousand, each of which waits for the reader.
+PIPE_BYTES = 1 << 20
 
 
 class WorkerLost(BaseException):
@@ -146,6 +150,22 @@ class Capture:
             pass
 
 
+def _widen(pipe: Any) -> None:
+    """Ask for a pipe of ``PIPE_BYTES`` (Linux); elsewhere, or past the system's limit, the
+    pipe keeps its size and only the number of writes changes."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if pipe is None or setter is None:
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), setter, PIPE_BYTES)
+    except OSError:
+        pass
+
+
 class WorkerProcess:
     """One implementation's worker: started on demand, restarted after it is lost."""
 
@@ -195,6 +215,8 @@ class WorkerProcess:
                                          start_new_session=True, bufsize=0, env=env, close_fds=True)
         finally:
             os.close(write_end)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            _widen(pipe)
         self.capture = Capture(read_end, self.limits.output_bytes or (1 << 62))
         self.buffer = bytearray()
         self.hello = None
@@ -313,7 +335,7 @@ class WorkerProcess:
                                      else None)
         what = str(message.get("op"))
         self.stats["requests"] += 1
-        self._write(wire.encode(message), deadline, what)
+        self._write(wire.encode_parts(message), deadline, what)
         self._awaited = (deadline, what, answer_bytes or SMALL_ANSWER_BYTES)
 
     def receive(self) -> dict[str, Any]:
@@ -353,20 +375,21 @@ class WorkerProcess:
                 f"({what}), so its worker process was stopped: it hangs, or is too slow for the limit "
                 f"(--check-timeout)")
 
-    def _write(self, data: bytes, deadline: float | None, what: str) -> None:
+    def _write(self, parts: list[bytes | memoryview], deadline: float | None, what: str) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         fd = self.proc.stdin.fileno()
-        view = memoryview(data)
-        while view:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            _, ready, _ = select.select([], [fd], [], wait)
-            if not ready:
-                raise self._lose(self._timeout_message(f"while being sent a {what} request"))
-            try:
-                written = os.write(fd, view[: 1 << 16])
-            except (BrokenPipeError, OSError):
-                raise self._lost_during(what) from None
-            view = view[written:]
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                _, ready, _ = select.select([], [fd], [], wait)
+                if not ready:
+                    raise self._lose(self._timeout_message(f"while being sent a {what} request"))
+                try:
+                    written = os.write(fd, view[:PIPE_BYTES])
+                except (BrokenPipeError, OSError):
+                    raise self._lost_during(what) from None
+                view = view[written:]
 
     def _fill(self, n: int, deadline: float | None, what: str) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -383,7 +406,7 @@ class WorkerProcess:
                     continue
                 raise self._lose(self._timeout_message(what))
             try:
-                chunk = os.read(fd, max(1 << 16, n - len(self.buffer)))
+                chunk = os.read(fd, max(PIPE_BYTES, n - len(self.buffer)))
             except OSError:
                 chunk = b""
             if not chunk:
@@ -394,6 +417,22 @@ class WorkerProcess:
         data = bytes(self.buffer[:n])
         del self.buffer[:n]
         return data
+
+    def _take_into(self, n: int, deadline: float | None, what: str) -> bytearray:
+        """``n`` bytes of an array in a buffer of their own: what was read ahead first, the
+        rest read straight into it (an answer's arrays are not copied on the way)."""
+        out = bytearray(n)
+        got = min(n, len(self.buffer))
+        out[:got] = self.buffer[:got]
+        del self.buffer[:got]
+        view = memoryview(out)
+        while got < n:
+            self._fill(min(n - got, PIPE_BYTES), deadline, what)
+            chunk = min(n - got, len(self.buffer))
+            view[got:got + chunk] = self.buffer[:chunk]
+            del self.buffer[:chunk]
+            got += chunk
+        return out
 
     def _read(self, deadline: float | None, what: str, *, max_bytes: int = wire.MAX_MESSAGE_BYTES) -> dict[str, Any]:
         try:
@@ -408,8 +447,7 @@ class WorkerProcess:
                 if size > left:
                     raise wire.WireError(f"its arrays hold more bytes than the {total} it declared")
                 left -= size
-                self._fill(size, deadline, what)
-                buffers.append(self._take(size))
+                buffers.append(self._take_into(size, deadline, what))
             wire.check_sizes([len(b) for b in buffers], total)
             return wire.decode(body, buffers)
         except wire.TooLarge as exc:

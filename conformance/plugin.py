@@ -560,6 +560,13 @@ class GradingSession:
         _machinery()
         self.total = sum(1 for item in session.items if _meta(item)[0] is not None)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under ``-n`` the checks are collected in the grading workers (each collects them all,
+        one item per check and implementation loaded): the count the progress is measured
+        against."""
+        self.total = max(self.total, sum(1 for nodeid in ids if implementation_of_nodeid(nodeid) is not None))
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         _machinery()
         for subject in self.subjects if self._loaded is not None else []:

@@ -91,12 +91,14 @@ def check_sizes(sizes: list[int], total: int) -> None:
         raise WireError(f"its arrays hold {sum(sizes)} bytes, but it declared {total}")
 
 
-def _encode_value(value: Any, buffers: list[bytes]) -> Any:
+def _encode_value(value: Any, buffers: list[memoryview]) -> Any:
     if isinstance(value, np.ndarray):
         dtype = value.dtype.name
         if dtype not in DTYPES:
             raise WireError(f"arrays of dtype {dtype} do not go on the wire")
-        buffers.append(np.ascontiguousarray(value).tobytes())
+        # A view of the array's own bytes, not a copy: parameters at production sizes are
+        # tens of MB, and every copy on the way costs as much as the call they are for.
+        buffers.append(memoryview(np.ascontiguousarray(value).reshape(-1).view(np.uint8)))
         return {"__array__": len(buffers) - 1, "dtype": dtype, "shape": list(value.shape)}
     if isinstance(value, dict):
         return {str(k): _encode_value(v, buffers) for k, v in value.items()}
@@ -109,13 +111,35 @@ def _encode_value(value: Any, buffers: list[bytes]) -> Any:
     return value
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    buffers: list[bytes] = []
+def encode_parts(message: dict[str, Any]) -> list[bytes | memoryview]:
+    """The message as the pieces to write in order: head and JSON, then each array's byte
+    count and a view of its bytes (valid while the message's arrays are). Encoding is done
+    before anything is written, so a value that cannot go on the wire sends nothing."""
+    buffers: list[memoryview] = []
     body = json.dumps(_encode_value(message, buffers), separators=(",", ":"), allow_nan=False).encode()
-    parts = [HEAD.pack(MAGIC, len(body), len(buffers), sum(len(b) for b in buffers)), body]
+    parts: list[bytes | memoryview] = [HEAD.pack(MAGIC, len(body), len(buffers), sum(b.nbytes for b in buffers)),
+                                       body]
     for buffer in buffers:
-        parts += [SIZE.pack(len(buffer)), buffer]
-    return b"".join(parts)
+        parts += [SIZE.pack(buffer.nbytes), buffer]
+    return parts
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return b"".join(encode_parts(message))
+
+
+def _read_array_bytes(stream: BinaryIO, n: int) -> bytearray:
+    """``n`` bytes read straight into a buffer of their own (decoded without a copy)."""
+    if not hasattr(stream, "readinto"):  # a stream that only reads
+        return bytearray(_read_exact(stream, n))
+    buffer = bytearray(n)
+    view, got = memoryview(buffer), 0
+    while got < n:
+        read = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not read:
+            raise WireError("the channel closed in the middle of a message")
+        got += read
+    return buffer
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -130,7 +154,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frames(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[bytes, list[bytes]]:
+def read_frames(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[bytes, list[bytearray]]:
     """One message's JSON bytes and raw arrays, read from a blocking stream."""
     json_len, count, total = check_head(_read_exact(stream, HEAD.size), max_bytes=max_bytes)
     body = _read_exact(stream, json_len)
@@ -140,12 +164,12 @@ def read_frames(stream: BinaryIO, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tupl
         if size > left:
             raise WireError(f"its arrays hold more bytes than the {total} it declared")
         left -= size
-        buffers.append(_read_exact(stream, size))
+        buffers.append(_read_array_bytes(stream, size))
     check_sizes([len(b) for b in buffers], total)
     return body, buffers
 
 
-def _decode_value(value: Any, buffers: list[bytes], used: set[int]) -> Any:
+def _decode_value(value: Any, buffers: list[bytes] | list[bytearray], used: set[int]) -> Any:
     if isinstance(value, dict):
         if "__array__" in value:
             return _decode_array(value, buffers, used)
@@ -160,7 +184,7 @@ def _decode_value(value: Any, buffers: list[bytes], used: set[int]) -> Any:
     return value
 
 
-def _decode_array(ref: dict[str, Any], buffers: list[bytes], used: set[int]) -> np.ndarray:
+def _decode_array(ref: dict[str, Any], buffers: list[bytes] | list[bytearray], used: set[int]) -> np.ndarray:
     index, dtype, shape = ref.get("__array__"), ref.get("dtype"), ref.get("shape")
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(buffers) or index in used:
         raise WireError(f"bad array reference {index!r}")
@@ -174,10 +198,13 @@ def _decode_array(ref: dict[str, Any], buffers: list[bytes], used: set[int]) -> 
     expected = math.prod(shape) * np.dtype(dtype).itemsize
     if len(buffer) != expected:
         raise WireError(f"array of shape {shape} and dtype {dtype} needs {expected} bytes, got {len(buffer)}")
-    return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
+    array = np.frombuffer(buffer, dtype=dtype).reshape(shape)
+    # A buffer of its own (each is referenced once) becomes the array as it is; read-only
+    # bytes are copied, so that every decoded array is writable and shares nothing.
+    return array if isinstance(buffer, bytearray) else array.copy()
 
 
-def decode(body: bytes, buffers: list[bytes]) -> dict[str, Any]:
+def decode(body: bytes, buffers: list[bytes] | list[bytearray]) -> dict[str, Any]:
     try:
         raw = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -191,7 +218,8 @@ def decode(body: bytes, buffers: list[bytes]) -> dict[str, Any]:
 
 
 def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
-    stream.write(encode(message))
+    for part in encode_parts(message):
+        stream.write(part)
     stream.flush()
 
 
