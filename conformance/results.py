@@ -52,7 +52,7 @@ from typing import Any
 from conformance.conventions import VERDICTS, convention
 from conformance.outcome import FAILING, Outcome
 from conformance.results_document import (SCHEMA, CheckResult, Coverage, ImplementationResult, JsonRecord,
-                                          ResultsDocument, Score)
+                                          ResultsDocument, Score, as_written)
 from conformance.tolerances import tolerances_json
 
 #: The benchmarks section's schema (``tox -e bench``, ``conformance.bench``).
@@ -161,12 +161,12 @@ def implementation_result(
         source=source,
         document=document,
         description=description,
-        adapter=dict(vars(info)) if info is not None else None,
+        adapter=as_written(vars(info)) if info is not None else None,
         claimed_variant=_claimed_variant(info),
         graded=coverage(checks),
         score=score(checks),
         checks={cid: CheckResult.of(o) for cid, o in checks.items()},
-        diagnosis=diagnosis,
+        diagnosis=as_written(diagnosis),
         diagnosis_note=diagnosis_note,
     )
     return judge(record, load_error=load_error)
@@ -190,9 +190,9 @@ def results_document(implementations: list[ImplementationResult], checks: Mappin
                      *, complete: bool = True) -> ResultsDocument:
     """A results document (``checks``: the catalogue's checks, id -> ``catalogue.Check``)."""
     return ResultsDocument(
-        environment=env,
-        tolerances=tolerances_json(),
-        checks={cid: meta.to_json() for cid, meta in checks.items()},
+        environment=as_written(env),
+        tolerances=as_written(tolerances_json()),
+        checks=as_written({cid: meta.to_json() for cid, meta in checks.items()}),
         complete=complete,
         implementations=list(implementations),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -87,8 +88,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_plain(item) for item in value)
+        return [_plain(item) for item in value]
     return value
+
+
+def as_written(value: Any) -> Any:
+    """``value`` as a results file holds it (tuples become lists, and what JSON cannot hold its
+    ``str``, as the writer writes it): a document built here then equals the one read back."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _in_order(written: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
@@ -156,8 +163,8 @@ class CheckResult(JsonRecord):
 
     @classmethod
     def of(cls, outcome: Any) -> CheckResult:
-        """The result of an ``Outcome`` (anything with its ``to_json``)."""
-        return cls.from_json(outcome.to_json())
+        """The result of an ``Outcome`` (anything with its ``to_json``), as its file holds it."""
+        return cls.from_json(as_written(outcome.to_json()))
 
 
 @dataclass
