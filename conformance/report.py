@@ -533,7 +533,7 @@ def _incomplete(document: ResultsDocument) -> str:
 
 def _claim_short(record: ImplementationResult) -> str:
     """The convention claimed, in a few words (the scoreboard's row)."""
-    claimed = CONVENTIONS.get((record.declared("reset", ""), record.declared("update", "pytorch")))
+    claimed = CONVENTIONS.get((record.reset, record.update))
     return claimed.short if claimed is not None else (record.claimed_variant or "\u2014")
 
 

@@ -215,11 +215,11 @@ class ImplementationResult(JsonRecord):
 
     @property
     def reset(self) -> str:
-        return str(self.declared("reset", "") or "")
+        return self.declared("reset", "")
 
     @property
     def update(self) -> str:
-        return str(self.declared("update", "pytorch") or "pytorch")
+        return self.declared("update", "pytorch")
 
     @property
     def white_box(self) -> bool:
@@ -228,7 +228,7 @@ class ImplementationResult(JsonRecord):
     @property
     def graded_part(self) -> str:
         """What was graded when it is a part of what was named ("its submodule gru"), else ""."""
-        return str(self.declared("graded_part", "") or "")
+        return self.declared("graded_part", "")
 
     @property
     def capabilities(self) -> dict[str, Any]:
