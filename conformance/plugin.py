@@ -41,6 +41,7 @@ import pytest
 from hypothesis import settings
 
 from conformance import loading, profiles
+from conformance.results_document import ImplementationResult, ResultsDocument
 from conformance.sandbox import IN_PROCESS, Limits, Sandbox
 
 # The grading machinery imports torch: loaded on first use, after the implementations'
@@ -524,7 +525,7 @@ class GradingSession:
         profile = self.config.getoption("hypothesis_profile", None) or profiles.DEFAULT_PROFILE
         return results.environment(profile, isolation=self.isolation())
 
-    def records(self, only: list[str] | None = None) -> list[Any]:
+    def records(self, only: list[str] | None = None) -> list[ImplementationResult]:
         """The ``ImplementationResult`` of each implementation loaded (of those in ``only``)."""
         catalogue.load_all()
         records = []
@@ -601,7 +602,7 @@ class GradingSession:
         tr.write_line(f"results: {self.written}")
 
 
-def not_graded(document: Any, impl_id: str) -> bool:
+def not_graded(document: ResultsDocument, impl_id: str) -> bool:
     """The implementation could not be graded at all, or no check of it ran."""
     return any(i.id == impl_id and i.verdict in ("error", "none-run") for i in document.implementations)
 
