@@ -292,18 +292,21 @@ def attach(data: dict[str, Any], results: Path, html: Path) -> str:
     """Add the section to ``results`` and re-render the report; without graded results,
     the report shows the benchmarks alone (grading later writes its own)."""
     from conformance.merging import render
-    from conformance.results import read_results, write_results
+    from conformance.results import read_document, write_results
 
     if results.is_file():
-        graded = read_results(results)
-        graded["benchmarks"] = data
+        graded = read_document(results)
+        graded.benchmarks = data
         write_results(graded, results)
         page = render(graded, html)
         return f"attached to {results}" + (f"; report: {page}" if page else "")
     from conformance.catalogue import load_all
-    from conformance.results import build_results, environment as results_environment
+    from conformance.results import environment as results_environment
+    from conformance.results import results_document
 
-    page = render({**build_results([], load_all(), results_environment()), "benchmarks": data}, html)
+    alone = results_document([], load_all(), results_environment())
+    alone.benchmarks = data
+    page = render(alone, html)
     return (f"no {results} yet: report {page} shows the benchmarks alone; after grading, "
             f"python -m conformance report {results} --benchmarks <benchmarks JSON> adds them")
 

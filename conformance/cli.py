@@ -102,10 +102,10 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         if addopts is not None:
             os.environ["PYTEST_ADDOPTS"] = addopts
     from conformance.merging import render
-    from conformance.results import read_results
+    from conformance.results import read_document
 
     if results.is_file() and not args.no_html:
-        html = render(read_results(results), Path(args.html))
+        html = render(read_document(results), Path(args.html))
         if html is not None:
             print(f"report: {html}")
     return code

@@ -40,7 +40,6 @@ Each implementation record of a fleet run carries a ``grading`` object::
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 import signal
@@ -50,12 +49,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conformance.isolation import describe_exit
 from conformance.profiles import PROFILES
+from conformance.results_document import Grading, ResultsDocument, Score
 from conformance.sandbox import Limits
 
 ADAPTER_BASES = ("CellAdapter", "LayerAdapter")
@@ -95,7 +95,7 @@ class Graded:
     exit_code: int | None = None
     timed_out: bool = False
     message: str = ""
-    score: dict[str, int] = field(default_factory=dict)
+    score: Score | None = None
 
 
 # Discovery ---------------------------------------------------------------------
@@ -259,13 +259,28 @@ def _tail(path: Path, lines: int = 6) -> str:
     return "\n".join(text[-lines:])
 
 
-def error_results(sub: Submission, message: str, *, profile: str | None = None) -> dict[str, Any]:
+def error_results(sub: Submission, message: str, *, profile: str | None = None) -> ResultsDocument:
     """A results document for a submission that could not be graded."""
     from conformance import catalogue, profiles, results
 
-    record = results.implementation_record(sub.id, source=sub.spec, load_error=message)
+    record = results.implementation_result(sub.id, source=sub.spec, load_error=message)
     env = results.environment(profile or profiles.DEFAULT_PROFILE)
-    return results.build_results([record], catalogue.load_all(), env)
+    return results.results_document([record], catalogue.load_all(), env)
+
+
+def _graded_so_far(results: Path) -> tuple[ResultsDocument | None, str]:
+    """What a grading process wrote (it writes as grading goes), and why nothing usable when not."""
+    from conformance.results import read_document
+
+    try:
+        document = read_document(results)
+        if not document.implementations:
+            raise ValueError("not a results file")
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as exc:
+        return None, f" (its results file is unreadable: {exc})"
+    return document, ""
 
 
 def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LIMIT,
@@ -273,7 +288,7 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
               check_timeout: float | None = None, profile: str | None = None,
               extra: Sequence[str] = (), hide: Sequence[str] = ()) -> Graded:
     """Grade one submission in its own process; always leaves ``out/<id>.json``."""
-    from conformance.results import SCHEMA, VERDICTS, write_results
+    from conformance.results import judge, write_results
 
     out.mkdir(parents=True, exist_ok=True)
     results = out / f"{sub.id}.json"
@@ -304,48 +319,37 @@ def grade_one(sub: Submission, out: Path, *, time_limit: float = DEFAULT_TIME_LI
                     _kill_group(proc)
                     proc.wait()
     seconds = round(time.monotonic() - start, 2)
-    data: dict[str, Any] | None = None
-    unreadable = ""
-    if not message:
-        # Written as grading goes: a process stopped or ended early leaves what it graded.
-        try:
-            data = json.loads(results.read_text())
-            if data.get("schema") != SCHEMA or not data.get("implementations"):
-                raise ValueError("not a results file")
-        except (OSError, ValueError) as exc:
-            data = None
-            unreadable = "" if isinstance(exc, FileNotFoundError) else f" (its results file is unreadable: {exc})"
+    # Written as grading goes: a process stopped or ended early leaves what it graded.
+    document, unreadable = _graded_so_far(results) if not message else (None, "")
     if not message and timed_out:
         message = (f"the grading process did not end within {time_limit + GRACE_SECONDS:g} s (the time limit of "
                    f"{time_limit:g} s and {GRACE_SECONDS:g} s to stop and write its results) and was stopped")
-    elif not message and (data is None or data.get("complete") is False):
+    elif not message and (document is None or not document.complete):
         tail = _tail(log, 400)
         # pytest's own "could not even start" (a bad option, say) is not the submission's doing.
         cause = ("pytest could not run (usage or internal error: see the log)"
                  if re.search(r"^(INTERNALERROR>|ERROR: usage:)", tail, re.MULTILINE)
                  else "the submission crashed it or ended it (e.g. os._exit)")
         tail = "\n".join(tail.splitlines()[-6:])
-        what = "writing its results" if data is None else "it finished grading"
+        what = "writing its results" if document is None else "it finished grading"
         message = (f"the grading process {describe_exit(code or 0)} before {what}{unreadable}: "
                    f"{cause}" + (f"; last output:\n{tail}" if tail else ""))
-    if data is None:
-        data = error_results(sub, message, profile=profile)
+    if document is None:
+        document = error_results(sub, message, profile=profile)
     elif message:  # partial results: what was graded is kept, the verdict says it did not finish
-        data["complete"] = False
-        for impl in data["implementations"]:
-            impl["verdict"], impl["verdict_text"], impl["load_error"] = "error", VERDICTS["error"].text, message
-    for impl in data["implementations"]:
-        impl["id"] = sub.id if len(data["implementations"]) == 1 else f"{sub.id}/{impl['id']}"
-        impl.setdefault("source", sub.spec)
-        impl["grading"] = {
-            "spec": sub.spec, "exit_code": code, "seconds": seconds, "timed_out": timed_out,
-            "time_limit_s": time_limit, "memory_limit_mb": memory_mb, "scratch_mb": scratch_mb,
-            "log": log.name if log.exists() else "",
-        }
-    write_results(data, results)
-    first = data["implementations"][0]
-    return Graded(sub, results, first["verdict"], seconds, code, timed_out,
-                  first.get("load_error") or message, first.get("score", {}))
+        document.complete = False
+        for impl in document.implementations:
+            judge(impl, load_error=message)
+    grading = Grading(spec=sub.spec, exit_code=code, seconds=seconds, timed_out=timed_out,
+                      time_limit_s=time_limit, memory_limit_mb=memory_mb, scratch_mb=scratch_mb,
+                      log=log.name if log.exists() else "")
+    for impl in document.implementations:
+        impl.id = sub.id if len(document.implementations) == 1 else f"{sub.id}/{impl.id}"
+        impl.source = impl.source or sub.spec
+        impl.grading = grading
+    write_results(document, results)
+    first = document.implementations[0]
+    return Graded(sub, results, first.verdict, seconds, code, timed_out, first.load_error or message, first.score)
 
 
 def grade_all(subs: Sequence[Submission], out: Path, *, jobs: int = 2,
@@ -417,7 +421,7 @@ def run(args: Any, extra: Sequence[str] = ()) -> int:
     width = max(len(s.id) for s in subs)
 
     def progress(g: Graded, n: int, total: int) -> None:
-        score = f"{g.score.get('passed', 0)}/{g.score.get('applicable', 0)}" if g.score else ""
+        score = f"{g.score.passed}/{g.score.applicable}" if g.score else ""
         line = f"[{n}/{total}] {g.submission.id:<{width}}  {g.verdict:<24} {score:>6}  {g.seconds:6.1f} s"
         if g.verdict == "error":
             line += f"\n      {g.message.splitlines()[0][:200]}"

@@ -7,7 +7,8 @@ import glob
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from conformance.results_document import SCHEMA, ResultsDocument
 
 
 class MergeError(Exception):
@@ -19,8 +20,6 @@ def results_paths(inputs: Iterable[str]) -> list[Path]:
 
     JSON files of another kind inside a folder (benchmarks, say) are left out;
     a file named explicitly must be a results file."""
-    from conformance.results import SCHEMA
-
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -46,28 +45,26 @@ def results_paths(inputs: Iterable[str]) -> list[Path]:
 
 
 def merge(inputs: Iterable[str], *, json_out: str | Path | None = None, html: str | Path | None = None,
-          benchmarks: str | Path | None = None) -> tuple[dict[str, Any], Path | None]:
+          benchmarks: str | Path | None = None) -> tuple[ResultsDocument, Path | None]:
     """One scoreboard from many results files (and optionally a benchmarks file)."""
-    from conformance.results import merge_results, read_benchmarks, read_results, write_results
+    from conformance.results import merge_documents, read_benchmarks, read_document, write_results
 
-    files = [read_results(p) for p in results_paths(inputs)]
-    data = merge_results(files)
+    documents = [read_document(p) for p in results_paths(inputs)]
+    merged = merge_documents(documents)
     if benchmarks is not None:
-        data["benchmarks"] = read_benchmarks(benchmarks)
+        merged.benchmarks = read_benchmarks(benchmarks)
     else:  # a section one of the inputs carries (the last wins, like repeated ids)
-        sections = [f["benchmarks"] for f in files if f.get("benchmarks")]
-        data.pop("benchmarks", None)
-        if sections:
-            data["benchmarks"] = sections[-1]
+        sections = [d.benchmarks for d in documents if d.benchmarks]
+        merged.benchmarks = sections[-1] if sections else None
     if json_out is not None:
-        write_results(data, json_out)
-    rendered = render(data, Path(html)) if html is not None else None
-    return data, rendered
+        write_results(merged, json_out)
+    rendered = render(merged, Path(html)) if html is not None else None
+    return merged, rendered
 
 
-def render(data: dict[str, Any], html: Path) -> Path | None:
+def render(document: ResultsDocument, html: Path) -> Path | None:
     try:
         from conformance.report import render_html
     except ImportError:  # the HTML report is optional
         return None
-    return render_html(data, html)
+    return render_html(document, html)

@@ -41,6 +41,7 @@ import pytest
 from hypothesis import settings
 
 from conformance import loading, profiles
+from conformance.results_document import ImplementationResult, ResultsDocument
 from conformance.sandbox import IN_PROCESS, Limits, Sandbox
 
 # The grading machinery imports torch: loaded on first use, after the implementations'
@@ -496,10 +497,10 @@ class GradingSession:
         if impl is None:
             return
         if self.writer is None:
-            head = results.build_results([], catalogue.load_all(), self._environment(), complete=False)
+            head = results.results_document([], catalogue.load_all(), self._environment(), complete=False)
             self.writer = results.ResultsWriter(self.config.getoption("results"), head)
             for record in self.records():
-                self.writer.update(record["id"], record)
+                self.writer.update(record.id, record)
         else:
             record = next((r for r in self.records([impl])), None)
             if record is not None:
@@ -524,14 +525,15 @@ class GradingSession:
         profile = self.config.getoption("hypothesis_profile", None) or profiles.DEFAULT_PROFILE
         return results.environment(profile, isolation=self.isolation())
 
-    def records(self, only: list[str] | None = None) -> list[dict[str, Any]]:
+    def records(self, only: list[str] | None = None) -> list[ImplementationResult]:
+        """The ``ImplementationResult`` of each implementation loaded (of those in ``only``)."""
         catalogue.load_all()
         records = []
         for item in self.loaded:
             if only is not None and item.id not in only:
                 continue
             if not isinstance(item, Subject):
-                records.append(results.implementation_record(item.id, load_error=item.error, source=item.id))
+                records.append(results.implementation_result(item.id, load_error=item.error, source=item.id))
                 continue
             declared = self.declared.get(item.id)
             if declared is None and not self.in_worker and item.id in self._announced:
@@ -543,7 +545,7 @@ class GradingSession:
             checks = {cid: self.outcomes[(item.id, cid)] for cid in catalogue.ordered_ids()
                       if (item.id, cid) in self.outcomes}
             entry = item.entry
-            records.append(results.implementation_record(
+            records.append(results.implementation_result(
                 item.id, info=info, source=item.source, checks={} if load_error else checks,
                 document=entry.document if entry else "", description=entry.description if entry else "",
                 load_error=load_error,
@@ -574,42 +576,42 @@ class GradingSession:
         if self.in_worker or not (self.graded or self.outcomes):
             return
         complete = exitstatus != pytest.ExitCode.INTERRUPTED and len(self.outcomes) >= self.total
-        data = results.build_results(self.records(), catalogue.load_all(), self._environment(),
-                                     complete=complete)
+        document = results.results_document(self.records(), catalogue.load_all(), self._environment(),
+                                            complete=complete)
         if not complete:
-            data["progress"] = {"checks_done": len(self.outcomes), "checks_total": self.total}
-        data["stale_known_failures"] = self.stale_known_failures()
-        self.written = results.write_results(data, self.config.getoption("results"))
-        self.data = data
-        if any(not isinstance(s, Subject) or data_error(data, s.id) for s in self.loaded) \
+            document.progress = {"checks_done": len(self.outcomes), "checks_total": self.total}
+        document.stale_known_failures = self.stale_known_failures()
+        self.written = results.write_results(document, self.config.getoption("results"))
+        self.document = document
+        if any(not isinstance(s, Subject) or not_graded(document, s.id) for s in self.loaded) \
                 and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        data = getattr(self, "data", None)
-        if data is None:
+        document = getattr(self, "document", None)
+        if document is None:
             return
         tr = terminalreporter
         tr.section("GRU conformance")
-        for impl in data["implementations"]:
-            score = impl["score"]
-            tr.write_line(f"{impl['id']:<28} {impl['verdict_text']}  ({score['passed']}/{score['applicable']} checks passed)")
-            if impl["load_error"]:
-                tr.write_line(f"    error: {impl['load_error']}", red=True)
-            if impl.get("diagnosis"):
-                tr.write_line(f"    diagnosis: {impl['diagnosis']['summary']}")
-            for cid, o in impl["checks"].items():
-                if o["status"] in ("fail", "error", "xpass", "warn"):
-                    first = o["message"].splitlines()[0] if o["message"] else ""
-                    tr.write_line(f"    {o['status']:<6} {cid}: {first[:160]}")
-        for stale in data.get("stale_known_failures", []):
+        for impl in document.implementations:
+            score = impl.score
+            tr.write_line(f"{impl.id:<28} {impl.verdict_text}  ({score.passed}/{score.applicable} checks passed)")
+            if impl.load_error:
+                tr.write_line(f"    error: {impl.load_error}", red=True)
+            if impl.diagnosis:
+                tr.write_line(f"    diagnosis: {impl.diagnosis['summary']}")
+            for cid, o in impl.checks.items():
+                if o.status in ("fail", "error", "xpass", "warn"):
+                    first = o.message.splitlines()[0] if o.message else ""
+                    tr.write_line(f"    {o.status:<6} {cid}: {first[:160]}")
+        for stale in document.stale_known_failures or []:
             tr.write_line(f"stale known-failures entry (matches no graded check): {stale}", yellow=True)
         tr.write_line(f"results: {self.written}")
 
 
-def data_error(data: dict[str, Any], impl_id: str) -> bool:
+def not_graded(document: ResultsDocument, impl_id: str) -> bool:
     """The implementation could not be graded at all, or no check of it ran."""
-    return any(i["id"] == impl_id and i["verdict"] in ("error", "none-run") for i in data["implementations"])
+    return any(i.id == impl_id and i.verdict in ("error", "none-run") for i in document.implementations)
 
 
 def _meta(item: pytest.Item) -> tuple[Any, Any]:

@@ -25,6 +25,7 @@ from conformance.catalogue import FAMILIES
 from conformance.conventions import CONVENTIONS, VERDICTS
 from conformance.outcome import root_cause
 from conformance.report_bench import benchmarks_view
+from conformance.results_document import CheckResult, ImplementationResult, ResultsDocument
 from conformance.snippets import snippet
 
 #: status -> (symbol, short label for the scoreboard, css class, what it means)
@@ -109,15 +110,15 @@ def _slug(text: str) -> str:
 
 
 # The view model ------------------------------------------------------------------
-def _columns(data: dict[str, Any]) -> list[dict[str, Any]]:
+def _columns(document: ResultsDocument) -> list[dict[str, Any]]:
     """Check columns: known families in catalogue order, unknown ones after, each
     check in the order the results list it; checks only some implementations ran
     are included too."""
     metas: dict[str, dict[str, Any]] = {}
-    for cid, meta in (data.get("checks") or {}).items():
+    for cid, meta in (document.checks or {}).items():
         metas[cid] = dict(meta or {})
-    for impl in data.get("implementations", []):
-        for cid in impl.get("checks") or {}:
+    for impl in document.implementations:
+        for cid in impl.checks or {}:
             metas.setdefault(cid, {"id": cid})
     families = list(FAMILIES)
     for cid, meta in metas.items():
@@ -163,29 +164,34 @@ def _family_groups(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return groups
 
 
-def _blocked_root(cid: str, checks: dict[str, Any]) -> str | None:
+def _status(outcome: CheckResult | None) -> str | None:
+    return outcome.status if outcome is not None else None
+
+
+def _blocked_root(cid: str, checks: dict[str, CheckResult]) -> str | None:
     """The failing check at the root of a chain of blocked checks."""
     seen = set()
-    while cid in checks and checks[cid].get("status") == "blocked" and cid not in seen:
+    while cid in checks and checks[cid].status == "blocked" and cid not in seen:
         seen.add(cid)
-        match = _BLOCKED_BY.search(checks[cid].get("message") or "")
+        match = _BLOCKED_BY.search(checks[cid].message or "")
         if not match:
             return None
         cid = match.group(1)
     return cid if cid not in seen else None
 
 
-def _tolerance_for(col: dict[str, Any] | None, dtype: str | None, data: dict[str, Any],
-                   impl: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def _tolerance_for(col: dict[str, Any] | None, dtype: str | None, document: ResultsDocument,
+                   record: ImplementationResult | None = None) -> dict[str, Any] | None:
     if col is None or not col.get("tolerance") or not dtype:
         return None
-    return _tolerances_of(dtype, data, impl).get(col["tolerance"])
+    return _tolerances_of(dtype, document, record).get(col["tolerance"])
 
 
-def _tolerances_of(dtype: str | None, data: dict[str, Any], impl: dict[str, Any] | None) -> dict[str, Any]:
+def _tolerances_of(dtype: str | None, document: ResultsDocument, record: ImplementationResult | None
+                   ) -> dict[str, Any]:
     """A dtype's tolerances, or those of the coarser precision an implementation claims for float32."""
-    precision = (((impl or {}).get("adapter") or {}).get("capabilities") or {}).get("precision")
-    rows = data.get("tolerances") or {}
+    precision = record.capabilities.get("precision") if record is not None else None
+    rows = document.tolerances or {}
     return (rows.get(precision) if precision and dtype == "float32" else None) or rows.get(dtype or "") or {}
 
 
@@ -214,18 +220,20 @@ def _clean_falsifying(text: str) -> str:
     return _EXPLAIN.sub("", text or "").strip()
 
 
-def _profile(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+def _profile(record: ImplementationResult, columns: list[dict[str, Any]], document: ResultsDocument,
+             prefix: str) -> dict[str, Any] | None:
     from conformance.report_plots import error_profile_svg
 
-    checks = impl.get("checks") or {}
+    checks = record.checks or {}
     for col in columns:
-        measured = (checks.get(col["id"]) or {}).get("measurements") or {}
+        outcome = checks.get(col["id"])
+        measured = (outcome.measurements if outcome is not None else None) or {}
         profile = measured.get("profile")
         if not isinstance(profile, dict):
             continue
         case = profile.get("case") or {}
         dtype = case.get("dtype")
-        tol = _tolerances_of(dtype, data, impl).get("sequence")
+        tol = _tolerances_of(dtype, document, record).get("sequence")
         view: dict[str, Any] = {"check": col["id"], "case": case, "dtype": dtype, "tolerance": tol,
                                 "error": profile.get("error", "")}
         per_step = profile.get("max_error_per_step")
@@ -268,26 +276,27 @@ def _growth(values: list[float]) -> str:
     return f"does not grow along the sequence {where}"
 
 
-def _error_table(impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
+def _error_table(record: ImplementationResult, columns: list[dict[str, Any]], document: ResultsDocument
+                 ) -> list[dict[str, Any]]:
     """Per check and dtype: the largest error measured against the stated tolerance."""
     rows = []
-    checks = impl.get("checks") or {}
+    checks = record.checks or {}
     for col in columns:
         outcome = checks.get(col["id"])
-        if not outcome:
+        if outcome is None:
             continue
-        per_dtype = (outcome.get("measurements") or {}).get("max_error")
+        per_dtype = (outcome.measurements or {}).get("max_error")
         if isinstance(per_dtype, dict):
             for dtype, error in per_dtype.items():
-                tol = _tolerance_for(col, dtype, data, impl)
+                tol = _tolerance_for(col, dtype, document, record)
                 rows.append({"check": col["id"], "dtype": dtype, "error": error, "tolerance": tol,
                              "ratio": _ratio(error, tol), "status": "pass", "kind": col.get("tolerance")})
-        if outcome.get("status") in ATTENTION and outcome.get("max_error") is not None:
-            dtype = (outcome.get("counterexample") or {}).get("dtype")
-            tol = outcome.get("tolerance") or _tolerance_for(col, dtype, data, impl)
-            rows.append({"check": col["id"], "dtype": dtype or "\u2014", "error": outcome["max_error"],
-                         "tolerance": tol, "ratio": _ratio(outcome["max_error"], tol),
-                         "status": outcome["status"], "kind": col.get("tolerance")})
+        if outcome.status in ATTENTION and outcome.max_error is not None:
+            dtype = (outcome.counterexample or {}).get("dtype")
+            tol = outcome.tolerance or _tolerance_for(col, dtype, document, record)
+            rows.append({"check": col["id"], "dtype": dtype or "\u2014", "error": outcome.max_error,
+                         "tolerance": tol, "ratio": _ratio(outcome.max_error, tol),
+                         "status": outcome.status, "kind": col.get("tolerance")})
     return rows
 
 
@@ -312,29 +321,29 @@ def _diagnosis(value: Any, note: Any = "") -> dict[str, Any] | None:
 GROUP_ORDER = {"fail": 0, "xfail": 1, "error": 2, "warn": 3, "xpass": 4}
 
 
-def _failure_entry(col: dict[str, Any], failure: dict[str, Any], outcome: dict[str, Any], impl: dict[str, Any],
-                   data: dict[str, Any]) -> dict[str, Any]:
-    """One distinct failure of one check, as the page explains it."""
-    counterexample = failure.get("counterexample")
+def _failure_entry(col: dict[str, Any], failure: CheckResult, outcome: CheckResult, record: ImplementationResult,
+                   document: ResultsDocument) -> dict[str, Any]:
+    """One distinct failure (``failure``) of one check (``outcome``), as the page explains it."""
+    counterexample = failure.counterexample
     dtype = (counterexample or {}).get("dtype")
-    tol = failure.get("tolerance") or _tolerance_for(col, dtype, data, impl)
-    status = failure.get("status") or outcome["status"]
-    if outcome["status"] in ("xfail", "warn") and status in ("fail", "error"):
-        status = outcome["status"]  # the check's verdict decides how each of its failures counts
+    tol = failure.tolerance or _tolerance_for(col, dtype, document, record)
+    status = failure.status or outcome.status
+    if outcome.status in ("xfail", "warn") and status in ("fail", "error"):
+        status = outcome.status  # the check's verdict decides how each of its failures counts
     return {
         "col": col,
         "case_text": _case_text(counterexample),
         "status": status,
         "status_info": STATUS.get(status, STATUS["error"]),
-        "message": failure.get("message") or "",
+        "message": failure.message or "",
         "counterexample": counterexample,
-        "falsifying": _clean_falsifying(failure.get("falsifying_example") or ""),
-        "max_error": failure.get("max_error"),
+        "falsifying": _clean_falsifying(failure.falsifying_example or ""),
+        "max_error": failure.max_error,
         "tolerance": tol,
         "tolerance_kind": col.get("tolerance"),
         "dtype": dtype,
-        "ratio": _ratio(failure.get("max_error"), tol),
-        "snippet": snippet(impl.get("source") or impl.get("id", ""), counterexample, col["id"])
+        "ratio": _ratio(failure.max_error, tol),
+        "snippet": snippet(record.source or record.id, counterexample, col["id"])
         if isinstance(counterexample, dict) and status != "xpass" else None,
     }
 
@@ -351,8 +360,9 @@ def _case_text(case: Any) -> str:
                      if k not in _CASE_DEFAULTS or _CASE_DEFAULTS[k] != v)
 
 
-def _failure_groups(impl: dict[str, Any], anchor: str, columns: list[dict[str, Any]], checks: dict[str, Any],
-                    blocks: dict[str, list[str]], data: dict[str, Any]) -> list[dict[str, Any]]:
+def _failure_groups(record: ImplementationResult, anchor: str, columns: list[dict[str, Any]],
+                    checks: dict[str, CheckResult], blocks: dict[str, list[str]], document: ResultsDocument
+                    ) -> list[dict[str, Any]]:
     """Every distinct failure of every check, grouped by root cause (``outcome.root_cause``:
     the same message up to sizes and numbers): a crash that seventeen checks reach is
     one group naming the seventeen checks, and a check that failed for two reasons
@@ -360,15 +370,16 @@ def _failure_groups(impl: dict[str, Any], anchor: str, columns: list[dict[str, A
     groups: dict[str, dict[str, Any]] = {}
     for col in columns:
         outcome = checks.get(col["id"])
-        if not outcome or outcome.get("status") not in ATTENTION:
+        if outcome is None or outcome.status not in ATTENTION:
             continue
-        distinct = [f for f in outcome.get("failures") or [] if isinstance(f, dict)] or [outcome]
+        # Each distinct failure has the fields of a check's main one (outcome.FAILURE_FIELDS).
+        distinct = [CheckResult.from_json(f) for f in outcome.failures or [] if isinstance(f, dict)] or [outcome]
         for k, failure in enumerate(distinct):
-            entry = _failure_entry(col, failure, outcome, impl, data)
+            entry = _failure_entry(col, failure, outcome, record, document)
             main = k == 0
             entry.update(anchor=f"{anchor}-{col['slug']}" if main else f"{anchor}-{col['slug']}-{k + 1}",
                          blocks=blocks.get(col["id"], []) if main else [], nth=k + 1, of=len(distinct),
-                         elsewhere=str(outcome.get("elsewhere") or "") if main else "",
+                         elsewhere=str(outcome.elsewhere or "") if main else "",
                          printed=_printed(outcome) if main else None)
             key = root_cause(entry["status"], entry["message"])
             group = groups.setdefault(key, {"status": entry["status"], "status_info": entry["status_info"],
@@ -390,76 +401,76 @@ def _failure_groups(impl: dict[str, Any], anchor: str, columns: list[dict[str, A
     return ordered
 
 
-def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
+def _implementation(n: int, record: ImplementationResult, columns: list[dict[str, Any]], document: ResultsDocument
+                    ) -> dict[str, Any]:
     anchor = f"impl-{n}"
-    checks: dict[str, Any] = impl.get("checks") or {}
+    checks = record.checks or {}
     by_id = {c["id"]: c for c in columns}
     blocks: dict[str, list[str]] = {}
     orphan_blocked = []
     for cid, outcome in checks.items():
-        if outcome.get("status") == "blocked":
+        if outcome.status == "blocked":
             root = _blocked_root(cid, checks)
-            if root is not None and (checks.get(root) or {}).get("status") in ATTENTION:
+            if root is not None and _status(checks.get(root)) in ATTENTION:
                 blocks.setdefault(root, []).append(cid)
             else:
-                orphan_blocked.append({"id": cid, "message": outcome.get("message", "")})
+                orphan_blocked.append({"id": cid, "message": outcome.message})
 
     cells = []
     for col in columns:
         outcome = checks.get(col["id"])
-        status = outcome.get("status") if outcome else None
+        status = _status(outcome)
         symbol, label, css, meaning = STATUS.get(status, NOT_RUN) if status is not None else NOT_RUN
         if status is not None and status not in STATUS:
             symbol, label, css, meaning = "?", str(status), "unknown", "a status this report does not know"
-        message = (outcome or {}).get("message") or ""
+        message = (outcome.message if outcome is not None else None) or ""
         first = message.strip().splitlines()[0] if message.strip() else meaning
         href = None
         if status in ATTENTION:
             href = f"#{anchor}-{col['slug']}"
         elif status == "blocked":
             root = _blocked_root(col["id"], checks)
-            if root is not None and (checks.get(root) or {}).get("status") in ATTENTION and root in by_id:
+            if root is not None and _status(checks.get(root)) in ATTENTION and root in by_id:
                 href = f"#{anchor}-{by_id[root]['slug']}"
         cells.append({"symbol": symbol, "label": label, "css": css, "href": href,
                       "title": f"{col['id']}: {label} \u2014 {_clip(first, 160)}",
                       "rank": {"fail": 0, "error": 1, "blocked": 2, "xfail": 3, "xpass": 4, "warn": 5,
                                "pass": 6, "na": 7}.get(css, 8)})
 
-    failures = _failure_groups(impl, anchor, columns, checks, blocks, data)
+    failures = _failure_groups(record, anchor, columns, checks, blocks, document)
 
     not_applicable: dict[str, list[str]] = {}
     for col in columns:
         outcome = checks.get(col["id"])
-        if outcome and outcome.get("status") == "not_applicable":
-            not_applicable.setdefault(outcome.get("message") or "no reason given", []).append(col["id"])
+        if outcome is not None and outcome.status == "not_applicable":
+            not_applicable.setdefault(outcome.message or "no reason given", []).append(col["id"])
 
-    verdict = impl.get("verdict", "")
+    verdict = record.verdict
     known = VERDICTS.get(verdict)
     verdict_css, verdict_rank, verdict_short = ((known.kind, known.rank, known.short) if known else
-                                                ("unknown", 1, impl.get("verdict_text") or verdict or "unknown"))
-    graded = impl.get("graded") or {}
-    if graded.get("partial") and verdict != "error":
-        verdict_short += f", partial: {graded.get('checks')} of {graded.get('of')} checks"
-    score = impl.get("score") or {}
-    passed, applicable = score.get("passed", 0), score.get("applicable", 0)
-    adapter = impl.get("adapter") or None
+                                                ("unknown", 1, record.verdict_text or verdict or "unknown"))
+    graded = record.graded
+    if graded.partial and verdict != "error":
+        verdict_short += f", partial: {graded.checks} of {graded.of} checks"
+    passed, applicable = record.score.passed, record.score.applicable
+    adapter = record.adapter or None
     rows = []
     for col, cell in zip(columns, cells):
         outcome = checks.get(col["id"])
         if outcome is None:
             continue
-        rows.append({"col": col, "cell": cell, "duration": outcome.get("duration"),
-                     "message": (outcome.get("message") or "").strip(), "printed": _printed(outcome)})
+        rows.append({"col": col, "cell": cell, "duration": outcome.duration,
+                     "message": (outcome.message or "").strip(), "printed": _printed(outcome)})
     return {
         "n": n,
         "anchor": anchor,
-        "variant_short": _claim_short(adapter, impl),
-        "id": str(impl.get("id", "")),
-        "impl": impl,
+        "variant_short": _claim_short(record),
+        "id": str(record.id),
+        "record": record,
         "adapter": adapter,
-        "capabilities": (adapter or {}).get("capabilities") or {},
+        "capabilities": record.capabilities,
         "verdict": verdict,
-        "verdict_text": impl.get("verdict_text") or verdict,
+        "verdict_text": record.verdict_text or verdict,
         "verdict_css": verdict_css,
         "verdict_short": verdict_short,
         "verdict_rank": verdict_rank,
@@ -472,14 +483,13 @@ def _implementation(n: int, impl: dict[str, Any], columns: list[dict[str, Any]],
         "failing_checks": len({e["col"]["id"] for g in failures for e in g["entries"]}),
         "orphan_blocked": orphan_blocked,
         "not_applicable": not_applicable,
-        "errors": _error_table(impl, columns, data),
-        "profile": _profile(impl, columns, data, f"plot{n}"),
-        "diagnosis": _diagnosis(impl.get("diagnosis"), impl.get("diagnosis_note", "")),
+        "errors": _error_table(record, columns, document),
+        "profile": _profile(record, columns, document, f"plot{n}"),
+        "diagnosis": _diagnosis(record.diagnosis, record.diagnosis_note),
         "rows": rows,
-        "extra": {k: v for k, v in impl.items() if k not in KNOWN_IMPL_KEYS and v not in (None, "", [], {})},
+        # Fields shown nowhere else on the page (grade-folder's "grading", say), as written.
+        "extra": {k: v for k, v in record.to_json().items() if k not in SHOWN_IMPL_KEYS and v not in (None, "", [], {})},
     }
-
-
 
 
 def fmt_seconds(value: Any) -> str:
@@ -492,10 +502,9 @@ def fmt_seconds(value: Any) -> str:
     return f"{number * 1e9:.3g} ns"
 
 
-KNOWN_IMPL_KEYS = {"id", "source", "document", "description", "adapter", "claimed_variant", "verdict",
+#: An implementation's fields the page shows in their own places; the others are listed as they are.
+SHOWN_IMPL_KEYS = {"id", "source", "document", "description", "adapter", "claimed_variant", "verdict",
                    "verdict_text", "score", "load_error", "checks", "diagnosis", "diagnosis_note"}
-KNOWN_TOP_KEYS = {"schema", "environment", "tolerances", "checks", "implementations",
-                  "stale_known_failures", "benchmarks", "complete", "progress"}
 
 
 def _isolation(value: Any) -> dict[str, Any] | None:
@@ -507,11 +516,11 @@ def _isolation(value: Any) -> dict[str, Any] | None:
             "tool": str(value.get("tool", "")), "limits": value.get("limits") or {}}
 
 
-def _incomplete(data: dict[str, Any]) -> str:
+def _incomplete(document: ResultsDocument) -> str:
     """Why these results are partial ("" when complete)."""
-    if data.get("complete", True) is not False:
+    if document.complete is not False:
         return ""
-    progress = data.get("progress") if isinstance(data.get("progress"), dict) else {}
+    progress = document.progress if isinstance(document.progress, dict) else {}
     done, total = progress.get("checks_done"), progress.get("checks_total")
     if isinstance(done, int) and isinstance(total, int):
         return (f"grading did not finish: {done} of {total} checks were graded before it stopped; "
@@ -522,52 +531,61 @@ def _incomplete(data: dict[str, Any]) -> str:
     return "grading did not finish: checks not graded show as not run"
 
 
-def _claim_short(adapter: dict[str, Any] | None, impl: dict[str, Any]) -> str:
+def _claim_short(record: ImplementationResult) -> str:
     """The convention claimed, in a few words (the scoreboard's row)."""
-    claimed = CONVENTIONS.get(((adapter or {}).get("reset", ""), (adapter or {}).get("update", "pytorch")))
-    return claimed.short if claimed is not None else (impl.get("claimed_variant") or "\u2014")
+    claimed = CONVENTIONS.get((record.reset, record.update))
+    return claimed.short if claimed is not None else (record.claimed_variant or "\u2014")
 
 
-def _printed(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
+def _printed(outcome: CheckResult | None) -> dict[str, Any] | None:
     """What the implementation printed during a check, as kept in the results."""
-    output = (outcome or {}).get("output")
+    output = outcome.output if outcome is not None else None
     if not isinstance(output, dict) or not output.get("bytes"):
         return None
     count = _number(output.get("bytes")) or 0
     return {"text": str(output.get("text", "")), "bytes": int(count), "truncated": bool(output.get("truncated"))}
 
 
-def build_view(data: dict[str, Any]) -> dict[str, Any]:
-    """Everything the template shows, computed from the results alone."""
+def _document(data: ResultsDocument | dict[str, Any]) -> ResultsDocument:
+    """The results to render, typed (a results file's JSON object is read as one)."""
+    if isinstance(data, ResultsDocument):
+        return data
     if not isinstance(data, dict) or not isinstance(data.get("implementations"), list):
         raise ValueError("not a results dict: it should have an 'implementations' list "
-                         "(read it with conformance.results.read_results)")
-    columns = _columns(data)
-    impls = [_implementation(n, impl, columns, data) for n, impl in enumerate(data["implementations"])]
+                         "(read it with conformance.results.read_document)")
+    return ResultsDocument.from_json(data)
+
+
+def build_view(data: ResultsDocument | dict[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, computed from the results alone."""
+    document = _document(data)
+    columns = _columns(document)
+    impls = [_implementation(n, record, columns, document) for n, record in enumerate(document.implementations)]
     counts: dict[str, int] = {}
     for view in impls:
         known = VERDICTS.get(view["verdict"])
-        partial = (view["impl"].get("graded") or {}).get("partial") and known is not None and known.id != "error"
+        partial = view["record"].graded.partial and known is not None and known.id != "error"
         label = f"{known.text} (partial grades)" if partial else view["verdict_text"]
         counts[label] = counts.get(label, 0) + 1
-    env = data.get("environment") or {}
+    env = document.environment or {}
     stamp = [(label, env[key]) for key, label in ENVIRONMENT_LABELS.items() if key in env]
     stamp += [(key, value) for key, value in env.items() if key not in ENVIRONMENT_LABELS and key != "isolation"]
+    tolerances = document.tolerances or {}
     return {
-        "schema": data.get("schema", ""),
+        "schema": document.schema,
         "stamp": stamp,
         "isolation": _isolation(env.get("isolation")),
-        "incomplete": _incomplete(data),
+        "incomplete": _incomplete(document),
         "columns": columns,
         "groups": _family_groups(columns),
         "impls": impls,
         "counts": sorted(counts.items(), key=lambda kv: -kv[1]),
-        "tolerances": data.get("tolerances") or {},
-        "tolerance_kinds": sorted({k for kinds in (data.get("tolerances") or {}).values() for k in kinds}),
-        "stale": data.get("stale_known_failures") or [],
-        "benchmarks": data.get("benchmarks"),
-        "bench": benchmarks_view(data.get("benchmarks")),
-        "extra": {k: v for k, v in data.items() if k not in KNOWN_TOP_KEYS},
+        "tolerances": tolerances,
+        "tolerance_kinds": sorted({k for kinds in tolerances.values() for k in kinds}),
+        "stale": document.stale_known_failures or [],
+        "benchmarks": document.benchmarks,
+        "bench": benchmarks_view(document.benchmarks),
+        "extra": document.extra,
         "status_legend": [(k, *v) for k, v in STATUS.items()] + [("not run", *NOT_RUN)],
     }
 
@@ -597,7 +615,7 @@ def _script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
-def render_page(data: dict[str, Any]) -> str:
+def render_page(data: ResultsDocument | dict[str, Any]) -> str:
     """The report as one HTML string (deterministic: the same results give the same bytes)."""
     env = _environment()
     script = env.loader.get_source(env, "sort.js")[0]  # type: ignore[union-attr]
@@ -605,8 +623,8 @@ def render_page(data: dict[str, Any]) -> str:
     return template.render(view=build_view(data), script=script, script_hash=_script_hash(script))
 
 
-def render_html(data: dict[str, Any], path: str | Path) -> Path:
-    """Write the report for ``data`` (a results dict) to ``path`` and return the path."""
+def render_html(data: ResultsDocument | dict[str, Any], path: str | Path) -> Path:
+    """Write the report for ``data`` (a results document, or its JSON object) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_page(data), encoding="utf-8")

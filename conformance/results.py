@@ -1,4 +1,8 @@
-"""The JSON results file: the single source every report is rendered from.
+"""The JSON results file: the single source every report is rendered from; and the verdict.
+
+The file is read and written as a typed ``ResultsDocument`` (``conformance.results_document``:
+``read_document``, ``write_results``); ``read_results`` and ``build_results`` give its JSON
+object, for callers that work on the JSON itself. A verdict is decided by ``judge`` only.
 
 Schema ``gru-conformance-results/1`` (documented in the README)::
 
@@ -9,10 +13,12 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
       "checks": {"<check id>": {id, family, title, statement, reference, requires,
                                 depends_on, tolerance}},
       "complete": true, or false while grading runs or when it was stopped,
-      "progress": {"checks_done", "checks_total"} when not complete,
+      "progress": {"checks_done", "checks_total"} when not complete
+                  ({"incomplete_files"} in merged results),
       "implementations": [
-        {"id", "source", "adapter": {kind, name, reset, white_box, capabilities, notes},
-         "document", "claimed_variant", "verdict", "verdict_text" (the verdict in words; a partial grade
+        {"id", "source", "document", "description",
+         "adapter": {kind, name, reset, white_box, capabilities, notes, ...} (AdapterInfo),
+         "claimed_variant", "verdict", "verdict_text" (the verdict in words; a partial grade
          says so), "graded": {checks, of, partial} (checks graded of the catalogue's),
          "score": {passed, applicable, warnings},
          "load_error", "checks": {"<check id>": {status, message, counterexample,
@@ -23,31 +29,39 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
                                evidence, findings, first_divergence, details, probes, scope,
                                duration}
                       (conformance.diagnosis; null for black-box adapters),
-         "diagnosis_note": why there is no diagnosis (empty when there is one)}
-      ]
+         "diagnosis_note": why there is no diagnosis (empty when there is one),
+         "grading": {spec, exit_code, seconds, timed_out, time_limit_s, memory_limit_mb,
+                     scratch_mb, log} (grade-folder's records only)}
+      ],
+      "stale_known_failures": [...] (grade's results), "benchmarks": {...} (when attached)
     }
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from conformance.conventions import VERDICTS, convention
 from conformance.outcome import FAILING, Outcome
+from conformance.results_document import (SCHEMA, CheckResult, Coverage, ImplementationResult, JsonRecord,
+                                          ResultsDocument, Score, as_written)
 from conformance.tolerances import tolerances_json
 
-SCHEMA = "gru-conformance-results/1"
 #: The benchmarks section's schema (``tox -e bench``, ``conformance.bench``).
 BENCHMARKS_SCHEMA = "gru-conformance-benchmarks/2"
 
-def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], load_error: str = "",
+def overall_verdict(reset: str, white_box: bool, checks: Mapping[str, Any], load_error: str = "",
                     update: str = "pytorch") -> str:
+    """The verdict's rule, from the claims and each check's ``status`` (``Outcome`` or ``CheckResult``).
+    ``judge`` applies it to a record: nothing else sets a verdict."""
     if load_error:
         return "error"
     if any(o.status in FAILING for o in checks.values()):
@@ -60,7 +74,20 @@ def overall_verdict(reset: str, white_box: bool, checks: dict[str, Outcome], loa
     return claimed.verdict if claimed is not None else "nonconformant"
 
 
-def coverage(checks: dict[str, Outcome]) -> dict[str, Any]:
+def judge(record: ImplementationResult, *, load_error: str | None = None) -> ImplementationResult:
+    """Decide ``record``'s verdict and say it in words: the one place a verdict is set.
+
+    ``load_error`` records why the implementation could not be graded, or why its grading was
+    stopped (``grade-folder``): the verdict is then "error", whatever its checks say."""
+    if load_error is not None:
+        record.load_error = load_error
+    record.verdict = overall_verdict(record.reset, record.white_box, record.checks, record.load_error,
+                                     record.update)
+    record.verdict_text = verdict_text(record.verdict, record.graded, record.graded_part)
+    return record
+
+
+def coverage(checks: Mapping[str, Any]) -> Coverage:
     """How much of the catalogue was graded: checks with an outcome (run, not applicable or
     blocked) against every check; ``partial`` when some were not run (a ``-k`` selection,
     the framework lanes' quick subsets, grading that did not finish)."""
@@ -68,26 +95,26 @@ def coverage(checks: dict[str, Outcome]) -> dict[str, Any]:
 
     load_all()
     graded = sum(1 for cid in checks if cid in CHECKS)
-    return {"checks": graded, "of": len(CHECKS), "partial": 0 < graded < len(CHECKS)}
+    return Coverage(checks=graded, of=len(CHECKS), partial=0 < graded < len(CHECKS))
 
 
-def verdict_text(verdict: str, graded: dict[str, Any], graded_part: str = "") -> str:
+def verdict_text(verdict: str, graded: Coverage, graded_part: str = "") -> str:
     """The verdict in words; a partial grade says how much it covered, and a grade of a part
     of what was named (a class's GRU submodule) which part, never a bare "conformant"."""
     text = VERDICTS[verdict].text
     if graded_part and verdict != "error":
         text += f", for {graded_part}"
-    if graded.get("partial") and verdict != "error":
-        text += f", on {graded['checks']} of {graded['of']} checks (a partial grade: the others were not run)"
+    if graded.partial and verdict != "error":
+        text += f", on {graded.checks} of {graded.of} checks (a partial grade: the others were not run)"
     return text
 
 
-def score(checks: dict[str, Outcome]) -> dict[str, int]:
+def score(checks: Mapping[str, Any]) -> Score:
     # Warning-level findings are counted apart: they do not decide conformance.
     warnings = [o for o in checks.values() if o.status == "warn"]
     applicable = [o for o in checks.values() if o.status not in ("not_applicable", "warn")]
     passed = [o for o in applicable if o.status in ("pass", "xpass")]
-    return {"passed": len(passed), "applicable": len(applicable), "warnings": len(warnings)}
+    return Score(passed=len(passed), applicable=len(applicable), warnings=len(warnings))
 
 
 def environment(profile: str = "", seed: Any = None, isolation: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -114,61 +141,69 @@ def environment(profile: str = "", seed: Any = None, isolation: dict[str, Any] |
     }
 
 
-def implementation_record(
+def implementation_result(
     impl_id: str,
     *,
     info: Any = None,
     source: str = "",
     document: str = "",
     description: str = "",
-    checks: dict[str, Outcome] | None = None,
+    checks: Mapping[str, Outcome] | None = None,
     load_error: str = "",
     diagnosis: dict[str, Any] | None = None,
     diagnosis_note: str = "",
-) -> dict[str, Any]:
+) -> ImplementationResult:
+    """The record of one graded implementation (``info``: its ``AdapterInfo``, or None when it
+    could not be loaded), its verdict decided by ``judge``."""
     checks = checks or {}
-    reset = info.reset if info is not None else ""
-    update = info.update if info is not None else "pytorch"
-    white_box = bool(info and info.white_box)
-    verdict = overall_verdict(reset, white_box, checks, load_error, update)
-    claimed = convention(reset, update)
-    graded = coverage(checks)
-    return {
-        "id": impl_id,
-        "source": source,
-        "document": document,
-        "description": description,
-        "adapter": vars(info) if info is not None else None,
-        "claimed_variant": _claimed_variant(claimed, info),
-        "verdict": verdict,
-        "verdict_text": verdict_text(verdict, graded, getattr(info, "graded_part", "") if info is not None else ""),
-        "graded": graded,
-        "score": score(checks),
-        "load_error": load_error,
-        "checks": {cid: o.to_json() for cid, o in checks.items()},
-        "diagnosis": diagnosis,
-        "diagnosis_note": diagnosis_note,
-    }
+    record = ImplementationResult(
+        id=impl_id,
+        source=source,
+        document=document,
+        description=description,
+        adapter=as_written(vars(info)) if info is not None else None,
+        claimed_variant=_claimed_variant(info),
+        graded=coverage(checks),
+        score=score(checks),
+        checks={cid: CheckResult.of(o) for cid, o in checks.items()},
+        diagnosis=as_written(diagnosis),
+        diagnosis_note=diagnosis_note,
+    )
+    return judge(record, load_error=load_error)
 
 
-def _claimed_variant(claimed: Any, info: Any) -> str:
+def implementation_record(impl_id: str, **details: Any) -> dict[str, Any]:
+    """``implementation_result`` as its JSON object."""
+    return implementation_result(impl_id, **details).to_json()
+
+
+def _claimed_variant(info: Any) -> str:
     """The convention claimed, in words, with the coarser precision claimed for float32 inputs."""
+    claimed = convention(info.reset, info.update) if info is not None else convention("", "pytorch")
     if claimed is None:
         return ""
     precision = (info.capabilities or {}).get("precision") if info is not None else ""
     return f"{claimed.description}, at {precision} precision for float32 inputs" if precision else claimed.description
 
 
-def build_results(implementations: list[dict[str, Any]], checks: dict[str, Any], env: dict[str, Any],
-                  *, complete: bool = True) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "environment": env,
-        "tolerances": tolerances_json(),
-        "checks": {cid: meta.to_json() for cid, meta in checks.items()},
-        "complete": complete,
-        "implementations": implementations,
-    }
+def results_document(implementations: list[ImplementationResult], checks: Mapping[str, Any], env: dict[str, Any],
+                     *, complete: bool = True) -> ResultsDocument:
+    """A results document (``checks``: the catalogue's checks, id -> ``catalogue.Check``)."""
+    return ResultsDocument(
+        environment=as_written(env),
+        tolerances=as_written(tolerances_json()),
+        checks=as_written({cid: meta.to_json() for cid, meta in checks.items()}),
+        complete=complete,
+        implementations=list(implementations),
+    )
+
+
+def build_results(implementations: list[dict[str, Any]] | list[ImplementationResult], checks: Mapping[str, Any],
+                  env: dict[str, Any], *, complete: bool = True) -> dict[str, Any]:
+    """``results_document`` as its JSON object; records are taken typed or as JSON objects."""
+    records = [r if isinstance(r, ImplementationResult) else ImplementationResult.from_json(r)
+               for r in implementations]
+    return results_document(records, checks, env, complete=complete).to_json()
 
 
 def _replace(path: Path, text: str) -> None:
@@ -179,9 +214,13 @@ def _replace(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_results(results: dict[str, Any], path: str | Path) -> Path:
+def _json_object(value: JsonRecord | dict[str, Any]) -> dict[str, Any]:
+    return value.to_json() if isinstance(value, JsonRecord) else value
+
+
+def write_results(results: ResultsDocument | dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
-    _replace(path, json.dumps(results, indent=1, sort_keys=False, default=str) + "\n")
+    _replace(path, json.dumps(_json_object(results), indent=1, sort_keys=False, default=str) + "\n")
     return path
 
 
@@ -191,14 +230,15 @@ class ResultsWriter:
     false, with "progress"). Each implementation's record is serialised once per
     change, so rewriting after every check costs about a millisecond."""
 
-    def __init__(self, path: str | Path, head: dict[str, Any]) -> None:
+    def __init__(self, path: str | Path, head: ResultsDocument) -> None:
         self.path = Path(path)
-        self.head = {k: v for k, v in head.items() if k != "implementations"}
-        self.head_text = json.dumps(self.head, indent=1, default=str)[:-2]  # without the closing brace
+        written = {k: v for k, v in head.to_json().items()
+                   if k not in ("complete", "progress", "implementations")}  # written by ``write``
+        self.head_text = json.dumps(written, indent=1, default=str)[:-2]  # without the closing brace
         self.records: dict[str, str] = {}
 
-    def update(self, impl_id: str, record: dict[str, Any]) -> None:
-        self.records[impl_id] = json.dumps(record, indent=1, default=str)
+    def update(self, impl_id: str, record: ImplementationResult) -> None:
+        self.records[impl_id] = json.dumps(record.to_json(), indent=1, default=str)
 
     def write(self, progress: dict[str, Any]) -> Path:
         text = (self.head_text + ',\n "complete": false,\n "progress": ' + json.dumps(progress)
@@ -208,10 +248,17 @@ class ResultsWriter:
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
+    """A results file's JSON object (``read_document`` reads it typed)."""
     data = json.loads(Path(path).read_text())
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not a results file of schema {SCHEMA!r} (got {data.get('schema')!r})")
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        schema = data.get("schema") if isinstance(data, dict) else None
+        raise ValueError(f"{path}: not a results file of schema {SCHEMA!r} (got {schema!r})")
     return data
+
+
+def read_document(path: str | Path) -> ResultsDocument:
+    """A results file, typed; ``ValueError`` when it is not one (``OSError`` when unreadable)."""
+    return ResultsDocument.from_json(read_results(path))
 
 
 def read_benchmarks(path: str | Path) -> dict[str, Any]:
@@ -222,22 +269,25 @@ def read_benchmarks(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def merge_documents(documents: list[ResultsDocument]) -> ResultsDocument:
+    """One scoreboard from several results documents; a later one wins for a repeated id.
+    The first one gives everything else (environment, tolerances, unknown keys)."""
+    if not documents:
+        raise ValueError("nothing to merge")
+    checks: dict[str, Any] = {}
+    by_id: dict[str, ImplementationResult] = {}
+    for document in documents:
+        checks.update(document.checks)
+        for impl in document.implementations:
+            by_id[impl.id] = impl
+    unfinished = sum(1 for document in documents if not document.complete)
+    return dataclasses.replace(documents[0], checks=checks, implementations=list(by_id.values()),
+                               complete=not unfinished,
+                               progress={"incomplete_files": unfinished} if unfinished else None)
+
+
 def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
-    """One scoreboard from several results files; a later file wins for a repeated id."""
+    """``merge_documents`` of results files' JSON objects, as a JSON object."""
     if not files:
         raise ValueError("nothing to merge")
-    merged = dict(files[0])
-    checks: dict[str, Any] = {}
-    by_id: dict[str, dict[str, Any]] = {}
-    for data in files:
-        checks.update(data["checks"])
-        for impl in data["implementations"]:
-            by_id[impl["id"]] = impl
-    merged["checks"] = checks
-    merged["implementations"] = list(by_id.values())
-    merged["complete"] = all(data.get("complete", True) for data in files)
-    if not merged["complete"]:
-        merged["progress"] = {"incomplete_files": sum(1 for data in files if not data.get("complete", True))}
-    else:
-        merged.pop("progress", None)
-    return merged
+    return merge_documents([ResultsDocument.from_json(data) for data in files]).to_json()

@@ -21,7 +21,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # Plain data and facts; no GRU in them. The packages' __init__ export lazily.
     "base": ("conformance", "conformance.bench_stats", "conformance.checks", "conformance.conventions",
              "conformance.devices", "conformance.entry", "conformance.landlock", "conformance.params",
-             "conformance.process_state", "conformance.profiles", "conformance.report_plots", "conformance.sandbox",
+             "conformance.process_state", "conformance.profiles", "conformance.report_plots",
+             "conformance.results_document", "conformance.sandbox",
              "conformance.sandbox_view", "conformance.snippets", "conformance.tolerances",
              "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).

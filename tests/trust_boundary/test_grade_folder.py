@@ -117,10 +117,10 @@ def test_merge_takes_files_folders_and_globs(tmp_path):
     (folder / "b.log").write_text("log")
     single = results_file(tmp_path / "c.json", "c")
     again = results_file(tmp_path / "a-again.json", "a", "fail")
-    data, _ = merging.merge([str(folder), str(single), str(tmp_path / "a-*.json")], json_out=tmp_path / "merged.json")
-    ids = [impl["id"] for impl in data["implementations"]]
+    merged, _ = merging.merge([str(folder), str(single), str(tmp_path / "a-*.json")], json_out=tmp_path / "merged.json")
+    ids = [impl.id for impl in merged.implementations]
     assert ids == ["a", "b", "c"], f"got {ids}, but should be one row per id in input order"
-    verdicts = {impl["id"]: impl["verdict"] for impl in data["implementations"]}
+    verdicts = {impl.id: impl.verdict for impl in merged.implementations}
     assert verdicts["a"] == "nonconformant", f"got {verdicts['a']}, but the later file for a repeated id should win"
     assert read_results(tmp_path / "merged.json")["schema"] == SCHEMA
     assert again.exists()
