@@ -21,7 +21,7 @@ from conformance.outcome import Outcome
 from conformance.results_document import (SCHEMA, CheckResult, Coverage, Grading, ImplementationResult,
                                           ResultsDocument, Score)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _outcomes() -> dict[str, Outcome]:
