@@ -16,11 +16,12 @@ per device and dtype.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, is_hypothesis_test
 from hypothesis import strategies as st
 
 from conformance.cases import DTYPES
@@ -156,6 +157,12 @@ def _register(meta: Check, fn: Callable[..., Any]) -> Callable[..., Any]:
     # functions again; another function under a taken id is a mistake.
     if meta.id in CHECKS and CHECK_FUNCTIONS[meta.id].__qualname__ != fn.__qualname__:
         raise ValueError(f"duplicate check id {meta.id!r}")
+    if is_hypothesis_test(fn):
+        # The engine runs each check as given(data=st.data()) of its body (engine.seeded_run).
+        drawn = set(inspect.signature(fn.hypothesis.inner_test).parameters) - set(inspect.signature(fn).parameters)
+        if drawn != {"data"}:
+            raise ValueError(f"check {meta.id!r} draws {sorted(drawn)}, but a check should draw ['data'] only "
+                             f"(@given(data=st.data()))")
     fn.conformance_check = meta  # type: ignore[attr-defined]
     CHECKS[meta.id] = meta
     CHECK_FUNCTIONS[meta.id] = fn
