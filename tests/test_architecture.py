@@ -50,8 +50,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
                   "conformance.merging", "conformance.report", "conformance.report_bench"),
     # Entry points: commands, the pytest plugin, the worker process.
     "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.claim_options",
-                 "conformance.cli", "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",
+                 "conformance.cli", "conformance.frameworks_grade", "conformance.frameworks_lanes",
+                 "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",
                  "conformance.worker",
+                 # the frameworks' commands' earlier names, kept as shims (frameworks_grade, frameworks_lanes)
                  "conformance.implementations.frameworks.__main__", "conformance.implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.
