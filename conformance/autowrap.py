@@ -7,8 +7,9 @@ worker; the grading process only names it). The wrapper claims the whole contrac
 the class imitated (the claims of ``torch.nn.GRU`` and ``torch.nn.GRUCell`` in
 ``implementations/torch_reference.py``), so a missing feature shows as a failure, not as
 "not applicable"; the command line narrows the claims (``--no-bidirectional``,
-``--dtypes float32`` ...), which reach the worker appended to the name it imports:
-``path/to/file.py:MyGRU#no-bidirectional,dtypes=float32``.
+``--dtypes float32`` ..., ``conformance.claim_options``), which reach the worker appended
+to the name it imports: ``path/to/file.py:MyGRU#no-bidirectional,dtypes=float32``
+(the grammar of names is ``conformance.naming``).
 
 What makes a class nn.GRU-like is found by a trial build and call (``conformance.gru_like``:
 its constructor's defaults, its GRU on a submodule, packed weights). A class that is
@@ -20,7 +21,6 @@ the parameters are loaded.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import re
@@ -28,118 +28,9 @@ from typing import Any
 
 # NotGRULike, detect and TRIAL are also named through this module (conformance.loading, conformance.adapting).
 from conformance.gru_like import CELL_PARAMETERS, LAYER_OPTIONS, TRIAL, Detection, NotGRULike, detect  # noqa: F401
-from conformance.toolchains import NAMES as TOOLCHAIN_NAMES
-
-#: Separates a class name from the narrowing of its claims in a name given to the worker.
-NARROWING_MARK = "#"
-#: What the claims of a wrapped class can be narrowed by (the command line's flags).
-BOOLEAN_CLAIMS = ("bidirectional", "multi_layer", "time_major", "batch_first", "h0", "unbatched", "autograd",
-                  "lengths", "bias_free")
-LIST_CLAIMS = ("dtypes", "devices")
-CONVENTION_CLAIMS = {"reset": ("after", "before"), "update": ("pytorch", "complement")}
-#: Not a claim: what the class is passed through before it is called (conformance.toolchains).
-BUILD_OPTIONS = {"toolchain": TOOLCHAIN_NAMES}
-DTYPE_NAMES = ("float32", "float64", "float16", "bfloat16")
-
-# Narrowing: the grader's side, without torch ------------------------------------------
-def split_narrowing(name: str) -> tuple[str, str]:
-    """``"file.py:MyGRU#no-bidirectional"`` -> ``("file.py:MyGRU", "no-bidirectional")``.
-    Only a mark after the last ``:`` counts (a path may hold one)."""
-    head, colon, tail = name.rpartition(":")
-    if NARROWING_MARK not in tail:
-        return name, ""
-    attr, _, narrowing = tail.partition(NARROWING_MARK)
-    return f"{head}{colon}{attr}", narrowing
+from conformance.naming import BUILD_OPTIONS, CONVENTION_CLAIMS, format_narrowing, parse_narrowing
 
 
-def parse_narrowing(text: str) -> dict[str, Any]:
-    """``"no-bidirectional,dtypes=float32+float64,reset=before"`` -> claims to change.
-    Checks the syntax and the values it can check without the adapter's classes."""
-    claims: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            if not key.startswith("no-"):
-                raise ValueError(f"{item!r}: say no-<capability> (no-bidirectional) or <claim>=<value>")
-            name = key[3:].replace("-", "_")
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                raise ValueError(f"{item!r} does not name a capability")
-            claims[name] = False
-        elif key in LIST_CLAIMS:
-            values = tuple(v for v in value.split("+") if v)
-            if not values:
-                raise ValueError(f"{item!r}: name at least one (e.g. {key}=float32+float64)")
-            if key == "dtypes" and any(v not in DTYPE_NAMES for v in values):
-                raise ValueError(f"{item!r}: dtypes are among {', '.join(DTYPE_NAMES)}")
-            claims[key] = values
-        elif key in CONVENTION_CLAIMS or key in BUILD_OPTIONS:
-            allowed = CONVENTION_CLAIMS.get(key) or BUILD_OPTIONS[key]
-            if value not in allowed:
-                raise ValueError(f"{item!r}: {key} is one of {', '.join(allowed)}")
-            claims[key] = value
-        else:
-            known = LIST_CLAIMS + tuple(CONVENTION_CLAIMS) + tuple(BUILD_OPTIONS)
-            raise ValueError(f"{item!r}: {key!r} is not one of {', '.join(known)}")
-    return claims
-
-
-def format_narrowing(claims: dict[str, Any]) -> str:
-    """The inverse of ``parse_narrowing``."""
-    items = []
-    for key, value in claims.items():
-        if value is False:
-            items.append(f"no-{key.replace('_', '-')}")
-        elif isinstance(value, (tuple, list)):
-            items.append(f"{key}={'+'.join(value)}")
-        else:
-            items.append(f"{key}={value}")
-    return ",".join(items)
-
-
-def add_narrowing_arguments(parser: argparse.ArgumentParser) -> None:
-    """``grade``'s options for classes graded without an adapter."""
-    group = parser.add_argument_group(
-        "classes graded without an adapter (nn.GRU-like or nn.GRUCell-like)",
-        "A class named by file or module that has nn.GRU's (or nn.GRUCell's) constructor, parameter names and "
-        "call form is graded directly, claiming everything the class it imitates does. These options narrow "
-        "those claims (or change the convention claimed) for every such class named.")
-    for claim in BOOLEAN_CLAIMS:
-        flag = claim.replace("_", "-")
-        group.add_argument(f"--no-{flag}", dest="narrow", action="append_const", const=claim,
-                           help=f"do not claim {claim}")
-    group.add_argument("--dtypes", metavar="LIST", help="claim only these dtypes, comma-separated (float32,float64)")
-    group.add_argument("--devices", metavar="LIST", help="claim only these devices, comma-separated (cpu)")
-    group.add_argument("--reset", choices=CONVENTION_CLAIMS["reset"], help="claim this reset placement")
-    group.add_argument("--update", choices=CONVENTION_CLAIMS["update"], help="claim this update polarity")
-    group.add_argument("--toolchain", choices=TOOLCHAIN_NAMES,
-                       help="build the class, load the parameters, then pass it through this toolchain "
-                            "(torch.compile, TorchScript, torch.export, functional_call, dynamic quantization) "
-                            "and grade what comes out (README, \"Toolchains\")")
-
-
-def narrowing_from_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    claims: dict[str, Any] = {name: False for name in (getattr(args, "narrow", None) or [])}
-    for key in LIST_CLAIMS:
-        value = getattr(args, key, None)
-        if value:
-            claims[key] = tuple(v.strip() for v in value.split(",") if v.strip())
-    for key in (*CONVENTION_CLAIMS, *BUILD_OPTIONS):
-        value = getattr(args, key, None)
-        if value:
-            claims[key] = value
-    return claims
-
-
-def with_narrowing(name: str, claims: dict[str, Any]) -> str:
-    """``name`` with ``claims`` appended (names of classes only: ``where:Class``)."""
-    if not claims:
-        return name
-    base, existing = split_narrowing(name)
-    merged = {**parse_narrowing(existing), **claims}
-    return f"{base}{NARROWING_MARK}{format_narrowing(merged)}"
-
-
-# Wrapping: the implementation's side ---------------------------------------------------
 def is_adapter(obj: Any) -> bool:
     from conformance.adapter import CellAdapter, LayerAdapter
 
@@ -387,15 +278,3 @@ def _bases() -> tuple[type, type]:
                               [f"{n}_l0" for n in CELL_PARAMETERS])
 
     return LayerModule, CellModule
-
-
-def narrow_names(names: list[str], claims: dict[str, Any], adapters: set[str]) -> list[str]:
-    """``grade``'s names with ``claims`` appended to each class named by file or module
-    (``adapters``, the registered ids and entry points, claim for themselves)."""
-    if not claims:
-        return names
-    narrowed_names = [with_narrowing(n, claims) if ":" in n and n not in adapters else n for n in names]
-    if narrowed_names == names:
-        raise ValueError("the claim options (--no-bidirectional, --dtypes ...) narrow classes graded without an "
-                         "adapter, named as path/to/file.py:Class or module:Class; none is named")
-    return narrowed_names

@@ -6,13 +6,26 @@ A check is a test function in ``conformance/checks/test_<family>.py`` decorated
 with ``@check(...)``. ``requires`` names what the implementation must claim for
 the check to apply; ``depends_on`` names checks whose failure makes this one
 "blocked" (reported once, at the root, not as a flood of follow-on failures).
+
+A check stated the same way for every value of an axis (a dtype, a device) is
+declared once with ``@check_over(axis, variants, ...)``: the catalogue expands it
+into one check per value (``precision.float32``, ``devices.cuda``), each with its
+own id, requirements and test function, as PyTorch's OpInfo instantiates a test
+per device and dtype.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from hypothesis import given, is_hypothesis_test
+from hypothesis import strategies as st
+
+from conformance.cases import DTYPES
+from conformance.devices import DEVICES, cross_device_requirement, device_requirement
 
 FAMILIES: dict[str, str] = {
     "contract": "Contract: shapes, dtypes, purity and determinism of a call",
@@ -41,10 +54,8 @@ REQUIREMENTS: dict[str, str] = {
     "multi_layer": "the implementation does not claim multiple layers",
     "unbatched": "the implementation does not claim unbatched (T, I) input",
     "reset_after": "the implementation claims the reset-before variant, which nn.GRU does not compute",
-    "float64": "the implementation does not claim float64",
-    "float32": "the implementation does not claim float32",
-    "float16": "the implementation does not claim float16",
-    "bfloat16": "the implementation does not claim bfloat16",
+    # The dtype axis: a check in one dtype needs that dtype claimed.
+    **{dtype: f"the implementation does not claim {dtype}" for dtype in DTYPES},
     "autograd": "the implementation does not claim autograd support",
     "parameter_grads": "the adapter has no grads method, so the implementation's parameter "
     "gradients cannot be read in canonical layout",
@@ -69,9 +80,8 @@ DYNAMIC_REQUIREMENTS: dict[str, Callable[[Any], str | None]] = {}
 
 
 def _register_device_requirements() -> None:
-    from conformance.devices import cross_device_requirement, device_requirement
-
-    for device in ("cpu", "cuda", "mps"):
+    # The device axis: a check on one device needs it claimed and present.
+    for device in DEVICES:
         DYNAMIC_REQUIREMENTS[device] = device_requirement(device)
     DYNAMIC_REQUIREMENTS["cross_device"] = cross_device_requirement
 
@@ -121,26 +131,105 @@ def check(
     sweep: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Attach metadata to a check function and register it in the catalogue."""
-    family = id.split(".", 1)[0]
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r} in check id {id!r}")
-    for requirement in requires:
-        if requirement not in REQUIREMENTS:
-            raise ValueError(f"unknown requirement {requirement!r} in check {id!r}")
-    if severity not in SEVERITIES:
-        raise ValueError(f"unknown severity {severity!r} in check {id!r}")
-    meta = Check(id, family, title, statement, reference, tuple(requires), tuple(depends_on), tolerance,
-                 severity, sweep)
+    meta = _checked(Check(id, id.split(".", 1)[0], title, statement, reference, tuple(requires),
+                          tuple(depends_on), tolerance, severity, sweep))
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if id in CHECKS and CHECK_FUNCTIONS[id].__qualname__ != fn.__qualname__:
-            raise ValueError(f"duplicate check id {id!r}")
-        fn.conformance_check = meta  # type: ignore[attr-defined]
-        CHECKS[id] = meta
-        CHECK_FUNCTIONS[id] = fn
-        return fn
+        return _register(meta, fn)
 
     return decorate
+
+
+def _checked(meta: Check) -> Check:
+    """``meta``, once its family, requirements and severity are known ones."""
+    if meta.family not in FAMILIES:
+        raise ValueError(f"unknown family {meta.family!r} in check id {meta.id!r}")
+    for requirement in meta.requires:
+        if requirement not in REQUIREMENTS:
+            raise ValueError(f"unknown requirement {requirement!r} in check {meta.id!r}")
+    if meta.severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {meta.severity!r} in check {meta.id!r}")
+    return meta
+
+
+def _register(meta: Check, fn: Callable[..., Any]) -> Callable[..., Any]:
+    # A check module imported twice (by the catalogue and by pytest) registers the same
+    # functions again; another function under a taken id is a mistake.
+    if meta.id in CHECKS and CHECK_FUNCTIONS[meta.id].__qualname__ != fn.__qualname__:
+        raise ValueError(f"duplicate check id {meta.id!r}")
+    if is_hypothesis_test(fn):
+        # The engine runs each check as given(data=st.data()) of its body (engine.seeded_run).
+        drawn = set(inspect.signature(fn.hypothesis.inner_test).parameters) - set(inspect.signature(fn).parameters)
+        if drawn != {"data"}:
+            raise ValueError(f"check {meta.id!r} draws {sorted(drawn)}, but a check should draw ['data'] only "
+                             f"(@given(data=st.data()))")
+    fn.conformance_check = meta  # type: ignore[attr-defined]
+    CHECKS[meta.id] = meta
+    CHECK_FUNCTIONS[meta.id] = fn
+    return fn
+
+
+@dataclass(frozen=True)
+class AxisCheck:
+    """One check declared over an axis, expanded: ``tests`` holds its test function for
+    each value, by name, for the declaring module to bind (``globals().update(...tests)``)
+    so that pytest collects them as it would hand-written ones."""
+
+    body: Callable[..., Any]
+    tests: dict[str, Callable[..., Any]]
+
+
+def check_over(
+    axis: str,
+    variants: Mapping[str, Mapping[str, Any]],
+    *,
+    id: str,
+    test: str,
+    **shared: Any,
+) -> Callable[[Callable[..., Any]], AxisCheck]:
+    """Declare one check over ``axis``: one catalogue entry and one test function per value.
+
+    The decorated body is ``body(subject, data, <axis>=value)``, ``data`` being hypothesis'
+    ``st.data()``. ``id``, ``test`` (the test function's name) and the strings of ``shared``
+    (``@check``'s other fields) name the value as ``{<axis>}``; ``variants`` maps each value
+    to the fields it states itself (a title, a statement, what it depends on). E.g.
+    ``check_over("dtype", {"float32": {...}}, id="precision.{dtype}", requires=("{dtype}",), ...)``.
+    The test functions carry the names ``test`` gives them, so hypothesis reports a
+    failing case under that name and pytest's node ids name the value."""
+
+    def decorate(body: Callable[..., Any]) -> AxisCheck:
+        tests: dict[str, Callable[..., Any]] = {}
+        for value, own in variants.items():
+            fields = {name: _with_value(given_value, axis, value) for name, given_value in shared.items()}
+            check_id = _with_value(id, axis, value)
+            meta = _checked(Check(check_id, check_id.split(".", 1)[0], **(fields | dict(own))))
+            name = _with_value(test, axis, value)
+            tests[name] = _register(meta, _test_function(body, name, {axis: value}))
+        return AxisCheck(body, tests)
+
+    return decorate
+
+
+def _with_value(field: Any, axis: str, value: str) -> Any:
+    """A declaration's field with ``{axis}`` replaced by ``value`` in its strings."""
+    if isinstance(field, str):
+        return field.replace("{" + axis + "}", value)
+    if isinstance(field, tuple):
+        return tuple(_with_value(item, axis, value) for item in field)
+    return field
+
+
+def _test_function(body: Callable[..., Any], name: str, bound: dict[str, Any]) -> Callable[..., Any]:
+    """``body`` with the axis value bound, as a hypothesis test named ``name`` taking
+    ``subject`` (what the plugin parametrizes) and drawing ``data``."""
+
+    def run(subject: Any, data: Any) -> None:
+        body(subject, data, **bound)
+
+    run.__name__ = run.__qualname__ = name
+    run.__module__ = body.__module__
+    run.__doc__ = body.__doc__
+    return given(data=st.data())(run)
 
 
 def check_of(fn: Any) -> Check | None:
@@ -158,10 +247,7 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "multi_layer": caps.multi_layer,
         "unbatched": caps.unbatched,
         "reset_after": subject.reset == "after",
-        "float64": "float64" in subject.dtypes(),
-        "float32": "float32" in subject.dtypes(),
-        "float16": "float16" in subject.dtypes(("float16",)),
-        "bfloat16": "bfloat16" in subject.dtypes(("bfloat16",)),
+        **{dtype: dtype in subject.dtypes((dtype,)) for dtype in DTYPES},
         "autograd": caps.autograd,
         "parameter_grads": subject.has_grads,
         "lengths": caps.lengths,
@@ -170,7 +256,7 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "per_slot_h0": not caps.h0_shared or caps.unidirectional,
         "output": caps.returns != "state",
         "h_n": caps.returns != "output",
-        "two_dtypes": len(subject.dtypes(("float64", "float32", "float16", "bfloat16"))) >= 2,
+        "two_dtypes": len(subject.dtypes(tuple(DTYPES))) >= 2,
     }
     for requirement in meta.requires:
         if requirement in DYNAMIC_REQUIREMENTS:

@@ -41,7 +41,7 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
             # every module of hypothesis, a pytest plugin) only slows each start; so does
             # the unraisable-exception plugin's final gc.collect() of torch's heap.
             "--assert=plain", "-p", "no:unraisableexception"]
-    from conformance.autowrap import narrow_names, narrowing_from_arguments
+    from conformance.claim_options import narrow_names, narrowing_from_arguments
     from conformance.loading import adapter_names
 
     try:
@@ -238,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "stopped and the rest are not run, each an error (default: none)")
     g.add_argument("--hide", action="append", default=[], metavar="PATH",
                    help="a path the implementations' workers must not see (repeatable)")
-    from conformance import adapting, autowrap
+    from conformance import adapting, claim_options
 
-    autowrap.add_narrowing_arguments(g)
+    claim_options.add_narrowing_arguments(g)
 
     a = sub.add_parser("adapt", help="probe a GRU that keeps its parameters in its own layout, write an adapter "
                        "for it and grade it", description=adapting.__doc__,

@@ -4,15 +4,15 @@ each item; the self-tests use ``grade`` to grade mutants and references."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from hypothesis import Phase, settings
+from hypothesis import Phase, given, is_hypothesis_test, seed, settings
+from hypothesis import strategies as st
 
-from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, check_of, load_all, ordered_ids, unmet_requirement
+from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, ordered_ids, unmet_requirement
 from conformance.compare import NotApplicable
 from conformance.outcome import FAILING, Outcome, classify, merge
 from conformance.strategies import SIZE_FIELDS, sizes_at_least
@@ -27,28 +27,26 @@ def check_seed(check_id: str) -> int:
     which cases it draws; ``--hypothesis-seed`` varies it."""
     from hypothesis import core
 
-    given = core.global_force_seed
-    return zlib.crc32(check_id.encode() if given is None else f"{check_id}:{given}".encode())
+    forced = core.global_force_seed
+    return zlib.crc32(check_id.encode() if forced is None else f"{check_id}:{forced}".encode())
 
 
-@contextlib.contextmanager
-def hypothesis_overrides(fn: Any, **changes: Any) -> Iterator[None]:
-    """Run one @given check with its own seed (``check_seed``) and, temporarily, changed
-    settings (e.g. no shrinking for known failures)."""
-    if not hasattr(fn, "_hypothesis_internal_use_settings"):
-        yield  # a check that draws no examples
-        return
-    saved = {name: getattr(fn, name) for name in ("_hypothesis_internal_use_settings", "_hypothesis_internal_use_seed")}
-    meta = check_of(fn)
-    if meta is not None and saved["_hypothesis_internal_use_seed"] is None:
-        fn._hypothesis_internal_use_seed = check_seed(meta.id)
+def seeded_run(fn: Callable[..., Any], check_id: str, **changes: Any) -> Callable[..., Any]:
+    """The check ``fn`` as a hypothesis test of its own for one run: the same body, drawing
+    ``data`` from its own seed (``check_seed``), with the profile's settings and ``changes``
+    (e.g. no shrinking for known failures).
+
+    Made through hypothesis' public API each time (``given``, ``settings``, ``seed``): a
+    test's settings can be given only once, and the registered check stays untouched. The
+    body is read as ``fn.hypothesis.inner_test`` when the run starts, so a wrapper put there
+    (the self-tests count examples so) is the one run. A seed takes precedence over the
+    profile's ``derandomize``, which would otherwise seed the run from the body's source."""
+    if not is_hypothesis_test(fn):
+        return fn  # a check that draws no examples
+    run = given(data=st.data())(fn.hypothesis.inner_test)
     if changes:
-        fn._hypothesis_internal_use_settings = settings(saved["_hypothesis_internal_use_settings"], **changes)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(fn, name, value)
+        run = settings(**changes)(run)
+    return seed(check_seed(check_id))(run)
 
 
 #: After this many checks in a row that each lost the implementation's process (it died
@@ -91,12 +89,12 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     start = time.perf_counter()
     subject.begin_check(CHECKS[check_id], time_limit)
     try:
-        outcome, lost = _attempt(fn, subject, overrides)
+        outcome, lost = _attempt(fn, check_id, subject, overrides)
         # Known failures (no shrinking) stop at their first failure; a lost worker would only be lost again.
         floors = _crash_sizes(outcome) if shrink and not lost else None
         if floors:
             with sizes_at_least(**floors):
-                elsewhere, lost = _attempt(fn, subject, overrides)  # a worker lost there counts too
+                elsewhere, lost = _attempt(fn, check_id, subject, overrides)  # a worker lost there counts too
             outcome = merge(outcome, elsewhere, "with " + _join(sorted(floors, key=SIZE_FIELDS.index)) + " >= 2")
     except (KeyboardInterrupt, SystemExit):
         subject.end_check()
@@ -118,14 +116,13 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     return outcome
 
 
-def _attempt(fn: Any, subject: Subject, overrides: dict[str, Any]) -> tuple[Outcome, bool]:
+def _attempt(fn: Any, check_id: str, subject: Subject, overrides: dict[str, Any]) -> tuple[Outcome, bool]:
     """One hypothesis run of a check: its outcome, whatever it raised, and whether the
     implementation's worker process was lost."""
     from conformance.isolation import WorkerLost
 
     try:
-        with hypothesis_overrides(fn, **overrides):
-            fn(subject=subject)
+        seeded_run(fn, check_id, **overrides)(subject=subject)
     except WorkerLost as exc:
         # The process died or hung: no shrinking (each try would start a process), the
         # case in progress is the counterexample.

@@ -1,4 +1,6 @@
-"""Finding implementations: registry ids, entry points, ``module:Class`` and ``file.py:Class``.
+"""Finding implementations: registry ids, entry points, ``module:Class`` and ``file.py:Class``
+(the grammar of these names, and of the narrowing a class's name may carry, is
+``conformance.naming``).
 
 Naming and importing are kept apart. The grader only *names* an implementation
 (``resolve``: a registry id or entry point gives its ``module:Class``; a file
@@ -16,12 +18,12 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance import naming
 from conformance.entry import Entry
 
 #: Installed packages register adapters under this entry-point group.
@@ -84,26 +86,20 @@ def _entry_points() -> dict[str, str]:
 
 
 def split_spec(target: str) -> tuple[str, str, bool]:
-    """``where:attr`` -> (where, attr, is a file path)."""
-    if ":" not in target:
-        raise AdapterLoadError(
-            f"{target!r} is neither a registered id nor 'module:Class' / 'path/to/file.py:Class'"
-        )
-    where, _, attr = target.rpartition(":")
-    is_file = where.endswith(".py") or "/" in where or "\\" in where
-    if not attr or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", attr):
-        raise AdapterLoadError(f"{target!r}: {attr!r} is not a class name")
-    return where, attr, is_file
+    """``where:attr`` -> (where, attr, is a file path) (``conformance.naming``), or the
+    reason it is not one as an ``AdapterLoadError``."""
+    try:
+        return naming.split_spec(target)
+    except ValueError as exc:
+        raise AdapterLoadError(str(exc)) from None
 
 
 def resolve(name: str) -> Target:
     """A registry id, an entry-point name, ``module:Class`` or ``file.py:Class``, named.
     A class's name may carry the narrowing of its claims (``file.py:MyGRU#no-bidirectional``,
-    ``conformance.autowrap``), which goes to the worker with it."""
-    from conformance.autowrap import NARROWING_MARK, parse_narrowing, split_narrowing
-
+    ``conformance.naming``), which goes to the worker with it."""
     source = name
-    name, narrowing = split_narrowing(name)
+    name, narrowing = naming.split_narrowing(name)
     entries = registry_by_id()
     points = _entry_points()
     if narrowing and (name in entries or name in points):
@@ -115,10 +111,10 @@ def resolve(name: str) -> Target:
     if name in points:
         return Target(name, points[name], points[name])
     try:
-        parse_narrowing(narrowing)
+        naming.parse_narrowing(narrowing)
     except ValueError as exc:
         raise AdapterLoadError(f"{source!r}: {exc}") from None
-    suffix = f"{NARROWING_MARK}{narrowing}" if narrowing else ""
+    suffix = f"{naming.NARROWING_MARK}{narrowing}" if narrowing else ""
     where, attr, is_file = split_spec(name)
     if is_file:
         path = Path(where)
@@ -204,7 +200,7 @@ def load_adapter(spec: str) -> Any:
     (``conformance.autowrap``, which also reads the narrowing a spec may carry)."""
     from conformance import autowrap
 
-    spec, narrowing = autowrap.split_narrowing(spec)
+    spec, narrowing = naming.split_narrowing(spec)
     obj = resolve_object(spec)
     if autowrap.is_adapter(obj):
         if narrowing:
@@ -235,10 +231,10 @@ def _for_toolchain(isolation: Any, spec: str) -> Any:
     import dataclasses
 
     from conformance import toolchains
-    from conformance.autowrap import parse_narrowing, split_narrowing
 
     try:
-        chain = toolchains.TOOLCHAINS.get(parse_narrowing(split_narrowing(spec)[1]).get("toolchain", ""))
+        claims = naming.parse_narrowing(naming.split_narrowing(spec)[1])
+        chain = toolchains.TOOLCHAINS.get(claims.get("toolchain", ""))
     except ValueError:
         chain = None
     limits = isolation.limits

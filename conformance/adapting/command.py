@@ -188,7 +188,7 @@ def sureness(findings: dict[str, Any], record: dict[str, Any]) -> tuple[bool, st
 
 
 def run(args: argparse.Namespace) -> int:
-    from conformance.autowrap import NARROWING_MARK
+    from conformance.naming import NARROWING_MARK
     from conformance.loading import AdapterLoadError, resolve
 
     start = time.perf_counter()

@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
+from conformance.catalogue import check, check_over
 from conformance.compare import assert_close, fail, returned
 from conformance.devices import claimed_devices, device_available, dtypes_on
 from conformance.strategies import draw_case
@@ -53,7 +53,42 @@ def _run_on(subject, case, *, probe: bool):
     return subject.read(instance, returned)
 
 
-def _grade_on(subject, data, device: str) -> None:
+DEVICE_STATEMENT = ("built for {device} and given inputs there, the implementation returns output "
+                    "and h_n on {device}{extra}, matching the float64 oracle (white-box adapters)")
+
+#: What each device's check states of its own; the rest is shared (``check_over`` below).
+BY_DEVICE = {
+    "cpu": {
+        "title": "Runs on CPU",
+        "statement": DEVICE_STATEMENT.format(
+            device="cpu", extra="; claiming another device, it also runs with torch's default device "
+            "set elsewhere (tensors it creates follow the input's device)"),
+        "reference": "nn.GRU: results on the input's device; torch.set_default_device",
+        "tolerance": "sequence",
+    },
+    "cuda": {
+        "title": "Runs on CUDA",
+        "statement": DEVICE_STATEMENT.format(device="cuda", extra=""),
+        "reference": "nn.GRU on CUDA (cuDNN); float32 may use TF32",
+    },
+    "mps": {
+        "title": "Runs on MPS",
+        "statement": DEVICE_STATEMENT.format(device="mps", extra=" (float64 is not graded: MPS has none)"),
+        "reference": "nn.GRU on MPS",
+    },
+}
+
+
+@check_over(
+    "device",
+    BY_DEVICE,
+    id="devices.{device}",
+    test="test_runs_on_{device}",
+    requires=("{device}",),
+    depends_on=("equations.sequence",),
+    tolerance="device",
+)
+def grade_on_device(subject, data, device: str) -> None:
     spec = _draw_on(data, subject, device, [device])
     case = spec.materialize()
     probe = device == "cpu" and any(d != "cpu" for d in claimed_devices(subject))
@@ -70,52 +105,8 @@ def _grade_on(subject, data, device: str) -> None:
         subject.record_error(spec.dtype, error)
 
 
-DEVICE_STATEMENT = ("built for {device} and given inputs there, the implementation returns output "
-                    "and h_n on {device}{extra}, matching the float64 oracle (white-box adapters)")
-
-
-@check(
-    "devices.cpu",
-    title="Runs on CPU",
-    statement=DEVICE_STATEMENT.format(
-        device="cpu", extra="; claiming another device, it also runs with torch's default device "
-        "set elsewhere (tensors it creates follow the input's device)"),
-    reference="nn.GRU: results on the input's device; torch.set_default_device",
-    requires=("cpu",),
-    depends_on=("equations.sequence",),
-    tolerance="sequence",
-)
-@given(data=st.data())
-def test_runs_on_cpu(subject, data):
-    _grade_on(subject, data, "cpu")
-
-
-@check(
-    "devices.cuda",
-    title="Runs on CUDA",
-    statement=DEVICE_STATEMENT.format(device="cuda", extra=""),
-    reference="nn.GRU on CUDA (cuDNN); float32 may use TF32",
-    requires=("cuda",),
-    depends_on=("equations.sequence",),
-    tolerance="device",
-)
-@given(data=st.data())
-def test_runs_on_cuda(subject, data):
-    _grade_on(subject, data, "cuda")
-
-
-@check(
-    "devices.mps",
-    title="Runs on MPS",
-    statement=DEVICE_STATEMENT.format(device="mps", extra=" (float64 is not graded: MPS has none)"),
-    reference="nn.GRU on MPS",
-    requires=("mps",),
-    depends_on=("equations.sequence",),
-    tolerance="device",
-)
-@given(data=st.data())
-def test_runs_on_mps(subject, data):
-    _grade_on(subject, data, "mps")
+# devices.cpu, devices.cuda, devices.mps: one test function each, for pytest to collect.
+globals().update(grade_on_device.tests)
 
 
 @check(

@@ -1,10 +1,11 @@
 """Precisions (white-box): every dtype the implementation claims, against the
 float64 oracle, with that dtype's tolerances (``conformance.tolerances``).
 
-Each dtype is one check, so a report shows the measured error against the
-tolerance per dtype and an implementation that computes below the precision
-it claims (float64 cast to float32 inside, float16 computed in bfloat16)
-fails the check of the dtype it claims. Two comparisons per case: one step at
+Each dtype is one check (``precision.float32``: one declaration over the dtype
+axis, which the catalogue expands), so a report shows the measured error against
+the tolerance per dtype and an implementation that computes below the precision
+it claims (float64 cast to float32 inside, float16 computed in bfloat16) fails
+the check of the dtype it claims. Two comparisons per case: one step at
 a time from the oracle's own previous state (teacher forcing, the tight
 "step" bound) and the whole sequence (the looser "sequence" bound, which
 holds at the generated weight scale: error does not grow with T there).
@@ -15,7 +16,7 @@ from __future__ import annotations
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
+from conformance.catalogue import check, check_over
 from conformance.compare import Blocked, CheckFailure, assert_close
 from conformance.oracle import teacher_forced_steps
 from conformance.sizes import SWEEP_WORDS, draw_long, draw_sweep, run_sweep
@@ -50,27 +51,6 @@ def _ceiling(dtype: str) -> float:
     return lower.atol + lower.rtol
 
 
-def _grade_dtype(subject, data, dtype: str) -> None:
-    if dtype not in _CEILING_OF or (dtype == "float32" and subject.capabilities.precision):
-        # No lower precision to put an error down to: a claimed coarser one is already the bound.
-        _compare_dtype(subject, data, dtype)
-        return
-    # precision.float64 and precision.float32 do not depend on equations.step, so that a
-    # computation in a lower precision fails them although equations.step (which draws both
-    # dtypes) fails too; an error too large for any rounding is an equations failure and is
-    # reported blocked.
-    try:
-        _compare_dtype(subject, data, dtype)
-    except CheckFailure as exc:
-        ceiling = _ceiling(dtype)
-        if exc.max_error is not None and not exc.max_error <= ceiling:
-            first = str(exc).splitlines()[0]
-            raise Blocked(f"blocked by equations.step: the {dtype} error {exc.max_error:.3g} is beyond "
-                          f"{_CEILING_OF[dtype]} rounding ({ceiling:.1e}), so the equations are wrong rather "
-                          f"than the precision lost: {first}", case=exc.case) from None
-        raise
-
-
 def _compare_dtype(subject, data, dtype: str) -> None:
     spec = draw_case(data, subject, dtypes=(dtype,), **per_slot_states(subject))
     case = spec.materialize()
@@ -100,64 +80,69 @@ STATEMENT = ("computed in {dtype}, each step (from the oracle's own previous sta
              "the {dtype} step tolerance of the float64 oracle, and the whole sequence within "
              "the {dtype} sequence tolerance")
 
+#: What each dtype's check states of its own; the rest is shared (``check_over`` below).
+BY_DTYPE = {
+    "float64": {
+        "title": "float64 is float64-accurate",
+        "statement": STATEMENT.format(dtype="float64") + "; an implementation computing float64 input "
+        "in float32 inside errs by about 1e-7 and fails",
+        "reference": "eq. (1)-(4); float64 unit roundoff 1.1e-16",
+    },
+    "float32": {
+        "title": "float32 within its tolerance",
+        "statement": STATEMENT.format(dtype="float32") + "; computing float32 input in bfloat16 "
+        "(mixed precision left on) errs by about 4e-3 and fails",
+        "reference": "eq. (1)-(4); measured float32 error about 2e-7 at the default init scale",
+        # A float64 failure (wrong equations or lost precision) is the root: it blocks this one.
+        "depends_on": ("precision.float64",),
+    },
+    "float16": {
+        "title": "float16 within its tolerance",
+        "statement": STATEMENT.format(dtype="float16") + "; computing float16 input in bfloat16 "
+        "(8 bits of mantissa, not 11) errs by about 4e-3 and fails",
+        "reference": "eq. (1)-(4); measured float16 error about 5e-4 (max 1.6e-3) at the default init scale",
+        "depends_on": ("equations.sequence",),
+    },
+    "bfloat16": {
+        "title": "bfloat16 within its tolerance",
+        "statement": STATEMENT.format(dtype="bfloat16"),
+        "reference": "eq. (1)-(4); measured bfloat16 error about 4e-3 (max 1.2e-2) at the default init scale",
+        "depends_on": ("equations.sequence",),
+    },
+}
 
-@check(
-    "precision.float64",
-    title="float64 is float64-accurate",
-    statement=STATEMENT.format(dtype="float64") + "; an implementation computing float64 input "
-    "in float32 inside errs by about 1e-7 and fails",
-    reference="eq. (1)-(4); float64 unit roundoff 1.1e-16",
-    requires=("white_box", "float64", "per_slot_h0"),
+
+@check_over(
+    "dtype",
+    BY_DTYPE,
+    id="precision.{dtype}",
+    test="test_{dtype}_against_oracle",
+    requires=("white_box", "{dtype}", "per_slot_h0"),
     tolerance="step",
 )
-@given(data=st.data())
-def test_float64_against_oracle(subject, data):
-    _grade_dtype(subject, data, "float64")
+def grade_in_dtype(subject, data, dtype: str) -> None:
+    if dtype not in _CEILING_OF or (dtype == "float32" and subject.capabilities.precision):
+        # No lower precision to put an error down to: a claimed coarser one is already the bound.
+        _compare_dtype(subject, data, dtype)
+        return
+    # precision.float64 and precision.float32 do not depend on equations.step, so that a
+    # computation in a lower precision fails them although equations.step (which draws both
+    # dtypes) fails too; an error too large for any rounding is an equations failure and is
+    # reported blocked.
+    try:
+        _compare_dtype(subject, data, dtype)
+    except CheckFailure as exc:
+        ceiling = _ceiling(dtype)
+        if exc.max_error is not None and not exc.max_error <= ceiling:
+            first = str(exc).splitlines()[0]
+            raise Blocked(f"blocked by equations.step: the {dtype} error {exc.max_error:.3g} is beyond "
+                          f"{_CEILING_OF[dtype]} rounding ({ceiling:.1e}), so the equations are wrong rather "
+                          f"than the precision lost: {first}", case=exc.case) from None
+        raise
 
 
-@check(
-    "precision.float32",
-    title="float32 within its tolerance",
-    statement=STATEMENT.format(dtype="float32") + "; computing float32 input in bfloat16 "
-    "(mixed precision left on) errs by about 4e-3 and fails",
-    reference="eq. (1)-(4); measured float32 error about 2e-7 at the default init scale",
-    requires=("white_box", "float32", "per_slot_h0"),
-    # A float64 failure (wrong equations or lost precision) is the root: it blocks this one.
-    depends_on=("precision.float64",),
-    tolerance="step",
-)
-@given(data=st.data())
-def test_float32_against_oracle(subject, data):
-    _grade_dtype(subject, data, "float32")
-
-
-@check(
-    "precision.float16",
-    title="float16 within its tolerance",
-    statement=STATEMENT.format(dtype="float16") + "; computing float16 input in bfloat16 "
-    "(8 bits of mantissa, not 11) errs by about 4e-3 and fails",
-    reference="eq. (1)-(4); measured float16 error about 5e-4 (max 1.6e-3) at the default init scale",
-    requires=("white_box", "float16", "per_slot_h0"),
-    depends_on=("equations.sequence",),
-    tolerance="step",
-)
-@given(data=st.data())
-def test_float16_against_oracle(subject, data):
-    _grade_dtype(subject, data, "float16")
-
-
-@check(
-    "precision.bfloat16",
-    title="bfloat16 within its tolerance",
-    statement=STATEMENT.format(dtype="bfloat16"),
-    reference="eq. (1)-(4); measured bfloat16 error about 4e-3 (max 1.2e-2) at the default init scale",
-    requires=("white_box", "bfloat16", "per_slot_h0"),
-    depends_on=("equations.sequence",),
-    tolerance="step",
-)
-@given(data=st.data())
-def test_bfloat16_against_oracle(subject, data):
-    _grade_dtype(subject, data, "bfloat16")
+# precision.float64 ... precision.bfloat16: one test function each, for pytest to collect.
+globals().update(grade_in_dtype.tests)
 
 
 ALL_DTYPES = ("float64", "float32", "float16", "bfloat16")

@@ -25,7 +25,7 @@ GRU layer: multi-layer is not claimed.
 
 Keras 3 picks its backend once, when first imported, from ``KERAS_BACKEND``: each
 backend's adapters live in their own module (``keras_<backend>.py``), which sets
-it, and a process can grade one backend only (``python -m conformance.implementations.frameworks``
+it, and a process can grade one backend only (``python -m conformance.frameworks_grade``
 grades each in its own process).
 """
 

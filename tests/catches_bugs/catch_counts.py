@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="append", choices=list(PROFILES),
                         help="profile(s) to measure (default: all)")
     args = parser.parse_args(argv)
-    settings.load_profile(DEFAULT_PROFILE)  # before the checks are imported: they keep the profile they see
+    settings.load_profile(DEFAULT_PROFILE)  # the settings each run starts from (engine.seeded_run)
     print(table({name: all_counts(name) for name in args.profile or PROFILES}))
     return 0
 

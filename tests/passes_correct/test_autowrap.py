@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.autowrap import format_narrowing, parse_narrowing, split_narrowing, with_narrowing
+from conformance.naming import format_narrowing, parse_narrowing, split_narrowing, with_narrowing
 from conformance.engine import grade
 from conformance.loading import AdapterLoadError, load_subject, resolve
 from conformance.results import overall_verdict

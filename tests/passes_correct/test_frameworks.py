@@ -150,7 +150,7 @@ def test_lane_without_its_framework_is_reported_not_failed(tmp_path: Path):
     if lane is None:
         pytest.skip("every lane's framework is installed here")
     results = tmp_path / "lane.json"
-    out = subprocess.run([sys.executable, "-m", "conformance.implementations.frameworks", "--lane", lane, "--results",
+    out = subprocess.run([sys.executable, "-m", "conformance.frameworks_grade", "--lane", lane, "--results",
                           str(results)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, f"got exit status {out.returncode}, but should be 0: {out.stderr[-1000:]}"
     import json
@@ -443,7 +443,7 @@ def test_onnx_finding_dynamo_export_fixes_the_sequence_length():
 # The runner ----------------------------------------------------------------------------
 
 def test_onnx_graded_runner_merges(tmp_path: Path):
-    """``python -m conformance.implementations.frameworks <id>`` writes one merged results file with
+    """``python -m conformance.frameworks_grade <id>`` writes one merged results file with
     the framework beside the document results it is given, and exits 0 when the results
     match the registry."""
     onnx_module()
@@ -454,7 +454,7 @@ def test_onnx_graded_runner_merges(tmp_path: Path):
                             "--results", str(documents), "--no-html"], cwd=ROOT, stdout=subprocess.DEVNULL)
     assert code == 0, f"got exit status {code} grading torch-gru, but should be 0"
     results = tmp_path / "results-frameworks.json"
-    out = subprocess.run([sys.executable, "-m", "conformance.implementations.frameworks", "onnxruntime-gru", "--profile", "quick",
+    out = subprocess.run([sys.executable, "-m", "conformance.frameworks_grade", "onnxruntime-gru", "--profile", "quick",
                           "--results", str(results), "--documents", str(documents),
                           "--html", str(tmp_path / "index.html")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, f"got exit status {out.returncode}, but should be 0: {out.stderr[-2000:]}"
@@ -467,7 +467,7 @@ def test_onnx_graded_runner_merges(tmp_path: Path):
 
 @pytest.mark.slow
 def test_runner_rejects_unknown_ids():
-    out = subprocess.run([sys.executable, "-m", "conformance.implementations.frameworks", "no-such-gru"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "conformance.frameworks_grade", "no-such-gru"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown framework ids ['no-such-gru']" in out.stderr, (
         f"got {out.returncode}: {out.stderr[-500:]!r}, but should be a usage error naming the id")

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from conformance.adapter import GRUConfig
-from conformance.autowrap import parse_narrowing
+from conformance.naming import parse_narrowing
 from conformance.gru_like import NotGRULike, detect, read_constructor
 from conformance.engine import grade
 from conformance.loading import AdapterLoadError, load_adapter, load_subject
@@ -78,7 +78,7 @@ def test_constructor_defaults_are_read_and_each_case_gets_what_it_needs():
 def test_toolchain_is_an_option_of_grade_and_of_the_name():
     import argparse
 
-    from conformance.autowrap import add_narrowing_arguments, narrow_names, narrowing_from_arguments
+    from conformance.claim_options import add_narrowing_arguments, narrow_names, narrowing_from_arguments
 
     parser = argparse.ArgumentParser()
     add_narrowing_arguments(parser)

@@ -27,7 +27,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
     # The equations, the references and the adapter contract; the implementations (adapters).
     "model": ("conformance.adapter", "conformance.autowrap", "conformance.gru_like", "conformance.layouts",
-              "conformance.oracle", "conformance.oracle_grads", "conformance.public_oracle", "conformance.reference",
+              # the grammar of implementation names and of the narrowing of claims (no argparse: claim_options)
+              "conformance.naming", "conformance.oracle", "conformance.oracle_grads", "conformance.public_oracle", "conformance.reference",
               "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
               "conformance.implementations.*"),
     # Generated cases, comparisons, the checks' metadata.
@@ -49,9 +50,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
                   "conformance.framework_scoreboard",
                   "conformance.merging", "conformance.report", "conformance.report_bench"),
     # Entry points: commands, the pytest plugin, the worker process.
-    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.cli",
+    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.claim_options",
+                 "conformance.cli", "conformance.frameworks_grade", "conformance.frameworks_lanes",
                  "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",
                  "conformance.worker",
+                 # the frameworks' commands' earlier names, kept as shims (frameworks_grade, frameworks_lanes)
                  "conformance.implementations.frameworks.__main__", "conformance.implementations.frameworks.lanes"),
 }
 #: Arrows allowed upward, each with its reason.
