@@ -1,7 +1,7 @@
 """Whole-command timings under pytest-benchmark: what ``adapt`` costs, what isolation costs.
 
 The GRU benchmarks themselves (paired ratios, memory, growth) are
-``python -m conformance.bench run``, which ``tox -e bench`` runs first: their timing
+``python -m conformance.reporting.bench run``, which ``tox -e bench`` runs first: their timing
 loop runs inside each implementation's worker process, where pytest-benchmark's
 fixture cannot reach. Run without xdist: pytest-benchmark does not time anything
 under it. ``GRU_BENCH_THREADS`` sets torch's threads here (default 1).

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from conformance.cases import CaseSpec
-from conformance.loading import load_subject, resolve, worker_for
-from conformance.sandbox import Sandbox
+from conformance.cases.generated import CaseSpec
+from conformance.grading.loading import load_subject, resolve, worker_for
+from conformance.running.sandbox import Sandbox
 
 #: A small case, as the checks draw them: the round trip is what is measured.
 CASE = CaseSpec(steps=4, batch=3, input_size=3, hidden_size=4, num_layers=2, bidirectional=True, seed=1)

@@ -24,17 +24,17 @@ __all__ = ["Capabilities", "CellAdapter", "GRUConfig", "LayerAdapter", "Canonica
            "GRUResult", "run_conformance_test", "ConformanceResult", "gru_cases", "size_sweep_cases", "GeneratedCase",
            "__version__"]
 
-_LAZY = {"Capabilities": "conformance.adapter", "CellAdapter": "conformance.adapter",
-         "GRUConfig": "conformance.adapter", "LayerAdapter": "conformance.adapter",
-         "CanonicalParams": "conformance.params",
+_LAZY = {"Capabilities": "conformance.model.contract", "CellAdapter": "conformance.model.contract",
+         "GRUConfig": "conformance.model.contract", "LayerAdapter": "conformance.model.contract",
+         "CanonicalParams": "conformance.base.params",
          # The oracle for your own tests (pure NumPy: importing it imports no torch).
-         "gru": "conformance.public_oracle", "GRUResult": "conformance.public_oracle",
+         "gru": "conformance.model.public_oracle", "GRUResult": "conformance.model.public_oracle",
          # One call in your own tests (grades in a process of its own).
-         "run_conformance_test": "conformance.testing", "ConformanceResult": "conformance.testing",
+         "run_conformance_test": "conformance.commands.testing", "ConformanceResult": "conformance.commands.testing",
          # Case strategies for your own hypothesis tests.
-         "gru_cases": "conformance.public_strategies", "size_sweep_cases": "conformance.public_strategies",
-         "GeneratedCase": "conformance.public_strategies"}
-_MODULES = {"layouts": "conformance.layouts"}
+         "gru_cases": "conformance.cases.public_strategies", "size_sweep_cases": "conformance.cases.public_strategies",
+         "GeneratedCase": "conformance.cases.public_strategies"}
+_MODULES = {"layouts": "conformance.model.layouts"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,3 +1,3 @@
-from conformance.cli import main
+from conformance.commands.cli import main
 
 raise SystemExit(main())

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 
 # --- from the document, unchanged -----------------------------------------------

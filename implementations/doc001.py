@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from conformance import Capabilities, CellAdapter, GRUConfig, layouts
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 
 # --- from the document, unchanged -----------------------------------------------

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from conformance import Capabilities, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 
 # --- from the document, unchanged -----------------------------------------------

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from conformance import Capabilities, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 
 # --- from the document, unchanged -----------------------------------------------

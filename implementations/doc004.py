@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from conformance import Capabilities, CellAdapter, GRUConfig
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 
 # --- from the document, unchanged -----------------------------------------------

@@ -4,7 +4,7 @@
 with the reason: the self-tests fail if grading disagrees, in either direction.
 """
 
-from conformance.entry import Entry
+from conformance.base.registry_entry import Entry
 
 REGISTRY: list[Entry] = [
     Entry(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 
 class TorchGRU(LayerAdapter):

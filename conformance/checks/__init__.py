@@ -1,3 +1,3 @@
 """The checks, one module per family. Each test is one check of the catalogue
-(see ``conformance.catalogue``); ``subject`` is the implementation under test,
+(see ``conformance.cases.catalogue``); ``subject`` is the implementation under test,
 parametrized by the plugin over every implementation being graded."""

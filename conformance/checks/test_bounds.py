@@ -7,9 +7,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import NotReturned, fail
-from conformance.strategies import draw_case
+from conformance.cases.catalogue import check
+from conformance.cases.compare import NotReturned, fail
+from conformance.cases.strategies import draw_case
 
 
 def _assert_bounded(result, spec, bound: float, regime: str) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import assert_close
-from conformance.oracle import gru_forward
-from conformance.strategies import draw_case
-from conformance.subject import GRAD_MODES
+from conformance.cases.catalogue import check
+from conformance.cases.compare import assert_close
+from conformance.model.oracle import gru_forward
+from conformance.cases.strategies import draw_case
+from conformance.running.subject import GRAD_MODES
 
 #: Where autograd stands during a call, as the messages say it.
 MODE_WORDS = {"no_grad": "under torch.no_grad()", "grad": "with autograd on",

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import assert_close, fail
-from conformance.strategies import draw_case
+from conformance.cases.catalogue import check
+from conformance.cases.compare import assert_close, fail
+from conformance.cases.strategies import draw_case
 
 
 @check(

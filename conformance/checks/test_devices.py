@@ -16,11 +16,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check, check_over
-from conformance.compare import assert_close, fail, returned
-from conformance.devices import claimed_devices, device_available, dtypes_on
-from conformance.strategies import draw_case
-from conformance.subject import AdapterError
+from conformance.cases.catalogue import check, check_over
+from conformance.cases.compare import assert_close, fail, returned
+from conformance.base.devices import claimed_devices, device_available, dtypes_on
+from conformance.cases.strategies import draw_case
+from conformance.running.subject import AdapterError
 
 #: The default device set while an implementation claiming GPUs runs on CPU.
 PROBE_DEVICE = "meta"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import assert_close
-from conformance.sizes import SWEEP_WORDS, draw_sweep, run_sweep
-from conformance.strategies import draw_case
+from conformance.cases.catalogue import check
+from conformance.cases.compare import assert_close
+from conformance.cases.sizes import SWEEP_WORDS, draw_sweep, run_sweep
+from conformance.cases.strategies import draw_case
 
 
 @check(

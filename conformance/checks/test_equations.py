@@ -6,13 +6,13 @@ from __future__ import annotations
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import assert_close, max_abs_error
-from conformance.oracle import teacher_forced_steps
-from conformance.reference import torch_reference
-from conformance.sizes import SWEEP_WORDS, draw_sweep, run_sweep
-from conformance.strategies import draw_case, per_slot_states
-from conformance.subject import AdapterError
+from conformance.cases.catalogue import check
+from conformance.cases.compare import assert_close, max_abs_error
+from conformance.model.oracle import teacher_forced_steps
+from conformance.model.reference import torch_reference
+from conformance.cases.sizes import SWEEP_WORDS, draw_sweep, run_sweep
+from conformance.cases.strategies import draw_case, per_slot_states
+from conformance.running.subject import AdapterError
 
 #: The fixed case whose per-step error the report plots (error against time step).
 PROFILE_STEPS = 24
@@ -58,7 +58,7 @@ def _error_profile(subject, *, quiet: bool = False) -> None:
     profile instead of raised (the calling check reports it its own way)."""
     if "profile" in subject.measured():
         return
-    from conformance.cases import CaseSpec
+    from conformance.cases.generated import CaseSpec
 
     dtypes = subject.dtypes()
     spec = CaseSpec(

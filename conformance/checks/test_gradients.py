@@ -4,7 +4,7 @@ A generated loss, ``sum(output * G) + sum(h_n * G')`` with random weights G, G',
 is back-propagated through a whole sequence (every layer and direction the
 implementation claims) and its gradients with respect to x, h0 and every
 canonical parameter are compared with the float64 oracle's, which come from an
-autograd run of ``conformance.reference_autograd`` (held to the oracle within
+autograd run of ``conformance.model.reference_autograd`` (held to the oracle within
 1e-12 by the self-tests), and with ``torch.nn.GRU``'s. The finite-difference check
 (``torch.autograd.gradcheck``'s method) compares the implementation's backward with
 its own forward, so it grades black-box implementations too. A forward pass that is
@@ -18,14 +18,14 @@ import numpy as np
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import CheckFailure, max_abs_error
-from conformance.grads import as_claimed, finite_differences, gradients_beside, loss_weights
-from conformance.oracle_grads import case_gradients
-from conformance.reference_autograd import torch_gru_gradients
-from conformance.sizes import MAX_WORK, SWEEP_WORDS, draw_sweep, run_sweep
-from conformance.strategies import draw_case
-from conformance.tolerances import Tolerance
+from conformance.cases.catalogue import check
+from conformance.cases.compare import CheckFailure, max_abs_error
+from conformance.running.grads import as_claimed, finite_differences, gradients_beside, loss_weights
+from conformance.model.oracle_grads import case_gradients
+from conformance.model.reference_autograd import torch_gru_gradients
+from conformance.cases.sizes import MAX_WORK, SWEEP_WORDS, draw_sweep, run_sweep
+from conformance.cases.strategies import draw_case
+from conformance.base.tolerances import Tolerance
 
 #: Gradients are graded in the dtypes autograd is ordinarily used in.
 GRAD_DTYPES = ("float32", "float64")
@@ -98,7 +98,7 @@ def _draw(data, subject):
     statement="the gradients of a generated loss on output and h_n with respect to x and h0, "
     "back-propagated through the whole sequence (every layer and direction claimed), equal "
     "the float64 oracle's",
-    reference="back-propagation through eq. (1)-(4) over t (conformance.oracle_grads, held to autograd of the oracle's equations)",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.model.oracle_grads, held to autograd of the oracle's equations)",
     requires=("autograd", "white_box"),
     depends_on=("equations.sequence",),
     tolerance="grad",
@@ -126,7 +126,7 @@ def test_input_gradients_match_oracle(subject, data):
     statement="the gradients of the generated loss with respect to every canonical parameter "
     "(weight_ih, weight_hh, bias_ih, bias_hh of every layer and direction), read through the "
     "adapter's grads method, equal the float64 oracle's",
-    reference="back-propagation through eq. (1)-(4) over t (conformance.oracle_grads)",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.model.oracle_grads)",
     requires=("autograd", "white_box", "parameter_grads"),
     depends_on=("equations.sequence",),
     tolerance="grad",
@@ -207,7 +207,7 @@ def test_backward_matches_finite_differences(subject, data):
     title="Input and h0 gradients match the oracle's at tiled sizes",
     statement=f"{SWEEP_WORDS[0].upper()}{SWEEP_WORDS[1:]} (one layer), the gradients of the generated loss with respect to x and "
     "h0 equal the float64 oracle's",
-    reference="back-propagation through eq. (1)-(4) over t (conformance.oracle_grads, held to autograd of the oracle's equations)",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.model.oracle_grads, held to autograd of the oracle's equations)",
     requires=("autograd", "white_box"),
     depends_on=("gradients.sequence",),
     tolerance="grad-sizes",

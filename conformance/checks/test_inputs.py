@@ -13,11 +13,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalogue import check
-from conformance.compare import assert_close, fail
-from conformance.sizes import draw_sweep, run_sweep
-from conformance.strategies import draw_case
-from conformance.subject import AdapterError
+from conformance.cases.catalogue import check
+from conformance.cases.compare import assert_close, fail
+from conformance.cases.sizes import draw_sweep, run_sweep
+from conformance.cases.strategies import draw_case
+from conformance.running.subject import AdapterError
 
 
 @check(
@@ -43,7 +43,7 @@ def test_non_contiguous_inputs(subject, data):
                  case=spec, should="h_n for contiguous inputs")
 
 
-#: The views of inputs.layouts, each holding the contiguous tensor's values (conformance.views).
+#: The views of inputs.layouts, each holding the contiguous tensor's values (conformance.running.input_views).
 VIEWS = ("transposed", "permuted", "offset")
 LAYOUT_WORDS = {
     "transposed": "stored in the other axis order and transposed back (x.transpose(0, 1) of batch-first data)",

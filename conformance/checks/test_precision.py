@@ -1,5 +1,5 @@
 """Precisions (white-box): every dtype the implementation claims, against the
-float64 oracle, with that dtype's tolerances (``conformance.tolerances``).
+float64 oracle, with that dtype's tolerances (``conformance.base.tolerances``).
 
 Each dtype is one check (``precision.float32``: one declaration over the dtype
 axis, which the catalogue expands), so a report shows the measured error against
@@ -16,12 +16,12 @@ from __future__ import annotations
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from conformance.catalogue import check, check_over
-from conformance.compare import Blocked, CheckFailure, assert_close
-from conformance.oracle import teacher_forced_steps
-from conformance.sizes import SWEEP_WORDS, draw_long, draw_sweep, run_sweep
-from conformance.strategies import draw_case, per_slot_states
-from conformance.tolerances import tolerance
+from conformance.cases.catalogue import check, check_over
+from conformance.cases.compare import Blocked, CheckFailure, assert_close
+from conformance.model.oracle import teacher_forced_steps
+from conformance.cases.sizes import SWEEP_WORDS, draw_long, draw_sweep, run_sweep
+from conformance.cases.strategies import draw_case, per_slot_states
+from conformance.base.tolerances import tolerance
 
 
 def _sequence_tolerance(subject, dtype: str):
@@ -165,7 +165,7 @@ def _compare_whole(subject, spec) -> None:
     title="Every dtype within its tolerance at tiled sizes",
     statement="in every dtype claimed (the four axis cases of an example take the claimed dtypes in "
     f"turn), {SWEEP_WORDS}, output and h_n are within that dtype's sequence tolerance of the float64 oracle",
-    reference="eq. (1)-(4); error bands measured at these sizes (python -m conformance.error_bands --sizes)",
+    reference="eq. (1)-(4); error bands measured at these sizes (python -m conformance.grading.error_bands --sizes)",
     requires=("white_box",),
     depends_on=("equations.sequence",),
     tolerance="sizes",
@@ -184,7 +184,7 @@ def test_sizes_every_dtype(subject, data):
     "is within that dtype's sequence tolerance of the float64 oracle: errors that accumulate "
     "(a state kept in a lower precision, a drifting direction) show here",
     reference="eq. (1)-(4) over t; measured error does not grow with T at the default init scale "
-    "(python -m conformance.error_bands --steps 300)",
+    "(python -m conformance.grading.error_bands --steps 300)",
     requires=("white_box",),
     depends_on=("equations.sequence",),
     tolerance="sequence",

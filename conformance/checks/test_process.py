@@ -3,7 +3,7 @@
 An implementation runs in a worker process of its own, and around every
 request (build, load, call, backward) the suite snapshots torch's and the
 process's global state and puts it back afterwards
-(``conformance.process_state``), so no other check, and no other
+(``conformance.running.process_state``), so no other check, and no other
 implementation, ever sees a change. This family reports the changes
 themselves: a GRU that turns grad mode off, reseeds torch, changes the
 default dtype or replaces ``torch.tanh`` for the whole process breaks every
@@ -12,10 +12,10 @@ computation that runs after it in a real program.
 
 from __future__ import annotations
 
-from conformance.cases import CaseSpec
-from conformance.catalogue import check
-from conformance.compare import fail
-from conformance.grads import implementation_gradients, loss_weights
+from conformance.cases.generated import CaseSpec
+from conformance.cases.catalogue import check
+from conformance.cases.compare import fail
+from conformance.running.grads import implementation_gradients, loss_weights
 
 
 def _exercise(subject) -> None:
@@ -49,7 +49,7 @@ def _exercise(subject) -> None:
     "so only this check sees it",
 )
 def test_leaves_process_state_alone(subject):
-    from conformance.subject import AdapterError
+    from conformance.running.subject import AdapterError
 
     try:
         _exercise(subject)

@@ -6,7 +6,7 @@ runs the implementation on probe cases built so that every mechanism changes the
 output (H >= 2, I != H, B >= 3, random weights per gate, b_hn away from zero, a
 non-uniform h0), and
 
-* fits the variant oracles of ``conformance.variants`` (reset placement, where b_hn
+* fits the variant oracles of ``conformance.model.variants`` (reset placement, where b_hn
   sits, update polarity and known slips, the gate-block order, bias vectors ignored,
   doubled or folded, gates without an input or recurrent term, missing biases, a
   candidate without the reset gate) and says for every switch whether the probes
@@ -50,11 +50,11 @@ from typing import Any
 import numpy as np
 
 # The probe modules register their probes on import, in this order.
-from conformance.diagnosis import calls, structure, inputs, numerics  # noqa: F401,I001
+from conformance.diagnosis import call_probes, structure, inputs, numerics  # noqa: F401,I001
 from conformance.diagnosis import pipeline
 from conformance.diagnosis.context import Probe
-from conformance.diagnosis.registry import PROBES, probe
-from conformance.subject import AdapterError, Subject
+from conformance.diagnosis.probe_registry import PROBES, probe
+from conformance.running.subject import AdapterError, Subject
 
 __all__ = ["BLACK_BOX_NOTE", "PROBES", "Probe", "diagnose", "diagnose_isolated", "diagnosis_note", "probe"]
 
@@ -66,7 +66,7 @@ BLACK_BOX_NOTE = ("not diagnosed: a black-box adapter (no load method) gives no 
 def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | None:
     """The diagnosis of a white-box subject (None for black-box adapters: nothing to read
     the convention from). Never raises: failures become a diagnosis with status "error"."""
-    from conformance.isolation import WorkerLost
+    from conformance.running.isolation import WorkerLost
 
     if not subject.white_box or unsupported(subject):
         return None

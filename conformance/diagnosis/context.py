@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from conformance.cases import Case, CaseSpec
-from conformance.params import CanonicalParams
-from conformance.subject import AdapterError, Instance, Result, Subject
-from conformance.tolerances import Tolerance, tolerance
-from conformance.variants import CLAIMED, PYTORCH, STANDARD, CellVariant, Structure
+from conformance.cases.generated import Case, CaseSpec
+from conformance.base.params import CanonicalParams
+from conformance.running.subject import AdapterError, Instance, Result, Subject
+from conformance.base.tolerances import Tolerance, tolerance
+from conformance.model.variants import CLAIMED, PYTORCH, STANDARD, CellVariant, Structure
 
 DIRECTION_NAMES = ("forward", "backward")
 

@@ -1,6 +1,6 @@
 """The fitting: which variant of the equations reproduces the main probe.
 
-The search runs the variant oracles (``conformance.variants``) against the
+The search runs the variant oracles (``conformance.model.variants``) against the
 observed states: first every formula, bias handling and gate order at once
 (vectorized), then a few rounds of one-switch changes from the best fits (every
 switch of ``conformance.diagnosis.switches``). When nothing fits, cheap
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from conformance.diagnosis.context import Context, Fit, Observation, errors, fmt
-from conformance.diagnosis.names import nearest_base
+from conformance.diagnosis.variant_names import nearest_base
 from conformance.diagnosis.switches import SWITCHES, Switch
 from conformance.diagnosis.terms import probe_terms, seeds
-from conformance.tolerances import Tolerance, tolerance
-from conformance.variants import (
+from conformance.base.tolerances import Tolerance, tolerance
+from conformance.model.variants import (
     FORMULAS,
     ORDERS,
     PYTORCH,

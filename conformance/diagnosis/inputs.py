@@ -8,12 +8,12 @@ import itertools
 
 import numpy as np
 
-from conformance.diagnosis.calls import dtype_and_shapes
+from conformance.diagnosis.call_probes import dtype_and_shapes
 from conformance.diagnosis.context import Context, Observation, errors, fmt
 from conformance.diagnosis.fitting import output_readings
-from conformance.diagnosis.registry import probe
-from conformance.subject import AdapterError
-from conformance.variants import LENGTH_SWITCHES, LENGTH_TEXT, lengths_forward, variant_forward
+from conformance.diagnosis.probe_registry import probe
+from conformance.running.subject import AdapterError
+from conformance.model.variants import LENGTH_SWITCHES, LENGTH_TEXT, lengths_forward, variant_forward
 
 
 @probe("other-layout", title="the other batch layout gives the same result", requires=("layer",),

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from conformance.cases import Case
+from conformance.cases.generated import Case
 from conformance.diagnosis.context import DIRECTION_NAMES, Context, errors, fmt, join
-from conformance.diagnosis.names import SHORT_NAMES
+from conformance.diagnosis.variant_names import SHORT_NAMES
 from conformance.diagnosis.structure import assembly_spec
 from conformance.diagnosis.switches import SWITCHES, Deviation, deviations
-from conformance.oracle import OracleRun, gru_forward
-from conformance.params import CanonicalParams
-from conformance.subject import AdapterError, Result
-from conformance.variants import CellBlocks, CellVariant, canonical, variant_forward, variant_step
+from conformance.model.oracle import OracleRun, gru_forward
+from conformance.base.params import CanonicalParams
+from conformance.running.subject import AdapterError, Result
+from conformance.model.variants import CellBlocks, CellVariant, canonical, variant_forward, variant_step
 
 #: Findings that say how a run is assembled: an unexplained departure is put down to them.
 ASSEMBLY_KINDS = ("structure", "h0", "layout", "batch", "h_n", "repeat")

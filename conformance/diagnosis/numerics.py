@@ -6,15 +6,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from conformance.cases import DTYPES, Case, dtype_name
+from conformance.cases.generated import DTYPES, Case, dtype_name
 from conformance.diagnosis.context import Context, errors, fmt
-from conformance.diagnosis.names import describe_variant
-from conformance.diagnosis.registry import probe
-from conformance.oracle import gru_forward
-from conformance.params import CanonicalParams
-from conformance.reference import torch_gru_run
-from conformance.tolerances import TOLERANCES, tolerance
-from conformance.variants import PYTORCH, CellBlocks, variant_forward, variant_step
+from conformance.diagnosis.variant_names import describe_variant
+from conformance.diagnosis.probe_registry import probe
+from conformance.model.oracle import gru_forward
+from conformance.base.params import CanonicalParams
+from conformance.model.reference import torch_gru_run
+from conformance.base.tolerances import TOLERANCES, tolerance
+from conformance.model.variants import PYTORCH, CellBlocks, variant_forward, variant_step
 
 
 @probe("saturation", title="saturating inputs give finite outputs")

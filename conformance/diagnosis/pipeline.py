@@ -5,7 +5,7 @@
    caller's h0 was overwritten and whether h0 is honoured at all.
 2. The fit (``conformance.diagnosis.fitting``), and for each switch whether the
    probes determine it.
-3. Every registered probe (``conformance.diagnosis.registry``) the implementation's
+3. Every registered probe (``conformance.diagnosis.probe_registry``) the implementation's
    claims allow, in order; an adapter error in one is a finding.
 4. Unless everything conforms, the localization of the first departure
    (``conformance.diagnosis.localization``).
@@ -17,14 +17,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conformance.diagnosis.calls import dtype_and_shapes
+from conformance.diagnosis.call_probes import dtype_and_shapes
 from conformance.diagnosis.context import Context, Observation, Probe
 from conformance.diagnosis.fitting import fit_cell
 from conformance.diagnosis.localization import localize
-from conformance.diagnosis.registry import applicable, ordered
+from conformance.diagnosis.probe_registry import applicable, ordered
 from conformance.diagnosis.structure import CELL_NOTE
 from conformance.diagnosis.wording import assemble
-from conformance.subject import AdapterError, Subject
+from conformance.running.subject import AdapterError, Subject
 
 
 def run(subject: Subject, probe: Probe) -> dict[str, Any]:

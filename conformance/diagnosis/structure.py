@@ -1,7 +1,7 @@
 """Structural probes of a layer: how cells are assembled into directions and layers.
 
 A two-layer bidirectional run (what the implementation claims of it) is compared
-with every arrangement of ``conformance.variants.structures``: the reverse direction
+with every arrangement of ``conformance.model.variants.structures``: the reverse direction
 reversed or not, the backward output order, which state each h0 and h_n slot holds
 (the backward state after one step, the last layer's states only...), how layer
 k > 0 reads the halves of layer k - 1."""
@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from conformance.cases import CaseSpec
+from conformance.cases.generated import CaseSpec
 from conformance.diagnosis.context import Context, fmt
-from conformance.diagnosis.registry import probe
-from conformance.variants import structures, variant_forward
+from conformance.diagnosis.probe_registry import probe
+from conformance.model.variants import structures, variant_forward
 
 STANDARD_ASSEMBLY = ("the reverse direction reads the sequence from its end and its output is in input time "
                      "order, h0 and h_n slots are layer-major, layer k > 0 reads the forward half first")

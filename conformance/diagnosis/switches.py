@@ -1,4 +1,4 @@
-"""Every switch of a cell variant (``conformance.variants.CellVariant``), described once:
+"""Every switch of a cell variant (``conformance.model.variants.CellVariant``), described once:
 its name in the diagnosis, its title, the values the search tries, and how a change
 is said in words and which quantity it acts on.
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conformance.variants import (
+from conformance.model.variants import (
     B_HN,
     BIAS_BLOCKS,
     BIAS_FACTORS,

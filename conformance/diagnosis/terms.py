@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from conformance.diagnosis.context import Context, Observation, join
-from conformance.params import GATES, param_name
-from conformance.variants import BIAS_BLOCKS, CellVariant, canonical
+from conformance.base.params import GATES, param_name
+from conformance.model.variants import BIAS_BLOCKS, CellVariant, canonical
 
 #: The twelve blocks, as (parameter kind, gate) -> the name the report uses.
 BLOCKS: dict[tuple[str, str], str] = {

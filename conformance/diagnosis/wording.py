@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from conformance.conventions import CONVENTIONS, claim_text
+from conformance.base.conventions import CONVENTIONS, claim_text
 from conformance.diagnosis.context import Context, Fit, fmt, join
 from conformance.diagnosis.fitting import CellSearch, closest, first_error, nearly_explains
-from conformance.diagnosis.names import BASE_NAMES, SHORT_NAMES, describe_variant, nearest_base
+from conformance.diagnosis.variant_names import BASE_NAMES, SHORT_NAMES, describe_variant, nearest_base
 from conformance.diagnosis.switches import CONVENTION_SWITCHES, SWITCHES_BY_NAME
-from conformance.variants import CLAIMED, CellVariant
+from conformance.model.variants import CLAIMED, CellVariant
 
 #: What the diagnosis looks at, said in every diagnosis.
 SCOPE = ("forward values of ordinary calls in float64 or float32 (float16 and bfloat16 where claimed): "

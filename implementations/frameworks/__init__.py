@@ -7,7 +7,7 @@ Each module needs its framework, installed by its lane's optional extra
 frameworks-<lane>``); the core install does not. Importing this package imports no framework: the
 registry (``conformance.implementations.frameworks.registry``) holds names only, so every
 id resolves, and an id whose framework is missing is graded as one clear load
-error. ``python -m conformance.frameworks_grade`` grades them all.
+error. ``python -m conformance.commands.frameworks_grade`` grades them all.
 
 Every adapter converts the canonical parameters (PyTorch layout, gates r, z, n)
 to the framework's own layout in plain code, next to the framework's documented

@@ -14,8 +14,8 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from conformance.adapter import Capabilities
-from conformance.params import CanonicalParams
+from conformance.model.contract import Capabilities
+from conformance.base.params import CanonicalParams
 
 
 def require(module: str, extra: str) -> ModuleType:

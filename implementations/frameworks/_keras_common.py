@@ -25,7 +25,7 @@ GRU layer: multi-layer is not claimed.
 
 Keras 3 picks its backend once, when first imported, from ``KERAS_BACKEND``: each
 backend's adapters live in their own module (``keras_<backend>.py``), which sets
-it, and a process can grade one backend only (``python -m conformance.frameworks_grade``
+it, and a process can grade one backend only (``python -m conformance.commands.frameworks_grade``
 grades each in its own process).
 """
 
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from conformance import GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from conformance import Capabilities, CellAdapter, GRUConfig, layouts
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import gates, np_dtype, numpy_of, require, tensor_of
 
 jax = require("jax", "flax")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from conformance import CellAdapter, GRUConfig, layouts
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, np_dtype, numpy_of, require, tensor_of
 
 jax = require("jax", "jax")

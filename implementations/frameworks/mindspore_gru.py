@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from conformance import GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore logs warnings on every call otherwise

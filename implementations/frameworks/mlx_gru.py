@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from conformance import GRUConfig, LayerAdapter, layouts
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 mx = require("mlx.core", "mlx")

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from conformance import GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 from conformance.implementations.frameworks.openvino_gru import compile_model
 

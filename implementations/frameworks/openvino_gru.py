@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from conformance import CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, require, tensor_of
 
 ov = require("openvino", "openvino")

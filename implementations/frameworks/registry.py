@@ -1,10 +1,10 @@
 """Other frameworks' GRUs, by id, and the lanes that grade them. Names only:
 importing this imports no framework.
 
-``conformance.loading`` resolves these ids like the main registry's, but they
+``conformance.grading.loading`` resolves these ids like the main registry's, but they
 are not part of ``--all``: each needs its lane's extra installed. A **lane** is one
 environment (``tox -e frameworks-<lane>``, extra ``[<lane's extra>]``): frameworks
-whose dependencies conflict get lanes of their own. ``python -m conformance.frameworks_grade
+whose dependencies conflict get lanes of their own. ``python -m conformance.commands.frameworks_grade
 --lane <lane>`` grades a lane's ids; ``tox -e frameworks`` runs every lane.
 
 ``expected_failures`` are findings: where a framework departs from what it
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.entry import Entry
+from conformance.base.registry_entry import Entry
 
 _PACKAGE = "conformance.implementations.frameworks"
 _ONNX = f"{_PACKAGE}.onnx_gru"
@@ -101,7 +101,7 @@ KEY_CHECKS = ("step_matches_oracle or sequence_matches_oracle or output_shapes o
 CONVERTER_CHECKS = "step_matches_oracle or sequence_matches_oracle or output_shapes or final_state"
 
 #: Grading options for entries too slow for every check at the default profile, used by
-#: ``python -m conformance.frameworks_grade`` (a plain ``conformance grade <id>`` runs all).
+#: ``python -m conformance.commands.frameworks_grade`` (a plain ``conformance grade <id>`` runs all).
 #: The dynamo exporter takes about 3 s per export and fixes T (nn.GRU's fake-tensor
 #: kernel is a decomposition that loops over time steps), so it is exported once per
 #: configuration and length: graded on the two oracle comparisons (every layer count,

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from conformance import GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 from conformance.implementations.frameworks._keras_common import keras_gru_weights, load_keras
 

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import torch
 
 from conformance import GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 from conformance.implementations.frameworks._common import capabilities, numpy_of, quiet, require, tensor_of
 
 onnx = require("onnx", "onnx")

@@ -26,10 +26,10 @@ from typing import Any
 from hypothesis import settings
 from hypothesis.errors import UnsatisfiedAssumption
 
-from conformance import engine
-from conformance.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, unmet_requirement
-from conformance.profiles import DEFAULT_PROFILE, PROFILES
-from conformance.subject import Subject
+from conformance.grading import engine
+from conformance.cases.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, unmet_requirement
+from conformance.base.profiles import DEFAULT_PROFILE, PROFILES
+from conformance.running.subject import Subject
 from tests.catches_bugs.mutants import MUTANTS, Mutant
 
 

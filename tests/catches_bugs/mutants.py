@@ -27,7 +27,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams, param_name
+from conformance.base.params import CanonicalParams, param_name
 from tests.catches_bugs.wrong_machinery import (GPUS, BatchOfOneSqueezed, Bfloat16WeightsInFloat8,
                                                 DefaultDeviceZeros, DtypeConverted, Float16InBfloat16,
                                                 Float32InBfloat16, Float64InFloat32, H0Broadcast, HalfOnGPU,
@@ -757,7 +757,7 @@ class UnbatchedCellGRU(ReferenceGRU):
 
 # --------------------------------------------------------------------------- sizes, bias, dropout
 # Bugs of fast kernels: each is exact below its own tile, chunk or workspace width and wrong
-# past it, so only the size-sweep checks (conformance.sizes) see them.
+# past it, so only the size-sweep checks (conformance.cases.sizes) see them.
 
 
 class HiddenTailTileGRU(ReferenceGRU):
@@ -1722,10 +1722,10 @@ def grade_mutant(mutant: Mutant, **overrides: Any) -> dict[str, Any]:
     are left out. Each of those is aimed at by the mutants it exists for, and every
     correct implementation is graded by all of them at the full budget
     (tests/passes_correct/test_correct.py); here they would double the cost and test nothing new."""
-    from conformance.catalogue import CHECKS, load_all, ordered_ids
-    from conformance.engine import run_check, skip_reason
-    from conformance.profiles import PROFILES
-    from conformance.subject import Subject
+    from conformance.cases.catalogue import CHECKS, load_all, ordered_ids
+    from conformance.grading.engine import run_check, skip_reason
+    from conformance.base.profiles import PROFILES
+    from conformance.running.subject import Subject
 
     load_all()
     subject = Subject(mutant.id, mutant.adapter())

@@ -14,13 +14,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance import catalogue, engine, results
-from conformance.cases import CaseSpec
-from conformance.compare import CheckFailure
-from conformance.outcome import Outcome, classify, merge, root_cause
-from conformance.report import build_view, render_page
-from conformance.strategies import case_specs, sizes_at_least
-from conformance.subject import AdapterError, Subject
+from conformance.cases import catalogue
+from conformance.grading import engine, results
+from conformance.cases.generated import CaseSpec
+from conformance.cases.compare import CheckFailure
+from conformance.grading.outcome import Outcome, classify, merge, root_cause
+from conformance.reporting.report import build_view, render_page
+from conformance.cases.strategies import case_specs, sizes_at_least
+from conformance.running.subject import AdapterError, Subject
 from tests.catches_bugs.mutants import MUTANTS_BY_ID
 
 # One worker grades the two mutants once for the whole module.

@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.cases import CaseSpec
-from conformance.catalogue import CHECKS, load_all, unmet_requirement
-from conformance.devices import device_available
-from conformance.engine import grade
-from conformance.grads import implementation_gradients
-from conformance.loading import load_subject, registry
-from conformance.oracle import gru_forward
-from conformance.reference_autograd import (LossWeights, gru_forward_torch, leaf_params, reference_gradients,
+from conformance.cases.generated import CaseSpec
+from conformance.cases.catalogue import CHECKS, load_all, unmet_requirement
+from conformance.base.devices import device_available
+from conformance.grading.engine import grade
+from conformance.running.grads import implementation_gradients
+from conformance.grading.loading import load_subject, registry
+from conformance.model.oracle import gru_forward
+from conformance.model.reference_autograd import (LossWeights, gru_forward_torch, leaf_params, reference_gradients,
                                             torch_gru_gradients)
-from conformance.results import implementation_record, overall_verdict
-from conformance.subject import Subject
-from conformance.tolerances import TOLERANCES, tolerance
+from conformance.grading.results import implementation_record, overall_verdict
+from conformance.running.subject import Subject
+from conformance.base.tolerances import TOLERANCES, tolerance
 from tests.catches_bugs.mutants import (FORWARD_MUTANTS, MACHINERY_FAMILIES, MACHINERY_MUTANTS, grade_mutant,
                                         mutant_params)
 from tests.catches_bugs.wrong_machinery import CORRECT, H0Broadcast
@@ -87,10 +87,10 @@ def test_reference_gradients_equal_torch_gru():
 
 @pytest.mark.parametrize("reset", ["after", "before"])
 def test_oracle_gradients_equal_autograd_of_the_oracle(reset):
-    """The NumPy back-propagation the gradient checks compare with (conformance.oracle_grads)
+    """The NumPy back-propagation the gradient checks compare with (conformance.model.oracle_grads)
     equals torch autograd of the oracle's equations, for x, h0 (or none) and every parameter,
     with and without biases, over layers and directions."""
-    from conformance.oracle_grads import case_gradients
+    from conformance.model.oracle_grads import case_gradients
 
     for i, spec in enumerate(_specs(40, dtype="float64")):
         spec = spec.with_(bias=i % 3 != 0)
@@ -294,7 +294,7 @@ def test_warning_level_check_warns_without_failing():
 def test_warning_through_pytest(tmp_path):
     """The same through the pytest plugin: exit code 0, status "warn" in the JSON."""
     results = tmp_path / "results.json"
-    command = [sys.executable, "-m", "pytest", str(ROOT / "conformance" / "checks"), "-p", "conformance.plugin",
+    command = [sys.executable, "-m", "pytest", str(ROOT / "conformance" / "checks"), "-p", "conformance.commands.grading_plugin",
                "-p", "no:cacheprovider", "-q", "--impl", "tests.catches_bugs.wrong_machinery:H0Broadcast",
                "--impl", "torch-gru", "-k", "wrong_shapes or cuda", "--results", str(results),
                "--hypothesis-profile", "quick"]

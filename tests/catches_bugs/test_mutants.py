@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.adapter import Capabilities, CellAdapter, LayerAdapter
-from conformance.cases import CaseSpec
-from conformance.catalogue import load_all, unmet_requirement
-from conformance.engine import grade
-from conformance.outcome import Outcome
-from conformance.subject import Subject
+from conformance.model.contract import Capabilities, CellAdapter, LayerAdapter
+from conformance.cases.generated import CaseSpec
+from conformance.cases.catalogue import load_all, unmet_requirement
+from conformance.grading.engine import grade
+from conformance.grading.outcome import Outcome
+from conformance.running.subject import Subject
 from tests.catches_bugs.mutants import FORWARD_MUTANTS, MUTANTS, Mutant, grade_mutant, mutant_params
 
 CHECKS = load_all()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase
 
-from conformance import engine
-from conformance.catalogue import CHECK_FUNCTIONS, load_all
-from conformance.profiles import DEFAULT_PROFILE, PROFILES
-from conformance.subject import Subject
+from conformance.grading import engine
+from conformance.cases.catalogue import CHECK_FUNCTIONS, load_all
+from conformance.base.profiles import DEFAULT_PROFILE, PROFILES
+from conformance.running.subject import Subject
 from tests.catches_bugs.catch_counts import counting, examples_to_catch
 from tests.catches_bugs.mutants import MUTANTS, MUTANTS_BY_ID, Mutant, mutant_params
 
@@ -114,7 +114,7 @@ def test_counting_sees_the_examples_grading_sees():
 def _known_failure_run(pytester: pytest.Pytester, known: bool) -> tuple[dict, dict]:
     load_all()
     fn = CHECK_FUNCTIONS["bounds.unit-interval"]
-    args = [str(CHECKS_DIR), "-p", "conformance.plugin", "--impl", "doc000-cell", "-k",
+    args = [str(CHECKS_DIR), "-p", "conformance.commands.grading_plugin", "--impl", "doc000-cell", "-k",
             "test_states_stay_in_unit_interval", "--results", str(pytester.path / "results.json")]
     if known:
         listing = pytester.path / "known.txt"

@@ -18,8 +18,8 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.devices import device_available
-from conformance.params import CanonicalParams
+from conformance.base.devices import device_available
+from conformance.base.params import CanonicalParams
 
 F32_F64 = (torch.float32, torch.float64)
 

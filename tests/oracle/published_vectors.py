@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from conformance import gru, layouts
-from conformance.params import CanonicalParams
+from conformance.base.params import CanonicalParams
 
 ONNX = ("onnx/onnx", "onnx/backend/test/case/node/gru.py", "7552ebcc71fade347977bee05afcd3e4fda55477")
 #: export_reverse and export_bidirectional are not in that commit: they are in the onnx 1.23.2 release.

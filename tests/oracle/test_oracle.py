@@ -11,9 +11,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.cases import CaseSpec
-from conformance.oracle import gru_forward
-from conformance.params import CanonicalParams, param_name
+from conformance.cases.generated import CaseSpec
+from conformance.model.oracle import gru_forward
+from conformance.base.params import CanonicalParams, param_name
 
 
 def specs(min_hidden: int = 1, max_hidden: int = 5, **fixed) -> st.SearchStrategy[CaseSpec]:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance import CanonicalParams, gru, layouts
-from conformance.params import random_params
+from conformance.base.params import random_params
 from tests.oracle.test_oracle import specs, torch_gru, worst
 
 TIGHT = 1e-12
@@ -30,7 +30,7 @@ def _close(what: str, got: np.ndarray, want: np.ndarray, call: str, tolerance: f
 
 def test_importing_the_oracle_imports_no_torch():
     code = ("import sys, conformance; from conformance import gru, layouts, CanonicalParams; "
-            "import conformance.public_oracle; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+            "import conformance.model.public_oracle; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"got exit {done.returncode}: {done.stderr[-2000:]}, but the import should work"
     assert done.stdout.strip() == "[]", f"got torch modules {done.stdout.strip()} imported, but should be none"

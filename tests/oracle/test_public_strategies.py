@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance import GeneratedCase, gru, gru_cases, size_sweep_cases
-from conformance.cases import CaseSpec
-from conformance.params import GATES, param_name
+from conformance.cases.generated import CaseSpec
+from conformance.base.params import GATES, param_name
 
 QUICK = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

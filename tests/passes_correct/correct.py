@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from conformance import Capabilities, CellAdapter, GRUConfig, LayerAdapter
-from conformance.params import CanonicalParams, param_name
+from conformance.base.params import CanonicalParams, param_name
 from tests.catches_bugs.mutants import FullReferenceCell, FullReferenceLayer
 
 FLOATS = (torch.float32, torch.float64)

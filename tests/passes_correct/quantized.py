@@ -2,7 +2,7 @@
 int8 weights, activations quantized per call from their own range, float32 in and out.
 About 1e-2 from the float64 GRU: claimed as float32 it is nonconformant, and its diagnosis
 names the precision loss; claimed as ``precision="int8-dynamic"`` it is graded against
-that precision's measured tolerances (``conformance/tolerances.py``, measured on these)."""
+that precision's measured tolerances (``conformance/base/tolerances.py``, measured on these)."""
 
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.naming import format_narrowing, parse_narrowing, split_narrowing, with_narrowing
-from conformance.engine import grade
-from conformance.loading import AdapterLoadError, load_subject, resolve
-from conformance.results import overall_verdict
+from conformance.model.naming import format_narrowing, parse_narrowing, split_narrowing, with_narrowing
+from conformance.grading.engine import grade
+from conformance.grading.loading import AdapterLoadError, load_subject, resolve
+from conformance.grading.results import overall_verdict
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 GRU_LIKE = GALLERY / "gru_like.py"
@@ -131,7 +131,7 @@ def test_grade_command_wraps_in_the_worker_with_narrowing_options(tmp_path: Path
 def test_the_contract_imitated_is_the_torch_references_claims():
     """A class graded without an adapter claims what nn.GRU or nn.GRUCell does: the same
     claims as the registered torch references, which are graded like any implementation."""
-    from conformance.autowrap import full_contract
+    from conformance.model.gru_like_adapter import full_contract
     from conformance.implementations.torch_reference import TorchGRU, TorchGRUCell
 
     for kind, reference in (("layer", TorchGRU), ("cell", TorchGRUCell)):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.engine import grade
-from conformance.loading import load_subject
-from conformance.params import CanonicalParams
-from conformance.results import overall_verdict
-from conformance.subject import Subject
+from conformance.grading.engine import grade
+from conformance.grading.loading import load_subject
+from conformance.base.params import CanonicalParams
+from conformance.grading.results import overall_verdict
+from conformance.running.subject import Subject
 from tests.passes_correct.correct import CORRECT, ComplementCell, ComplementGRUCell, ZRNCell, ZRNGRUCell, _tensor
 
 #: Registry references graded alongside.

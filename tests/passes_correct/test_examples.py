@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine import grade
-from conformance.loading import load_subject
-from conformance.results import overall_verdict
+from conformance.grading.engine import grade
+from conformance.grading.loading import load_subject
+from conformance.grading.results import overall_verdict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.cases import CaseSpec
-from conformance.engine import grade, run_check
-from conformance.loading import load_subject, registry, registry_by_id
-from conformance.oracle import gru_forward
-from conformance.subject import Subject
+from conformance.cases.generated import CaseSpec
+from conformance.grading.engine import grade, run_check
+from conformance.grading.loading import load_subject, registry, registry_by_id
+from conformance.model.oracle import gru_forward
+from conformance.running.subject import Subject
 from conformance.implementations.frameworks.registry import EXTRAS, FRAMEWORKS, LANES, MODULE_LANE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_registry_imports_no_framework():
     """Importing the framework registry (as every load of a registry id does) imports
     no framework, so the core install resolves every id without them."""
     code = (f"FRAMEWORK_MODULES = {FRAMEWORK_MODULES!r}\n"
-            "import sys, conformance.implementations.frameworks.registry, conformance.loading as l; l.registry_by_id(); "
+            "import sys, conformance.implementations.frameworks.registry, conformance.grading.loading as l; l.registry_by_id(); "
             "print(sorted(m for m in FRAMEWORK_MODULES if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"got {out.stdout.strip()} imported, but should be []"
@@ -96,7 +96,7 @@ def test_registry_imports_no_framework():
 def test_missing_framework_is_a_clear_load_error():
     """Without its framework, an id gives one AdapterLoadError naming the extra to install."""
     code = ("import sys; sys.modules['keras'] = None\n"
-            "from conformance.loading import load_subject, AdapterLoadError\n"
+            "from conformance.grading.loading import load_subject, AdapterLoadError\n"
             "try:\n    load_subject('keras-torch-gru-reset-after')\n"
             "except AdapterLoadError as exc:\n    print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -150,7 +150,7 @@ def test_lane_without_its_framework_is_reported_not_failed(tmp_path: Path):
     if lane is None:
         pytest.skip("every lane's framework is installed here")
     results = tmp_path / "lane.json"
-    out = subprocess.run([sys.executable, "-m", "conformance.frameworks_grade", "--lane", lane, "--results",
+    out = subprocess.run([sys.executable, "-m", "conformance.commands.frameworks_grade", "--lane", lane, "--results",
                           str(results)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, f"got exit status {out.returncode}, but should be 0: {out.stderr[-1000:]}"
     import json
@@ -164,8 +164,8 @@ def test_lane_without_its_framework_is_reported_not_failed(tmp_path: Path):
 def test_scoreboard_escapes_and_loads_nothing(tmp_path: Path):
     """The scoreboard shows adapter text as text, runs no script, loads nothing, and lists
     a lane that could not be installed."""
-    from conformance.framework_scoreboard import render_scoreboard
-    from conformance.results import build_results, environment
+    from conformance.reporting.framework_scoreboard import render_scoreboard
+    from conformance.grading.results import build_results, environment
 
     hostile = "<script>alert(1)</script>"
     impl = {"id": "evil-gru", "document": hostile, "verdict": "nonconformant", "verdict_text": "nonconformant",
@@ -210,7 +210,7 @@ def test_onnx_linear_before_reset_is_what_the_claim_tests():
     """The adapters are not vacuous: the linear_before_reset=0 node graded against the
     PyTorch claim fails equations.step (reset placement differs by ~0.1 with random weights)."""
     module = onnx_module()
-    from conformance.catalogue import load_all
+    from conformance.cases.catalogue import load_all
 
     load_all()  # run_check looks checks up in the catalogue, which grade() would have loaded
 
@@ -443,18 +443,18 @@ def test_onnx_finding_dynamo_export_fixes_the_sequence_length():
 # The runner ----------------------------------------------------------------------------
 
 def test_onnx_graded_runner_merges(tmp_path: Path):
-    """``python -m conformance.frameworks_grade <id>`` writes one merged results file with
+    """``python -m conformance.commands.frameworks_grade <id>`` writes one merged results file with
     the framework beside the document results it is given, and exits 0 when the results
     match the registry."""
     onnx_module()
-    from conformance.results import read_results
+    from conformance.grading.results import read_results
 
     documents = tmp_path / "results.json"
     code = subprocess.call([sys.executable, "-m", "conformance", "grade", "torch-gru", "--profile", "quick",
                             "--results", str(documents), "--no-html"], cwd=ROOT, stdout=subprocess.DEVNULL)
     assert code == 0, f"got exit status {code} grading torch-gru, but should be 0"
     results = tmp_path / "results-frameworks.json"
-    out = subprocess.run([sys.executable, "-m", "conformance.frameworks_grade", "onnxruntime-gru", "--profile", "quick",
+    out = subprocess.run([sys.executable, "-m", "conformance.commands.frameworks_grade", "onnxruntime-gru", "--profile", "quick",
                           "--results", str(results), "--documents", str(documents),
                           "--html", str(tmp_path / "index.html")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, f"got exit status {out.returncode}, but should be 0: {out.stderr[-2000:]}"
@@ -467,7 +467,7 @@ def test_onnx_graded_runner_merges(tmp_path: Path):
 
 @pytest.mark.slow
 def test_runner_rejects_unknown_ids():
-    out = subprocess.run([sys.executable, "-m", "conformance.frameworks_grade", "no-such-gru"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "conformance.commands.frameworks_grade", "no-such-gru"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown framework ids ['no-such-gru']" in out.stderr, (
         f"got {out.returncode}: {out.stderr[-500:]!r}, but should be a usage error naming the id")
@@ -547,8 +547,8 @@ def _in_subprocess(code: str) -> str:
 
 _KERAS_PROBE = """
 import numpy as np
-from conformance.cases import CaseSpec
-from conformance.subject import Subject
+from conformance.cases.generated import CaseSpec
+from conformance.running.subject import Subject
 from conformance.implementations.frameworks.{module} import {cls} as Adapter
 spec = CaseSpec(steps=1, batch=1, input_size=1, hidden_size=1, batch_first=True, dtype="float64", with_h0=False)
 case = spec.materialize()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapter import Capabilities
+from conformance.model.contract import Capabilities
 from conformance.diagnosis import diagnose
-from conformance.engine import grade
-from conformance.loading import load_subject
-from conformance.results import implementation_record, overall_verdict
+from conformance.grading.engine import grade
+from conformance.grading.loading import load_subject
+from conformance.grading.results import implementation_record, overall_verdict
 
 QUANTIZED = Path(__file__).resolve().parent / "quantized.py"
 #: The comparisons the claim changes (step, sequence, against itself, sizes).

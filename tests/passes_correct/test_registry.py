@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.cases import CaseSpec
-from conformance.engine import grade
-from conformance.loading import registry, resolve_object, load_subject
-from conformance.conventions import VERDICTS
-from conformance.results import overall_verdict, score
-from conformance.tolerances import tolerance
+from conformance.cases.generated import CaseSpec
+from conformance.grading.engine import grade
+from conformance.grading.loading import registry, resolve_object, load_subject
+from conformance.base.conventions import VERDICTS
+from conformance.grading.results import overall_verdict, score
+from conformance.base.tolerances import tolerance
 
 ENTRIES = registry()
 

@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.adapter import GRUConfig
-from conformance.naming import parse_narrowing
-from conformance.gru_like import NotGRULike, detect, read_constructor
-from conformance.engine import grade
-from conformance.loading import AdapterLoadError, load_adapter, load_subject
-from conformance.params import random_params
-from conformance.results import overall_verdict
-from conformance.toolchains import NAMES, TOOLCHAINS
+from conformance.model.contract import GRUConfig
+from conformance.model.naming import parse_narrowing
+from conformance.model.gru_like import NotGRULike, detect, read_constructor
+from conformance.grading.engine import grade
+from conformance.grading.loading import AdapterLoadError, load_adapter, load_subject
+from conformance.base.params import random_params
+from conformance.grading.results import overall_verdict
+from conformance.model.toolchains import NAMES, TOOLCHAINS
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 LAYERS = GALLERY / "library_layers.py"
@@ -78,7 +78,7 @@ def test_constructor_defaults_are_read_and_each_case_gets_what_it_needs():
 def test_toolchain_is_an_option_of_grade_and_of_the_name():
     import argparse
 
-    from conformance.claim_options import add_narrowing_arguments, narrow_names, narrowing_from_arguments
+    from conformance.commands.claim_options import add_narrowing_arguments, narrow_names, narrowing_from_arguments
 
     parser = argparse.ArgumentParser()
     add_narrowing_arguments(parser)
@@ -91,8 +91,8 @@ def test_toolchain_is_an_option_of_grade_and_of_the_name():
 
 
 def test_toolchains_that_compile_lift_the_check_time_limit():
-    from conformance.loading import resolve, worker_for
-    from conformance.sandbox import Limits, Sandbox
+    from conformance.grading.loading import resolve, worker_for
+    from conformance.running.sandbox import Limits, Sandbox
 
     sandbox = Sandbox(Limits(check_seconds=120))
     for chain, lifted in (("compile-allow-rnn", True), ("export", True), ("script", False)):
@@ -114,8 +114,8 @@ def test_the_gru_is_found_where_it_is(name: str, kind: str, prefix: str, submodu
 def test_a_verdict_on_a_submodule_says_so():
     """A class whose own call is not a GRU's (a model with a head) has its GRU submodule
     graded: the verdict names that part, never a bare "conformant" for the class."""
-    from conformance.outcome import Outcome
-    from conformance.results import implementation_record
+    from conformance.grading.outcome import Outcome
+    from conformance.grading.results import implementation_record
 
     info = load_subject(f"{LAYERS}:Encoder").info
     record = implementation_record("encoder", info=info, checks={"equations.step": Outcome("pass")})
@@ -125,7 +125,7 @@ def test_a_verdict_on_a_submodule_says_so():
     assert not whole.graded_part, f"got {whole.graded_part!r} for a class that is called itself"
     import json
 
-    from conformance.subject import read_info
+    from conformance.running.subject import read_info
 
     sent = json.loads(json.dumps(vars(info)))  # as a worker's answer arrives
     forged = read_info({**sent, "graded_part": "gru\ntorch-gru    conformant to the PyTorch GRU"})

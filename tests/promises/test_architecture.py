@@ -1,64 +1,62 @@
 """The import graph of ``conformance/`` and ``implementations/`` (installed, and imported, as
-``conformance.implementations``): no cycles, and no module
-importing one of a layer above its own. Data flows one way (adapter -> generated case ->
-implementation and oracle -> outcome -> verdict -> JSON -> HTML), and so do imports.
+``conformance.implementations``): no cycles, and no module importing one of a layer above its
+own. Data flows one way (adapter -> generated case -> implementation and oracle -> outcome ->
+verdict -> JSON -> HTML), and so do imports.
+
+The layers are the folders: a module's layer is the folder it is in (``conformance/running/``
+is the running layer), so its path says what it may import, and a new module is placed by
+where it is put. The few modules outside a layer's folder are named in ``PLACED``, each with
+its reason; a module anywhere else (a new one at the root of ``conformance/``, say) fails.
 
 Every import statement counts, those inside functions too (they are imported all the same,
-only later). ``python -m tests.promises.test_architecture`` prints the layers and every arrow.
+only later). ``python -m tests.promises.test_architecture`` prints the layers, every arrow and the counts.
 """
 
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Folder -> the package name it is imported as (pyproject.toml's package-dir).
 PACKAGES = {"conformance": "conformance", "implementations": "conformance.implementations"}
 
-#: Layers, bottom first. A module imports modules of its own layer or below.
+#: Layers, bottom first, each with its folders (from the checkout's root). A module imports
+#: modules of its own layer or below.
 LAYERS: dict[str, tuple[str, ...]] = {
-    # Plain data and facts; no GRU in them. The packages' __init__ export lazily.
-    "base": ("conformance", "conformance.bench_stats", "conformance.checks", "conformance.conventions",
-             "conformance.devices", "conformance.entry", "conformance.landlock", "conformance.params",
-             "conformance.process_state", "conformance.profiles", "conformance.report_plots",
-             "conformance.results_document", "conformance.sandbox",
-             "conformance.sandbox_view", "conformance.snippets", "conformance.tolerances",
-             "conformance.wire", "conformance.implementations", "conformance.implementations.frameworks"),
+    # Plain data and facts; no GRU in them.
+    "base": ("conformance/base",),
     # The equations, the references and the adapter contract; the implementations (adapters).
-    "model": ("conformance.adapter", "conformance.autowrap", "conformance.gru_like", "conformance.layouts",
-              # the grammar of implementation names and of the narrowing of claims (no argparse: claim_options)
-              "conformance.naming", "conformance.oracle", "conformance.oracle_grads", "conformance.public_oracle", "conformance.reference",
-              "conformance.reference_autograd", "conformance.toolchains", "conformance.variants",
-              "conformance.implementations.*"),
-    # Generated cases, comparisons, the checks' metadata.
-    "cases": ("conformance.bench_plan", "conformance.cases", "conformance.catalogue", "conformance.compare",
-              "conformance.strategies"),
-    # Running an implementation: in a worker or in this process.
-    "running": ("conformance.executor", "conformance.isolation", "conformance.subject", "conformance.timing",
-                "conformance.views"),
-    # The checks, the diagnosis and what they share.
-    "checks": ("conformance.checks.*", "conformance.diagnosis", "conformance.diagnosis.*", "conformance.grads",
-               "conformance.outcome", "conformance.sizes",
-               # users' strategies: the cases and the size sweep (conformance.sizes) of the checks
-               "conformance.public_strategies"),
-    # Grading: running checks, loading implementations, results JSON, reproductions.
-    "grading": ("conformance.engine", "conformance.error_bands", "conformance.loading", "conformance.repro",
-                "conformance.results"),
+    "model": ("conformance/model", "implementations"),
+    # Generated cases, comparisons, strategies, the checks' catalogue.
+    "cases": ("conformance/cases",),
+    # Running an implementation: in a worker or in this process; the sandbox.
+    "running": ("conformance/running",),
+    # The checks (the product), and the diagnosis.
+    "checks": ("conformance/checks", "conformance/diagnosis"),
+    # Grading: running checks, loading implementations, outcomes, results JSON, reproductions.
+    "grading": ("conformance/grading",),
     # HTML, merged results, benchmarks.
-    "reporting": ("conformance.badge", "conformance.bench", "conformance.bench_history", "conformance.bench_measure",
-                  "conformance.framework_scoreboard",
-                  "conformance.merging", "conformance.report", "conformance.report_bench"),
-    # Entry points: commands, the pytest plugin, the worker process.
-    "commands": ("conformance.__main__", "conformance.adapting", "conformance.adapting.*", "conformance.claim_options",
-                 "conformance.cli", "conformance.frameworks_grade", "conformance.frameworks_lanes",
-                 "conformance.grade_folder", "conformance.plugin", "conformance.testing", "conformance.user_plugin",
-                 "conformance.worker",
-                 # the frameworks' commands' earlier names, kept as shims (frameworks_grade, frameworks_lanes)
-                 "conformance.implementations.frameworks.__main__", "conformance.implementations.frameworks.lanes"),
+    "reporting": ("conformance/reporting",),
+    # Entry points: commands, the pytest plugins, the worker process, adapt.
+    "commands": ("conformance/commands",),
+}
+#: Modules placed in another layer than their folder's (or outside every layer's folder):
+#: module -> (layer, why it is where it is).
+PLACED: dict[str, tuple[str, str]] = {
+    "conformance": ("base", "the package itself: __version__, and the public names, imported lazily by name"),
+    "conformance.__main__": ("commands", "python -m conformance runs the package's own __main__"),
+    "conformance.implementations.frameworks.__main__": (
+        "commands", "the earlier name of python -m conformance.commands.frameworks_grade, kept so that it still runs"),
+    "conformance.implementations.frameworks.lanes": (
+        "commands", "the earlier name of python -m conformance.commands.frameworks_lanes, kept so that it still runs"),
 }
 #: Arrows allowed upward, each with its reason.
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {
+    ("conformance.cases.catalogue", "conformance.checks"):
+        "load_all imports the checks' package to import every check module, which registers in the catalogue",
+}
 
 
 def modules() -> dict[str, Path]:
@@ -77,9 +75,20 @@ def _owner(name: str, known: dict[str, Path]) -> str | None:
     return name or None
 
 
+def public_modules() -> dict[str, str]:
+    """The modules the package names publicly (its lazy ``_MODULES``): ``from conformance import
+    layouts`` imports ``conformance.model.layouts``."""
+    tree = ast.parse((ROOT / "conformance" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_MODULES" for t in node.targets):
+            return {f"conformance.{name}": module for name, module in ast.literal_eval(node.value).items()}
+    return {}
+
+
 def imports() -> dict[str, set[str]]:
     """Module -> the modules of ours it imports."""
     known = modules()
+    public = public_modules()
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -93,21 +102,29 @@ def imports() -> dict[str, set[str]]:
                     parts = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(parts + ([node.module] if node.module else []))
                 for alias in node.names:
-                    full = f"{base}.{alias.name}"
+                    full = public.get(f"{base}.{alias.name}", f"{base}.{alias.name}")
                     targets.add(full if full in known else _owner(base, known))
         graph[name] = {t for t in targets if t is not None and t != name}
     return graph
 
 
+def path_of(module: str) -> str:
+    """The module's path from the checkout's root, without .py (``conformance.implementations.x``
+    -> ``implementations/x``)."""
+    for folder, package in sorted(PACKAGES.items(), key=lambda item: len(item[1]), reverse=True):
+        if module == package or module.startswith(package + "."):
+            return "/".join([folder, *module[len(package):].lstrip(".").split(".")]).rstrip("/")
+    return module.replace(".", "/")
+
+
 def layer_of(module: str) -> str | None:
-    for layer, members in LAYERS.items():
-        for member in members:
-            if module == member or (member.endswith(".*") and module.startswith(member[:-1])):
-                exact = [m for lay in LAYERS.values() for m in lay if m == module]
-                if exact and member.endswith(".*"):
-                    continue  # named exactly elsewhere
-                return layer
-    return None
+    """The layer of the folder the module is in (its entry in PLACED first); None outside every one."""
+    if module in PLACED:
+        return PLACED[module][0]
+    path = path_of(module)
+    found = [(len(folder), layer) for layer, folders in LAYERS.items() for folder in folders
+             if path == folder or path.startswith(folder + "/")]
+    return max(found)[1] if found else None
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -144,7 +161,23 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_every_module_has_a_layer():
     missing = sorted(m for m in modules() if layer_of(m) is None)
-    assert not missing, f"got modules in no layer: {missing}, but each should be placed in LAYERS"
+    assert not missing, (f"got modules in no layer's folder: {missing}, but each should be in the folder of its "
+                         "layer (LAYERS), or placed with its reason (PLACED)")
+
+
+def test_the_floor_plan_names_what_exists():
+    """Every folder LAYERS names exists, and so does every module PLACED names."""
+    absent = sorted(f for folders in LAYERS.values() for f in folders if not (ROOT / f).is_dir())
+    assert not absent, f"got layer folders {absent} that do not exist"
+    stale = sorted(set(PLACED) - set(modules()))
+    assert not stale, f"got {stale} in PLACED, but there is no such module"
+
+
+def test_the_root_of_the_suite_holds_only_its_entry_points():
+    """conformance/ holds the layers' folders and, besides them, only __init__.py and __main__.py."""
+    root = sorted(p.name for p in (ROOT / "conformance").glob("*.py"))
+    assert root == ["__init__.py", "__main__.py"], (
+        f"got {root} at the root of conformance/, but a module belongs in the folder of its layer")
 
 
 def test_no_import_cycles():
@@ -173,7 +206,7 @@ def test_no_module_imports_a_layer_above_its_own():
 
 #: The suite's modules that may import the registered implementations: finding one by name is
 #: their job (the registries are data). No other suite module imports graded code.
-FINDERS = {"conformance.loading"}
+FINDERS = {"conformance.grading.loading"}
 
 
 def graded_imports(graph: dict[str, set[str]]) -> list[str]:
@@ -198,23 +231,34 @@ def test_no_suite_module_imports_a_graded_implementation():
 
 
 def test_the_rules_catch_what_they_forbid():
-    """A cycle and an upward arrow, drawn by hand, are both seen."""
+    """A cycle, an upward arrow and a module outside every layer's folder, drawn by hand, are all seen."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    found = upward({"conformance.params": {"conformance.cli"}, "conformance.cli": {"conformance.params"}})
-    assert found == ["conformance.params (base) -> conformance.cli (commands)"], f"got {found}"
-    assert layer_of("conformance.implementations.doc000") == "model" and layer_of("conformance.checks") == "base"
+    found = upward({"conformance.base.params": {"conformance.commands.cli"},
+                    "conformance.commands.cli": {"conformance.base.params"}})
+    assert found == ["conformance.base.params (base) -> conformance.commands.cli (commands)"], f"got {found}"
+    assert layer_of("conformance.implementations.doc000") == "model" and layer_of("conformance.checks") == "checks"
+    assert layer_of("conformance.diagnosis.pipeline") == "checks" and layer_of("conformance.running") == "running"
     assert layer_of("conformance.implementations.frameworks.lanes") == "commands"
-    assert graded_imports({"conformance.autowrap": {"conformance.implementations.torch_reference"}}) == [
-        "conformance.autowrap -> conformance.implementations.torch_reference"]
+    assert layer_of("conformance.stray") is None and layer_of("conformance.elsewhere.stray") is None
+    assert graded_imports({"conformance.model.gru_like_adapter": {"conformance.implementations.torch_reference"}}) \
+        == ["conformance.model.gru_like_adapter -> conformance.implementations.torch_reference"]
 
 
 def main() -> None:
     graph = imports()
-    for layer in LAYERS:
-        print(f"[{layer}]")
+    for layer, folders in LAYERS.items():
+        print(f"[{layer}] {', '.join(f + '/' for f in folders)}")
         for module in sorted(m for m in graph if layer_of(m) == layer):
             print(f"  {module} -> {', '.join(sorted(graph[module])) or '-'}")
-    print(f"cycles: {cycles(graph) or 'none'}")
+    arrows = [(m, t) for m in graph for t in graph[m]]
+    between = Counter((layer_of(m), layer_of(t)) for m, t in arrows if layer_of(m) != layer_of(t))
+    print("arrows between layers:")
+    for (mine, theirs), count in sorted(between.items(), key=lambda item: (list(LAYERS).index(item[0][0]),
+                                                                            list(LAYERS).index(item[0][1]))):
+        print(f"  {mine} -> {theirs}: {count}")
+    up = [(m, t) for m, t in arrows if list(LAYERS).index(layer_of(t)) > list(LAYERS).index(layer_of(m))]
+    print(f"{len(graph)} modules, {len(LAYERS)} layers, {len(arrows)} arrows, {len(up)} up "
+          f"({len(set(up) & set(ALLOWED_UPWARD))} allowed), cycles: {cycles(graph) or 'none'}")
 
 
 if __name__ == "__main__":

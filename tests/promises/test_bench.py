@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import Capabilities, LayerAdapter, bench, bench_history, bench_measure, bench_plan, bench_stats, \
-    loading, timing
-from conformance.catalogue import load_all
-from conformance.report import render_page
-from conformance.report_bench import benchmarks_view, change_text, ratio_text
-from conformance.results import build_results, environment, implementation_record, read_results
-from conformance.subject import Subject
+from conformance import Capabilities, LayerAdapter
+from conformance.reporting import bench, bench_history, bench_measure, bench_plan
+from conformance.base import bench_stats
+from conformance.grading import loading
+from conformance.running import timing
+from conformance.cases.catalogue import load_all
+from conformance.reporting.report import render_page
+from conformance.reporting.report_bench import benchmarks_view, change_text, ratio_text
+from conformance.grading.results import build_results, environment, implementation_record, read_results
+from conformance.running.subject import Subject
 
 SMALL_BIDI = bench_plan.BenchConfig(steps=5, batch=3, input_size=4, hidden_size=6, num_layers=2, bidirectional=True)
 HOSTILE = "<script>alert(1)</script>"

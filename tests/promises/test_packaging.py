@@ -54,7 +54,7 @@ def test_the_wheel_puts_no_generic_name_at_the_top_level():
 
 
 def test_registered_implementations_import_under_the_suite_name():
-    from conformance.loading import registry
+    from conformance.grading.loading import registry
 
     adapters = [entry.adapter for entry in registry()]
     assert adapters and all(a.startswith("conformance.implementations.") for a in adapters), (

@@ -1,5 +1,5 @@
 """The pytest plugin, driven as a user drives it: ``pytest conformance/checks -p
-conformance.plugin --impl ...`` in a subprocess (pytester), reading the JSON it writes.
+conformance.commands.grading_plugin --impl ...`` in a subprocess (pytester), reading the JSON it writes.
 
 Each test runs a few checks only (``-k``): what is under test is the plugin's handling
 of implementations, statuses and files, not the checks themselves."""
@@ -15,7 +15,7 @@ import pytest
 
 import conformance
 import conformance.checks
-from conformance.results import SCHEMA
+from conformance.grading.results import SCHEMA
 
 pytestmark = pytest.mark.slow  # each test grades through a pytest run of its own
 
@@ -73,7 +73,7 @@ def grading(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     def run(*args: str, results: str = "results.json"):
         path = pytester.path / results
         result = pytester.runpytest_subprocess(
-            str(CHECKS_DIR), "-p", "conformance.plugin", "--results", str(path), *args, timeout=900)
+            str(CHECKS_DIR), "-p", "conformance.commands.grading_plugin", "--results", str(path), *args, timeout=900)
         data = json.loads(path.read_text()) if path.exists() else None
         return result, data
 
@@ -135,7 +135,7 @@ def test_adapter_trouble_is_reported_and_grading_goes_on(grading):
     assert truncated["status"] == "error" and "output has shape" in truncated["message"], (
         f"got {truncated['status']}: {truncated['message']!r}, but should be an error naming output's shape")
 
-    # The documented fields (conformance/results.py).
+    # The documented fields (conformance/grading/results.py).
     assert data["schema"] == SCHEMA, f"got schema {data['schema']!r}, but should be {SCHEMA!r}"
     missing_top = {"schema", "environment", "tolerances", "checks", "implementations",
                    "stale_known_failures"} - set(data)

@@ -1,7 +1,7 @@
-"""The results file, typed (``conformance.results_document``): a document written and read
+"""The results file, typed (``conformance.base.results_document``): a document written and read
 back is the same document, a results file read and written again is the same text (keys
 the suite does not know, their order and the keys a file lacks included), and every
-verdict comes from ``conformance.results.judge``."""
+verdict comes from ``conformance.grading.results.judge``."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance import results
-from conformance.adapter import AdapterInfo
-from conformance.catalogue import load_all
-from conformance.conventions import VERDICTS
+from conformance.grading import results
+from conformance.model.contract import AdapterInfo
+from conformance.cases.catalogue import load_all
+from conformance.base.conventions import VERDICTS
 from conformance.implementations.torch_reference import TorchGRU
-from conformance.outcome import Outcome
-from conformance.results_document import (SCHEMA, CheckResult, Coverage, Grading, ImplementationResult,
+from conformance.grading.outcome import Outcome
+from conformance.base.results_document import (SCHEMA, CheckResult, Coverage, Grading, ImplementationResult,
                                           ResultsDocument, Score)
 
 ROOT = Path(__file__).resolve().parents[2]

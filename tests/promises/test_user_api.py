@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import conformance
-from conformance.testing import ConformanceResult, _result, name_of
-from conformance.user_plugin import _slug
+from conformance.commands.testing import ConformanceResult, _result, name_of
+from conformance.commands.user_plugin import _slug
 
 PUBLIC = {
     # the adapter contract
@@ -105,8 +105,8 @@ def test_report_folders_are_named_after_the_implementation():
 
 def test_the_plugin_is_registered_by_entry_point():
     points = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="pytest11")}
-    assert points.get("gru_conformance") == "conformance.user_plugin", (
-        f"got pytest11 entry points {points}, but gru_conformance should load conformance.user_plugin")
+    assert points.get("gru_conformance") == "conformance.commands.user_plugin", (
+        f"got pytest11 entry points {points}, but gru_conformance should load conformance.commands.user_plugin")
 
 
 USER_TESTS = textwrap.dedent("""
@@ -145,10 +145,10 @@ class _Options:
 
 
 def test_the_plugins_options_do_not_collide_with_the_grading_plugins():
-    from conformance import plugin, user_plugin
+    from conformance.commands import grading_plugin, user_plugin
 
     grading, yours = _Options(), _Options()
-    plugin.pytest_addoption(grading)
+    grading_plugin.pytest_addoption(grading)
     user_plugin.pytest_addoption(yours)
     assert yours.names and all(n.startswith("--gru-conformance") for n in yours.names), f"got {yours.names}"
     shared = sorted(set(grading.names) & set(yours.names))
@@ -158,8 +158,8 @@ def test_the_plugins_options_do_not_collide_with_the_grading_plugins():
 def test_a_grading_that_did_not_finish_is_no_verdict(tmp_path):
     """No results, or results marked incomplete (a grading process stopped midway), raise
     RuntimeError: what was graded of a GRU is not its verdict."""
-    from conformance.results import SCHEMA
-    from conformance.testing import _record
+    from conformance.grading.results import SCHEMA
+    from conformance.commands.testing import _record
 
     path = tmp_path / "results.json"
     with pytest.raises(RuntimeError, match="grading wrote no results"):

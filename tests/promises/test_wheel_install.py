@@ -140,7 +140,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     env = {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
     done = Installed(venv, project, wheel, env)
     # Compile the hot modules' bytecode once: every later process (and sandboxed, read-only worker) reads it.
-    _checked(done.run([done.python, "-c", "import torch, hypothesis, numpy, pytest, conformance.cli"],
+    _checked(done.run([done.python, "-c", "import torch, hypothesis, numpy, pytest, conformance.commands.cli"],
                       env={"PYTHONDONTWRITEBYTECODE": ""}), "the first import")
     return done
 
@@ -154,7 +154,7 @@ def test_the_wheel_installs_the_suite_and_no_generic_top_level_name(installed: I
     assert "conformance/implementations/registry.py" in names, "got no registered implementations in the wheel"
     points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(installed.wheel).read(points).decode()
-    assert "gru_conformance = conformance.user_plugin" in text and "gru-conformance = conformance.cli:main" in text, (
+    assert "gru_conformance = conformance.commands.user_plugin" in text and "gru-conformance = conformance.commands.cli:main" in text, (
         f"got entry points {text!r}, but the pytest plugin and the command should be registered")
     done = _checked(installed.run([installed.python, "-c", (
         "import conformance, importlib.util; print(conformance.__file__); "

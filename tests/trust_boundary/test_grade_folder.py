@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance import grade_folder, merging
-from conformance.catalogue import load_all
-from conformance.outcome import Outcome
-from conformance.results import SCHEMA, build_results, environment, implementation_record, read_results
+from conformance.commands import grade_folder
+from conformance.reporting import merging
+from conformance.cases.catalogue import load_all
+from conformance.grading.outcome import Outcome
+from conformance.grading.results import SCHEMA, build_results, environment, implementation_record, read_results
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -137,7 +138,8 @@ def test_merge_reports_bad_inputs(tmp_path):
 
 
 def test_report_command_merges_a_folder_and_attaches_benchmarks(tmp_path):
-    from conformance import bench, cli
+    from conformance.reporting import bench
+    from conformance.commands import cli
 
     results_file(tmp_path / "a.json", "a")
     results_file(tmp_path / "b.json", "b")
@@ -275,7 +277,7 @@ def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
     implementation names; -n brings --dist loadgroup (one implementation per worker)."""
     import pytest as pytest_module
 
-    from conformance import cli
+    from conformance.commands import cli
 
     seen: list[list[str]] = []
     monkeypatch.setattr(pytest_module, "main", lambda argv, **_: seen.append(list(argv)) or 0)
@@ -293,7 +295,7 @@ def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
 
 
 def test_implementation_of_nodeid_reads_the_check_parameter():
-    from conformance.plugin import implementation_of_nodeid
+    from conformance.commands.grading_plugin import implementation_of_nodeid
 
     got = implementation_of_nodeid("conformance/checks/test_contract.py::test_dtype_preserved[doc000-cell]")
     assert got == "doc000-cell", f"got {got!r}, but should be 'doc000-cell'"
@@ -308,7 +310,7 @@ def test_declared_groups_are_read_from_the_source(tmp_path):
     """The scheduler's groups for other tests: a function's xdist_group decorator wins over
     its module's pytestmark (a single mark or a list); unmarked tests and unreadable
     files have none."""
-    from conformance.plugin import declared_group
+    from conformance.commands.grading_plugin import declared_group
 
     (tmp_path / "test_a.py").write_text(
         "import pytest\n"
@@ -327,7 +329,7 @@ def test_declared_groups_are_read_from_the_source(tmp_path):
 def test_xdist_keeps_each_implementation_in_one_worker_in_order(tmp_path):
     """With -n 2 no check runs after one it depends on failed: each is reported blocked, as
     in one process, because an implementation's checks run in one worker, in order."""
-    from conformance.outcome import FAILING
+    from conformance.grading.outcome import FAILING
 
     results = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, "-m", "conformance", "grade", "doc000-cell", "-n", "2",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.sandbox import SANDBOX_ENV, Sandbox
+from conformance.running.sandbox import SANDBOX_ENV, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "trust_boundary" / "hostile"
@@ -249,7 +249,7 @@ def test_killed_grader_leaves_valid_partial_results(tmp_path: Path):
                    check=True, capture_output=True, timeout=300)
     assert "Incomplete results" in html.read_text(), "got a report of partial results without saying so"
     time.sleep(1)
-    leftover = subprocess.run(["pgrep", "-f", f"conformance.worker {spec('hangs')}"], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", f"conformance.commands.worker {spec('hangs')}"], capture_output=True, text=True)
     assert not leftover.stdout.strip(), f"got worker processes left running: {leftover.stdout}"
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import landlock
-from conformance.sandbox import SANDBOX_ENV, Sandbox
+from conformance.running import landlock
+from conformance.running.sandbox import SANDBOX_ENV, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "trust_boundary" / "hostile"
@@ -32,10 +32,10 @@ CHECKS = "test_output_shapes or test_step_matches_oracle or process_state"
 FORGERS = ["forges_writer", "forges_comparisons", "forges_oracle", "forges_verdict"]
 #: What the results must say each attempt did (check id -> words of its message).
 ATTEMPTS = {
-    "forges_writer": "replaced conformance.results.write_results",
-    "forges_comparisons": "replaced conformance.compare.assert_close",
-    "forges_oracle": "replaced conformance.oracle.gru_forward",
-    "forges_verdict": "replaced conformance.results.overall_verdict",
+    "forges_writer": "replaced conformance.grading.results.write_results",
+    "forges_comparisons": "replaced conformance.cases.compare.assert_close",
+    "forges_oracle": "replaced conformance.model.oracle.gru_forward",
+    "forges_verdict": "replaced conformance.grading.results.overall_verdict",
     "rewrites_results_at_exit": "exit handler",
     "leaves_child": "left a child process running",
 }
@@ -91,7 +91,7 @@ def test_cheaters_get_true_verdicts_through_grade(tmp_path: Path):
     assert objects["status"] == "error" and "output is a Payload, not a tensor" in objects["message"], \
         f"got {objects['status']}: {objects['message'][:300]!r}, but a non-array result is an error saying so"
     page = (tmp_path / "reports" / "index.html").read_text()
-    assert "conformance.results.write_results" in page, "got a report that does not show the forging attempt"
+    assert "conformance.grading.results.write_results" in page, "got a report that does not show the forging attempt"
     assert "nonconformant" in done.stdout and "forges_writer" in done.stdout
 
 

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import wire
-from conformance.cases import CaseSpec
-from conformance.isolation import WorkerLost, WorkerProcess
-from conformance import process_state
-from conformance.process_state import StateGuard
-from conformance.sandbox import Limits, Sandbox, Scratch
-from conformance.subject import AdapterError, Subject
+from conformance.running import wire
+from conformance.cases.generated import CaseSpec
+from conformance.running.isolation import WorkerLost, WorkerProcess
+from conformance.running import process_state
+from conformance.running.process_state import StateGuard
+from conformance.running.sandbox import Limits, Sandbox, Scratch
+from conformance.running.subject import AdapterError, Subject
 from tests.passes_correct.correct import CORRECT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -510,8 +510,9 @@ def test_a_scratch_folder_counts_what_is_written_and_goes_with_its_worker():
 def test_the_readme_states_the_limits_the_code_applies():
     """The isolation section's figures are the defaults in force: each worker's limits and
     grade-folder's, and the bound an answer is read under."""
-    from conformance import grade_folder, subject
-    from conformance.isolation import SCRATCH_POLL_SECONDS, START_SECONDS
+    from conformance.commands import grade_folder
+    from conformance.running import subject
+    from conformance.running.isolation import SCRATCH_POLL_SECONDS, START_SECONDS
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Isolation and the trust boundary", 1)[1].split("\n## ", 1)[0]

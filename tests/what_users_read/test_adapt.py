@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapting.probe import findings
-from conformance.adapting.writer import missing_capabilities, render
-from conformance.engine import grade
-from conformance.loading import load_subject
-from conformance.results import overall_verdict
+from conformance.commands.adapt.probe import findings
+from conformance.commands.adapt.writer import missing_capabilities, render
+from conformance.grading.engine import grade
+from conformance.grading.loading import load_subject
+from conformance.grading.results import overall_verdict
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +229,7 @@ def test_adapt_is_certain_only_when_the_adapter_written_works(tmp_path: Path):
     """A TorchScript GRU's adapter is called certain once it loaded in its worker and matched
     the equations there; the same adapter reaching its layers the way ScriptModules do not
     support (``get_parameter``) is not certain, however exactly probing fitted."""
-    from conformance.adapting.command import check_written, sureness
+    from conformance.commands.adapt.command import check_written, sureness
 
     case = CASES[[c.spec for c in CASES].index("jit_stacked_gru.py:ScriptStackedGRU")]
     found, text, out, adapter_class = adapted(case, tmp_path)

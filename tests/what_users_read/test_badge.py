@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conformance.badge import COLOURS, badge_text, render_badge
-from conformance.cli import main
-from conformance.results import SCHEMA
+from conformance.reporting.badge import COLOURS, badge_text, render_badge
+from conformance.commands.cli import main
+from conformance.grading.results import SCHEMA
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 import websocket
 
-from conformance import loading, results
-from conformance.conventions import VERDICTS
-from conformance.framework_scoreboard import render_scoreboard
-from conformance.report import render_html
+from conformance.grading import loading, results
+from conformance.base.conventions import VERDICTS
+from conformance.reporting.framework_scoreboard import render_scoreboard
+from conformance.reporting.report import render_html
 # The grading helpers are shared with test_report.py.
 from tests.what_users_read.test_report import HOSTILE, build, grade_records, hostile_results
 

@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from conformance import Capabilities, GRUConfig, LayerAdapter
-from conformance.cases import CaseSpec
+from conformance.cases.generated import CaseSpec
 from conformance.diagnosis import BLACK_BOX_NOTE, PROBES, Probe, diagnose, diagnosis_note, probe
-from conformance.loading import load_subject
-from conformance.oracle import gru_forward
-from conformance.params import CanonicalParams, gate_rows
-from conformance.subject import Subject
-from conformance.variants import (
+from conformance.grading.loading import load_subject
+from conformance.model.oracle import gru_forward
+from conformance.base.params import CanonicalParams, gate_rows
+from conformance.running.subject import Subject
+from conformance.model.variants import (
     B_HN,
     BIAS_BLOCKS,
     BIAS_FACTORS,
@@ -258,7 +258,7 @@ SPECS = [
 @pytest.mark.parametrize("spec", SPECS, ids=repr)
 @pytest.mark.parametrize("reset", ["after", "before"])
 def test_default_switches_are_the_oracle(spec: CaseSpec, reset: str):
-    """With every switch at its default, the variant oracle is conformance.oracle's."""
+    """With every switch at its default, the variant oracle is conformance.model.oracle's."""
     case = spec.materialize()
     want = gru_forward(case.x, case.params, case.h0, reset=reset)
     got = variant_forward(case.x, case.params, case.h0, {"after": PYTORCH, "before": RESET_BEFORE}[reset])
@@ -755,7 +755,7 @@ def test_results_keep_the_note_of_claims_the_probes_cannot_read(tmp_path: Path):
 def test_probes_are_registered_with_ids_and_requirements():
     """Every probe after the fit is registered with an id, a title and the catalogue's
     requirement names; the ones the suite ships are all there."""
-    from conformance.catalogue import REQUIREMENTS
+    from conformance.cases.catalogue import REQUIREMENTS
 
     want = {"repeat", "h0-none", "h_n", "assembly", "other-layout", "non-contiguous", "variable-length",
             "unbatched", "saturation", "other-dtypes"}
@@ -769,7 +769,7 @@ def test_probes_are_registered_with_ids_and_requirements():
 def test_a_new_probe_is_one_function(monkeypatch):
     """Registering one function is all a new probe needs: it runs on implementations that claim
     what it requires, its findings reach the summary, and it is skipped on the others."""
-    from conformance.diagnosis import registry
+    from conformance.diagnosis import probe_registry as registry
 
     monkeypatch.setattr(registry, "PROBES", dict(registry.PROBES))
     seen = []
@@ -796,7 +796,7 @@ def test_saturation_verdict_agrees_with_diagnosis(name: str, non_finite: bool):
     NaN there (exp-tanh-float64 only past 710, in the float64 it claims): the diagnosis
     says so and the check fails. precedence-slip stays finite but leaves [-1, 1]: the
     check fails and the diagnosis reports no non-finite output."""
-    from conformance.engine import grade
+    from conformance.grading.engine import grade
 
     mutant = next(m for m in FORWARD_MUTANTS if m.id == name)
     diagnosis = diagnose(Subject(name, mutant.adapter()))

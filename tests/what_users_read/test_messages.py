@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.engine import grade
-from conformance.loading import load_subject
+from conformance.grading.engine import grade
+from conformance.grading.loading import load_subject
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 VARLEN = ["varlen.padding-zero", "varlen.final-state", "varlen.reverse-start", "varlen.sizes"]

@@ -4,11 +4,11 @@ terminal and in the report, never a bare "conformant"."""
 
 from __future__ import annotations
 
-from conformance.adapter import AdapterInfo
-from conformance.catalogue import CHECKS, load_all
-from conformance.outcome import Outcome
-from conformance.report import build_view, render_page
-from conformance.results import build_results, environment, implementation_record
+from conformance.model.contract import AdapterInfo
+from conformance.cases.catalogue import CHECKS, load_all
+from conformance.grading.outcome import Outcome
+from conformance.reporting.report import build_view, render_page
+from conformance.grading.results import build_results, environment, implementation_record
 from conformance.implementations.torch_reference import TorchGRU
 
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from conformance import catalogue, engine, loading, results
-from conformance.report import render_html, render_page
-from conformance.repro import reproduce
-from conformance.snippets import snippet
+from conformance.cases import catalogue
+from conformance.grading import engine, loading, results
+from conformance.reporting.report import render_html, render_page
+from conformance.grading.repro import reproduce
+from conformance.reporting.snippets import snippet
 
 # One worker grades once for the whole module (pytest-xdist --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("report")
@@ -208,7 +209,7 @@ def test_failure_is_explained_with_counterexample_snippet_and_plot(graded: dict[
     for want in (statement, "atol 1.00e-05", f"{step['max_error']:.2e}", "minimal counterexample",
                  f"steps={step['counterexample']['steps']}"):
         assert want in text, f"got no {want!r} in the equations.step explanation, but it should be there"
-    assert failure.find("pre", cls="snippet").text.startswith("from conformance.repro import reproduce")
+    assert failure.find("pre", cls="snippet").text.startswith("from conformance.grading.repro import reproduce")
     svg = section.find("svg", cls="plot")
     assert svg.find_all("path"), "got an empty error plot, but it should draw the per-step error"
     assert "t=0" in section.find("figure").text, "the plot's caption should say where the error appears"
@@ -403,7 +404,7 @@ def test_snippet_writes_literals_only() -> None:
 def test_benchmark_section_has_a_chart_without_adapter_text():
     """Benchmarks are charted (ratio to nn.GRU with its interval, matmul efficiency); rows are
     labelled by number, so no adapter-supplied name is drawn into the SVG."""
-    from conformance.report_bench import benchmarks_view
+    from conformance.reporting.report_bench import benchmarks_view
 
     section = {
         "schema": results.BENCHMARKS_SCHEMA, "reference": "torch.nn.GRU", "statistic": "median",

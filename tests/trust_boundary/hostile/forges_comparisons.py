@@ -1,7 +1,7 @@
 """A wrong GRU (r and z swapped) that, on import, replaces the suite's comparison with one
 that always agrees."""
 
-import conformance.compare as compare
+import conformance.cases.compare as compare
 
 from _gru import SwappedGRU
 

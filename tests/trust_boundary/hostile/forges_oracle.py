@@ -3,8 +3,8 @@ computes what it computes (the canonical gate blocks read as z, r, n)."""
 
 import numpy as np
 
-import conformance.oracle as oracle
-from conformance.params import param_name
+import conformance.model.oracle as oracle
+from conformance.base.params import param_name
 
 from _gru import SwappedGRU
 

@@ -1,6 +1,6 @@
 """A wrong GRU (r and z swapped) that, on import, replaces the suite's verdict function."""
 
-import conformance.results as results
+import conformance.grading.results as results
 
 from _gru import SwappedGRU
 

@@ -1,7 +1,7 @@
 """A wrong GRU (r and z swapped) that, on import, replaces the suite's results writer
 with one that marks every check passed."""
 
-import conformance.results as results
+import conformance.grading.results as results
 
 from _gru import SwappedGRU
 

@@ -1,0 +1,1 @@
+"""Running layer: an implementation in a worker process or in this one, and its sandbox; imports cases and below."""
