@@ -2,7 +2,7 @@
 reference to the equation or identity it verifies, so reports, filters and the
 self-tests all read the same catalogue.
 
-A check is a test function in ``conformance/checks/test_<family>.py`` decorated
+A check is a test function in ``conformance/checks/<family>.py`` decorated
 with ``@check(...)``. ``requires`` names what the implementation must claim for
 the check to apply; ``depends_on`` names checks whose failure makes this one
 "blocked" (reported once, at the root, not as a flood of follow-on failures).
@@ -276,7 +276,7 @@ def load_all() -> dict[str, Check]:
     import conformance.checks as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("test_"):
+        if not info.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{info.name}")
     return CHECKS
 

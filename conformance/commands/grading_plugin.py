@@ -123,6 +123,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(GradingSession(config), "gru-conformance-grading")
 
 
+#: The checks' folder: its modules are named by family (``equations.py``), not like tests.
+CHECKS_FOLDER = Path(__file__).resolve().parents[1] / "checks"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect the check modules (``conformance/checks/<family>.py``): they are the product,
+    so they are not named ``test_*.py`` and pytest's own pattern would pass them by. A path
+    given on the command line is collected by pytest itself."""
+    if file_path.suffix != ".py" or file_path.name.startswith("_") or file_path.parent != CHECKS_FOLDER:
+        return None
+    if parent.session.isinitpath(file_path):
+        return None
+    return pytest.Module.from_parent(parent, path=file_path)
+
+
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadgroup``: one implementation's checks go to one worker, in order, and
@@ -185,7 +200,7 @@ def _declared_groups(path: Path) -> tuple[str | None, dict[str, str]]:
 
 
 def implementation_of_nodeid(nodeid: str) -> str | None:
-    """``conformance/checks/test_x.py::test_y[<impl id>]`` -> ``<impl id>`` (None for other tests)."""
+    """``conformance/checks/x.py::test_y[<impl id>]`` -> ``<impl id>`` (None for other tests)."""
     path, sep, name = nodeid.partition("::")
     parts = path.replace("\\", "/").split("/")
     if not sep or len(parts) < 3 or parts[-3:-1] != ["conformance", "checks"] or not name.endswith("]"):

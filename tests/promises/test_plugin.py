@@ -100,7 +100,7 @@ def test_adapter_trouble_is_reported_and_grading_goes_on(grading):
         "--impl", "adapters_under_test.py:RaisesOnUnbatched",
         "--impl", "adapters_under_test.py:SqueezedState",
         "--impl", "adapters_under_test.py:TruncatedOutput",
-        "-k", "test_contract",
+        "-k", "contract",
     )
     assert result.ret != 0, f"got exit code {result.ret}, but should be non-zero (an adapter could not be loaded)"
     assert data is not None, "got no results file, but should be written even when an adapter fails to load"
@@ -185,7 +185,7 @@ def test_check_expectations_exit_zero_when_registry_matches(grading):
     """With --check-expectations, a registry entry whose expected failures are what the
     suite finds (doc000-cell: the precedence slip) makes pytest exit 0, while the JSON
     keeps the true statuses."""
-    result, data = grading("--impl", "doc000-cell", "--check-expectations", "-k", "test_equations or test_bounds")
+    result, data = grading("--impl", "doc000-cell", "--check-expectations", "-k", "equations or bounds")
     assert result.ret == 0, f"got exit code {result.ret}, but should be 0:\n{result.stdout.str()[-3000:]}"
     checks = by_id(data)["doc000-cell"]["checks"]
     for cid in ("equations.step", "bounds.unit-interval", "bounds.saturation"):
@@ -206,7 +206,7 @@ def _normalized(data: Any) -> Any:
 def test_grading_is_reproducible(grading):
     """Grading the same implementations twice gives the same JSON, minimal counterexamples
     included, apart from durations and the date."""
-    args = ("--impl", "doc000-cell", "--impl", "torch-gru", "-k", "test_contract or test_equations or test_bounds")
+    args = ("--impl", "doc000-cell", "--impl", "torch-gru", "-k", "contract or equations or bounds")
     _, first = grading(*args, results="first.json")
     _, second = grading(*args, results="second.json")
     assert first is not None and second is not None, "got no results file, but should be written"

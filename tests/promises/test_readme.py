@@ -45,7 +45,7 @@ def test_example_adapter_grades_conformant():
 
 
 #: Packages whose modules the layout does not list: they list their own (checks/: one module per
-#: family, test_<family>.py; diagnosis/: the table in its docstring; adapt/: one concern a module).
+#: family, <family>.py; diagnosis/: the table in its docstring; adapt/: one concern a module).
 SELF_DESCRIBED = {"checks", "diagnosis", "adapt"}
 
 

@@ -297,12 +297,12 @@ def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
 def test_implementation_of_nodeid_reads_the_check_parameter():
     from conformance.commands.grading_plugin import implementation_of_nodeid
 
-    got = implementation_of_nodeid("conformance/checks/test_contract.py::test_dtype_preserved[doc000-cell]")
+    got = implementation_of_nodeid("conformance/checks/contract.py::test_dtype_preserved[doc000-cell]")
     assert got == "doc000-cell", f"got {got!r}, but should be 'doc000-cell'"
-    odd = implementation_of_nodeid("conformance/checks/test_contract.py::test_dtype_preserved[a[1]-b]")
+    odd = implementation_of_nodeid("conformance/checks/contract.py::test_dtype_preserved[a[1]-b]")
     assert odd == "a[1]-b", f"got {odd!r}, but should be the whole parameter"
-    for other in ("tests/test_fleet.py::test_x[a]", "conformance/checks/test_contract.py::test_dtype_preserved",
-                  "conformance/checks/test_contract.py"):
+    for other in ("tests/test_fleet.py::test_x[a]", "conformance/checks/contract.py::test_dtype_preserved",
+                  "conformance/checks/contract.py"):
         assert implementation_of_nodeid(other) is None, f"got an implementation for {other!r}, but should be None"
 
 
