@@ -268,19 +268,6 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
     return None
 
 
-def load_all() -> dict[str, Check]:
-    """Import every check module (so the catalogue is complete) and return it."""
-    import importlib
-    import pkgutil
-
-    import conformance.checks as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-    return CHECKS
-
-
 def ordered_ids() -> list[str]:
     """Check ids in family order then definition order: dependencies come first."""
     families = list(FAMILIES)

@@ -181,7 +181,8 @@ def badge(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentP
 
 def checks_table() -> str:
     """The catalogue as a Markdown table (the README embeds it; a self-test keeps it current)."""
-    from conformance.cases.catalogue import FAMILIES, load_all, ordered_ids
+    from conformance.cases.catalogue import FAMILIES, ordered_ids
+    from conformance.checks import load_all
 
     catalogue = load_all()
     lines = ["| check | statement | reference | needs |", "|---|---|---|---|"]

@@ -261,13 +261,13 @@ def _tail(path: Path, lines: int = 6) -> str:
 
 def error_results(sub: Submission, message: str, *, profile: str | None = None) -> ResultsDocument:
     """A results document for a submission that could not be graded."""
-    from conformance.cases import catalogue
+    from conformance.checks import load_all
     from conformance.base import profiles
     from conformance.grading import results
 
     record = results.implementation_result(sub.id, source=sub.spec, load_error=message)
     env = results.environment(profile or profiles.DEFAULT_PROFILE)
-    return results.results_document([record], catalogue.load_all(), env)
+    return results.results_document([record], load_all(), env)
 
 
 def _graded_so_far(results: Path) -> tuple[ResultsDocument | None, str]:

@@ -50,24 +50,26 @@ from conformance.running.sandbox import IN_PROCESS, Limits, Sandbox
 catalogue: Any = None
 diagnosis: Any = None
 engine: Any = None
+load_all: Any = None
 results: Any = None
 Outcome: Any = None
 Subject: Any = None
 
 
 def _machinery() -> None:
-    global catalogue, diagnosis, engine, results, Outcome, Subject
+    global catalogue, diagnosis, engine, load_all, results, Outcome, Subject
     if Subject is not None:
         return
     from conformance.cases import catalogue as _catalogue
     from conformance import diagnosis as _diagnosis
+    from conformance.checks import load_all as _load_all
     from conformance.grading import engine as _engine
     from conformance.grading import results as _results
     from conformance.grading.outcome import Outcome as _Outcome
     from conformance.running.subject import Subject as _Subject
 
-    catalogue, diagnosis, engine, results, Outcome, Subject = (
-        _catalogue, _diagnosis, _engine, _results, _Outcome, _Subject)
+    catalogue, diagnosis, engine, load_all, results, Outcome, Subject = (
+        _catalogue, _diagnosis, _engine, _load_all, _results, _Outcome, _Subject)
 
 PROPERTY = "gru_conformance"
 DIAGNOSIS_PROPERTY = "gru_conformance_diagnosis"
@@ -513,7 +515,7 @@ class GradingSession:
         if impl is None:
             return
         if self.writer is None:
-            head = results.results_document([], catalogue.load_all(), self._environment(), complete=False)
+            head = results.results_document([], load_all(), self._environment(), complete=False)
             self.writer = results.ResultsWriter(self.config.getoption("results"), head)
             for record in self.records():
                 self.writer.update(record.id, record)
@@ -543,7 +545,7 @@ class GradingSession:
 
     def records(self, only: list[str] | None = None) -> list[ImplementationResult]:
         """The ``ImplementationResult`` of each implementation loaded (of those in ``only``)."""
-        catalogue.load_all()
+        load_all()
         records = []
         for item in self.loaded:
             if only is not None and item.id not in only:
@@ -592,7 +594,7 @@ class GradingSession:
         if self.in_worker or not (self.graded or self.outcomes):
             return
         complete = exitstatus != pytest.ExitCode.INTERRUPTED and len(self.outcomes) >= self.total
-        document = results.results_document(self.records(), catalogue.load_all(), self._environment(),
+        document = results.results_document(self.records(), load_all(), self._environment(),
                                             complete=complete)
         if not complete:
             document.progress = {"checks_done": len(self.outcomes), "checks_total": self.total}

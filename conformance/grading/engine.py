@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import Phase, given, is_hypothesis_test, seed, settings
 from hypothesis import strategies as st
 
-from conformance.cases.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, ordered_ids, unmet_requirement
+from conformance.cases.catalogue import CHECK_FUNCTIONS, CHECKS, ordered_ids, unmet_requirement
+from conformance.checks import load_all
 from conformance.cases.compare import NotApplicable
 from conformance.grading.outcome import FAILING, Outcome, classify, merge
 from conformance.cases.strategies import SIZE_FIELDS, sizes_at_least

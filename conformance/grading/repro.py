@@ -178,7 +178,8 @@ def reproduce(
     and returns them."""
     import numpy as np
 
-    from conformance.cases.catalogue import CHECKS, load_all
+    from conformance.cases.catalogue import CHECKS
+    from conformance.checks import load_all
     from conformance.cases.compare import max_abs_error
     from conformance.grading.loading import load_subject
     from conformance.model.reference import torch_reference

@@ -91,7 +91,8 @@ def coverage(checks: Mapping[str, Any]) -> Coverage:
     """How much of the catalogue was graded: checks with an outcome (run, not applicable or
     blocked) against every check; ``partial`` when some were not run (a ``-k`` selection,
     the framework lanes' quick subsets, grading that did not finish)."""
-    from conformance.cases.catalogue import CHECKS, load_all
+    from conformance.cases.catalogue import CHECKS
+    from conformance.checks import load_all
 
     load_all()
     graded = sum(1 for cid in checks if cid in CHECKS)

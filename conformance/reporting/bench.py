@@ -300,7 +300,7 @@ def attach(data: dict[str, Any], results: Path, html: Path) -> str:
         write_results(graded, results)
         page = render(graded, html)
         return f"attached to {results}" + (f"; report: {page}" if page else "")
-    from conformance.cases.catalogue import load_all
+    from conformance.checks import load_all
     from conformance.grading.results import environment as results_environment
     from conformance.grading.results import results_document
 

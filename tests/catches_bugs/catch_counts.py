@@ -27,7 +27,8 @@ from hypothesis import settings
 from hypothesis.errors import UnsatisfiedAssumption
 
 from conformance.grading import engine
-from conformance.cases.catalogue import CHECK_FUNCTIONS, CHECKS, load_all, unmet_requirement
+from conformance.cases.catalogue import CHECK_FUNCTIONS, CHECKS, unmet_requirement
+from conformance.checks import load_all
 from conformance.base.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.running.subject import Subject
 from tests.catches_bugs.mutants import MUTANTS, Mutant

@@ -1722,7 +1722,8 @@ def grade_mutant(mutant: Mutant, **overrides: Any) -> dict[str, Any]:
     are left out. Each of those is aimed at by the mutants it exists for, and every
     correct implementation is graded by all of them at the full budget
     (tests/passes_correct/test_correct.py); here they would double the cost and test nothing new."""
-    from conformance.cases.catalogue import CHECKS, load_all, ordered_ids
+    from conformance.cases.catalogue import CHECKS, ordered_ids
+    from conformance.checks import load_all
     from conformance.grading.engine import run_check, skip_reason
     from conformance.base.profiles import PROFILES
     from conformance.running.subject import Subject

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.cases import catalogue
+from conformance.checks import load_all
 from conformance.grading import engine, results
 from conformance.cases.generated import CaseSpec
 from conformance.cases.compare import CheckFailure
@@ -124,7 +124,7 @@ def graded() -> dict[str, Any]:
         records.append(results.implementation_record(subject.id, info=subject.info,
                                                      source=f"tests/catches_bugs/mutants.py:{mutant_id}",
                                                      checks=outcomes))
-    data = results.build_results(records, catalogue.load_all(), results.environment("grade"))
+    data = results.build_results(records, load_all(), results.environment("grade"))
     return json.loads(json.dumps(data, default=str))
 
 

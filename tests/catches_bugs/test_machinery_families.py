@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from conformance.cases.generated import CaseSpec
-from conformance.cases.catalogue import CHECKS, load_all, unmet_requirement
+from conformance.cases.catalogue import CHECKS, unmet_requirement
+from conformance.checks import load_all
 from conformance.base.devices import device_available
 from conformance.grading.engine import grade
 from conformance.running.grads import implementation_gradients

@@ -12,7 +12,8 @@ import torch
 
 from conformance.model.contract import Capabilities, CellAdapter, LayerAdapter
 from conformance.cases.generated import CaseSpec
-from conformance.cases.catalogue import load_all, unmet_requirement
+from conformance.cases.catalogue import unmet_requirement
+from conformance.checks import load_all
 from conformance.grading.engine import grade
 from conformance.grading.outcome import Outcome
 from conformance.running.subject import Subject

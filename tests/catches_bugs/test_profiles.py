@@ -12,7 +12,8 @@ import pytest
 from hypothesis import Phase
 
 from conformance.grading import engine
-from conformance.cases.catalogue import CHECK_FUNCTIONS, load_all
+from conformance.cases.catalogue import CHECK_FUNCTIONS
+from conformance.checks import load_all
 from conformance.base.profiles import DEFAULT_PROFILE, PROFILES
 from conformance.running.subject import Subject
 from tests.catches_bugs.catch_counts import counting, examples_to_catch

@@ -52,8 +52,8 @@ def _readme_row_states(impl_id: str, outcomes) -> None:
     assert row is not None, f"got no row for {impl_id} in the README's registered table, but each entry needs one"
     said = row.split(" | ")[-1]
     assert verdict in said, f"got README verdict {said!r} for {impl_id}, but grading says {verdict!r}"
-    assert f"{tally['passed']}/{tally['applicable']}" in said, (
-        f"got README score {said!r} for {impl_id}, but grading scores {tally['passed']}/{tally['applicable']}")
+    assert f"{tally.passed}/{tally.applicable}" in said, (
+        f"got README score {said!r} for {impl_id}, but grading scores {tally.passed}/{tally.applicable}")
     named = sorted(c for c, o in outcomes.items() if o.status in ("fail", "error", "warn"))
     unnamed = [c for c in named if f"`{c}`" not in row]
     assert not unnamed, f"got {unnamed} failing or warning on {impl_id} but not named in its README row {said!r}"

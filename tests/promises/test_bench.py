@@ -19,7 +19,7 @@ from conformance.reporting import bench, bench_history, bench_measure, bench_pla
 from conformance.base import bench_stats
 from conformance.grading import loading
 from conformance.running import timing
-from conformance.cases.catalogue import load_all
+from conformance.checks import load_all
 from conformance.reporting.report import render_page
 from conformance.reporting.report_bench import benchmarks_view, change_text, ratio_text
 from conformance.grading.results import build_results, environment, implementation_record, read_results

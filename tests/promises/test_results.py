@@ -14,7 +14,7 @@ import pytest
 
 from conformance.grading import results
 from conformance.model.contract import AdapterInfo
-from conformance.cases.catalogue import load_all
+from conformance.checks import load_all
 from conformance.base.conventions import VERDICTS
 from conformance.implementations.torch_reference import TorchGRU
 from conformance.grading.outcome import Outcome

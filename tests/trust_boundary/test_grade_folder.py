@@ -12,7 +12,7 @@ import pytest
 
 from conformance.commands import grade_folder
 from conformance.reporting import merging
-from conformance.cases.catalogue import load_all
+from conformance.checks import load_all
 from conformance.grading.outcome import Outcome
 from conformance.grading.results import SCHEMA, build_results, environment, implementation_record, read_results
 

@@ -5,7 +5,8 @@ terminal and in the report, never a bare "conformant"."""
 from __future__ import annotations
 
 from conformance.model.contract import AdapterInfo
-from conformance.cases.catalogue import CHECKS, load_all
+from conformance.cases.catalogue import CHECKS
+from conformance.checks import load_all
 from conformance.grading.outcome import Outcome
 from conformance.reporting.report import build_view, render_page
 from conformance.grading.results import build_results, environment, implementation_record

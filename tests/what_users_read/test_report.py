@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conformance.cases import catalogue
+from conformance.checks import load_all
 from conformance.grading import engine, loading, results
 from conformance.reporting.report import render_html, render_page
 from conformance.grading.repro import reproduce
@@ -78,7 +78,7 @@ def grade_records(names: list[str], check_ids: list[str] | None = None, **overri
 
 
 def build(records: list[dict[str, Any]]) -> dict[str, Any]:
-    data = results.build_results(records, catalogue.load_all(), results.environment("quick"))
+    data = results.build_results(records, load_all(), results.environment("quick"))
     return json.loads(json.dumps(data, default=str))  # exactly what a saved file holds
 
 
