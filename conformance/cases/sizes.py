@@ -202,7 +202,7 @@ def draw_long(data: Any, subject: Any, **constraints: Any) -> CaseSpec:
     base = draw_case(data, subject, **constraints)
     steps = data.draw(st.integers(*LONG_STEPS), label="T (long sequence)")
     spec = base.with_(steps=steps)
-    subject.current_spec = spec
+    subject.note_case(spec)
     return spec
 
 
@@ -225,7 +225,7 @@ def run_sweep(subject: Any, sweep: Sweep, compare: Callable[[CaseSpec], Any]) ->
     """``compare(spec)`` (which raises ``CheckFailure``) on each case of the sweep. On the
     final run of a failing example, the failure says where it starts (``_with_onset``)."""
     for axis, spec in sweep.cases():
-        subject.current_spec = spec
+        subject.note_case(spec)
         try:
             compare(spec)
         except CheckFailure as exc:
@@ -254,7 +254,7 @@ def _with_onset(subject: Any, exc: CheckFailure, axis: str, spec: CaseSpec,
         size = getattr(spec, axis)
         onset = (f"the failure starts at {name} = {size}: with {size - 1} it passes" if starts
                  else f"fails with {name} = 1, the smallest size")
-    subject.current_spec = spec
+    subject.note_case(spec)
     return CheckFailure(f"{_first_part(exc)}\n  size sweep: {onset}", case=spec, max_error=exc.max_error,
                         tolerance=exc.tolerance)
 

@@ -144,5 +144,5 @@ def per_slot_states(subject: Any) -> dict[str, Any]:
 def draw_case(data: Any, subject: Any, **constraints: Any) -> CaseSpec:
     """Draw one case inside a ``@given(data=st.data())`` check."""
     spec = data.draw(case_specs(subject, **constraints), label="case")
-    subject.current_spec = spec
+    subject.note_case(spec)
     return spec

@@ -87,7 +87,7 @@ def saturating_spec(spec):
 @given(data=st.data())
 def test_finite_when_saturated(subject, data):
     spec = saturating_spec(draw_case(data, subject, dtypes=ALL_DTYPES))
-    subject.current_spec = spec
+    subject.note_case(spec)
     case = spec.materialize()
     reach = _first_layer_reach(case)
     reached = subject.measured().setdefault("pre_activation", {})

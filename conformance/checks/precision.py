@@ -195,5 +195,5 @@ def test_long_sequence_every_dtype(subject, data):
     spec = draw_long(data, subject, dtypes=ALL_DTYPES)
     for dtype in subject.dtypes(ALL_DTYPES):
         one = spec.with_(dtype=dtype)
-        subject.current_spec = one
+        subject.note_case(one)
         _compare_whole(subject, one)

@@ -26,7 +26,7 @@ def _exercise(subject) -> None:
                     bidirectional=caps.bidirectional, batch_first=subject.layouts()[0],
                     dtype=(subject.dtypes() or ["float32"])[0], seed=7, with_h0=subject.is_cell or caps.h0)
     spec = subject.fitted(spec)
-    subject.current_spec = spec
+    subject.note_case(spec)
     case = spec.materialize()
     instance = subject.instantiate(case)
     subject.call(instance, case.x, case.h0)

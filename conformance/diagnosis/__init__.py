@@ -54,7 +54,7 @@ from conformance.diagnosis import call_probes, structure, inputs, numerics  # no
 from conformance.diagnosis import pipeline
 from conformance.diagnosis.context import Probe
 from conformance.diagnosis.probe_registry import PROBES, probe
-from conformance.running.subject import AdapterError, Subject
+from conformance.running.subject import AdapterError, CheckRecord, Subject
 
 __all__ = ["BLACK_BOX_NOTE", "PROBES", "Probe", "diagnose", "diagnose_isolated", "diagnosis_note", "probe"]
 
@@ -90,7 +90,7 @@ def diagnose(subject: Subject, probe: Probe | None = None) -> dict[str, Any] | N
 def diagnose_isolated(subject: Subject, time_limit: float | None = None) -> dict[str, Any] | None:
     """``diagnose`` as a step of grading: bounded in time like a check, with what the
     implementation prints and the state it changes filed under "diagnosis"."""
-    subject.begin_check("diagnosis", time_limit)
+    subject.begin_check(CheckRecord("diagnosis"), time_limit)
     try:
         return diagnose(subject)
     finally:

@@ -17,7 +17,7 @@ from conformance.checks import load_all
 from conformance.cases.compare import NotApplicable
 from conformance.grading.outcome import FAILING, Outcome, classify, merge
 from conformance.cases.strategies import SIZE_FIELDS, sizes_at_least
-from conformance.running.subject import Subject
+from conformance.running.subject import CheckRecord, Subject
 
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
@@ -79,8 +79,7 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     (default: the sandbox's limit): past it the worker is stopped and the check is an error.
     Whatever the implementation printed during the check is kept with the outcome."""
     fn = CHECK_FUNCTIONS[check_id]
-    subject.measurements.pop(check_id, None)
-    subject.current_spec = None
+    record = CheckRecord(check_id, CHECKS[check_id])  # what this check notes while it runs
     if not shrink:
         overrides["phases"] = NO_SHRINK
     if CHECKS[check_id].sweep:
@@ -88,14 +87,14 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
 
         overrides["max_examples"] = sweep_examples(overrides.get("max_examples", settings.default.max_examples))
     start = time.perf_counter()
-    subject.begin_check(CHECKS[check_id], time_limit)
+    subject.begin_check(record, time_limit)
     try:
-        outcome, lost = _attempt(fn, check_id, subject, overrides)
+        outcome, lost = _attempt(fn, check_id, subject, record, overrides)
         # Known failures (no shrinking) stop at their first failure; a lost worker would only be lost again.
         floors = _crash_sizes(outcome) if shrink and not lost else None
         if floors:
             with sizes_at_least(**floors):
-                elsewhere, lost = _attempt(fn, check_id, subject, overrides)  # a worker lost there counts too
+                elsewhere, lost = _attempt(fn, check_id, subject, record, overrides)  # a worker lost there counts too
             outcome = merge(outcome, elsewhere, "with " + _join(sorted(floors, key=SIZE_FIELDS.index)) + " >= 2")
     except (KeyboardInterrupt, SystemExit):
         subject.end_check()
@@ -111,13 +110,14 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     if outcome.status == "fail" and CHECKS[check_id].severity == "warning":
         outcome.status = "warn"
     outcome.duration = round(time.perf_counter() - start, 4)
-    outcome.measurements = subject.measurements.pop(check_id, {})
+    outcome.measurements = record.measurements
     if outcome.status == "pass" and not outcome.message:
         outcome.message = str(outcome.measurements.get("note", ""))  # what a pass still wants said
     return outcome
 
 
-def _attempt(fn: Any, check_id: str, subject: Subject, overrides: dict[str, Any]) -> tuple[Outcome, bool]:
+def _attempt(fn: Any, check_id: str, subject: Subject, record: CheckRecord,
+             overrides: dict[str, Any]) -> tuple[Outcome, bool]:
     """One hypothesis run of a check: its outcome, whatever it raised, and whether the
     implementation's worker process was lost."""
     from conformance.running.isolation import WorkerLost
@@ -128,8 +128,8 @@ def _attempt(fn: Any, check_id: str, subject: Subject, overrides: dict[str, Any]
         # The process died or hung: no shrinking (each try would start a process), the
         # case in progress is the counterexample.
         outcome = Outcome("error", message=str(exc))
-        if subject.current_spec is not None:
-            outcome.counterexample = subject.current_spec.to_json()
+        if record.spec is not None:
+            outcome.counterexample = record.spec.to_json()
         return outcome, True
     except NotApplicable as exc:
         return Outcome("not_applicable", message=str(exc)), False
@@ -137,8 +137,8 @@ def _attempt(fn: Any, check_id: str, subject: Subject, overrides: dict[str, Any]
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
         outcome = classify(exc)
-        if outcome.counterexample is None and subject.current_spec is not None:
-            outcome.counterexample = subject.current_spec.to_json()
+        if outcome.counterexample is None and record.spec is not None:
+            outcome.counterexample = record.spec.to_json()
         return outcome, False
     return Outcome("pass"), False
 

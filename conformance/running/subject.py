@@ -321,8 +321,30 @@ def answer_bytes(config: GRUConfig, x_shape: tuple[int, ...], *, keep_inputs: bo
     return ANSWER_SLACK * 8 * values + ANSWER_ROOM
 
 
+@dataclass
+class CheckRecord:
+    """What one check noted while it ran: created by the engine for that check, written by
+    the check's body and the subject while it runs, and read back into its outcome. The
+    subject itself keeps only what outlives a check (the claims, the channel to the worker)."""
+
+    #: The check's id, or a name for work outside the catalogue (``"diagnosis"``).
+    check_id: str
+    #: The check's metadata when it is a catalogued one (the tolerance kind it declares).
+    check: Check | None = None
+    #: The last case the check drew: the minimal one after hypothesis has shrunk.
+    spec: CaseSpec | None = None
+    #: What the check measured (the largest error per dtype, notes), kept with its outcome.
+    measurements: dict[str, Any] = field(default_factory=dict)
+
+
+#: The record in place while no check runs: what is noted then belongs to no check.
+def _no_check() -> CheckRecord:
+    return CheckRecord("")
+
+
 class Subject:
-    """One implementation under test: its declarations, and calls into it."""
+    """One implementation under test: its declarations, the channel to its worker, and calls
+    into it. What a running check notes goes into that check's ``check_record``."""
 
     def __init__(self, impl_id: str, adapter: _Adapter | None = None, *, backend: Backend | None = None,
                  source: str = "", entry: Any = None) -> None:
@@ -336,17 +358,11 @@ class Subject:
         self.entry = entry
         self._info: AdapterInfo | None = None
         self._load_error = ""
-        #: Largest error seen per (check id, dtype) in passing comparisons; read by the plugin.
-        self.measurements: dict[str, dict[str, Any]] = {}
-        #: The last case a check drew: the minimal one after hypothesis has shrunk.
-        self.current_spec: CaseSpec | None = None
+        #: The running check's record (``begin_check`` puts it in place, ``end_check`` takes it away).
+        self.check_record = _no_check()
         #: Process-wide state the implementation changed: [{"text", "restored", "note", "check"}]
         #: ("note": what changes no other computation's result, reported but not failed).
         self.state_changes: list[dict[str, Any]] = []
-        #: The check now running (state changes and output are filed under it), and its
-        #: metadata when the engine runs a catalogued check.
-        self.current_check = ""
-        self.check: Check | None = None
         #: Checks in a row that lost the implementation's process, and the last cause.
         self.lost_in_a_row = 0
         self.last_loss = ""
@@ -482,24 +498,28 @@ class Subject:
     # Measurements -----------------------------------------------------------
     def tolerance(self, dtype: str) -> Tolerance:
         """The running check's own tolerance for ``dtype``: the kind its metadata declares."""
-        kind = self.check.tolerance if self.check is not None else None
+        kind = self.check_record.check.tolerance if self.check_record.check is not None else None
         if kind is None:
-            raise RuntimeError(f"the running check ({self.current_check or 'none'}) declares no tolerance")
+            raise RuntimeError(f"the running check ({self.check_record.check_id or 'none'}) declares no tolerance")
         return tolerance(dtype, kind, self.capabilities.precision)
 
-    def measured(self, check_id: str | None = None) -> dict[str, Any]:
-        """The measurements of ``check_id`` (default: the running check), to add to."""
-        return self.measurements.setdefault(check_id or self.current_check, {})
+    def measured(self) -> dict[str, Any]:
+        """The running check's measurements, to add to."""
+        return self.check_record.measurements
 
-    def record_error(self, dtype: str, error: float, *, check_id: str | None = None) -> None:
-        """Keep the largest error the running check (or ``check_id``) saw per dtype, shown
-        against its tolerance."""
-        per_dtype = self.measured(check_id).setdefault("max_error", {})
+    def note_case(self, spec: CaseSpec | None) -> None:
+        """The running check drew ``spec``: the last one drawn is its counterexample."""
+        self.check_record.spec = spec
+
+    def record_error(self, dtype: str, error: float) -> None:
+        """Keep the largest error the running check saw per dtype, shown against its tolerance."""
+        per_dtype = self.measured().setdefault("max_error", {})
         if not np.isfinite(error) or error > per_dtype.get(dtype, -1.0):
             per_dtype[dtype] = float(error)
 
-    def record(self, key: str, value: Any, *, check_id: str | None = None) -> None:
-        self.measured(check_id)[key] = value
+    def record(self, key: str, value: Any) -> None:
+        """Keep ``value`` among the running check's measurements."""
+        self.measured()[key] = value
 
     # The channel ----------------------------------------------------------------
     def _note_state(self, answer: dict[str, Any], during: str = "") -> None:
@@ -511,7 +531,7 @@ class Subject:
                 continue
             text = _text(change.get("text", ""), MAX_STATE_TEXT)
             self.state_changes.append({"text": text, "restored": bool(change.get("restored", True)),
-                                       "note": change.get("note") is True, "check": during or self.current_check})
+                                       "note": change.get("note") is True, "check": during or self.check_record.check_id})
 
     def request(self, message: dict[str, Any], call: str = "", answer_bytes: int | None = None) -> dict[str, Any]:
         """Send one request; the answer, or ``AdapterError`` when the adapter failed."""
@@ -847,11 +867,10 @@ class Subject:
         return grads
 
     # Checks ------------------------------------------------------------------------
-    def begin_check(self, check: Check | str, seconds: float | None = None) -> None:
-        """A check starts (its metadata, or a name for work outside the catalogue): changes,
-        output and measurements are filed under it; ``seconds`` bounds it."""
-        self.check = check if isinstance(check, Check) else None
-        self.current_check = check.id if isinstance(check, Check) else check
+    def begin_check(self, record: CheckRecord, seconds: float | None = None) -> None:
+        """A check starts: what it notes, the state changes and the output are filed under
+        its ``record``; ``seconds`` bounds it."""
+        self.check_record = record
         self.backend.begin(seconds)
 
     def checkpoint(self) -> None:
@@ -870,13 +889,13 @@ class Subject:
         them back), then what the implementation printed during the check."""
         self.checkpoint()
         printed = self.backend.end()
-        self.current_check, self.check = "", None
+        self.check_record = _no_check()
         return printed
 
     def close(self) -> None:
         self.backend.close()
 
 
-__all__ = ["AdapterError", "Instance", "Result", "Returned", "Value", "Subject", "CaseSpec", "DTYPES",
+__all__ = ["AdapterError", "CheckRecord", "Instance", "Result", "Returned", "Value", "Subject", "CaseSpec", "DTYPES",
            "InProcess", "describe_call"]
 

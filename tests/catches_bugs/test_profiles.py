@@ -73,13 +73,8 @@ def test_default_profile_catches_each_mutant(mutant: Mutant, record_property):
 class RecordingSubject(Subject):
     """Keeps every case a check draws, in order."""
 
-    @property
-    def current_spec(self):
-        return self._spec
-
-    @current_spec.setter
-    def current_spec(self, spec):
-        self._spec = spec
+    def note_case(self, spec):
+        super().note_case(spec)
         if spec is not None:
             self.drawn.append(spec)
 
