@@ -49,11 +49,14 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
     except ValueError as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
-    if args.all and names:  # every registered implementation, and the named ones too
+    graded = names  # what this grade covers: with --all, every registered implementation too
+    if args.all:
         from conformance.grading.loading import registry
 
         registered = [e.id for e in registry()]
-        names = registered + [n for n in names if n not in registered]
+        graded = registered + [n for n in names if n not in registered]
+        if names:  # named ones beside the registry: each passed on (none named: the plugin takes the registry)
+            names = graded
     for name in names:
         argv += ["--impl", name]
     if args.profile:
@@ -64,7 +67,7 @@ def grade_command(args: argparse.Namespace, extra: list[str]) -> int:
         argv.append("--check-expectations")
     if args.keyword:
         argv += ["-k", args.keyword]
-    workers = args.numprocesses or default_workers(names, isolated=not args.no_isolation)
+    workers = args.numprocesses or default_workers(graded, isolated=not args.no_isolation)
     if workers:
         # loadgroup keeps one implementation's checks in one worker, in order, so a
         # check knows whether its dependencies failed (blocked) when it starts.

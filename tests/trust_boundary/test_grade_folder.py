@@ -294,6 +294,32 @@ def test_grade_passes_scale_out_options_to_pytest(monkeypatch, tmp_path):
     assert cli.main(["grade", "torch-gru", "--threads", "-1"]) == 2
 
 
+def test_grade_of_several_implementations_uses_a_grading_process_per_core(monkeypatch, tmp_path):
+    """Without -n, grading several implementations in isolation takes one grading process per
+    core, at most one per implementation: ``--all`` counts the registry; one implementation,
+    --no-isolation and -n 0 keep one process."""
+    import pytest as pytest_module
+
+    from conformance.commands import cli
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(pytest_module, "main", lambda argv, **_: seen.append(list(argv)) or 0)
+    monkeypatch.setattr(cli, "usable_cores", lambda: 2)
+    results = ["--no-html", "--results", str(tmp_path / "r.json")]
+
+    def workers(*args: str) -> str | None:
+        seen.clear()
+        assert cli.main(["grade", *args, *results]) == 0
+        argv = seen[0]
+        return argv[argv.index("-n") + 1] if "-n" in argv else None
+
+    assert workers("--all") == "2", "got --all graded in one process, but should take one per core"
+    assert workers("torch-gru", "doc000-cell") == "2"
+    assert workers("torch-gru") is None, "got -n for one implementation, but one process is all it can use"
+    assert workers("--all", "-n", "0") == "0"
+    assert workers("--all", "--no-isolation") is None
+
+
 def test_implementation_of_nodeid_reads_the_check_parameter():
     from conformance.commands.grading_plugin import implementation_of_nodeid
 
