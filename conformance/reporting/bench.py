@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_history.add_options(run_cmd)
     bench_history.add_compare_command(commands)
     check_cmd = commands.add_parser("check", help="exit 3 unless the control of a run read 1.00 "
-                                                  f"(within {CONTROL_TOLERANCE:.0%}, its interval holding 1.00)")
+                                                  f"(within {CONTROL_TOLERANCE:.0%}%, its interval holding 1.00)")
     check_cmd.add_argument("benchmarks", help="benchmarks JSON written by run")
     args = parser.parse_args(argv)
     if args.command == "compare":
