@@ -227,6 +227,23 @@ def test_no_suite_module_imports_a_graded_implementation():
         "\nbut what the suite states it states itself (a graded implementation is graded like any other)"
 
 
+#: Imported before grading starts the implementations' workers: none of them may import torch,
+#: so that the workers' start-up (each imports torch) overlaps with this process's.
+BEFORE_THE_WORKERS = ("conformance.commands.cli", "conformance.commands.grading_plugin", "conformance.checks")
+
+
+def test_the_command_line_imports_no_torch_before_the_workers_start():
+    import subprocess
+    import sys
+
+    code = f"import sys; import {', '.join(BEFORE_THE_WORKERS)}; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, f"got {out.stderr[-500:]}"
+    assert "torch" not in out.stdout, (
+        f"got {out.stdout.strip()} imported by {BEFORE_THE_WORKERS}, but torch should load only once the workers "
+        "have started (grading's machinery is imported on first use)")
+
+
 def test_the_rules_catch_what_they_forbid():
     """A cycle, an upward arrow and a module outside every layer's folder, drawn by hand, are all seen."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
