@@ -126,7 +126,7 @@ def default_workers(names: list[str], *, isolated: bool) -> str | None:
     implementations graded in isolation, one per core, at most one per implementation. A
     grading process and its implementation's worker take turns (each waits while the other
     computes), so one pair keeps about one core busy, and a second pair fills the time the
-    first leaves (``grade --all``: 43 s against 64 s on 2 cores). In-process grading
+    first leaves (``grade --all``: 46 s against 66 s on 2 cores). In-process grading
     (``--no-isolation``) stays in one process, for a debugger."""
     workers = min(usable_cores(), len(names))
     return str(workers) if isolated and workers >= 2 else None
