@@ -175,7 +175,6 @@ class AxisCheck:
     each value, by name, for the declaring module to bind (``globals().update(...tests)``)
     so that pytest collects them as it would hand-written ones."""
 
-    body: Callable[..., Any]
     tests: dict[str, Callable[..., Any]]
 
 
@@ -205,7 +204,7 @@ def check_over(
             meta = _checked(Check(check_id, check_id.split(".", 1)[0], **(fields | dict(own))))
             name = _with_value(test, axis, value)
             tests[name] = _register(meta, _test_function(body, name, {axis: value}))
-        return AxisCheck(body, tests)
+        return AxisCheck(tests)
 
     return decorate
 

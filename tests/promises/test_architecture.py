@@ -236,11 +236,11 @@ def test_the_command_line_imports_no_torch_before_the_workers_start():
     import subprocess
     import sys
 
-    code = f"import sys; import {', '.join(BEFORE_THE_WORKERS)}; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    code = f"import sys; import {', '.join(BEFORE_THE_WORKERS)}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, f"got {out.stderr[-500:]}"
-    assert "torch" not in out.stdout, (
-        f"got {out.stdout.strip()} imported by {BEFORE_THE_WORKERS}, but torch should load only once the workers "
+    assert out.stdout.strip() == "False", (
+        f"got torch imported by {BEFORE_THE_WORKERS}, but it should load only once the workers "
         "have started (grading's machinery is imported on first use)")
 
 
