@@ -160,6 +160,8 @@ class CheckResult(JsonRecord):
     #: Every distinct failure (main first) when there are several.
     failures: list[dict[str, Any]] = field(default_factory=list)
     elsewhere: str = ""
+    #: The error is the suite's own and decides no verdict (written only when true).
+    suite_fault: bool = False
 
     @classmethod
     def of(cls, outcome: Any) -> CheckResult:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conformance.cases.catalogue import CHECK_FUNCTIONS, CHECKS, ordered_ids, unmet_requirement
 from conformance.checks import load_all
 from conformance.cases.compare import NotApplicable
-from conformance.grading.outcome import FAILING, Outcome, classify, merge
+from conformance.grading.outcome import FAILING, Outcome, classify, merge, suite_fault
 from conformance.cases.strategies import SIZE_FIELDS, sizes_at_least
 from conformance.running.subject import CheckRecord, Subject
 
@@ -99,6 +99,8 @@ def run_check(check_id: str, subject: Subject, *, shrink: bool = True, time_limi
     except (KeyboardInterrupt, SystemExit):
         subject.end_check()
         raise
+    except Exception as exc:  # noqa: BLE001 - the suite's own code failed judging what the check found
+        outcome, lost = suite_fault(exc), False
     if lost:
         subject.lost_in_a_row += 1
         subject.last_loss = outcome.message.splitlines()[0]

@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
+import traceback
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from conformance.cases.generated import CaseSpec
 from conformance.cases.compare import Blocked, CheckFailure
 from conformance.running.subject import AdapterError
+
+if sys.version_info < (3, 11):  # hypothesis raises the backport's groups there (its own dependency)
+    from exceptiongroup import BaseExceptionGroup
 
 #: Statuses that count against conformance.
 FAILING = ("fail", "error", "xfail", "blocked")
@@ -58,9 +63,15 @@ class Outcome:
     #: What a second search found away from the sizes where the implementation crashed
     #: ("with batch >= 2, the statement held on every case drawn"); empty when there was none.
     elsewhere: str = ""
+    #: The error is the suite's own (its code raised while grading): it says nothing about the
+    #: implementation, so it decides no verdict (``conformance.grading.results.overall_verdict``).
+    #: Written only when true.
+    suite_fault: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        if not self.suite_fault:
+            del data["suite_fault"]
         for record in [data, *data["failures"]]:
             if record["max_error"] is not None and record["max_error"] == float("inf"):
                 record["max_error"] = "inf"
@@ -68,7 +79,8 @@ class Outcome:
 
     def failure_json(self) -> dict[str, Any]:
         """This outcome as one entry of ``failures``."""
-        return {key: getattr(self, key) for key in FAILURE_FIELDS}
+        found = {key: getattr(self, key) for key in FAILURE_FIELDS}
+        return {**found, "suite_fault": True} if self.suite_fault else found
 
 
 #: The fields that describe one failure.
@@ -182,11 +194,24 @@ def _classify_exception(exc: BaseException) -> Outcome:
                        counterexample=case.to_json() if case is not None else None)
     if isinstance(exc, AssertionError):
         return Outcome("fail", message=str(exc) or repr(exc), falsifying_example=notes)
-    return Outcome(
-        "error",
-        message=f"internal error in the suite: {type(exc).__name__}: {exc}",
-        falsifying_example=notes,
-    )
+    return suite_fault(exc, falsifying_example=notes)
+
+
+def suite_fault(exc: BaseException, **fields: Any) -> Outcome:
+    """The outcome of a check during which the suite's own code raised ``exc``: an error that is
+    the suite's, where it was raised, and that it says nothing about the implementation."""
+    return Outcome("error", message=f"internal error in the suite: {type(exc).__name__}: {exc}{_raised_at(exc)}; "
+                   "this says nothing about the implementation (a bug in the suite: please report it)",
+                   suite_fault=True, **fields)
+
+
+def _raised_at(exc: BaseException) -> str:
+    """" (raised at conformance/<module>.py:<line>)": the innermost frame in the suite's own code."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = frame.filename.replace("\\", "/")
+        if "/conformance/" in path:
+            return f" (raised at conformance/{path.rpartition('/conformance/')[2]}:{frame.lineno})"
+    return ""
 
 
 # Root causes ----------------------------------------------------------------------

@@ -24,7 +24,8 @@ Schema ``gru-conformance-results/1`` (documented in the README)::
          "load_error", "checks": {"<check id>": {status, message, counterexample,
                                   falsifying_example, max_error, tolerance, duration,
                                   measurements, output, failures (every distinct failure
-                                  when there are several), elsewhere}},
+                                  when there are several), elsewhere, suite_fault (only
+                                  when true: the error is the suite's own)}},
          "diagnosis": null or {status, summary, claimed, convention, switches, structure,
                                evidence, findings, first_divergence, details, probes, scope,
                                duration}
@@ -64,8 +65,12 @@ def overall_verdict(reset: str, white_box: bool, checks: Mapping[str, Any], load
     ``judge`` applies it to a record: nothing else sets a verdict."""
     if load_error:
         return "error"
-    if any(o.status in FAILING for o in checks.values()):
+    # An error of the suite's own says nothing about the implementation: another check's
+    # finding still decides, and without one nothing can be said.
+    if any(o.status in FAILING and not _suite_fault(o) for o in checks.values()):
         return "nonconformant"
+    if any(_suite_fault(o) for o in checks.values()):
+        return "error"
     if all(o.status == "not_applicable" for o in checks.values()):
         return "none-run"  # nothing was verified: a verdict of "no violation" would claim otherwise
     if not white_box:
@@ -84,7 +89,15 @@ def judge(record: ImplementationResult, *, load_error: str | None = None) -> Imp
     record.verdict = overall_verdict(record.reset, record.white_box, record.checks, record.load_error,
                                      record.update)
     record.verdict_text = verdict_text(record.verdict, record.graded, record.graded_part)
+    faults = [cid for cid, o in record.checks.items() if _suite_fault(o)]
+    if record.verdict == "error" and not record.load_error and faults:
+        record.verdict_text += (f": the suite's own code failed in {', '.join(faults)} (a bug in the suite, not a "
+                                f"finding about the implementation; the other checks' results stand)")
     return record
+
+
+def _suite_fault(outcome: Any) -> bool:
+    return bool(getattr(outcome, "suite_fault", False))
 
 
 def coverage(checks: Mapping[str, Any]) -> Coverage:

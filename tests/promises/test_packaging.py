@@ -1,4 +1,5 @@
-"""What the wheel installs: every package of the repository, under the suite's own name.
+"""What the wheel installs: every package of the repository, under the suite's own name; and
+the oldest Python it claims to run on.
 
 pyproject.toml lists the packages by hand (the registered implementations' folder,
 ``implementations/``, is installed as ``conformance.implementations``), so a new package
@@ -8,6 +9,8 @@ really installs and grades from outside the clone is ``tests/promises/test_wheel
 
 from __future__ import annotations
 
+import ast
+import re
 import sys
 from pathlib import Path
 
@@ -61,3 +64,55 @@ def test_registered_implementations_import_under_the_suite_name():
         f"got adapters {adapters}, but every registered one should be named conformance.implementations.<module>")
     assert "implementations" not in sys.modules or not hasattr(sys.modules["implementations"], "registry"), (
         "got a top-level implementations package loaded, but the registry should be conformance.implementations")
+
+
+#: What Python gained after 3.10, with the version: a module that uses one without binding
+#: it itself (``from exceptiongroup import ...`` below 3.11) fails on an older Python,
+#: and only where it is reached (reading a check's exception group on 3.10 once cost a
+#: buggy GRU its failing checks).
+NEWER_BUILTINS = {"BaseExceptionGroup": (3, 11), "ExceptionGroup": (3, 11), "PythonFinalizationError": (3, 13)}
+NEWER_METHODS = {"add_note": (3, 11)}
+
+
+def _oldest_python() -> tuple[int, int]:
+    claimed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    found = re.fullmatch(r">=\s*(\d+)\.(\d+)", claimed.strip())
+    assert found, f"got requires-python {claimed!r}, but this test reads only '>=X.Y'"
+    return int(found.group(1)), int(found.group(2))
+
+
+def _bound(tree: ast.Module) -> set[str]:
+    """Names a module binds itself (imports, assignments, definitions), wherever it does."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _newer_than(path: Path, oldest: tuple[int, int]) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    bound = _bound(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and NEWER_BUILTINS.get(node.id, (0, 0)) > oldest and node.id not in bound:
+            found.append(f"{node.id} (Python {'.'.join(map(str, NEWER_BUILTINS[node.id]))}) at line {node.lineno}")
+        elif isinstance(node, ast.Attribute) and NEWER_METHODS.get(node.attr, (0, 0)) > oldest:
+            found.append(f".{node.attr} (Python {'.'.join(map(str, NEWER_METHODS[node.attr]))}) at line {node.lineno}")
+        elif type(node).__name__ == "TryStar" and oldest < (3, 11):
+            found.append(f"except* (Python 3.11) at line {node.lineno}")
+    return found
+
+
+def test_nothing_needs_a_python_newer_than_the_package_claims():
+    """The suite, its implementations and its tests run on the oldest Python that
+    ``requires-python`` admits: nothing newer is used unguarded."""
+    oldest = _oldest_python()
+    files = [p for top in ("conformance", "implementations", "tests") for p in sorted((ROOT / top).rglob("*.py"))]
+    found = {str(p.relative_to(ROOT)): uses for p in files if (uses := _newer_than(p, oldest))}
+    assert not found, (f"got {found}, but requires-python admits Python {'.'.join(map(str, oldest))}: bind the "
+                       f"name for it (exceptiongroup, a dependency of hypothesis there), or raise requires-python")

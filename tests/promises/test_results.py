@@ -17,7 +17,7 @@ from conformance.model.contract import AdapterInfo
 from conformance.checks import load_all
 from conformance.base.conventions import VERDICTS
 from conformance.implementations.torch_reference import TorchGRU
-from conformance.grading.outcome import Outcome
+from conformance.grading.outcome import Outcome, merge, suite_fault
 from conformance.base.results_document import (SCHEMA, CheckResult, Coverage, Grading, ImplementationResult,
                                           ResultsDocument, Score)
 
@@ -131,6 +131,67 @@ def test_judge_decides_the_verdict_and_its_words():
         f"got {record.verdict}: {record.verdict_text!r}, but a stopped grading should be an error")
     assert record.load_error == "the grading process was stopped" and "equations.step" in record.checks, (
         "got the checks graded before the stop lost, but they should be kept")
+
+
+def _suite_fault() -> Outcome:
+    try:
+        results.overall_verdict("after", True, {"equations.step": None})  # type: ignore[dict-item]
+    except AttributeError as exc:  # an error raised in the suite's own code
+        return suite_fault(exc)
+    raise AssertionError("got no error from the suite's code, but the test needs one")
+
+
+def test_an_error_of_the_suite_decides_no_verdict():
+    """The suite's own error says nothing about the implementation: alone it leaves the
+    implementation ungraded (never conformant, never nonconformant); beside a real failure,
+    the failure decides. Either way the other checks' results stay."""
+    load_all()
+    fault = _suite_fault()
+    assert fault.suite_fault and fault.status == "error" and "raised at conformance/grading/results.py:" in \
+        fault.message, f"got {fault}, but should be a suite fault saying where the suite raised"
+    record = results.implementation_result("torch-gru", info=AdapterInfo.of(TorchGRU()),
+                                           checks={"equations.step": Outcome("pass"), "equations.sequence": fault})
+    assert record.verdict == "error" and "the suite's own code failed in equations.sequence" in record.verdict_text, (
+        f"got {record.verdict}: {record.verdict_text!r}, but should be ungraded, naming the check where the suite failed")
+    assert set(record.checks) == {"equations.step", "equations.sequence"}, \
+        f"got {set(record.checks)}, but every check's result should be kept"
+    wrong = Outcome("fail", message="got 1, but should be 0 [x]")
+    found = results.implementation_result("torch-gru", info=AdapterInfo.of(TorchGRU()),
+                                          checks={"equations.step": wrong, "equations.sequence": fault})
+    assert found.verdict == "nonconformant", \
+        f"got {found.verdict}, but another check's failure should still show the implementation nonconformant"
+
+
+def test_a_check_where_the_suite_fails_is_kept_as_the_suites_error(monkeypatch: pytest.MonkeyPatch):
+    """The suite's code failing while it judges what a check found (as reading hypothesis'
+    exception groups did on Python 3.10) is that check's error, the suite's, and leaves the
+    implementation ungraded: the check is neither lost nor counted as the implementation's."""
+    from conformance.grading import engine
+    from conformance.running.subject import Subject
+    from tests.catches_bugs.mutants import MUTANTS_BY_ID
+
+    def broken(exc: BaseException) -> Outcome:
+        raise NameError("name 'BaseExceptionGroup' is not defined")
+
+    monkeypatch.setattr(engine, "classify", broken)
+    mutant = MUTANTS_BY_ID["bhn-dropped"]
+    outcome = engine.run_check("equations.sequence", Subject(mutant.id, mutant.adapter()), shrink=False)
+    assert outcome.status == "error" and outcome.suite_fault and "BaseExceptionGroup" in outcome.message, (
+        f"got {outcome.status}: {outcome.message!r}, but should be the suite's own error")
+    record = results.implementation_result(mutant.id, info=AdapterInfo.of(mutant.adapter()),
+                                           checks={"equations.sequence": outcome})
+    assert record.verdict == "error", f"got {record.verdict}, but the suite's failure should decide no verdict"
+
+
+def test_a_suite_fault_is_written_only_where_there_is_one():
+    load_all()
+    fault, plain = CheckResult.of(_suite_fault()).to_json(), CheckResult.of(Outcome("error", message="x")).to_json()
+    assert fault.get("suite_fault") is True and "suite_fault" not in plain, (
+        f"got {fault.get('suite_fault')!r} and {plain.get('suite_fault')!r}, but the key should be written only "
+        f"when true")
+    grouped = merge(Outcome("error", message="RuntimeError: shape [y]"), _suite_fault(), "with batch >= 2")
+    assert any(f.get("suite_fault") for f in grouped.failures) and not grouped.suite_fault, (
+        f"got {grouped}, but the implementation's error should lead and the suite's be kept beside it")
 
 
 def test_scores_and_coverage_are_typed():
