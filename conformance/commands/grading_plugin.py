@@ -591,7 +591,9 @@ class GradingSession:
         _machinery()
         for subject in self.subjects if self._loaded is not None else []:
             subject.close()  # end the workers before anything is written
-        if self.in_worker or not (self.graded or self.outcomes):
+        # Under -n this process grades nothing itself: what its workers declared (an implementation
+        # that could not start has no outcome) is graded too, and is written and said.
+        if self.in_worker or not (self.graded or self.outcomes or self.declared):
             return
         complete = exitstatus != pytest.ExitCode.INTERRUPTED and len(self.outcomes) >= self.total
         document = results.results_document(self.records(), load_all(), self._environment(),

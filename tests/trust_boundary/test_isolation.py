@@ -253,6 +253,25 @@ def test_killed_grader_leaves_valid_partial_results(tmp_path: Path):
     assert not leftover.stdout.strip(), f"got worker processes left running: {leftover.stdout}"
 
 
+def test_implementations_that_cannot_start_are_ungraded_in_several_grading_processes(tmp_path: Path):
+    """Every named implementation failing to start, graded in two grading processes (the
+    default for several): each is "could not be graded" with its reason, the results say so,
+    and the exit status is not success (it was 0, with nothing written or said)."""
+    (tmp_path / "raises.py").write_text('raise ImportError("no module named fast_gru_kernel")\n')
+    (tmp_path / "missing.py").write_text("import fast_gru_kernel_that_is_not_installed\n")
+    results = tmp_path / "out" / "results.json"
+    argv = [sys.executable, "-m", "conformance", "grade", f"{tmp_path / 'raises.py'}:GRU",
+            f"{tmp_path / 'missing.py'}:GRU", "-n", "2", "--profile", "quick", "-k", "equations",
+            "--results", str(results), "--no-html"]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0, f"got exit status 0, but nothing could be graded:\n{run.stdout[-2000:]}"
+    verdicts = {r["id"]: (r["verdict"], r["load_error"]) for r in json.loads(results.read_text())["implementations"]}
+    assert [v for v, _ in verdicts.values()] == ["error", "error"] and \
+        "fast_gru_kernel" in verdicts["GRU"][1] and "fast_gru_kernel_that_is_not_installed" in verdicts["GRU-2"][1], (
+            f"got {verdicts}, but each should be ungraded with the reason its worker gave")
+    assert run.stdout.count("could not be graded") == 2, f"got the summary {run.stdout[-1500:]!r}, but should say so"
+
+
 def test_isolation_can_be_turned_off_and_says_so(tmp_path: Path):
     """``--no-isolation`` grades in the grading process (for a debugger) and the results
     and report say so."""
