@@ -21,7 +21,8 @@ the worker is restarted before the next check.
 Only what can alter another computation's result is a finding. A new attribute that
 replaces nothing (torch.compile's one-time mark on ``nn.Module``, the empty
 ``__annotations__`` Python 3.11 creates on a class when it is first read, a cache) is
-a note: kept, and shown with the check's result. A thread or child process is judged by
+a note: kept, and shown with the check's result; the record of warnings shown that Python
+keeps in a module is nothing at all. A thread or child process is judged by
 what started it, never by how soon it ends: one a library started (its pool, a
 telemetry sender) is the library's business and a note; one the implementation's own
 code started is waited for (``GRACE`` seconds, far more than any helper that ends by
@@ -472,6 +473,13 @@ _OWN_NAMES = frozenset(("__annotations__", "__doc__", "__module__", "__qualname_
                         "__static_attributes__", "__firstlineno__", "__type_params__"))
 
 
+#: What Python writes into a module itself as code runs: the warnings machinery's record of
+#: the warnings it has shown, made in the module a warning is attributed to (Python 3.12
+#: warns of fork() in a threaded process, which the spawn watch's wrapper calls). Neither
+#: a patch nor anyone's doing: not a finding, not a note.
+_PYTHON_BOOKKEEPING = frozenset(("__warningregistry__",))
+
+
 def _hides(obj: Any, key: str) -> bool:
     """A new attribute of a class that a base class has too: lookups that found the base's
     (an inherited method, a special method) now find the new one."""
@@ -664,6 +672,12 @@ class StateGuard:
             for key in sorted(set(pristine) | set(current)):
                 old, new = pristine.get(key, _MISSING), current.get(key, _MISSING)
                 if old is new:
+                    continue
+                if key in _PYTHON_BOOKKEEPING:
+                    if new is _MISSING:
+                        pristine.pop(key, None)
+                    else:
+                        pristine[key] = new
                     continue
                 if old is _MISSING and (isinstance(new, ModuleType) or _library_code(new)):
                     pristine[key] = new  # an import of a submodule, or the library's own addition

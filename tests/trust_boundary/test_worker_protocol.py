@@ -387,6 +387,27 @@ def test_child_processes_are_judged_by_what_started_them(monkeypatch: pytest.Mon
         f"got {[(c.text(), c.note) for c in helpers]}, but the DataLoader's worker is torch's helper: a note"
 
 
+def test_the_warnings_record_python_keeps_in_a_module_is_nobodys_change():
+    """Python records the warnings it has shown in the module they are attributed to (on 3.12
+    and later, the fork() warning lands in the guard's own module once a DataLoader starts
+    its workers): not a patch, and nobody's doing, so neither a finding nor a note."""
+    from conformance.running.process_state import StateGuard
+
+    guard, found = StateGuard(), []
+    module = vars(process_state)
+    had = "__warningregistry__" in module
+    try:
+        with guard.around(found, deep=True):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # recorded all the same, and kept out of the test's output
+                warnings.warn_explicit("use of fork() may lead to deadlocks", DeprecationWarning, __file__, 1,
+                                       registry=module.setdefault("__warningregistry__", {}))
+    finally:
+        if not had:
+            module.pop("__warningregistry__", None)
+    assert not found, f"got {[c.text() for c in found]}, but Python's own record of warnings is no change"
+
+
 def test_a_correct_implementation_changes_nothing():
     """Building, loading, calling and back-propagating every correct implementation leaves
     no change: the guard does not blame implementations for the suite's own work."""
