@@ -22,7 +22,8 @@ Only what can alter another computation's result is a finding. A new attribute t
 replaces nothing (torch.compile's one-time mark on ``nn.Module``, the empty
 ``__annotations__`` Python 3.11 creates on a class when it is first read, a cache) is
 a note: kept, and shown with the check's result; the record of warnings shown that Python
-keeps in a module is nothing at all. A thread or child process is judged by
+keeps in a module is nothing at all, and a SIGCHLD handler of torch's own (its DataLoader
+watching its workers) a note. A thread or child process is judged by
 what started it, never by how soon it ends: one a library started (its pool, a
 telemetry sender) is the library's business and a note; one the implementation's own
 code started is waited for (``GRACE`` seconds, far more than any helper that ends by
@@ -98,6 +99,13 @@ def _autocast(device: str) -> Setting:
                    lambda v: torch.set_autocast_enabled(device, v))
 
 
+def _default_device() -> str:
+    try:
+        return str(torch.get_default_device())
+    except AttributeError:  # torch before 2.7, once set_default_device(None) has run: the default, the CPU
+        return "cpu"
+
+
 def _set_default_device(value: Any) -> None:
     torch.set_default_device(None if str(value) == "cpu" else value)
 
@@ -149,6 +157,14 @@ def _signals_read() -> tuple[Any, ...]:
     return tuple(signal.getsignal(s) for s in SIGNALS)
 
 
+def _library_child_watch(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """Only SIGCHLD's handler changed, to one of torch's or NumPy's own: a library watching its
+    helper processes (torch's DataLoader installs one, once per process, when it first starts
+    workers), which alters no result."""
+    changed = [(sig, b) for sig, a, b in zip(SIGNALS, old, new) if not (a is b or a == b)]
+    return bool(changed) and all(sig == signal.SIGCHLD and _library_code(b) for sig, b in changed)
+
+
 def _signals_write(value: tuple[Any, ...]) -> None:
     for sig, handler in zip(SIGNALS, value):
         if handler is not None:
@@ -160,8 +176,7 @@ def settings() -> list[Setting]:
     found = [
         Setting("grad mode (torch.set_grad_enabled)", torch.is_grad_enabled, torch.set_grad_enabled),
         Setting("default dtype (torch.set_default_dtype)", torch.get_default_dtype, torch.set_default_dtype),
-        Setting("default device (torch.set_default_device)", lambda: str(torch.get_default_device()),
-                _set_default_device),
+        Setting("default device (torch.set_default_device)", _default_device, _set_default_device),
         # Drawing from the global generator is what it is for (nn.Dropout does); reseeding it
         # (torch.manual_seed in a forward) makes every later draw of the program repeat.
         Setting("torch random generator's seed (torch.manual_seed)",
@@ -198,7 +213,8 @@ def settings() -> list[Setting]:
                 lambda a, b: len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b)),
                 lambda v: f"{len(v)} filters", deep=True),
         Setting("signal handlers (signal.signal)", _signals_read, _signals_write,
-                lambda a, b: all(x is y or x == y for x, y in zip(a, b)), lambda v: "handlers", deep=True),
+                lambda a, b: all(x is y or x == y for x, y in zip(a, b)), lambda v: "handlers", deep=True,
+                harmless=_library_child_watch),
     ]
     if torch.cuda.is_available():
         found.append(Setting("torch CUDA random generator's seed (torch.cuda.manual_seed)",

@@ -383,8 +383,46 @@ def test_child_processes_are_judged_by_what_started_them(monkeypatch: pytest.Mon
         "left a child process running" in c.text() and "test_worker_protocol.py" in c.text() for c in lasting), \
         f"got {[c.text() for c in lasting]}, but should name the child left running and the code that started it"
     assert child.wait(timeout=10) == -signal.SIGKILL, "got the lasting child alive, but it should be killed"
+    # (Where the DataLoader first starts workers in this process, torch's child watch is a note too.)
+    helpers = [c for c in helpers if "signal handlers" not in c.text() or not c.note]
     assert helpers and all(c.note and "torch/utils/data/dataloader.py" in c.text() for c in helpers), \
         f"got {[(c.text(), c.note) for c in helpers]}, but the DataLoader's worker is torch's helper: a note"
+
+
+def _handler_from(filename: str) -> Any:
+    """A signal handler whose code comes from ``filename`` (as if that file defined it)."""
+    namespace: dict[str, Any] = {}
+    exec(compile("def handler(signum, frame):\n    pass\n", filename, "exec"), namespace)
+    return namespace["handler"]
+
+
+@pytest.mark.parametrize("signal_name, library, note", [
+    ("SIGCHLD", True, True),  # torch's DataLoader watching its workers (torch/utils/data/_utils/signal_handling.py)
+    ("SIGCHLD", False, False),  # the implementation's own
+    ("SIGTERM", True, False),  # a library's code can still keep the worker from being stopped
+])
+def test_a_libraries_child_watch_is_a_note_and_any_other_handler_fails(signal_name: str, library: bool, note: bool):
+    """A SIGCHLD handler of torch's own code (its DataLoader installs one when it first starts
+    workers, in whatever check that happens) alters no result: a note, kept. Any other new
+    handler is a finding, and is put back."""
+    from conformance.running.process_state import StateGuard
+
+    where = os.path.join(os.path.dirname(torch.__file__), "utils", "data", "_utils", "signal_handling.py")
+    handler = _handler_from(where if library else __file__)
+    sig = getattr(signal, signal_name)
+    before = signal.getsignal(sig)
+    guard, found = StateGuard(), []
+    try:
+        with guard.around(found, deep=True):
+            signal.signal(sig, handler)
+        kept = signal.getsignal(sig) is handler
+    finally:
+        signal.signal(sig, before)
+    texts = [(c.text(), c.note) for c in found]
+    assert len(found) == 1 and "signal handlers" in found[0].text() and found[0].note == note, (
+        f"got {texts}, but should be {'a note' if note else 'a finding'} about the signal handlers")
+    assert kept == note, f"got the handler {'kept' if kept else 'put back'}, but a {'note' if note else 'finding'} " \
+                         f"should be {'kept' if note else 'put back'}"
 
 
 def test_the_warnings_record_python_keeps_in_a_module_is_nobodys_change():
