@@ -116,3 +116,26 @@ def test_nothing_needs_a_python_newer_than_the_package_claims():
     found = {str(p.relative_to(ROOT)): uses for p in files if (uses := _newer_than(p, oldest))}
     assert not found, (f"got {found}, but requires-python admits Python {'.'.join(map(str, oldest))}: bind the "
                        f"name for it (exceptiongroup, a dependency of hypothesis there), or raise requires-python")
+
+
+def test_the_oldest_environment_pins_every_lower_bound():
+    """``tox -e oldest`` runs the self-tests at each dependency's lower bound in pyproject.toml:
+    a bound raised or lowered there is raised or lowered there too, so no bound is claimed
+    that was never run."""
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    pinned = {}
+    for line in filter(None, (line.strip() for line in tox["testenv:oldest"]["deps"].splitlines())):
+        requirement = Requirement(line)
+        pinned[requirement.name] = (str(requirement.specifier), str(requirement.marker or ""))
+    wanted = {}
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(line)
+        bounds = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        assert len(bounds) == 1, f"got {line!r}, but each dependency should have one lower bound"
+        wanted[requirement.name] = (f"=={bounds[0]}.*", str(requirement.marker or ""))
+    assert pinned == wanted, f"got tox -e oldest pinning {pinned}, but pyproject.toml's lower bounds are {wanted}"
