@@ -204,6 +204,8 @@ def _declared_groups(path: Path) -> tuple[str | None, dict[str, str]]:
 def implementation_of_nodeid(nodeid: str) -> str | None:
     """``conformance/checks/x.py::test_y[<impl id>]`` -> ``<impl id>`` (None for other tests)."""
     path, sep, name = nodeid.partition("::")
+    if "]@" in name:  # pytest-xdist before 3.7 appends "@<xdist group>" under --dist loadgroup
+        name = name[: name.rindex("]@") + 1]
     parts = path.replace("\\", "/").split("/")
     if not sep or len(parts) < 3 or parts[-3:-1] != ["conformance", "checks"] or not name.endswith("]"):
         return None

@@ -327,6 +327,8 @@ def test_implementation_of_nodeid_reads_the_check_parameter():
     assert got == "doc000-cell", f"got {got!r}, but should be 'doc000-cell'"
     odd = implementation_of_nodeid("conformance/checks/contract.py::test_dtype_preserved[a[1]-b]")
     assert odd == "a[1]-b", f"got {odd!r}, but should be the whole parameter"
+    grouped = implementation_of_nodeid("conformance/checks/contract.py::test_dtype_preserved[doc000-cell]@doc000-cell")
+    assert grouped == "doc000-cell", f"got {grouped!r}, but pytest-xdist before 3.7 appends the group to the id"
     for other in ("tests/test_fleet.py::test_x[a]", "conformance/checks/contract.py::test_dtype_preserved",
                   "conformance/checks/contract.py"):
         assert implementation_of_nodeid(other) is None, f"got an implementation for {other!r}, but should be None"
