@@ -116,6 +116,9 @@ def wrap(cls: Any, target: str, narrowing: str = "") -> Any:
         notes += why
     if toolchain:
         chain = toolchains.TOOLCHAINS[toolchain]
+        too_old = toolchains.unverified(chain, _torch_version())
+        if too_old:
+            raise ValueError(f"toolchain={toolchain}: {too_old}")
         notes.append(f"toolchain {toolchain}: {chain.summary}")
         notes += toolchains.configure(chain) + why
         notes.append(_what_ran(cls, found, chain))
@@ -279,3 +282,9 @@ def _bases() -> tuple[type, type]:
                               [f"{n}_l0" for n in CELL_PARAMETERS])
 
     return LayerModule, CellModule
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)

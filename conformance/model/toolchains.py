@@ -48,6 +48,25 @@ class Toolchain:
     #: It may compile or export the GRU once per configuration and shape (tens of seconds each
     #: with inductor, about a second an export): a check's time limit is lifted.
     heavy: bool = False
+    #: The oldest torch (major, minor) whose product of it was found to compute nn.GRU, and what
+    #: older ones did: on an older torch the toolchain's own failure would be graded as the GRU's.
+    verified_from: tuple[int, int] = (0, 0)
+    older: str = ""
+
+
+#: What torch's export did with nn.GRU before 2.13 (torch 2.4.1 and 2.6.0, measured).
+_EXPORT_BEFORE = ("torch 2.4's export produced no graph for nn.GRU (\"no tensor operations were found\") and torch "
+                  "2.6's raised inside its own code (\"Unexpectedly found a Tensor in the outputs\")")
+
+
+def unverified(chain: Toolchain, version: str) -> str:
+    """Why ``chain`` is not graded with torch ``version`` ("" when it is)."""
+    found = [int(part) for part in version.split("+")[0].split(".")[:2] if part.isdigit()]
+    if len(found) < 2 or tuple(found) >= chain.verified_from:
+        return ""
+    want = ".".join(map(str, chain.verified_from))
+    return (f"the {chain.name} toolchain is graded with torch {want} or later, and this is torch {version}: "
+            f"{chain.older}, so a correct GRU would be graded by torch's failure")
 
 
 #: The time limit of one check, and the worker's CPU time, for a heavy toolchain: one check can
@@ -71,9 +90,11 @@ TOOLCHAINS: dict[str, Toolchain] = {t.name: t for t in (
     Toolchain("trace", "torch.jit.trace(module, example inputs), traced once per call form (batched or unbatched, "
               "with or without h0) at the first call's shapes", cannot=(_NO_PACKED,)),
     Toolchain("export", "torch.export.export(module, example inputs).module(): one program per sequence length "
-              "and call form, the batch size dynamic", cannot=(_NO_PACKED,), heavy=True),
+              "and call form, the batch size dynamic", cannot=(_NO_PACKED,), heavy=True, verified_from=(2, 13),
+              older=_EXPORT_BEFORE),
     Toolchain("export-decomposed", "torch.export.export(...).run_decompositions().module(): core ATen ops only "
-              "(aten.gru becomes torch's own decomposition)", cannot=(_NO_PACKED,), heavy=True),
+              "(aten.gru becomes torch's own decomposition)", cannot=(_NO_PACKED,), heavy=True, verified_from=(2, 13),
+              older=_EXPORT_BEFORE),
     Toolchain("functional-call", "torch.func.functional_call(module, parameters, inputs): the parameters are "
               "passed with every call"),
     Toolchain("quantize-dynamic", "torch.ao.quantization.quantize_dynamic(model, dtype=torch.qint8) on a model "

@@ -28,7 +28,7 @@ from conformance.grading.engine import grade
 from conformance.grading.loading import AdapterLoadError, load_adapter, load_subject
 from conformance.base.params import random_params
 from conformance.grading.results import overall_verdict
-from conformance.model.toolchains import NAMES, TOOLCHAINS
+from conformance.model.toolchains import NAMES, TOOLCHAINS, unverified
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 LAYERS = GALLERY / "library_layers.py"
@@ -196,9 +196,30 @@ def test_every_toolchain_has_a_verdict_to_hold():
     assert set(TOOLCHAIN_VERDICTS) == set(NAMES), f"got {sorted(TOOLCHAIN_VERDICTS)}, but should cover {NAMES}"
 
 
+def _graded_here(chain: str) -> None:
+    """Skip where this torch is older than the toolchain is graded with (its test below)."""
+    why = unverified(TOOLCHAINS[chain], torch.__version__)
+    if why:
+        pytest.skip(why)
+
+
+def test_a_toolchain_older_torch_breaks_is_not_graded(monkeypatch: pytest.MonkeyPatch):
+    """On a torch older than the toolchain was found to work with (export before 2.13), nn.GRU
+    through it could not be graded, saying why, rather than failing every check by torch's fault."""
+    from conformance.model import gru_like_adapter
+
+    monkeypatch.setattr(gru_like_adapter, "_torch_version", lambda: "2.6.0+cu124")
+    with pytest.raises((ValueError, AdapterLoadError)) as raised:
+        load_adapter(f"{LAYERS}:TorchGRU#toolchain=export")
+    assert "graded with torch 2.13 or later, and this is torch 2.6.0" in str(raised.value), \
+        f"got {raised.value}, but should say which torch the toolchain is graded with"
+    assert load_adapter(f"{LAYERS}:TorchGRU#toolchain=script") is not None, "got script refused, but it is not export"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chain", [name for name in NAMES if name not in HEAVY and name != "export-decomposed"])
 def test_toolchain_gets_the_true_verdict(chain: str):
+    _graded_here(chain)
     verdict, outcomes, notes = verdict_of(f"{LAYERS}:TorchGRU#toolchain={chain}")
     want, words = TOOLCHAIN_VERDICTS[chain]
     assert verdict == want, f"got {verdict} for nn.GRU through {chain} " \
@@ -215,6 +236,7 @@ def test_toolchain_gets_the_true_verdict(chain: str):
 @pytest.mark.xdist_group("heavy-toolchains")
 @pytest.mark.parametrize("chain", [*HEAVY, "export-decomposed"])
 def test_compiling_toolchain_gets_the_true_verdict_on_one_example(chain: str):
+    _graded_here(chain)
     verdict, outcomes, notes = verdict_of(f"{LAYERS}:TorchGRU#toolchain={chain}", ["equations.sequence"], 1)
     want, words = TOOLCHAIN_VERDICTS[chain]
     assert verdict == want and words in notes, \
@@ -243,6 +265,7 @@ def _reference(config: GRUConfig, params, x: torch.Tensor, h0: torch.Tensor) -> 
 def test_reloaded_and_alternating_instances_compute_their_own_parameters(chain: str):
     """One product per configuration: an instance's new parameters are what its next call
     computes with, and two instances of one configuration taking turns each get theirs."""
+    _graded_here(chain)
     config = CONFIGS["small" if TOOLCHAINS[chain].heavy else "full"]
     adapter = load_adapter(f"{LAYERS}:TorchGRU#toolchain={chain}")
     first, second = adapter.build(config), adapter.build(config)
@@ -270,6 +293,7 @@ def test_reloaded_and_alternating_instances_compute_their_own_parameters(chain: 
 def test_a_batch_of_one_first_does_not_fix_the_batch_size(chain: str):
     """export specializes a batch of one: a program made from one serves only that size, and
     a larger batch gets a program of its own."""
+    _graded_here(chain)
     config = CONFIGS["small"]
     adapter = load_adapter(f"{LAYERS}:TorchGRU#toolchain={chain}")
     instance = adapter.build(config)
