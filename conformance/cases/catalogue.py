@@ -33,12 +33,13 @@ FAMILIES: dict[str, str] = {
     "sequence": "Sequence properties (black-box): stepping, splitting, h0 and batch independence",
     "bounds": "Bounds (black-box): states stay in [-1, 1] and finite",
     "directions": "Directions and layers: final states, reverse direction",
-    "calls": "Call patterns: parameters reloaded, other sizes on one instance, autograd modes, training mode, "
-             "conversion",
+    "calls": "Call patterns: parameters reloaded, other sizes on one instance, results kept past the next call, "
+             "autograd modes, training mode and its dropout, conversion",
     "precision": "Precisions: float64, float32, float16 and bfloat16 against the float64 oracle",
-    "gradients": "Gradients: backward pass against the float64 oracle's, nn.GRU's and finite differences",
+    "gradients": "Gradients: backward pass against the float64 oracle's, nn.GRU's and finite differences, "
+                 "under the calls training makes",
     "varlen": "Variable-length batches: PackedSequence or explicit lengths",
-    "inputs": "Unusual inputs: non-contiguous, batch of one, wrong shape or dtype",
+    "inputs": "Unusual inputs: non-contiguous, every layout, all-zero steps, batch of one, wrong shape or dtype",
     "devices": "Devices: CPU, CUDA and MPS, and the same results on each",
     "process": "Process: what a call leaves behind in the process that runs it",
 }

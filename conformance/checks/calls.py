@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.cases.catalogue import check
-from conformance.cases.compare import assert_close
+from conformance.cases.compare import NotReturned, assert_close
 from conformance.model.oracle import gru_forward
 from conformance.cases.strategies import draw_case
 from conformance.running.subject import GRAD_MODES
@@ -129,6 +129,73 @@ def test_training_mode_equals_inference_mode(subject, data):
     training = subject.call(instance, case.x, case.h0, training=True, mode="grad", seed=spec.seed)
     _compare(training, inference, subject.tolerance(spec.dtype), spec=spec,
              what="in training mode, dropout 0", should="inference mode")
+
+
+@check(
+    "calls.kept-results",
+    title="Returned results are the caller's",
+    statement="the output and h_n a call returned keep their values after the next call on the same instance "
+    "(same sizes, other values, the same autograd mode): they are the caller's tensors, not a workspace "
+    "the next call writes into",
+    reference="nn.GRU returns new tensors on every call",
+    tolerance="self",
+)
+@given(data=st.data())
+def test_returned_results_survive_the_next_call(subject, data):
+    spec = draw_case(data, subject)
+    mode = data.draw(st.sampled_from(GRAD_MODES), label="grad mode of both calls")
+    case = spec.materialize()
+    other = spec.with_(seed=spec.seed + 1).materialize()  # same sizes, other values
+    instance = subject.instantiate(case)
+    returned = subject.execute(instance, case.x, case.h0, mode=mode, keep_results=True)
+    first = subject.read(instance, returned)
+    subject.call(instance, other.x, other.h0, mode=mode)
+    again = subject.reread(instance, returned)
+    tol = subject.tolerance(spec.dtype)
+    for name in ("output", "h_n"):
+        assert_close(getattr(again, name), getattr(first, name), tol,
+                     what=f"{name} (the first call's, {MODE_WORDS[mode]}, after a second call)", call=again.call,
+                     case=spec, should="the value it had when the first call returned")
+
+
+#: The dropout probability calls.train-dropout builds with.
+TRAIN_DROPOUT = 0.5
+
+
+@check(
+    "calls.train-dropout",
+    title="Training-mode dropout leaves alone what it cannot reach",
+    statement=f"built with dropout p = {TRAIN_DROPOUT} and called in training mode with autograd on, the "
+    "instance gives what inference mode gives wherever nn.GRU's dropout does not act: the output and h_n of "
+    "a single layer, and h_n of the first layer of a stack (dropout acts only on the outputs that feed the "
+    "next layer)",
+    reference="nn.GRU: dropout on the outputs of each layer except the last, in training mode only",
+    requires=("layer",),
+    depends_on=("calls.train-mode",),
+    tolerance="self",
+)
+@given(data=st.data())
+def test_training_dropout_spares_what_it_cannot_reach(subject, data):
+    stacks = subject.capabilities.multi_layer and subject.capabilities.returns != "output"
+    layers = data.draw(st.integers(1, 3 if stacks else 1), label="num_layers")
+    spec = draw_case(data, subject, num_layers=layers).with_(dropout=TRAIN_DROPOUT)
+    case = spec.materialize()
+    instance = subject.instantiate(case)
+    inference = subject.call(instance, case.x, case.h0, training=False, seed=spec.seed)
+    training = subject.call(instance, case.x, case.h0, training=True, mode="grad", seed=spec.seed)
+    what = f"in training mode, dropout {TRAIN_DROPOUT}"
+    tol = subject.tolerance(spec.dtype)
+    if layers == 1:
+        _compare(training, inference, tol, spec=spec, what=f"{what}, one layer", should="inference mode")
+        return
+    first = spec.num_directions  # h_n's slots of layer 0
+    assert_close(_slots(training.h_n, first), _slots(inference.h_n, first), tol,
+                 what=f"h_n of layer 0 ({what}, {layers} layers)", call=training.call, case=spec,
+                 should="what inference mode gives: no dropout acts before layer 1")
+
+
+def _slots(h_n, count: int):
+    return h_n if isinstance(h_n, NotReturned) else h_n[:count]
 
 
 @check(

@@ -175,6 +175,46 @@ def test_gradients_agree_with_torch_gru(subject, data):
     subject.record_error(spec.dtype, error)
 
 
+#: How training asks for gradients beyond the other checks' call (h0 given, x a leaf, the loss on the
+#: results as returned), each a path a kernel can take on its own: no h0 (the state starts from zeros),
+#: x as data (a training batch requires no gradient), and a loss on transposed views (the gradients
+#: reaching output and h_n are non-contiguous, innermost stride 1).
+GRAD_CALL_PATTERNS = ("h0 omitted", "x is data", "loss on transposed views")
+
+
+@check(
+    "gradients.call-patterns",
+    title="Gradients under the calls training makes",
+    statement="the gradients of the generated loss equal the float64 oracle's when the call gives no h0, when "
+    "x is data that requires no gradient (only h0 and the parameters do), and when the loss reads output "
+    "and h_n through transpose(0, 1), so that the gradients reaching them are non-contiguous",
+    reference="back-propagation through eq. (1)-(4) over t (conformance.model.oracle_grads); nn.GRU's "
+    "gradients do not depend on which inputs require one or on the upstream gradient's strides",
+    requires=("autograd", "white_box"),
+    depends_on=("gradients.sequence",),
+    tolerance="grad",
+)
+@given(data=st.data())
+def test_gradients_under_training_call_patterns(subject, data):
+    patterns = [p for p in GRAD_CALL_PATTERNS
+                if (p != "h0 omitted" or _takes_h0(subject)) and (p != "x is data" or subject.has_grads)]
+    pattern = data.draw(st.sampled_from(patterns), label="call pattern")
+    with_h0 = _takes_h0(subject) and pattern != "h0 omitted"
+    spec = draw_case(data, subject, dtypes=GRAD_DTYPES, min_steps=2, with_h0=with_h0)
+    case = spec.materialize()
+    weights = loss_weights(subject, spec)
+    got, call, want = gradients_beside(
+        subject, subject.instantiate(case), case, weights,
+        lambda: as_claimed(subject, case_gradients(case, weights, reset=subject.reset, with_h0=with_h0)),
+        with_h0=with_h0, parameters=subject.has_grads, x_requires_grad=pattern != "x is data",
+        upstream="transposed" if pattern == "loss on transposed views" else "contiguous")
+    asked = {"h0"} | ({"x"} if pattern != "x is data" else set())
+    want = {k: v for k, v in want.items() if k in asked or (subject.has_grads and k not in ("x", "h0"))}
+    error = assert_grads_close(got, want, subject.tolerance(spec.dtype), hidden=spec.hidden_size,
+                               call=call, case=spec, should=f"the float64 oracle's gradient ({pattern})")
+    subject.record_error(spec.dtype, error)
+
+
 @check(
     "gradients.gradcheck",
     title="Backward agrees with finite differences",

@@ -1,7 +1,8 @@
 """Unusual inputs: ``inputs``.
 
 Non-contiguous tensors and every memory layout a user produces (transposed,
-permuted, offset and expanded views), a batch of one, and inputs of the wrong
+permuted, offset and expanded views), all-zero time steps (a batch padded
+without packing), a batch of one, and inputs of the wrong
 shape or dtype. What to reject is nn.GRU's own decision, so the last two are
 warning-level checks: a failure is reported (status "warn") but does not make
 the implementation nonconformant.
@@ -17,6 +18,7 @@ from conformance.cases.catalogue import check
 from conformance.cases.compare import assert_close, fail
 from conformance.cases.sizes import draw_sweep, run_sweep
 from conformance.cases.strategies import draw_case
+from conformance.model.oracle import gru_forward
 from conformance.running.subject import AdapterError
 
 
@@ -93,6 +95,38 @@ def test_every_input_layout(subject, data):
         order = data.draw(st.permutations(range(spec.batch)).filter(lambda p: list(p) != sorted(p)),
                           label="packing order")
         same("packed", case.x, case.h0, lengths=[spec.steps] * spec.batch, packed_order=list(order))
+
+
+@check(
+    "inputs.zero-steps",
+    title="All-zero time steps are steps",
+    statement="time steps whose input is all zeros (the tail of a sample in a batch padded with zeros, not "
+    "packed) are computed like any other: output and h_n equal the float64 oracle's, whose state moves "
+    "through them (the biases and the recurrent term still act)",
+    reference="eq. (1)-(4) at every t; nn.GRU masks nothing: variable lengths are given as a PackedSequence",
+    requires=("white_box",),
+    depends_on=("equations.sequence",),
+    tolerance="sequence",
+)
+@given(data=st.data())
+def test_all_zero_steps_are_computed(subject, data):
+    spec = draw_case(data, subject, min_steps=2)
+    case = spec.materialize()
+    zeroed = data.draw(st.lists(st.integers(0, spec.steps - 1), min_size=spec.batch, max_size=spec.batch),
+                       label="zero steps at the end of each sample")
+    zeroed[0] = max(zeroed[0], 1)  # at least one zero step
+    x = case.x.copy()
+    for b, count in enumerate(zeroed):
+        x[spec.steps - count:, b] = 0.0
+    got, want = subject.call_beside(subject.instantiate(case), x, case.h0,
+                                    lambda: gru_forward(x, case.params, case.h0, reset=subject.reset))
+    tol = subject.tolerance(spec.dtype)
+    what = f"x all zero in each sample's last n steps, n = {zeroed}"
+    error = assert_close(got.output, want.output, tol, what=f"output ({what})", call=got.call, case=spec,
+                         should="the float64 oracle's: a zero step is a step")
+    error = max(error, assert_close(got.h_n, want.h_n, tol, what=f"h_n ({what})", call=got.call, case=spec,
+                                    should="the float64 oracle's: a zero step is a step"))
+    subject.record_error(spec.dtype, error)
 
 
 @check(

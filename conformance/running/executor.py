@@ -79,6 +79,8 @@ class Built:
     cells: dict[tuple[int, int], Any] = field(default_factory=dict)
     #: The leaves and results of the last call made with autograd on, kept for ``backward``.
     pending: dict[str, Any] | None = None
+    #: What the last call made with ``keep_results`` returned, as returned, for ``reread``.
+    kept: tuple[Any, Any] | None = None
 
 
 def _describe_value(value: Any) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class Executor:
                     answer = {"info": describe(self.adapter)}
                 elif op == "build":
                     answer = self.build(request)
-                elif op in ("call", "backward", "measure", "load", "convert"):
+                elif op in ("call", "backward", "measure", "load", "convert", "reread"):
                     answer = self.built_then(request)
                 elif op in ("checkpoint", "drop"):
                     answer = {}
@@ -323,7 +325,7 @@ class Executor:
                 return {"ok": True, "built": False, "build_error": str(exc)}
         try:
             answer = {"call": self.call, "backward": self.backward, "measure": self.measure, "load": self.load,
-                      "convert": self.convert}[request["op"]](request)
+                      "convert": self.convert, "reread": self.reread}[request["op"]](request)
         except AdapterFailure as exc:
             answer = {"ok": False, "error": str(exc), "where": exc.where}
         if build is not None:
@@ -370,7 +372,7 @@ class Executor:
         x, h0 = self.prepare(built, request)
         grad = bool(request.get("grad"))
         if grad:
-            x = x.detach().requires_grad_(True)
+            x = x.detach().requires_grad_(request.get("x_requires_grad", True) is not False)
             h0 = None if h0 is None else h0.detach().requires_grad_(True)
         keep = bool(request.get("keep_inputs"))
         before = {"x": x.detach().clone(), "h0": None if h0 is None else h0.detach().clone()} if keep else {}
@@ -405,7 +407,18 @@ class Executor:
                     answer[f"{key}_after"] = _float64(tensor)
         if grad:
             built.pending = {"x": x, "h0": h0, "output": _as_tensor(output), "h_n": _as_tensor(h_n)}
+        if request.get("keep_results"):
+            built.kept = (output, h_n)
         return answer
+
+    def reread(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The values of what the call made with ``keep_results`` returned, read again now: the
+        same objects, so a workspace a later call wrote into shows there."""
+        built = self._instance(request)
+        if built.kept is None:
+            raise AdapterFailure("reread without a call made with keep_results", "protocol")
+        output, h_n = built.kept
+        return {"output": _describe_value(output), "h_n": _describe_value(h_n), "shape_problems": []}
 
     def invoke(self, built: Built, x: torch.Tensor, h0: torch.Tensor | None,
                lengths: list[int] | None, packed_order: list[int] | None = None) -> tuple[Any, Any, list[str]]:
@@ -536,13 +549,18 @@ class Executor:
         pending, built.pending = built.pending, None
         if pending is None:
             raise AdapterFailure("backward without a call made with grad", "protocol")
+        transposed = request.get("upstream") == "transposed"
         terms = []
         for key in ("output", "h_n"):
             value, upstream = pending[key], request.get(f"{key}_grad")
             if isinstance(value, torch.Tensor) and value.requires_grad and upstream is not None:
                 # In float64, as the reference gradients' loss is (conformance.model.reference_autograd).
                 weights = torch.tensor(upstream, dtype=torch.float64, device=value.device).reshape(value.shape)
-                terms.append((value.to(torch.float64) * weights).sum())
+                value = value.to(torch.float64)
+                if transposed and value.dim() >= 2:
+                    # The same loss read through views: the gradient reaching value is a transposed view.
+                    value, weights = value.transpose(0, 1), weights.transpose(0, 1).contiguous()
+                terms.append((value * weights).sum())
         answer: dict[str, Any] = {}
         if terms:
             try:

@@ -87,11 +87,16 @@ def gradients_beside(
     *,
     with_h0: bool,
     parameters: bool = False,
+    x_requires_grad: bool = True,
+    upstream: str = "contiguous",
 ) -> tuple[dict[str, np.ndarray], str, T]:
     """``implementation_gradients``, with ``work()`` (the reference gradients) done in this
-    process during the implementation's forward pass; returns what ``work`` returned too."""
+    process during the implementation's forward pass; returns what ``work`` returned too.
+    ``x_requires_grad`` False: x is data (``Subject.start``); ``upstream``: how the loss's
+    gradients reach output and h_n (``Subject.backward``)."""
     spec = case.spec
-    finish = subject.start(instance, case.x, initial_state(case, with_h0), grad=True)
+    finish = subject.start(instance, case.x, initial_state(case, with_h0), grad=True,
+                           x_requires_grad=x_requires_grad)
     try:
         value = work()
     except BaseException:
@@ -100,11 +105,13 @@ def gradients_beside(
         raise
     returned = finish()
     result = subject.read(instance, returned)  # raises AdapterError if unreadable
-    call = f"{result.call}, then backward of the generated loss"
+    read = " read through transpose(0, 1)" if upstream == "transposed" else ""
+    call = f"{result.call}, then backward of the generated loss{read}"
     if not (returned.output.requires_grad or returned.h_n.requires_grad):
         fail("output and h_n do not require grad: the implementation cuts the autograd graph, "
              "but should let gradients flow back to x, h0 and the parameters", call=call, case=spec)
-    grads = subject.backward(instance, returned, weights.output, weights.h_n, parameters=parameters)
+    grads = subject.backward(instance, returned, weights.output, weights.h_n, parameters=parameters,
+                             upstream=upstream)
     return grads, call, value
 
 

@@ -190,6 +190,9 @@ RETURNS = ("both", "output", "state")
 UNSUPPORTED = "unsupported"
 #: How autograd is set during a call (``conformance.running.executor.GRAD_MODES``).
 GRAD_MODES = ("no_grad", "grad", "inference")
+#: How the upstream gradients reach output and h_n in ``backward``: as the call returned them,
+#: or through ``transpose(0, 1)`` (a loss on batch-first views of time-major results).
+UPSTREAM_LAYOUTS = ("contiguous", "transposed")
 
 
 class Malformed(Exception):
@@ -677,7 +680,9 @@ class Subject:
         default_device: str | None = None,
         seed: int | None = None,
         grad: bool = False,
+        x_requires_grad: bool = True,
         keep_inputs: bool = False,
+        keep_results: bool = False,
         mode: str = "no_grad",
         training: bool | None = None,
         packed_order: list[int] | None = None,
@@ -689,8 +694,9 @@ class Subject:
         variable-length batch); other dtypes for x or h0; ``strides`` "strided" (the
         same values as non-contiguous views) or "misread" (what a kernel ignoring strides
         reads from them); a ``default_device`` during the call; a torch ``seed`` set for
-        the call; ``grad`` (autograd on, for ``backward``); ``keep_inputs`` (x and h0 as
-        handed over and after the call); ``mode``, how autograd is set during the call
+        the call; ``grad`` (autograd on, for ``backward``; with ``x_requires_grad`` False x is
+        data, as a training batch is, and only h0 and the parameters require a gradient); ``keep_inputs`` (x and h0 as
+        handed over and after the call); ``keep_results`` (what it returns kept, for ``reread``); ``mode``, how autograd is set during the call
         ("no_grad", "grad" or "inference": ``torch.inference_mode``); ``training`` (the
         instance in training or inference mode for this call; ``NotApplicable`` when it has
         none); ``packed_order`` (with ``lengths``: samples of equal length packed in this order,
@@ -711,6 +717,11 @@ class Subject:
             "lengths": lengths, "x_dtype": x_dtype, "h0_dtype": h0_dtype, "strides": strides,
             "default_device": default_device, "seed": seed, "grad": grad, "keep_inputs": keep_inputs,
         }
+        if keep_results:
+            message["keep_results"] = True
+        if grad and not x_requires_grad:
+            message["x_requires_grad"] = False
+            call += " with x requiring no gradient"
         if mode != "no_grad":
             message["mode"] = mode
         if training is not None:
@@ -736,6 +747,22 @@ class Subject:
                             unbatched)
 
         return returned
+
+    def reread(self, instance: Instance, earlier: Returned) -> Result:
+        """The results of ``earlier`` (a call made with ``keep_results``, the last such call on
+        ``instance``) read again now, from the objects it returned, as ``read`` reads a call."""
+        call = f"the results of {earlier.call}, read again after the next call"
+        x_shape = earlier.x_shape
+        time_major = ((x_shape[0], 1, x_shape[1]) if earlier.unbatched else
+                      (x_shape[1], x_shape[0], x_shape[2]) if instance.config.batch_first and not self.is_cell
+                      else x_shape)
+        got = self._send(instance, {"op": "reread", "instance": instance.handle}, call,
+                         answer_bytes(instance.config, time_major))
+        try:
+            output, h_n = _read_value(got.get("output")), _read_value(got.get("h_n"))
+        except Malformed as exc:
+            raise AdapterError(f"the implementation's side sent a malformed answer: {exc}", call) from None
+        return self.read(instance, dataclasses.replace(earlier, output=output, h_n=h_n, call=call))
 
     def read(self, instance: Instance, returned: Returned) -> Result:
         """Check that what came back can be read as nn.GRU's (output, h_n) and convert it."""
@@ -823,15 +850,19 @@ class Subject:
     # Gradients ----------------------------------------------------------------
     def backward(self, instance: Instance, returned: Returned, output_grad: np.ndarray | None,
                  h_n_grad: np.ndarray | None,
-                 *, parameters: bool = False) -> dict[str, np.ndarray]:
+                 *, parameters: bool = False, upstream: str = "contiguous") -> dict[str, np.ndarray]:
         """Back-propagate ``sum(output * output_grad) + sum(h_n * h_n_grad)`` (time-major
         upstream gradients) through the last call made with ``grad``; returns the
         gradients with respect to "x" (T, B, I), "h0" (when given) and, with
-        ``parameters``, every canonical parameter the adapter's ``grads`` reads."""
+        ``parameters``, every canonical parameter the adapter's ``grads`` reads.
+        ``upstream`` "transposed": the loss reads output and h_n through ``transpose(0, 1)``,
+        so the gradients reaching them are non-contiguous views (innermost stride 1)."""
+        if upstream not in UPSTREAM_LAYOUTS:
+            raise ValueError(f"upstream is {upstream!r}, not one of {UPSTREAM_LAYOUTS}")
         config = instance.config
         batch_major = config.batch_first and not self.is_cell
         message: dict[str, Any] = {"op": "backward", "instance": instance.handle, "parameters": parameters,
-                                   "output_grad": None, "h_n_grad": None}
+                                   "output_grad": None, "h_n_grad": None, "upstream": upstream}
         if output_grad is not None and returned.output.kind == "tensor":
             out_grad = output_grad.transpose(1, 0, 2) if batch_major else output_grad
             message["output_grad"] = np.ascontiguousarray(out_grad).reshape(returned.output.shape)
@@ -856,7 +887,7 @@ class Subject:
             for name, value in (_get(answer, "parameters", dict, {}) if parameters else {}).items():
                 name = _text(name, 100)
                 if isinstance(value, str):
-                    raise AdapterError(f"grads gave {_text(value, 200)} for {name}", f"{self.name}.grads(...)")
+                    raise AdapterError(f"grads gave {_text(value, 200)} for {name}", f"{self.name}.grads(...) after {call}")
                 if not isinstance(value, np.ndarray) or value.dtype != np.float64:
                     raise Malformed(f"gradient {name} is not a float64 array")
                 grads[name] = value

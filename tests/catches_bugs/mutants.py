@@ -31,8 +31,10 @@ from conformance.base.params import CanonicalParams, param_name
 from tests.catches_bugs.wrong_machinery import (GPUS, BatchOfOneSqueezed, Bfloat16WeightsInFloat8,
                                                 DefaultDeviceZeros, DtypeConverted, Float16InBfloat16,
                                                 Float32InBfloat16, Float64InFloat32, H0Broadcast, HalfOnGPU,
-                                                HnDetached, LengthsIgnored, PaddingHoldsLastState,
-                                                ReverseIgnoresLengths, StridesIgnored, WrongBackwardCell)
+                                                HnDetached, InputWeightsCutForData, LengthsIgnored,
+                                                PaddingHoldsLastState, ReverseIgnoresLengths,
+                                                StateDetachedWithoutH0, StridesIgnored,
+                                                UpstreamGradientMisread, WrongBackwardCell)
 
 # --------------------------------------------------------------------------- reference
 
@@ -1021,6 +1023,45 @@ class TrainModeBhnOutsideGRU(ReferenceGRU):
         return self.tanh(x_n + r * (h_n - b_hn) + b_hn)
 
 
+class DropoutOnLastLayerGRU(ReferenceGRU):
+    """Dropout between layers in training mode, as nn.GRU, and on the last layer's output too (a
+    single layer's included), where nn.GRU applies none."""
+
+    def between_layers(self, y, layer):
+        return torch.nn.functional.dropout(y, p=self.config.dropout, training=self.training)
+
+    def arrange(self, output, h_n, unbatched):
+        return super().arrange(self.between_layers(output, self.config.num_layers - 1), h_n, unbatched)
+
+
+class OutputWorkspaceGRU(ReferenceGRU):
+    """Without autograd, output and h_n are written into a workspace the instance keeps (one per
+    shape, dtype and autograd mode), and the workspace itself is returned: the next call of the same
+    sizes overwrites what the previous one returned."""
+
+    def forward(self, x, h0=None, lengths=None):
+        output, h_n = super().forward(x, h0, lengths)
+        if torch.is_grad_enabled():
+            return output, h_n
+        key = (tuple(output.shape), tuple(h_n.shape), output.dtype, torch.is_inference_mode_enabled())
+        spaces = self.__dict__.setdefault("workspaces", {})
+        if key not in spaces:
+            spaces[key] = (torch.empty_like(output), torch.empty_like(h_n))
+        kept_output, kept_h_n = spaces[key]
+        kept_output.copy_(output)
+        kept_h_n.copy_(h_n)
+        return kept_output, kept_h_n
+
+
+class ZeroStepHeldGRU(ReferenceGRU):
+    """A time step whose input is all zeros for a sample is taken for padding, as a masking layer
+    does: that sample's state is held there, where nn.GRU computes the step."""
+
+    def run_direction(self, x, h, w, reverse, valid=None):
+        real = x.abs().sum(dim=-1) != 0  # (T, B)
+        return super().run_direction(x, h, w, reverse, real if valid is None else valid & real)
+
+
 class FirstCallWorkspaceGRU(ReferenceGRU):
     """A state workspace allocated at the first call for that call's batch: a later call with more
     samples starts the rows past it from zeros instead of from their h0."""
@@ -1447,6 +1488,22 @@ MUTANTS += [
        "BRIEF section 8: train() with dropout 0 must equal eval(); flax#5594 (b_hn outside)",
        "in training mode n = tanh(W_in x + b_in + r * (W_hn h) + b_hn); exact in eval mode",
        {"calls.train-mode"}),
+    _m("dropout-on-last-layer", _layer(DropoutOnLastLayerGRU, "dropout on the last layer's output"),
+       "training-mode dropout where nn.GRU applies none",
+       "nn.GRU documentation: dropout on the outputs of each layer except the last",
+       "in training mode with dropout p, the last layer's output (a single layer's too) goes through dropout(p)",
+       {"calls.train-dropout"}),
+    _m("output-workspace-returned", _layer(OutputWorkspaceGRU, "results in a workspace kept between calls"),
+       "results returned in a workspace the next call overwrites",
+       "BRIEF section 8: workspaces kept between calls; inference runtimes that reuse output buffers",
+       "under torch.no_grad() or torch.inference_mode() the returned output and h_n are the instance's "
+       "workspace: the next call of the same sizes writes its own results into them",
+       {"calls.kept-results"}),
+    _m("zero-step-held", _layer(ZeroStepHeldGRU, "all-zero steps taken for padding"),
+       "all-zero input steps treated as padding",
+       "Keras' Masking layer and mask_zero (a zero step is skipped there); nn.GRU masks nothing",
+       "where a sample's x_t is all zeros its state is held instead of computed",
+       {"inputs.zero-steps"}),
     _m("first-call-workspace", _layer(FirstCallWorkspaceGRU, "state workspace sized by the first call"),
        "workspace sized by the first call",
        "onnxruntime PR#3797 (a buffer kept between calls); BRIEF section 8: fixed-size workspaces",
@@ -1599,6 +1656,21 @@ MACHINERY_MUTANTS: list[Mutant] = [
        "no public GRU report: detaching the state is how truncated BPTT is written",
        "h_n carries no gradient: dL/dh_n never reaches x, h0 or the parameters",
        GRADIENT_CHECKS),
+    _m("state-detached-without-h0", StateDetachedWithoutH0,
+       "state detached between steps when no h0 is given (forward exact)",
+       "no public GRU report: truncated back-propagation through time written into a forward's default path",
+       "called without h0 under autograd, the state is detached at every step: gradients stop after one step",
+       {"gradients.call-patterns"}),
+    _m("input-weights-cut-for-data", InputWeightsCutForData,
+       "parameter gradients lost when x requires no gradient (forward exact)",
+       "no public GRU report: kernels that skip the input's backward when x needs no gradient",
+       "with x as data, weight_ih_l0 and bias_ih_l0 are used detached and get no gradient",
+       {"gradients.call-patterns"}),
+    _m("upstream-gradient-misread", UpstreamGradientMisread,
+       "a non-contiguous upstream gradient read as contiguous (forward exact)",
+       "BRIEF section 8: C++ extensions that check only stride(-1) == 1",
+       "the gradient reaching output and h_n through a transposed view is read in memory order",
+       {"gradients.call-patterns"}),
     _m("float64-in-float32", Float64InFloat32,
        "silent precision loss: float64 claimed, float32 computed",
        "no public GRU report: a kernel or conversion with float32 weights only",

@@ -71,6 +71,68 @@ class HnDetached(TorchLayer):
         return output, h_n.detach()
 
 
+class StateDetachedWithoutH0(TorchLayer):
+    """Called without h0 under autograd, it runs one step at a time and detaches the state between
+    steps (truncated back-propagation through time written into the forward): values exact, and
+    gradients that stop after one step, but only when no h0 is given."""
+
+    name = "mutant state detached without h0"
+    capabilities = Capabilities(multi_layer=True, h0=True, dtypes=F32_F64, autograd=True)
+
+    def run(self, gru, x, h0):
+        if h0 is not None or not torch.is_grad_enabled():
+            return gru(x, h0)
+        outputs, h = [], None
+        for t in range(x.shape[0]):
+            output, h = gru(x[t:t + 1], None if h is None else h.detach())
+            outputs.append(output)
+        return torch.cat(outputs), h
+
+
+class InputWeightsCutForData(TorchLayer):
+    """When x requires no gradient (a training batch), layer 0's input weights are used detached,
+    as a path that skips the input's backward might: no gradient reaches weight_ih_l0 and bias_ih_l0."""
+
+    name = "mutant input weights cut when x is data"
+
+    def run(self, gru, x, h0):
+        if x.requires_grad or not torch.is_grad_enabled():
+            return gru(x, h0)
+        params = {name: p.detach() if name.startswith(("weight_ih_l0", "bias_ih_l0")) else p
+                  for name, p in gru.named_parameters()}
+        return torch.func.functional_call(gru, params, (x, h0))
+
+
+class _UpstreamReadAsContiguous(torch.autograd.Function):
+    """The identity, whose backward reads its upstream gradient's memory as if it were contiguous
+    whenever the innermost stride is 1 (a C++ extension checking only ``stride(-1) == 1``)."""
+
+    @staticmethod
+    def forward(ctx, y):
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad.stride(-1) != 1 or grad.is_contiguous():
+            return grad
+        strides, step = [], 1
+        for size in reversed(grad.shape):
+            strides.insert(0, step)
+            step *= size
+        return torch.as_strided(grad, grad.shape, strides, grad.storage_offset())
+
+
+class UpstreamGradientMisread(TorchLayer):
+    """nn.GRU whose backward entry reads a non-contiguous upstream gradient (a loss on transposed
+    views of output and h_n) as contiguous memory: the gradients of the wrong elements."""
+
+    name = "mutant upstream gradient read as contiguous"
+
+    def run(self, gru, x, h0):
+        output, h_n = gru(x, h0)
+        return _UpstreamReadAsContiguous.apply(output), _UpstreamReadAsContiguous.apply(h_n)
+
+
 def _check_dtype(claimed: torch.dtype, x: torch.Tensor, h0: torch.Tensor | None) -> None:
     """Reject inputs of another dtype than the instance's, as nn.GRU does."""
     for what, t in (("x", x), ("h0", h0)):

@@ -167,6 +167,9 @@ OUTSIDE_SCOPE: dict[str, str] = {
     "stale-packed-weights": "parameters loaded again after a call only",
     "train-mode-bhn-outside": "training mode only: exact in eval mode",
     "first-call-workspace": "a later call with a larger batch only",
+    "output-workspace-returned": "results read again after a later call only: every call's own values exact",
+    "dropout-on-last-layer": "training-mode dropout only: exact in eval mode",
+    "zero-step-held": "all-zero input steps only: the probes' inputs have none",
     "inference-kernel-reset-before": "torch.inference_mode() only: exact under no_grad and with autograd on",
     "construction-dtype": "conversion after construction only",
 }
