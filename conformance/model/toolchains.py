@@ -293,8 +293,11 @@ def _quantized(module: Any) -> Any:
     put in a container first, so that an nn.GRU graded alone is converted as one in a model is."""
     import torch
 
-    holder = torch.nn.Sequential(copy.deepcopy(module))
-    with _quiet():
+    # Made outside inference mode whatever mode the first call runs in: a copy made under it holds
+    # inference tensors, which a later call with autograd on cannot save for backward.
+    with torch.inference_mode(False):
+        holder = torch.nn.Sequential(copy.deepcopy(module))
+    with _quiet(), torch.inference_mode(False):
         torch.ao.quantization.quantize_dynamic(holder, dtype=torch.qint8, inplace=True)
     return holder[0]
 

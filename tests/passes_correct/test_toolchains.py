@@ -305,3 +305,23 @@ def test_a_batch_of_one_first_does_not_fix_the_batch_size(chain: str):
             x, h0 = torch.randn(2, batch, config.input_size), torch.randn(1, batch, config.hidden_size)
             error = float((adapter.run(instance, x, h0)[0] - _reference(config, params, x, h0)).abs().max())
             assert error < 1e-5, f"got error {error:.3g} from {chain} at batch {batch} after other batch sizes"
+
+
+def test_a_product_first_made_under_inference_mode_serves_autograd():
+    """quantize-dynamic makes its product at the first call after a load: made under
+    torch.inference_mode() it held inference tensors (for a hand-written layer it does not
+    replace), and the next call with autograd on raised 'Inference tensors cannot be saved for
+    backward', a failure of the suite's, not the GRU's."""
+    config = CONFIGS["small"]
+    adapter = load_adapter(f"{GRU_LIKE}:LoopGRU#toolchain=quantize-dynamic")
+    instance = adapter.build(config)
+    params = random_params(np.random.default_rng(4), config.input_size, config.hidden_size)
+    adapter.load(instance, params, config)
+    x = torch.randn(3, 2, config.input_size)
+    with torch.inference_mode():
+        first = adapter.run(instance, x, None)[0].clone()
+    with torch.enable_grad():
+        again = adapter.run(instance, x, None)[0]
+    assert again.requires_grad, "got a result without grad, but the hand-written layer keeps float parameters"
+    error = float((again.detach() - first).abs().max())
+    assert error == 0.0, f"got {error:.3g} between the call under inference mode and with autograd on, but should be 0"
