@@ -284,6 +284,20 @@ class DefaultDeviceZeros(TorchLayer):
         return gru(x, h0)
 
 
+class ZerosMovedToInput(DefaultDeviceZeros):
+    """The same zeros made on the default device, then moved to the input's (``.to(x)``), as
+    hand-written GRUs often do: right on every device (a copy on a GPU), so it must pass."""
+
+    name = "zeros moved to the input's device"
+
+    def run(self, gru, x, h0):
+        if h0 is None:
+            batch = x.shape[0 if gru.batch_first else 1]
+            slots = gru.num_layers * (2 if gru.bidirectional else 1)
+            h0 = torch.zeros(slots, batch, gru.hidden_size).to(x)
+        return gru(x, h0)
+
+
 # --------------------------------------------------------------------------- variable length
 
 
@@ -490,4 +504,5 @@ CORRECT: list[tuple[str, type]] = [
     ("custom-backward-cell", CustomBackwardCell),
     ("explicit-lengths", LengthsLayer),
     ("packed-nn-gru", PackedTorchGRU),
+    ("zeros-moved-to-input", ZerosMovedToInput),
 ]
