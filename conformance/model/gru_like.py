@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from typing import Any
 
 #: Sizes of the trial build and call: all different, so a transposed or misread axis shows.
 TRIAL = {"input_size": 3, "hidden_size": 5, "batch": 4, "steps": 6}
 LAYER_PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 CELL_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+#: Every parameter name of nn.GRU and nn.GRUCell (a layer's of any layer and direction).
+_NN_GRU_NAME = re.compile(r"(weight|bias)_(ih|hh)(_l\d+(_reverse)?)?")
 
 NEEDS = (
     "To be graded it needs one of:\n"
@@ -131,6 +134,14 @@ def _shapes_match(shapes: dict[str, tuple[int, ...]], names: tuple[str, ...], hi
     biases = [n for n in names[2:] if n in shapes]
     if len(biases) == 1:
         return f"it has {biases[0]} but not {(set(names[2:]) - set(biases)).pop()}"
+    if not biases:
+        # Without nn.GRU's bias names, other parameters beside the weights are biases in a layout of
+        # its own (Equinox's bias and bias_n, MLX's b and bhn): loaded as bias=False they keep their init.
+        beside = [n for n in shapes if n.startswith(prefix) and "." not in n[len(prefix):]
+                  and not _NN_GRU_NAME.fullmatch(n[len(prefix):])]
+        if beside:
+            return (f"it has no {names[2]} or {names[3]}, but other parameters beside its weights "
+                    f"({', '.join(beside[:6])}): biases in a layout of its own")
     for name in names[:2] + tuple(biases):
         if shapes[name] != want[name]:
             return f"{name} has shape {shapes[name]}, but nn.GRU's is {want[name]} (built with input_size=" \
@@ -190,6 +201,15 @@ def _trial_call(module: Any, kind: str, sizes: tuple[int, int, int, int]) -> tup
     return ok, returned
 
 
+def _called_as_a_layer(module: Any, sizes: tuple[int, int, int, int]) -> bool:
+    """Whether ``module`` answers nn.GRU's call with nn.GRU's result (a class read as a cell may be a
+    layer built of cells)."""
+    try:
+        return _trial_call(module, "layer", sizes)[0]
+    except Exception:  # noqa: BLE001 - not a layer's call
+        return False
+
+
 def detect(cls: Any, target: str) -> Detection:
     """Build ``cls(input_size, hidden_size)``, find nn.GRU's (or nn.GRUCell's) parameter names
     in it (or in a submodule) and call it once, as nn.GRU and nn.GRUCell are called. Raises
@@ -234,7 +254,21 @@ def _detect(cls: Any, target: str, needs: str, sizes: tuple[int, int, int, int])
         ok, returned = _trial_call(module, kind, sizes)
     except Exception as exc:  # noqa: BLE001 - the class's own error, reported as such
         ok, returned = False, exc
+    if not ok and kind == "cell" and _called_as_a_layer(module, sizes):
+        where = f" (its submodule {prefix.rstrip('.')})" if prefix else ""
+        raise NotGRULike(
+            f"{target} is called as nn.GRU is (forward(x) -> (output, h_n)), but its parameters are nn.GRUCell's"
+            f"{where}: a layer built of cells, whose parameters are not nn.GRU's. {needs}")
     if not ok and prefix:
+        several = _prefixes(shapes, names[0])
+        if len(several) > 1:
+            # Built of several GRUs (a stack of cells, say): one of them graded is not the class graded.
+            said = f"raised {type(returned).__name__}" if isinstance(returned, Exception) else \
+                f"returned a {type(returned).__name__}"
+            raise NotGRULike(
+                f"{target} holds {len(several)} {imitated}-like submodules "
+                f"({', '.join(p.rstrip('.') for p in several[:6])}), and calling {cls.__name__} itself as {form} "
+                f"{said}: grading one of them would not grade {cls.__name__}. {needs}")
         submodule = module.get_submodule(prefix.rstrip("."))
         try:
             sub_ok, _ = _trial_call(submodule, kind, sizes)

@@ -138,3 +138,44 @@ class NotAGRU(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return h
+
+
+class FoldedBiasGRUCell(nn.Module):
+    """nn.GRUCell's weights, but Equinox's biases: ``bias`` holds b_ih + [b_hr, b_hz, 0] and
+    ``bias_n`` holds b_hn. Correct, and not nn.GRUCell-like: its biases need an adapter."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.weight_ih = nn.Parameter(torch.randn(3 * hidden_size, input_size) * 0.3)
+        self.weight_hh = nn.Parameter(torch.randn(3 * hidden_size, hidden_size) * 0.3)
+        self.bias = nn.Parameter(torch.randn(3 * hidden_size) * 0.1)
+        self.bias_n = nn.Parameter(torch.randn(hidden_size) * 0.1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        xr, xz, xn = (x @ self.weight_ih.t() + self.bias).chunk(3, -1)
+        hr, hz, hn = (h @ self.weight_hh.t()).chunk(3, -1)
+        r = torch.sigmoid(xr + hr)
+        z = torch.sigmoid(xz + hz)
+        return (1 - z) * torch.tanh(xn + r * (hn + self.bias_n)) + z * h
+
+
+class CellStackGRU(nn.Module):
+    """nn.GRU's constructor and call, made of nn.GRUCells (``cells.0``, ...): a layer whose
+    parameters are nn.GRUCell's, one direction."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1) -> None:
+        super().__init__()
+        self.cells = nn.ModuleList(nn.GRUCell(input_size if k == 0 else hidden_size, hidden_size)
+                                   for k in range(num_layers))
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        layer_input, finals = x, []
+        for k, cell in enumerate(self.cells):
+            h = x.new_zeros(x.shape[1], cell.hidden_size) if h0 is None else h0[k]
+            outputs = []
+            for x_t in layer_input:
+                h = cell(x_t, h)
+                outputs.append(h)
+            layer_input = torch.stack(outputs)
+            finals.append(h)
+        return layer_input, torch.stack(finals)

@@ -86,6 +86,23 @@ def test_neither_adapter_nor_gru_like_says_what_each_path_needs():
             f"got {message!r}, but should contain {phrase!r}"
 
 
+@pytest.mark.parametrize("name, says", [
+    ("FoldedBiasGRUCell", "other parameters beside its weights (bias, bias_n): biases in a layout of its own"),
+    ("CellStackGRU", "is called as nn.GRU is (forward(x) -> (output, h_n)), but its parameters are "
+                     "nn.GRUCell's (its submodule cells.0): a layer built of cells"),
+])
+def test_nn_gru_names_in_a_layout_of_its_own_are_not_graded_as_nn_gru(name: str, says: str):
+    """nn.GRUCell's weight names with biases under other names (loaded as bias=False, the biases
+    kept their init: 'nonconformant'), or a layer made of cells (its first cell alone was graded
+    and the verdict 'conformant' said nothing of the layer): could not be graded, saying why and
+    pointing to adapt."""
+    with pytest.raises(AdapterLoadError) as caught:
+        load_subject(f"{GRU_LIKE}:{name}")
+    message = str(caught.value)
+    for phrase in (says, "python -m conformance adapt"):
+        assert phrase in message, f"got {message!r}, but should contain {phrase!r}"
+
+
 def test_narrowing_round_trips_and_rejects_nonsense():
     claims = parse_narrowing("no-bidirectional,no-batch-first,dtypes=float32+float64,reset=before")
     assert claims == {"bidirectional": False, "batch_first": False, "dtypes": ("float32", "float64"),
