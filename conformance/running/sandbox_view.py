@@ -74,7 +74,11 @@ def _finder_mapping(path: Path) -> list[Path]:
     except (OSError, SyntaxError, ValueError):
         return []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MAPPING" for t in node.targets):
+        # setuptools writes ``MAPPING: dict[str, str] = {...}`` (annotated); older ones had no annotation.
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, ast.AnnAssign) else [])
+        if getattr(node, "value", None) is not None and any(isinstance(t, ast.Name) and t.id == "MAPPING"
+                                                            for t in targets):
             try:
                 mapping = ast.literal_eval(node.value)
             except ValueError:

@@ -618,3 +618,17 @@ def test_registered_implementations_are_graded_code_not_the_suite(tmp_path):
         f"module is graded code, not the suite's")
     assert any("replaced conformance.probe_module.require" in t for t in found["conformance.probe_module"]), (
         f"got {found['conformance.probe_module']}, but a suite module's function from elsewhere should be a patch")
+
+
+@pytest.mark.parametrize("line", ["MAPPING: dict[str, str] = {'pkg': '/src/pkg', 'pkg.extra': '/src/extra'}",
+                                  "MAPPING = {'pkg': '/src/pkg', 'pkg.extra': '/src/extra'}"])
+def test_the_view_follows_an_editable_install_to_every_folder_it_maps(tmp_path: Path, line: str):
+    """setuptools' editable finder maps packages to folders (the suite's conformance.implementations
+    to implementations/), written with an annotation by today's setuptools: unread, that folder was
+    missing from the worker's view, and a registered implementation could not be imported unless the
+    working directory was the clone."""
+    from conformance.running.sandbox_view import _pth_paths
+
+    (tmp_path / "__editable___pkg_0_1_finder.py").write_text(f"import sys\n{line}\nNAMESPACES = {{}}\n")
+    found = {p.as_posix() for p in _pth_paths(tmp_path)}
+    assert found == {"/src/pkg", "/src/extra"}, f"got {sorted(found)}, but should be every folder MAPPING names"
