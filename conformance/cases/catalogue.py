@@ -53,6 +53,7 @@ REQUIREMENTS: dict[str, str] = {
     "h0": "the implementation takes no initial state",
     "bidirectional": "the implementation does not claim bidirectional",
     "multi_layer": "the implementation does not claim multiple layers",
+    "dropout": "the implementation does not claim nn.GRU's dropout",
     "unbatched": "the implementation does not claim unbatched (T, I) input",
     "reset_after": "the implementation claims the reset-before variant, which nn.GRU does not compute",
     # The dtype axis: a check in one dtype needs that dtype claimed.
@@ -245,6 +246,7 @@ def unmet_requirement(meta: Check, subject: Any) -> str | None:
         "h0": subject.is_cell or caps.h0,
         "bidirectional": caps.bidirectional,
         "multi_layer": caps.multi_layer,
+        "dropout": caps.dropout,
         "unbatched": caps.unbatched,
         "reset_after": subject.reset == "after",
         **{dtype: dtype in subject.dtypes((dtype,)) for dtype in DTYPES},

@@ -170,7 +170,7 @@ TRAIN_DROPOUT = 0.5
     "a single layer, and h_n of the first layer of a stack (dropout acts only on the outputs that feed the "
     "next layer)",
     reference="nn.GRU: dropout on the outputs of each layer except the last, in training mode only",
-    requires=("layer",),
+    requires=("layer", "dropout"),
     depends_on=("calls.train-mode",),
     tolerance="self",
 )

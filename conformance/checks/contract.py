@@ -104,7 +104,7 @@ DROPOUT = 0.5
     statement=f"an instance built with dropout p = {DROPOUT} (nn.GRU's dropout between layers) and "
     "graded in eval mode gives the same output and h_n as the same parameters built with p = 0",
     reference="nn.GRU: dropout acts on the outputs of each layer but the last, in training mode only",
-    requires=("layer", "multi_layer"),
+    requires=("layer", "multi_layer", "dropout"),
     tolerance="self",
 )
 @given(data=st.data())

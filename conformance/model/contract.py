@@ -71,6 +71,9 @@ class Capabilities:
     bias_free: bool = False
     #: Has biases at all; False: none (every case is drawn with bias=False, as for nn.GRU(bias=False)).
     biases: bool = True
+    #: Takes nn.GRU's ``dropout`` (between layers, in training mode only); False: never built with
+    #: dropout, and the checks of dropout (contract.dropout-eval, calls.train-dropout) do not apply.
+    dropout: bool = True
     #: Runs one direction; with ``bidirectional=True`` and this False: bidirectional only.
     unidirectional: bool = True
     #: Takes one initial state (B, H) for every layer and direction instead of (L*D, B, H)

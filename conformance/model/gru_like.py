@@ -40,6 +40,9 @@ class NotGRULike(Exception):
 #: nn.GRU's optional constructor arguments and their defaults; nn.GRUCell has ``bias`` only.
 LAYER_OPTIONS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False}
 CELL_OPTIONS = {"bias": True}
+#: The option that takes away the claims a missing constructor argument is needed for.
+NARROWED_BY = {"num_layers": "--no-multi-layer", "bias": "--no-bias-free", "batch_first": "--no-batch-first",
+               "dropout": "--no-dropout", "bidirectional": "--no-bidirectional"}
 #: A default that cannot be read from the signature (a required argument, or one taken through **kwargs).
 UNREAD = "unread"
 
@@ -78,8 +81,9 @@ class Constructor:
         if unread:
             notes.append(f"its signature shows no default for {', '.join(unread)}: passed on every build")
         if self.missing:
+            options = [NARROWED_BY[n] for n in self.missing if n in NARROWED_BY]
             notes.append(f"its constructor has no {', '.join(self.missing)} argument: the cases that need one fail "
-                         f"(narrow the claims to leave them out)")
+                         f"(narrow the claims to leave them out{': ' + ', '.join(options) if options else ''})")
         return notes
 
 

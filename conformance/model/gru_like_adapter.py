@@ -40,6 +40,21 @@ def is_adapter(obj: Any) -> bool:
     return isinstance(obj, (CellAdapter, LayerAdapter))
 
 
+def _construct(cls: type, config: Any, options: dict[str, Any], missing: tuple[str, ...]) -> Any:
+    """``cls(input_size, hidden_size, **options)``; where an argument the class does not take was
+    passed, its error names the option that leaves out the cases needing it."""
+    from conformance.model.gru_like import NARROWED_BY
+
+    try:
+        return cls(config.input_size, config.hidden_size, **options)
+    except TypeError as exc:
+        absent = [n for n in options if n in missing and n in NARROWED_BY]
+        if not absent:
+            raise
+        raise TypeError(f"{exc} ({cls.__name__} takes no {', '.join(absent)} argument: "
+                        f"{', '.join(NARROWED_BY[n] for n in absent)} leaves out the cases that need one)") from None
+
+
 def full_contract(kind: str) -> Any:
     """The claims of the class imitated: everything nn.GRU ("layer") or nn.GRUCell ("cell")
     does. Stated here, not read from a graded implementation (a self-test holds the
@@ -216,8 +231,8 @@ def _bases() -> tuple[type, type]:
         def _module(self, config: Any) -> Any:
             needed = {"num_layers": config.num_layers, "bias": config.bias, "batch_first": config.batch_first,
                       "dropout": config.dropout, "bidirectional": config.bidirectional}
-            module = self.module_class(config.input_size, config.hidden_size,
-                                       **self.detection.constructor.options(needed))
+            module = _construct(self.module_class, config, self.detection.constructor.options(needed),
+                                self.detection.constructor.missing)
             if not self.detection.packed:
                 module = module.to(device=config.device, dtype=config.dtype)
             return module.eval()
@@ -264,7 +279,7 @@ def _bases() -> tuple[type, type]:
 
         def build(self, config: Any) -> Any:
             options = self.detection.constructor.options({"bias": config.bias})
-            module = self.module_class(config.input_size, config.hidden_size, **options)
+            module = _construct(self.module_class, config, options, self.detection.constructor.missing)
             return module.to(device=config.device, dtype=config.dtype).eval()
 
         def load(self, module: Any, params: Any) -> None:

@@ -28,7 +28,7 @@ from conformance.model.toolchains import NAMES as TOOLCHAIN_NAMES
 NARROWING_MARK = "#"
 #: What the claims of a class graded without an adapter can be narrowed by.
 BOOLEAN_CLAIMS = ("bidirectional", "multi_layer", "time_major", "batch_first", "h0", "unbatched", "autograd",
-                  "lengths", "bias_free")
+                  "lengths", "bias_free", "dropout")
 LIST_CLAIMS = ("dtypes", "devices")
 CONVENTION_CLAIMS = {"reset": ("after", "before"), "update": ("pytorch", "complement")}
 #: Not a claim: what the class is passed through before it is called (conformance.model.toolchains).

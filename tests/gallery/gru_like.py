@@ -179,3 +179,11 @@ class CellStackGRU(nn.Module):
             layer_input = torch.stack(outputs)
             finals.append(h)
         return layer_input, torch.stack(finals)
+
+
+class NoDropoutLoopGRU(LoopGRU):
+    """LoopGRU without a ``dropout`` argument, as many hand-written GRUs are: it has no dropout."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False) -> None:
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, 0.0, bidirectional)

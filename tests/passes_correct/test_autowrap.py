@@ -66,6 +66,23 @@ def test_missing_constructor_argument_fails_instead_of_not_applicable():
         f"got {outcomes['equations.step'].status}, but should be error (bias=False cannot be built)"
 
 
+def test_a_class_without_dropout_is_told_the_option_and_graded_with_it():
+    """A GRU without a dropout argument fails the dropout checks, whose error names --no-dropout;
+    with it, they do not apply and the rest is graded."""
+    dropout_checks = ["contract.dropout-eval", "calls.train-dropout"]
+    subject = load_subject(f"{GRU_LIKE}:NoDropoutLoopGRU#no-lengths,no-unbatched")
+    assert "--no-dropout" in subject.info.notes, f"got notes {subject.info.notes!r}, but should name --no-dropout"
+    outcomes = grade(subject, dropout_checks, max_examples=3, deadline=None)
+    for cid in dropout_checks:
+        assert outcomes[cid].status == "error" and "--no-dropout leaves out" in outcomes[cid].message, \
+            f"got {cid} {outcomes[cid].status}: {outcomes[cid].message!r}, but should be an error naming --no-dropout"
+    narrowed = load_subject(f"{GRU_LIKE}:NoDropoutLoopGRU#no-lengths,no-unbatched,no-dropout")
+    outcomes = grade(narrowed, [*dropout_checks, "equations.sequence"], max_examples=3, deadline=None)
+    got = {cid: o.status for cid, o in outcomes.items()}
+    assert got == {"contract.dropout-eval": "not_applicable", "calls.train-dropout": "not_applicable",
+                   "equations.sequence": "pass"}, f"got {got}, but --no-dropout should leave the dropout checks out"
+
+
 def test_wrapped_class_declares_what_it_wrapped():
     subject = load_subject(f"{GRU_LIKE}:LoopGRU#no-bidirectional,dtypes=float32")
     info = subject.info
