@@ -9,7 +9,9 @@ with torch's default device set to "meta": tensors it creates without naming
 the input's device then end up elsewhere and the call fails, as it would on
 CUDA, so that bug shows on CPU-only machines too. A tensor made there and then
 moved to the input's device (``torch.zeros(...).to(x)``) is right on a GPU, but
-meta has no values to move: that call is graded without the probe.
+meta has no values to move: that call is graded without the probe. A 0-dim tensor
+made there stays on the CPU, as it does on a GPU, where a 0-dim CPU tensor joins the
+GPU's operations as a scalar.
 """
 
 from __future__ import annotations

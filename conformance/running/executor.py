@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils import _device as torch_default_device
 
 from conformance.running import input_views
 from conformance.model.contract import AdapterInfo, CellAdapter, GRUConfig, LayerAdapter, Unsupported, _Adapter
@@ -81,6 +82,22 @@ class Built:
     pending: dict[str, Any] | None = None
     #: What the last call made with ``keep_results`` returned, as returned, for ``reread``.
     kept: tuple[Any, Any] | None = None
+
+
+class _ProbeDevice(torch_default_device.DeviceContext):
+    """torch's default device set to ``device`` (meta, standing for a GPU on a CPU-only machine),
+    except for 0-dimensional tensors, which stay on the CPU: on a GPU, where the default device is
+    the CPU, a 0-dim CPU tensor takes part in the GPU's operations as a scalar (``torch.tensor(1.0) -
+    z``), which a 0-dim meta tensor cannot do beside the CPU's."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in torch_default_device._device_constructors() and kwargs.get("device") is None:
+            made = func(*args, **{**kwargs, "device": self.device})
+            if isinstance(made, torch.Tensor) and made.dim() == 0:
+                return func(*args, **{**kwargs, "device": "cpu"})
+            return made
+        return func(*args, **kwargs)
 
 
 def _describe_value(value: Any) -> dict[str, Any]:
@@ -392,7 +409,7 @@ class Executor:
             if not (mode == "grad" and torch.is_grad_enabled()):
                 stack.enter_context(GRAD_MODES[mode]())
             if device:
-                stack.enter_context(torch.device(device))
+                stack.enter_context(_ProbeDevice(device) if device == "meta" else torch.device(device))
             modes = self._set_training(built, bool(training)) if training is not None else []
             try:
                 output, h_n, problems = self.invoke(built, x, h0, lengths, request.get("packed_order"))

@@ -298,6 +298,20 @@ class ZerosMovedToInput(DefaultDeviceZeros):
         return gru(x, h0)
 
 
+class ScalarOnDefaultDevice(TorchLayer):
+    """A 0-dim constant made on the default device (``torch.tensor(1.0) - z``, in a hand-written
+    update): on a GPU, with the CPU as default device, a 0-dim CPU tensor joins the GPU's
+    operations as a scalar, so it is right and must pass."""
+
+    name = "a 0-dim constant on the default device"
+    capabilities = DefaultDeviceZeros.capabilities
+
+    def run(self, gru, x, h0):
+        output, h_n = gru(x, h0)
+        one = torch.tensor(1.0, dtype=x.dtype)
+        return output * one, (one - 1.0) + h_n
+
+
 # --------------------------------------------------------------------------- variable length
 
 
@@ -505,4 +519,5 @@ CORRECT: list[tuple[str, type]] = [
     ("explicit-lengths", LengthsLayer),
     ("packed-nn-gru", PackedTorchGRU),
     ("zeros-moved-to-input", ZerosMovedToInput),
+    ("scalar-on-default-device", ScalarOnDefaultDevice),
 ]
