@@ -133,6 +133,16 @@ class NotApplicable(BaseException):
     shrinking it as a failure."""
 
 
+def assert_results_close(got: Any, want: Any, tol: Tolerance, *, what: str, case: CaseSpec | None = None,
+                         should: str = "") -> float:
+    """``assert_close`` on both results of a call read (``output``, then ``h_n``), each named
+    "output (``what``)" and "h_n (``what``)"; returns the larger error."""
+    error = assert_close(got.output, want.output, tol, what=f"output ({what})", call=got.call, case=case,
+                         should=should)
+    return max(error, assert_close(got.h_n, want.h_n, tol, what=f"h_n ({what})", call=got.call, case=case,
+                                   should=should))
+
+
 def fail(message: str, *, call: str = "", case: CaseSpec | None = None, **extra: Any) -> None:
     """Raise a ``CheckFailure`` with the call appended."""
     raise CheckFailure(f"{message} [{call}]" if call else message, case=case, **extra)

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.cases.catalogue import check
-from conformance.cases.compare import NotReturned, assert_close
+from conformance.cases.compare import NotReturned, assert_close, assert_results_close
 from conformance.model.oracle import gru_forward
 from conformance.cases.strategies import draw_case
 from conformance.running.subject import GRAD_MODES
@@ -24,10 +24,7 @@ MODE_WORDS = {"no_grad": "under torch.no_grad()", "grad": "with autograd on",
 
 
 def _compare(got, want, tol, *, spec, what: str, should: str) -> float:
-    error = assert_close(got.output, want.output, tol, what=f"output ({what})", call=got.call, case=spec,
-                         should=f"what {should} gives")
-    return max(error, assert_close(got.h_n, want.h_n, tol, what=f"h_n ({what})", call=got.call, case=spec,
-                                   should=f"what {should} gives"))
+    return assert_results_close(got, want, tol, what=what, case=spec, should=f"what {should} gives")
 
 
 @check(
@@ -151,11 +148,9 @@ def test_returned_results_survive_the_next_call(subject, data):
     first = subject.read(instance, returned)
     subject.call(instance, other.x, other.h0, mode=mode)
     again = subject.reread(instance, returned)
-    tol = subject.tolerance(spec.dtype)
-    for name in ("output", "h_n"):
-        assert_close(getattr(again, name), getattr(first, name), tol,
-                     what=f"{name} (the first call's, {MODE_WORDS[mode]}, after a second call)", call=again.call,
-                     case=spec, should="the value it had when the first call returned")
+    assert_results_close(again, first, subject.tolerance(spec.dtype),
+                         what=f"the first call's, {MODE_WORDS[mode]}, after a second call", case=spec,
+                         should="the value it had when the first call returned")
 
 
 #: The dropout probability calls.train-dropout builds with.
